@@ -1,0 +1,88 @@
+"""Small file helpers shared by the v1 and v2 cgroup code."""
+import os
+
+
+def makedirs(directory, attempts=10):
+    """mkdir -p; return the directories this call created, top first.
+
+    Another container's teardown may remove an empty shared parent (such as
+    /minioci) between our check and our mkdir; then start over."""
+    made = []
+    for _ in range(attempts):
+        missing = []
+        d = directory
+        while not os.path.isdir(d):
+            missing.append(d)
+            d = os.path.dirname(d)
+        try:
+            for d in reversed(missing):
+                try:
+                    os.mkdir(d, 0o755)
+                except FileExistsError:
+                    continue      # a concurrent create made it: not ours to remove
+                made.append(d)
+            return made
+        except FileNotFoundError:
+            continue
+    os.mkdir(directory)           # raises the error for the caller to report
+    return made
+
+
+def remove_tree(directory):
+    """rmdir a cgroup and its children (a cgroup goes only once they have)."""
+    for entry in os.scandir(directory):
+        if entry.is_dir(follow_symlinks=False):
+            remove_tree(entry.path)
+    os.rmdir(directory)
+
+
+def remove_empty(directories):
+    """rmdir each (deepest first) that is still there and empty; a parent
+    another container still uses stays."""
+    for d in sorted(directories, key=len, reverse=True):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
+def write(directory, name, value):
+    fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode() if isinstance(value, str) else value)
+    finally:
+        os.close(fd)
+
+
+def read(directory, name):
+    with open(os.path.join(directory, name)) as f:
+        return f.read()
+
+
+def read_pids(directory):
+    try:
+        return [int(p) for p in read(directory, "cgroup.procs").split()]
+    except FileNotFoundError:
+        return None
+
+
+class Directory:
+    """A container's directory in one hierarchy; v1.Hierarchy and
+    v2.Unified add what differs."""
+
+    directory = None
+
+    def join(self, pid):
+        write(self.directory, "cgroup.procs", str(pid))
+
+    def procs(self):
+        return read_pids(self.directory)
+
+    def write(self, name, value):
+        write(self.directory, name, value)
+
+    def read(self, name):
+        return read(self.directory, name)
+
+    def has(self, name):
+        return os.path.exists(os.path.join(self.directory, name))

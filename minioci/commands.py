@@ -1,0 +1,210 @@
+"""The commands: runc's names, flags and semantics (see minioci/cli.py for
+the parser).  Each takes (global flags, command flags, timeline)."""
+import os
+
+from . import container as ctr
+from . import spec as spec_mod
+from . import state
+from .cli import Command, Flag
+from .errors import MiniociError
+
+# Signals `run` passes on to the container's init, as runc does.
+FORWARDED_SIGNALS = (1, 2, 3, 10, 12, 15, 28)   # HUP INT QUIT USR1 USR2 TERM WINCH
+SIGWINCH = 28
+
+SIGNALS = {
+    "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
+    "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
+    "STKFLT": 16, "CHLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22,
+    "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29,
+    "POLL": 29, "PWR": 30, "SYS": 31,
+}
+
+
+def parse_signal(text):
+    """A signal by number, name (TERM, SIGTERM) or real-time name (RTMIN+3)."""
+    if text.isdigit():
+        n = int(text)
+        if 1 <= n <= 64:
+            return n
+        raise MiniociError(f"invalid signal {text!r}")
+    name = text.upper()
+    name = name[3:] if name.startswith("SIG") else name
+    if name in SIGNALS:
+        return SIGNALS[name]
+    for base, sign, start in (("RTMIN", "+", 34), ("RTMAX", "-", 64)):
+        if name.startswith(base):
+            off = name[len(base):]
+            if off == "" or (off[0] == sign and off[1:].isdigit()):
+                n = start + (int(off[1:]) if off else 0) * (1 if sign == "+" else -1)
+                if 34 <= n <= 64:
+                    return n
+    raise MiniociError(f"invalid signal {text!r}")
+
+
+def _bundle_and_id(a):
+    """`run bundles/x` (a bundle, id generated) or runc's `run [-b DIR] ID`."""
+    if a.bundle is None and a.positional and os.path.isfile(os.path.join(a.positional[0], "config.json")):
+        return a.positional[0], state.generate_id()
+    bundle = a.bundle or "."
+    cid = a.positional[0] if a.positional else state.generate_id()
+    return bundle, cid
+
+
+def _start_options(a, create):
+    return ctr.StartOptions(create=create, pid_file=a.pid_file, console_socket=a.console_socket,
+                            no_pivot=a.no_pivot, preserve_fds=a.preserve_fds,
+                            detach=getattr(a, "detach", False))
+
+
+def cmd_run(g, a, tl):
+    bundle, cid = _bundle_and_id(a)
+    spec = spec_mod.load(bundle)
+    tl.mark("config")
+    container = state.Container(g.root, cid)
+    if a.detach:
+        started = ctr.start(spec, container, _start_options(a, create=False), tl)
+        _report_timing(tl, a.timing, cid, "run")
+        return 0
+    return _run_foreground(spec, container, a, tl)
+
+
+def _run_foreground(spec, container, a, tl):
+    """Start, pass signals on, relay the terminal, reap, clean up; exit with
+    the container's status (128+N for signal N)."""
+    import _signal      # not `signal`: it imports enum, ~4 ms
+    from . import shim
+    target = []          # the init's pid once known
+    pending = []
+    relay = None
+
+    def forward(sig, frame):
+        if sig == SIGWINCH and relay is not None:
+            relay.resize()
+        elif target:
+            try:
+                os.kill(target[0], sig)
+            except ProcessLookupError:
+                pass
+        else:
+            pending.append(sig)
+
+    for sig in FORWARDED_SIGNALS:
+        _signal.signal(sig, forward)
+    # Orphans of a container without its own PID namespace come to us, and
+    # are reaped (as `runc run` does).
+    shim.lib.mo_set_child_subreaper()
+    started = ctr.start(spec, container, _start_options(a, create=False), tl)
+    target.append(started.pid)
+    for sig in pending:
+        forward(sig, None)
+    try:
+        if started.child.terminal_fd is not None:
+            from .terminal import Relay
+            relay = Relay(started.child.terminal_fd)
+            with relay:
+                relay.run()
+        code = ctr.wait_exit(started.pid)
+    finally:
+        started.child.release()
+        ctr.stop_and_remove(started, tl)
+    _report_timing(tl, a.timing, container.id, "run", exit_code=code)
+    return code
+
+
+def _report_timing(tl, mode, cid, command, **extra):
+    from . import timing
+    timing.report(tl, "table" if mode is True else mode or None, id=cid, command=command, **extra)
+
+
+def cmd_create(g, a, tl):
+    cid = a.positional[0]
+    spec = spec_mod.load(a.bundle or ".")
+    tl.mark("config")
+    ctr.start(spec, state.Container(g.root, cid), _start_options(a, create=True), tl)
+    _report_timing(tl, None, cid, "create")
+    return 0
+
+
+def cmd_start(g, a, tl):
+    ctr.start_created(g.root, a.positional[0])
+    return 0
+
+
+def _public_state(c, data, status):
+    return {"ociVersion": data.get("ociVersion"), "id": c.id,
+            "pid": data.get("pid", 0) if status != "stopped" else 0, "status": status,
+            "bundle": data.get("bundle"), "rootfs": data.get("rootfs"), "created": data.get("created"),
+            "owner": data.get("owner", ""), "annotations": data.get("annotations") or {}}
+
+
+def cmd_state(g, a, tl):
+    import json
+    c, data, status = ctr.load(g.root, a.positional[0])
+    print(json.dumps(_public_state(c, data, status), indent=2))
+    return 0
+
+
+def cmd_kill(g, a, tl):
+    sig = parse_signal(a.positional[1]) if len(a.positional) > 1 else 15
+    ctr.signal_container(g.root, a.positional[0], sig, all_processes=a.all)
+    return 0
+
+
+def cmd_delete(g, a, tl):
+    ctr.delete(g.root, a.positional[0], force=a.force)
+    return 0
+
+
+def cmd_list(g, a, tl):
+    import json
+    rows = []
+    for cid in state.list_ids(g.root):
+        c = state.Container(g.root, cid)
+        try:
+            data = c.load()
+        except MiniociError:
+            continue          # deleted while we looked
+        rows.append(_public_state(c, data, state.status(c, data)))
+    if a.quiet:
+        print("\n".join(r["id"] for r in rows))
+    elif a.format == "json":
+        print(json.dumps(rows))
+    else:
+        lines = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        lines += [(r["id"], str(r["pid"]), r["status"], r["bundle"] or "", r["created"] or "",
+                   r["owner"] or "root") for r in rows]
+        widths = [max(len(line[i]) for line in lines) for i in range(6)]
+        for line in lines:
+            print("   ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
+    return 0
+
+
+_RUN_FLAGS = [
+    Flag(("bundle", "b"), "bundle", "str", help="bundle directory (default: the argument, or .)"),
+    Flag(("console-socket",), "console_socket", "str", help="unix socket to send the pty master to"),
+    Flag(("pid-file",), "pid_file", "str", help="write the container's host pid here"),
+    Flag(("no-pivot",), "no_pivot", help="move the rootfs onto / and chroot instead of pivot_root"),
+    Flag(("no-new-keyring",), "no_new_keyring", help="accepted; minioci creates no session keyring"),
+    Flag(("preserve-fds",), "preserve_fds", "int", 0, help="pass this many fds beyond stdio"),
+]
+
+COMMANDS = {c.name: c for c in [
+    Command("run", cmd_run, _RUN_FLAGS + [
+        Flag(("detach", "d"), "detach", help="return once the container runs"),
+        Flag(("timing",), "timing", "optional",
+             help="print where startup time went (--timing=json for JSON)"),
+    ], "[flags] [BUNDLE | ID]", "create and start a container, in the foreground", 0, 1),
+    Command("create", cmd_create, _RUN_FLAGS, "[flags] ID",
+            "create a container; its process waits for `start`", 1, 1),
+    Command("start", cmd_start, [], "ID", "start a created container", 1, 1),
+    Command("state", cmd_state, [], "ID", "print a container's state as JSON", 1, 1),
+    Command("kill", cmd_kill, [Flag(("all", "a"), "all", help="signal every process in the container")],
+            "[--all] ID [SIGNAL]", "send a signal (default TERM) to a container", 1, 2),
+    Command("delete", cmd_delete, [Flag(("force", "f"), "force", help="kill a running container first")],
+            "[--force] ID", "remove a container and everything it holds", 1, 1),
+    Command("list", cmd_list, [
+        Flag(("format", "f"), "format", "str", "table", help="table or json"),
+        Flag(("quiet", "q"), "quiet", help="print ids only"),
+    ], "[flags]", "list containers", 0, 0),
+]}

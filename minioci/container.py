@@ -1,0 +1,310 @@
+"""Starting a container: validate, reserve, set up, spawn, hand over.
+
+`start()` does what `create` and `run` share: everything up to the moment the
+container's process is ready (waiting for `start`) or has exec'ed.  Each
+phase is marked on the timeline.  Whatever fails, everything this start made
+(state entry, cgroup directories, the half-built process) is removed before
+the error propagates.
+"""
+import os
+
+from . import cgroups, shim, state
+from . import plan as plan_mod
+from .cgroups import resources
+from .errors import MiniociError
+
+
+class StartOptions:
+    def __init__(self, create=False, pid_file=None, console_socket=None, no_pivot=False,
+                 preserve_fds=0, detach=False):
+        self.create = create
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.preserve_fds = preserve_fds
+        self.detach = detach
+
+
+class Started:
+    """A container whose process is running (or waiting for `start`)."""
+
+    def __init__(self, container, spec, child, cgroup, state_data):
+        self.container = container
+        self.spec = spec
+        self.child = child
+        self.cgroup = cgroup
+        self.state = state_data
+
+    @property
+    def pid(self):
+        return self.child.pid
+
+
+def start(spec, container, opts, tl):
+    """Set up and spawn the container described by `spec`; returns Started
+    once its process has exec'ed, or (create) waits for `start`."""
+    proc = spec.process
+    if proc is None:
+        raise MiniociError(f"{spec.file}: process: is required to start a container")
+    if "mount" not in spec.namespaces:
+        raise MiniociError(f"{spec.file}: linux.namespaces: minioci needs a mount namespace "
+                           "(without one, mounts would change the host's)")
+    if proc.terminal and opts.console_socket is None and (opts.create or opts.detach):
+        raise MiniociError("process.terminal needs --console-socket when the container is "
+                           "created or run detached")
+    if opts.pid_file and not os.path.isdir(os.path.dirname(os.path.abspath(opts.pid_file))):
+        raise MiniociError(f"--pid-file {opts.pid_file}: its directory does not exist")
+    layout = cgroups.detect()
+    cgroup = cgroups.Cgroup(layout, cgroups.resolve_path(spec.cgroups_path, container.id))
+    writes = resources.plan_writes(spec.resources, spec.devices, spec.file)
+    seccomp = None
+    if spec.seccomp is not None:
+        from .seccomp import prepare
+        seccomp = prepare(spec, container.root, tl)
+    tl.mark("validate")
+
+    undo = []
+    child = None
+    try:
+        container.reserve()
+        undo.append(container.remove)
+        # Recorded before anything else is made, so that `delete --force`
+        # finds it all even if this process is killed half-way.
+        data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
+                               cgroup_dirs=cgroup.directories(), cgroup_made=[], config=spec.file)
+        container.save(data)
+        fifo_fd = console_fd = None
+        if opts.create:
+            os.mkfifo(container.exec_fifo, 0o600)
+            # O_RDWR: the child can block reading it without a writer yet, and
+            # `start` can open it for writing without blocking.
+            fifo_fd = os.open(container.exec_fifo, os.O_RDWR | os.O_CLOEXEC)
+            undo.append(lambda: os.close(fifo_fd))
+        if opts.console_socket and proc.terminal:
+            console_fd = _connect(opts.console_socket)
+            undo.append(lambda: os.close(console_fd))
+        made = cgroup.create()
+        undo.append(lambda: cgroup.destroy(made))
+        cgroup.apply(writes)
+        cgroup_fd = cgroup.open_v2()
+        if cgroup_fd is not None:
+            undo.append(lambda: os.close(cgroup_fd))
+        tl.mark("cgroup")
+
+        ns = spec.namespaces
+        the_plan = plan_mod.build(spec, plan_mod.Options(
+            exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
+            preserve_fds=opts.preserve_fds, seccomp=seccomp,
+            cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
+            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
+        tl.mark("plan")
+
+        child = shim.Child(the_plan)
+        t_clone, t_child, _ = child.step_times()
+        tl.mark("prepare", t_clone)
+        tl.mark("clone", t_child)
+        data.update(pid=child.pid, pid_start=state.process_start_time(child.pid), cgroup_made=made,
+                    namespaces=_namespace_paths(spec, child.pid))
+        container.save(data)
+        tl.mark("state")
+        if the_plan.parent_setup:
+            _write_id_maps(child.pid, spec)
+            tl.mark("userns.map")
+            cgroup.join(child.pid)
+            tl.mark("cgroup.join")
+            child.go()
+        outcome = child.wait_report()
+        _mark_child_steps(tl, child, outcome, shim.now())
+
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, child.pid)
+            tl.mark("pid file")
+        for fd in (fifo_fd, console_fd, cgroup_fd):
+            if fd is not None:
+                os.close(fd)
+        return Started(container, spec, child, cgroup, data)
+    except BaseException:
+        if child is not None:
+            _kill_and_reap(child.pid)
+            child.release()
+        for step in reversed(undo):
+            try:
+                step()
+            except (OSError, MiniociError):
+                pass
+        raise
+
+
+def _mark_child_steps(tl, child, outcome, t_end):
+    _, _, ends = child.step_times()
+    steps = child.plan.steps
+    for step, t in zip(steps, ends):
+        tl.mark(step["phase"], t)
+    if outcome == "exec":
+        # The exec step stamps when it called execve; the socket closing (the
+        # kernel's close-on-exec) ends it.
+        tl.mark("exec", t_end)
+
+
+def _write_id_maps(pid, spec):
+    for name, mappings in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
+        text = "".join(f"{c} {h} {n}\n" for c, h, n in mappings)
+        try:
+            fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, text.encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise MiniociError(f"write /proc/{pid}/{name}: {e.strerror}") from None
+
+
+def _namespace_paths(spec, pid):
+    """Where `exec` finds each of the container's namespaces."""
+    short = {"network": "net", "mount": "mnt"}
+    return {t: p or f"/proc/{pid}/ns/{short.get(t, t)}" for t, p in spec.namespaces.items()}
+
+
+def _connect(path):
+    fd = shim.lib.mo_connect_unix(path.encode())
+    if fd < 0:
+        raise MiniociError(f"connect to console socket {path}: {os.strerror(-fd)}")
+    return fd
+
+
+def _kill_and_reap(pid):
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def write_pid_file(path, pid):
+    """The host pid, no newline, written atomically (conmon reads it at once)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise MiniociError(f"--pid-file {path}: directory {directory} does not exist")
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def wait_exit(pid, on_signal=None):
+    """Reap until `pid` exits; its exit code the way a shell reports it
+    (128+N for death by signal N)."""
+    while True:
+        got, status = os.waitpid(-1, 0)
+        if got == pid:
+            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def stop_and_remove(started, tl):
+    """After the container's init exited (run): remove the cgroup and the
+    state entry, timing each as teardown."""
+    t = shim.now()
+    started.cgroup.destroy(started.state["cgroup_made"])
+    tl.mark_after_exit("cgroup.remove", t)
+    t = shim.now()
+    started.container.remove()
+    tl.mark_after_exit("state.remove", t)
+
+
+# ---- lifecycle of an existing container (start, kill, delete) ----------------
+
+def load(root, cid):
+    """(Container, state dict, status) of an existing container, locked."""
+    c = state.Container(root, cid)
+    c.lock()
+    data = c.load()
+    return c, data, state.status(c, data)
+
+
+def start_created(root, cid):
+    """`start`: release a created container's process into exec."""
+    c, data, status = load(root, cid)
+    if status != "created":
+        raise MiniociError(f"cannot start container {cid!r}: it is {status}, not created")
+    try:
+        fd = os.open(c.exec_fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        # ENXIO: no reader, the process waiting for start is gone.
+        raise MiniociError(f"cannot start container {cid!r}: its process is not waiting "
+                           f"({e.strerror})") from None
+    try:
+        os.write(fd, b"0")
+    finally:
+        os.close(fd)
+    os.unlink(c.exec_fifo)
+    return c, data
+
+
+def _cgroup_pids(data):
+    return cgroups.pids(data.get("cgroup_dirs") or [])
+
+
+def signal_container(root, cid, sig, all_processes=False):
+    c, data, status = load(root, cid)
+    if status == "stopped":
+        raise MiniociError(f"container {cid!r} is not running")
+    pids = _cgroup_pids(data) if all_processes else [data["pid"]]
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def delete(root, cid, force=False):
+    """Remove a container: its processes (with force, or when it was only
+    created), cgroup and state.  Unknown ids are fine with force (podman)."""
+    c = state.Container(root, cid)
+    if not os.path.isdir(c.dir):
+        if force:
+            return
+        raise MiniociError(f"container {cid!r} does not exist")
+    c.lock()
+    try:
+        data = c.load()
+    except MiniociError:
+        if not force:
+            raise
+        data = {}            # a create killed before its first save: only the directory
+    status = state.status(c, data) if data else "stopped"
+    if status in ("running", "paused") and not force:
+        raise MiniociError(f"cannot delete container {cid!r}: it is {status} (use --force)")
+    if status != "stopped":
+        _kill_all(data)
+    cgroups.remove(data.get("cgroup_dirs") or [], data.get("cgroup_made") or [])
+    c.remove()
+
+
+def _kill_all(data, timeout=10.0):
+    """SIGKILL the init and everything in the cgroup, then wait until the
+    init is gone.  A frozen cgroup is thawed after the kill is queued, since
+    frozen tasks cannot die."""
+    import time
+    from .cgroups import freezer
+    dirs = data.get("cgroup_dirs") or []
+
+    def kill_everything():
+        for pid in [data.get("pid") or 0] + _cgroup_pids(data):
+            if pid > 0:       # never 0 or -1: those mean our own group, or everyone
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+
+    kill_everything()
+    if freezer.is_frozen(dirs):
+        freezer.set_frozen(dirs, False)
+    deadline = time.monotonic() + timeout
+    while state.is_alive(data) or _cgroup_pids(data):
+        if time.monotonic() > deadline:
+            raise MiniociError(f"container process {data.get('pid')} did not die within {timeout:g}s")
+        time.sleep(0.002)
+        kill_everything()

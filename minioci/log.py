@@ -1,0 +1,63 @@
+"""Messages for the user and for --log, without the logging module.
+
+Errors go to stderr as `minioci: <message>` and, with --log, to the log file:
+with --log-format json exactly one line {"level":"error","msg":...,"time":...}
+per message, because podman parses the whole file as one object.  Warnings
+and debug lines appear only with --debug (in the log, or on stderr without
+one): under conmon our stderr is the container's, and a second line in the
+log would break podman's parse of the error.
+"""
+import os
+
+_path = None
+_json = False
+_debug = False
+
+
+def configure(path=None, fmt="text", debug=False):
+    global _path, _json, _debug
+    _path, _json, _debug = path, fmt == "json", debug
+
+
+def _line(level, msg):
+    from .state import rfc3339_now
+    if _json:
+        from . import leanjson
+        return leanjson.dumps({"level": level, "msg": msg, "time": rfc3339_now()}) + "\n"
+    escaped = msg.replace("\\", "\\\\").replace('"', '\\"')
+    return f'time="{rfc3339_now()}" level={level} msg="{escaped}"\n'
+
+
+def _to_log(level, msg):
+    if not _path:
+        return False
+    try:
+        fd = os.open(_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, _line(level, msg).encode())
+        finally:
+            os.close(fd)
+        return True
+    except OSError:
+        return False
+
+
+def error(msg):
+    _to_log("error", msg)
+    try:
+        os.write(2, f"minioci: {msg}\n".encode())
+    except OSError:
+        pass
+
+
+def _verbose(level, msg):
+    if _debug and not _to_log(level, msg):
+        os.write(2, f"minioci: {level}: {msg}\n".encode())
+
+
+def warning(msg):
+    _verbose("warning", msg)
+
+
+def debug(msg):
+    _verbose("debug", msg)

@@ -1,0 +1,262 @@
+"""Spec → Plan: every step the container's process takes, as plain data.
+
+The plan is the seam between Python and the kernel (youki's Syscall trait,
+here as data): it is built without touching the system, tests assert it
+without root, and the native shim (native/shim.c) executes it in the child.
+Each step is a dict: {"op": ..., "phase": <timing label>, fields...}; the
+field names per op are listed in minioci/shim.py.
+
+The order follows runc's init: namespaces, rootfs and mounts, devices,
+pivot_root, hostname, sysctls, readonly and masked paths, rlimits, the
+bounding set, user, cwd, capabilities, no_new_privs, then seccomp as late as
+it can be and execve.
+"""
+import os
+
+from .spec import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC, MS_SHARED, MS_SLAVE, NAMESPACES, sysctl_path
+
+S_IFCHR, S_IFBLK, S_IFIFO = 0o020000, 0o060000, 0o010000
+
+# Namespaces clone() creates: a PID namespace only takes effect for children,
+# and the user namespace must exist before the others are created inside it.
+CLONE_NAMESPACES = ("user", "pid")
+# The rest are unshared one by one in the child, so each is timed on its own.
+# cgroup comes after the parent has put the child in its cgroup, so the new
+# namespace is rooted there.
+UNSHARE_ORDER = ("cgroup", "ipc", "uts", "network", "mount", "time")
+# Joining by path: user first, since the others are owned by a user namespace.
+SETNS_ORDER = ("user", "cgroup", "ipc", "uts", "network", "mount", "time")
+
+# runc's DefaultSimpleDevices: (path, major, minor).
+DEFAULT_DEVICES = (("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+                   ("/dev/tty", 5, 0), ("/dev/urandom", 1, 9), ("/dev/random", 1, 8))
+DEV_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+                ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"))
+
+_SHORT_NS = {"network": "net", "mount": "mnt"}
+
+
+class Plan:
+    """What the child does, and what the parent must do for it.
+
+    With a new user namespace the child first waits (wait_parent) while the
+    parent writes its id maps and puts it in its cgroup; then `parent_setup`
+    is true.  Otherwise the child runs straight through and joins its cgroup
+    itself: born into the v2 one by clone3 (cgroup_fd), entering each v1
+    hierarchy through its `tasks` file.
+    """
+
+    def __init__(self, clone_flags, pid_ns_path, cgroup_fd, steps, uid_mappings, gid_mappings):
+        self.clone_flags = clone_flags
+        self.pid_ns_path = pid_ns_path
+        self.cgroup_fd = cgroup_fd
+        self.steps = steps
+        self.uid_mappings = uid_mappings
+        self.gid_mappings = gid_mappings
+
+    @property
+    def parent_setup(self):
+        return bool(self.steps) and self.steps[0]["op"] == "wait_parent"
+
+    def ops(self):
+        return [s["op"] for s in self.steps]
+
+    def find(self, op, **fields):
+        """The steps with this op whose fields match (for tests and tools)."""
+        return [s for s in self.steps if s["op"] == op and all(s.get(k) == v for k, v in fields.items())]
+
+
+class Options:
+    """How this start differs from a plain `run`."""
+
+    def __init__(self, exec_fifo_fd=None, console_fd=None, no_pivot=False, preserve_fds=0,
+                 cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None):
+        self.exec_fifo_fd = exec_fifo_fd     # create: wait on this fd for `start`
+        self.console_fd = console_fd         # --console-socket, connected
+        self.no_pivot = no_pivot
+        self.preserve_fds = preserve_fds
+        # Steps that mount the container's cgroups at a "cgroup" mount; from
+        # cgroups.container_mounts(), given (mount spec) -> [steps].
+        self.cgroup_mounts = cgroup_mounts
+        # The child's own cgroup join: steps from Cgroup.join_steps(), and an
+        # fd of the v2 directory to clone3 into.
+        self.cgroup_join = cgroup_join
+        self.cgroup_fd = cgroup_fd
+        self.seccomp = seccomp               # (bpf bytes, seccomp flags) or None
+
+
+def build(spec, opts=None):
+    """The plan for starting spec's process.  Pure: reads nothing but the
+    bind-mount sources' types (a file source needs a file mount point)."""
+    opts = opts or Options()
+    ns = spec.namespaces
+    proc = spec.process
+    new = {t for t, p in ns.items() if not p}
+    steps = []
+
+    def add(op, phase, **fields):
+        steps.append(dict(op=op, phase=phase, **fields))
+
+    clone_flags = 0
+    for t in CLONE_NAMESPACES:
+        if t in new:
+            clone_flags |= NAMESPACES[t]
+    cgroup_fd = opts.cgroup_fd
+    if "user" in new:
+        # Root in a new user namespace maps to an unprivileged host id that
+        # may not write the host's cgroup files: the parent does it, with the
+        # id maps, while the child waits.
+        add("wait_parent", "sync")
+        cgroup_fd = None
+    else:
+        for s in opts.cgroup_join:
+            add(**s)
+    # Only stdio and --preserve-fds reach the container (CVE-2024-21626).
+    add("close_fds", "fds", first=3 + opts.preserve_fds)
+
+    for t in SETNS_ORDER:
+        if ns.get(t):
+            add("setns", f"ns.{_SHORT_NS.get(t, t)}", path=ns[t], nstype=NAMESPACES[t])
+    for t in UNSHARE_ORDER:
+        if t in new:
+            add("unshare", f"ns.{_SHORT_NS.get(t, t)}", nstype=NAMESPACES[t], name=t)
+            if t == "network":
+                add("loopback_up", "ns.net")
+            if t == "time" and spec.time_offsets:
+                lines = "".join(f"{clock} {s} {n}\n" for clock, (s, n) in sorted(spec.time_offsets.items()))
+                add("write_file", "ns.time", path="/proc/self/timens_offsets", content=lines)
+
+    if "mount" in new:
+        _rootfs(spec, opts, add)
+    if spec.hostname is not None:
+        add("sethostname", "hostname", name=spec.hostname)
+    if spec.domainname is not None:
+        add("setdomainname", "hostname", name=spec.domainname)
+    for key, value in spec.sysctl.items():
+        add("write_file", "sysctl", path=sysctl_path(key), content=value)
+    if "mount" in new:
+        for p in spec.readonly_paths:
+            add("readonly", "readonly paths", path=p)
+        for p in spec.masked_paths:
+            add("mask", "masked paths", path=p)
+    if proc is not None:
+        _process(spec, opts, add, new)
+    return Plan(clone_flags, ns.get("pid") or None, cgroup_fd, steps, spec.uid_mappings, spec.gid_mappings)
+
+
+def _rootfs(spec, opts, add):
+    ns = spec.namespaces
+    # Nothing mounted in the container may propagate back to the host.
+    prop = spec.rootfs_propagation
+    before = prop if prop and not prop & MS_SHARED else MS_SLAVE | MS_REC
+    add("rootfs", "rootfs", path=spec.root.path, propagation=before)
+
+    dev_is_bind = False
+    dest_seen = set()
+    for m in spec.mounts:
+        dest_seen.add(m.destination)
+        if m.destination == "/dev" and m.bind:
+            dev_is_bind = True
+        if m.type == "cgroup":
+            if opts.cgroup_mounts is None:
+                raise ValueError("plan needs cgroup_mounts for a cgroup mount")
+            steps = opts.cgroup_mounts(m)
+            for s in steps:
+                add(**s)
+        elif m.type == "mqueue":
+            # Lazy mqueue: mounted only because the config asks, and as a
+            # filesystem only where the container has an IPC namespace of its
+            # own (or joined); otherwise the host's is bound, as runc falls
+            # back to.  Its own phase, so its cost shows.
+            add("mqueue", "mqueue", destination=m.destination, flags=m.flags & ~(MS_BIND | MS_REC),
+                bind_only=0 if "ipc" in ns else 1)
+        else:
+            kind = 1
+            if m.bind and not os.path.isdir(m.source):
+                kind = 2
+            add("mount", f"mount {m.destination}", source=m.source if m.bind else (m.source or m.type),
+                destination=m.destination, fstype=None if m.bind else m.type, data=m.data or None,
+                flags=m.flags, propagation=m.propagation, target_kind=kind)
+    # A /dev of the container's own gets pts and shm even when the config has
+    # no mounts for them (runc's default spec always lists both).
+    dev_tmpfs = any(m.destination == "/dev" and not m.bind for m in spec.mounts)
+    if dev_tmpfs and "/dev/pts" not in dest_seen:
+        add("mount", "mount /dev/pts", source="devpts", destination="/dev/pts", fstype="devpts",
+            data="newinstance,ptmxmode=0666,mode=0620" + ("" if "user" in ns else ",gid=5"),
+            flags=MS_NOSUID | MS_NOEXEC, propagation=0, target_kind=1)
+    if dev_tmpfs and "/dev/shm" not in dest_seen:
+        add("mount", "mount /dev/shm", source="shm", destination="/dev/shm", fstype="tmpfs",
+            data="mode=1777,size=65536k", flags=MS_NOSUID | MS_NOEXEC | MS_NODEV, propagation=0,
+            target_kind=1)
+
+    if not dev_is_bind:
+        _devices(spec, add)
+    if opts.no_pivot:
+        add("move_root", "pivot_root")
+    else:
+        add("pivot_root", "pivot_root")
+    if prop & MS_SHARED:       # shared: only possible once pivot_root is done
+        add("root_propagation", "pivot_root", propagation=prop)
+    if spec.root.readonly:
+        add("remount_root_ro", "rootfs")
+
+
+def _devices(spec, add):
+    userns = "user" in spec.namespaces
+    devices = {path: (path, "c", major, minor, 0o666, 0, 0) for path, major, minor in DEFAULT_DEVICES}
+    for d in spec.devices:
+        devices[d.path] = (d.path, d.type, d.major, d.minor, d.file_mode, d.uid, d.gid)
+    for path, dtype, major, minor, mode, uid, gid in devices.values():
+        if userns:
+            # mknod is not allowed in a user namespace: bind the host's node.
+            add("bind_dev", "devices", source=path, destination=path)
+        else:
+            kind = {"c": S_IFCHR, "u": S_IFCHR, "b": S_IFBLK, "p": S_IFIFO}[dtype]
+            add("mknod", "devices", destination=path, mode=kind | mode,
+                dev=_makedev(major, minor), uid=uid, gid=gid)
+    for target, link in DEV_SYMLINKS:
+        add("symlink", "devices", target=target, destination=link)
+    add("symlink", "devices", target="pts/ptmx", destination="/dev/ptmx")
+    if os.path.exists("/proc/kcore"):
+        add("symlink", "devices", target="/proc/kcore", destination="/dev/core")
+
+
+def _makedev(major, minor):
+    # glibc's gnu_dev_makedev
+    return ((major & 0xfff) << 8) | ((major & ~0xfff) << 32) | (minor & 0xff) | ((minor & ~0xff) << 12)
+
+
+def _process(spec, opts, add, new):
+    proc = spec.process
+    if proc.oom_score_adj is not None:
+        add("write_file", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj))
+    for resource, name, soft, hard in proc.rlimits:
+        add("rlimit", "rlimits", resource=resource, name=name, soft=soft, hard=hard)
+    if proc.terminal:
+        add("terminal", "terminal", socket_fd=-1 if opts.console_fd is None else opts.console_fd,
+            uid=proc.uid, gid=proc.gid)
+    caps = proc.capabilities
+    if caps is not None:
+        add("cap_bounding", "capabilities", keep=caps.bounding)
+    seccomp_late = opts.seccomp is not None and proc.no_new_privileges
+    if opts.seccomp is not None and not seccomp_late:
+        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
+        # user switch below may drop: load it now, as runc does.
+        add("seccomp", "seccomp.load", bpf=opts.seccomp[0], flags=opts.seccomp[1])
+    add("user", "user", uid=proc.uid, gid=proc.gid, groups=list(proc.additional_gids))
+    add("chdir", "cwd", path=proc.cwd)
+    if caps is not None:
+        add("caps", "capabilities", effective=caps.effective, permitted=caps.permitted,
+            inheritable=caps.inheritable, ambient=caps.ambient)
+    elif proc.uid != 0:
+        add("caps", "capabilities", effective=0, permitted=0, inheritable=0, ambient=0)
+    if proc.no_new_privileges:
+        add("no_new_privs", "no_new_privs")
+    if proc.umask is not None:
+        add("umask", "process", mask=proc.umask)
+    add("find_exec", "exec", file=proc.args[0], env=proc.env)
+    if opts.exec_fifo_fd is not None:
+        add("wait_start", "wait for start", fd=opts.exec_fifo_fd)
+    if seccomp_late:
+        add("seccomp", "seccomp.load", bpf=opts.seccomp[0], flags=opts.seccomp[1])
+    add("exec", "exec", args=proc.args, env=proc.env)

@@ -1,0 +1,521 @@
+"""config.json → Spec: read and validated once, before anything is created.
+
+Like runc's specconv, this is the only place that reads the raw JSON of a
+container's config.  Every error names the file and the JSON path at fault:
+`bundles/x/config.json: process.args: must be a non-empty array of strings`.
+Later stages (plan, cgroups, seccomp) get plain, checked values.
+"""
+import os
+
+from . import leanjson
+from .errors import ConfigError
+
+# CLONE_NEW* flags, by the runtime-spec's namespace type names.
+NAMESPACES = {
+    "mount": 0x00020000, "uts": 0x04000000, "ipc": 0x08000000, "user": 0x10000000,
+    "pid": 0x20000000, "network": 0x40000000, "cgroup": 0x02000000, "time": 0x00000080,
+}
+
+# Capability numbers are their index here (linux/capability.h).
+CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+CAP_NUMBERS = {name: i for i, name in enumerate(CAPABILITIES)}
+
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+
+# Mount flags (linux/mount.h).
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_SYNCHRONOUS = 1, 2, 4, 8, 16
+MS_REMOUNT, MS_MANDLOCK, MS_DIRSYNC, MS_NOSYMFOLLOW = 32, 64, 128, 256
+MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_MOVE, MS_REC = 1024, 2048, 4096, 8192, 16384
+MS_SILENT, MS_POSIXACL, MS_UNBINDABLE, MS_PRIVATE = 32768, 1 << 16, 1 << 17, 1 << 18
+MS_SLAVE, MS_SHARED, MS_RELATIME, MS_I_VERSION = 1 << 19, 1 << 20, 1 << 21, 1 << 23
+MS_STRICTATIME, MS_LAZYTIME = 1 << 24, 1 << 25
+
+# option -> (clears?, flag), as runc maps them.
+MOUNT_OPTIONS = {
+    "acl": (False, MS_POSIXACL), "noacl": (True, MS_POSIXACL),
+    "async": (True, MS_SYNCHRONOUS), "sync": (False, MS_SYNCHRONOUS),
+    "atime": (True, MS_NOATIME), "noatime": (False, MS_NOATIME),
+    "bind": (False, MS_BIND), "rbind": (False, MS_BIND | MS_REC),
+    "defaults": (False, 0),
+    "dev": (True, MS_NODEV), "nodev": (False, MS_NODEV),
+    "diratime": (True, MS_NODIRATIME), "nodiratime": (False, MS_NODIRATIME),
+    "dirsync": (False, MS_DIRSYNC),
+    "exec": (True, MS_NOEXEC), "noexec": (False, MS_NOEXEC),
+    "iversion": (False, MS_I_VERSION), "noiversion": (True, MS_I_VERSION),
+    "lazytime": (False, MS_LAZYTIME), "nolazytime": (True, MS_LAZYTIME),
+    "loud": (True, MS_SILENT), "silent": (False, MS_SILENT),
+    "mand": (False, MS_MANDLOCK), "nomand": (True, MS_MANDLOCK),
+    "relatime": (False, MS_RELATIME), "norelatime": (True, MS_RELATIME),
+    "strictatime": (False, MS_STRICTATIME), "nostrictatime": (True, MS_STRICTATIME),
+    "nosuid": (False, MS_NOSUID), "suid": (True, MS_NOSUID),
+    "nosymfollow": (False, MS_NOSYMFOLLOW), "symfollow": (True, MS_NOSYMFOLLOW),
+    "remount": (False, MS_REMOUNT),
+    "ro": (False, MS_RDONLY), "rw": (True, MS_RDONLY),
+}
+PROPAGATIONS = {
+    "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
+    "shared": MS_SHARED, "rshared": MS_SHARED | MS_REC,
+    "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
+    "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
+}
+# Options runc knows that minioci does not implement: refused, not ignored.
+UNSUPPORTED_MOUNT_OPTIONS = frozenset(
+    ["idmap", "ridmap", "tmpcopyup"]
+    + ["r" + o for o in ("ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
+                         "nodiratime", "diratime", "relatime", "norelatime", "noatime",
+                         "atime", "strictatime", "nostrictatime", "nosymfollow", "symfollow")])
+
+HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer",
+               "poststart", "poststop")
+
+# Sysctls that belong to a namespace, as runc's validator knows them.
+IPC_SYSCTLS = frozenset(["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                         "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
+                         "kernel.shm_rmid_forced"])
+_SYSCTL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./")
+
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+
+
+class Spec:
+    """A validated config.json.  Attributes mirror the runtime-spec, in
+    snake_case, with values already converted (flags, masks, numbers)."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def load(bundle, config_name="config.json"):
+    """Read and validate `<bundle>/config.json` into a Spec."""
+    file = os.path.join(bundle, config_name)
+    try:
+        with open(file, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ConfigError(file, "", f"cannot read: {e.strerror}") from None
+    try:
+        doc = leanjson.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(file, "", f"invalid UTF-8: {e.reason}") from None
+    except ValueError as e:
+        raise ConfigError(file, "", f"invalid JSON: {e}") from None
+    return parse(doc, file, os.path.abspath(bundle))
+
+
+def parse(doc, file, bundle):
+    """Validate a decoded config (`doc`) read from `file` in `bundle`."""
+    c = _Checker(file)
+    c.object(doc, "")
+    linux = c.field(doc, "linux", "", "object", default={})
+    namespaces = _namespaces(c, linux)
+    spec = Spec(
+        file=file,
+        bundle=bundle,
+        oci_version=c.field(doc, "ociVersion", "", "string", required=True),
+        root=_root(c, doc, bundle),
+        process=_process(c, doc.get("process"), "process") if doc.get("process") is not None else None,
+        hostname=c.field(doc, "hostname", "", "string", default=None),
+        domainname=c.field(doc, "domainname", "", "string", default=None),
+        mounts=[_mount(c, m, f"mounts[{i}]", bundle)
+                for i, m in enumerate(c.field(doc, "mounts", "", "array", default=[]))],
+        hooks=_hooks(c, doc),
+        annotations=_string_map(c, doc, "annotations", ""),
+        namespaces=namespaces,
+        uid_mappings=_id_mappings(c, linux, "uidMappings"),
+        gid_mappings=_id_mappings(c, linux, "gidMappings"),
+        devices=[_device(c, d, f"linux.devices[{i}]")
+                 for i, d in enumerate(c.field(linux, "devices", "linux", "array", default=[]))],
+        cgroups_path=c.field(linux, "cgroupsPath", "linux", "string", default=None),
+        resources=c.field(linux, "resources", "linux", "object", default=None),
+        rootfs_propagation=_rootfs_propagation(c, linux),
+        masked_paths=_abs_paths(c, linux, "maskedPaths"),
+        readonly_paths=_abs_paths(c, linux, "readonlyPaths"),
+        sysctl=_string_map(c, linux, "sysctl", "linux"),
+        seccomp=c.field(linux, "seccomp", "linux", "object", default=None),
+        time_offsets=_time_offsets(c, linux),
+        personality=c.field(linux, "personality", "linux", "object", default=None),
+    )
+    _check_unsupported(c, doc, linux)
+    _check_consistency(c, spec)
+    return spec
+
+
+class _Checker:
+    """Type checks that raise ConfigError naming the file and JSON path."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def fail(self, path, message):
+        raise ConfigError(self.file, path, message)
+
+    def object(self, value, path):
+        if not isinstance(value, dict):
+            self.fail(path, "must be an object")
+        return value
+
+    def field(self, d, key, path, kind, required=False, default=None):
+        where = f"{path}.{key}" if path else key
+        value = d.get(key)
+        if value is None:
+            if required:
+                self.fail(where, "is required")
+            return default
+        return self.check(value, where, kind)
+
+    def check(self, value, where, kind):
+        ok = {
+            "string": isinstance(value, str),
+            "bool": isinstance(value, bool),
+            "object": isinstance(value, dict),
+            "array": isinstance(value, list),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "uint32": isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= UINT32_MAX,
+            "uint64": isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= UINT64_MAX,
+            "strings": isinstance(value, list) and all(isinstance(s, str) for s in value),
+        }[kind]
+        if not ok:
+            self.fail(where, _KIND_MESSAGES[kind])
+        return value
+
+
+_KIND_MESSAGES = {
+    "string": "must be a string", "bool": "must be a boolean", "object": "must be an object",
+    "array": "must be an array", "int": "must be an integer",
+    "uint32": "must be an integer from 0 to 4294967295",
+    "uint64": "must be an integer from 0 to 18446744073709551615",
+    "strings": "must be an array of strings",
+}
+
+
+def _root(c, doc, bundle):
+    root = c.object(c.field(doc, "root", "", "object", required=True), "root")
+    path = c.field(root, "path", "root", "string", required=True)
+    if not path:
+        c.fail("root.path", "must not be empty")
+    full = os.path.normpath(os.path.join(bundle, path))
+    if not os.path.isdir(full):
+        c.fail("root.path", f"{full} is not a directory")
+    return Spec(path=full,
+                readonly=c.field(root, "readonly", "root", "bool", default=False))
+
+
+def _process(c, proc, path):
+    c.object(proc, path)
+    args = proc.get("args")
+    if not (isinstance(args, list) and args and all(isinstance(a, str) for a in args)) or not args[0]:
+        c.fail(f"{path}.args", "must be a non-empty array of strings")
+    cwd = c.field(proc, "cwd", path, "string", required=True)
+    if not cwd.startswith("/"):
+        c.fail(f"{path}.cwd", f"must be an absolute path, not {cwd!r}")
+    env = c.field(proc, "env", path, "strings", default=[])
+    for i, e in enumerate(env):
+        if "=" not in e or e.startswith("="):
+            c.fail(f"{path}.env[{i}]", f"must be KEY=value, not {e!r}")
+    user = c.field(proc, "user", path, "object", required=True)
+    upath = f"{path}.user"
+    caps = c.field(proc, "capabilities", path, "object", default=None)
+    console = c.field(proc, "consoleSize", path, "object", default=None)
+    oom = c.field(proc, "oomScoreAdj", path, "int", default=None)
+    if oom is not None and not -1000 <= oom <= 1000:
+        c.fail(f"{path}.oomScoreAdj", "must be from -1000 to 1000")
+    return Spec(
+        terminal=c.field(proc, "terminal", path, "bool", default=False),
+        console_size=(c.field(console, "height", f"{path}.consoleSize", "uint32", required=True),
+                      c.field(console, "width", f"{path}.consoleSize", "uint32", required=True))
+        if console else None,
+        args=args,
+        env=env,
+        cwd=os.path.normpath(cwd),
+        uid=c.field(user, "uid", upath, "uint32", required=True),
+        gid=c.field(user, "gid", upath, "uint32", required=True),
+        umask=c.field(user, "umask", upath, "uint32", default=None),
+        additional_gids=[c.check(g, f"{upath}.additionalGids[{i}]", "uint32")
+                         for i, g in enumerate(c.field(user, "additionalGids", upath, "array", default=[]))],
+        capabilities=_capabilities(c, caps, f"{path}.capabilities") if caps is not None else None,
+        rlimits=_rlimits(c, proc, path),
+        no_new_privileges=c.field(proc, "noNewPrivileges", path, "bool", default=False),
+        oom_score_adj=oom,
+        apparmor_profile=c.field(proc, "apparmorProfile", path, "string", default=""),
+        selinux_label=c.field(proc, "selinuxLabel", path, "string", default=""),
+    )
+
+
+def _capabilities(c, caps, path):
+    masks = {}
+    for kind in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+        mask = 0
+        for i, name in enumerate(c.field(caps, kind, path, "strings", default=[])):
+            number = CAP_NUMBERS.get(name.upper() if name.upper().startswith("CAP_") else "CAP_" + name.upper())
+            if number is None:
+                c.fail(f"{path}.{kind}[{i}]", f"unknown capability {name!r}")
+            mask |= 1 << number
+        masks[kind] = mask
+    return Spec(**masks)
+
+
+def _rlimits(c, proc, path):
+    seen, out = set(), []
+    for i, rl in enumerate(c.field(proc, "rlimits", path, "array", default=[])):
+        where = f"{path}.rlimits[{i}]"
+        c.object(rl, where)
+        name = c.field(rl, "type", where, "string", required=True)
+        if name not in RLIMITS:
+            c.fail(f"{where}.type", f"unknown rlimit {name!r}")
+        if name in seen:
+            c.fail(f"{where}.type", f"{name} is given twice")
+        seen.add(name)
+        soft = c.field(rl, "soft", where, "uint64", required=True)
+        hard = c.field(rl, "hard", where, "uint64", required=True)
+        if soft > hard:
+            c.fail(where, f"soft limit {soft} is above hard limit {hard}")
+        out.append((RLIMITS[name], name, soft, hard))
+    return out
+
+
+def _mount(c, m, path, bundle):
+    c.object(m, path)
+    dest = c.field(m, "destination", path, "string", required=True)
+    if not dest.startswith("/"):
+        c.fail(f"{path}.destination", f"must be an absolute path, not {dest!r}")
+    mtype = c.field(m, "type", path, "string", default="")
+    source = c.field(m, "source", path, "string", default="")
+    options = c.field(m, "options", path, "strings", default=[])
+    flags, propagation, data = 0, 0, []
+    for i, opt in enumerate(options):
+        if opt in MOUNT_OPTIONS:
+            clears, flag = MOUNT_OPTIONS[opt]
+            flags = flags & ~flag if clears else flags | flag
+        elif opt in PROPAGATIONS:
+            propagation |= PROPAGATIONS[opt]
+        elif opt in UNSUPPORTED_MOUNT_OPTIONS:
+            c.fail(f"{path}.options[{i}]", f"mount option {opt!r} is not supported by minioci")
+        else:
+            data.append(opt)       # filesystem-specific, passed to mount(2) as data
+    bind = mtype == "bind" or bool(flags & MS_BIND)
+    if bind:
+        flags |= MS_BIND
+        if not source:
+            c.fail(f"{path}.source", "is required for a bind mount")
+        source = os.path.normpath(os.path.join(bundle, source))
+        if not os.path.exists(source):
+            c.fail(f"{path}.source", f"{source} does not exist")
+    elif not mtype:
+        c.fail(f"{path}.type", "is required unless the mount is a bind mount")
+    return Spec(destination=os.path.normpath(dest), type=mtype, source=source, options=options,
+                flags=flags, propagation=propagation, data=",".join(data), bind=bind, path=path)
+
+
+def _hooks(c, doc):
+    hooks = c.field(doc, "hooks", "", "object", default={})
+    out = {}
+    for stage in HOOK_STAGES:
+        lst = []
+        for i, h in enumerate(c.field(hooks, stage, "hooks", "array", default=[])):
+            where = f"hooks.{stage}[{i}]"
+            c.object(h, where)
+            hpath = c.field(h, "path", where, "string", required=True)
+            if not hpath.startswith("/"):
+                c.fail(f"{where}.path", f"must be an absolute path, not {hpath!r}")
+            timeout = c.field(h, "timeout", where, "int", default=None)
+            if timeout is not None and timeout <= 0:
+                c.fail(f"{where}.timeout", "must be greater than zero")
+            lst.append(Spec(path=hpath, args=c.field(h, "args", where, "strings", default=[hpath]),
+                            env=c.field(h, "env", where, "strings", default=[]), timeout=timeout))
+        out[stage] = lst
+    return out
+
+
+def _string_map(c, d, key, path):
+    value = c.field(d, key, path, "object", default={})
+    where = f"{path}.{key}" if path else key
+    for k, v in value.items():
+        if not isinstance(v, str):
+            c.fail(f"{where}.{k}", "must be a string")
+    return value
+
+
+def _namespaces(c, linux):
+    out = {}
+    for i, ns in enumerate(c.field(linux, "namespaces", "linux", "array", default=[])):
+        where = f"linux.namespaces[{i}]"
+        c.object(ns, where)
+        t = c.field(ns, "type", where, "string", required=True)
+        if t not in NAMESPACES:
+            c.fail(f"{where}.type", f"unknown namespace type {t!r}")
+        if t in out:
+            c.fail(f"{where}.type", f"namespace {t!r} is given twice")
+        p = c.field(ns, "path", where, "string", default="")
+        if p:
+            _check_namespace_file(c, f"{where}.path", p, t)
+        out[t] = p
+    return out
+
+
+NS_GET_NSTYPE = 0xB703   # ioctl on a namespace file: its CLONE_NEW* type
+
+
+def _check_namespace_file(c, where, path, nstype):
+    if not path.startswith("/"):
+        c.fail(where, f"must be an absolute path, not {path!r}")
+    import fcntl
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        c.fail(where, f"{path}: {e.strerror}")
+    try:
+        actual = fcntl.ioctl(fd, NS_GET_NSTYPE)
+    except OSError:
+        actual = None
+    finally:
+        os.close(fd)
+    if actual != NAMESPACES[nstype]:
+        c.fail(where, f"{path} is not a {nstype} namespace")
+
+
+def _id_mappings(c, linux, key):
+    out = []
+    for i, m in enumerate(c.field(linux, key, "linux", "array", default=[])):
+        where = f"linux.{key}[{i}]"
+        c.object(m, where)
+        cid = c.field(m, "containerID", where, "uint32", required=True)
+        hid = c.field(m, "hostID", where, "uint32", required=True)
+        size = c.field(m, "size", where, "uint32", required=True)
+        if size == 0:
+            c.fail(f"{where}.size", "must be greater than zero")
+        out.append((cid, hid, size))
+    for index in (0, 1):           # neither container nor host ranges may overlap
+        spans = sorted((m[index], m[index] + m[2], n) for n, m in enumerate(out))
+        for (s1, e1, n1), (s2, e2, n2) in zip(spans, spans[1:]):
+            if s2 < e1:
+                side = "containerID" if index == 0 else "hostID"
+                c.fail(f"linux.{key}[{n2}]", f"{side} range overlaps linux.{key}[{n1}]")
+    if len(out) > 340:
+        c.fail(f"linux.{key}", "the kernel allows at most 340 mappings")
+    return out
+
+
+def _device(c, d, where):
+    c.object(d, where)
+    path = c.field(d, "path", where, "string", required=True)
+    if not path.startswith("/dev/") or ".." in path.split("/"):
+        c.fail(f"{where}.path", f"must be an absolute path under /dev, not {path!r}")
+    dtype = c.field(d, "type", where, "string", required=True)
+    if dtype not in ("c", "b", "u", "p"):
+        c.fail(f"{where}.type", f"unknown device type {dtype!r} (one of c, b, u, p)")
+    needs_numbers = dtype != "p"
+    mode = c.field(d, "fileMode", where, "uint32", default=0o666)
+    if mode > 0o7777:
+        c.fail(f"{where}.fileMode", "must hold permission bits only (at most 0o7777)")
+    return Spec(path=os.path.normpath(path), type=dtype,
+                major=c.field(d, "major", where, "uint32", required=needs_numbers, default=0),
+                minor=c.field(d, "minor", where, "uint32", required=needs_numbers, default=0),
+                file_mode=mode,
+                uid=c.field(d, "uid", where, "uint32", default=0),
+                gid=c.field(d, "gid", where, "uint32", default=0))
+
+
+def _rootfs_propagation(c, linux):
+    value = c.field(linux, "rootfsPropagation", "linux", "string", default="")
+    if value and value not in PROPAGATIONS:
+        c.fail("linux.rootfsPropagation", f"unknown propagation {value!r}")
+    return PROPAGATIONS.get(value, 0)
+
+
+def _abs_paths(c, linux, key):
+    paths = c.field(linux, key, "linux", "strings", default=[])
+    for i, p in enumerate(paths):
+        if not p.startswith("/"):
+            c.fail(f"linux.{key}[{i}]", f"must be an absolute path, not {p!r}")
+    return [os.path.normpath(p) for p in paths]
+
+
+def _time_offsets(c, linux):
+    offsets = c.field(linux, "timeOffsets", "linux", "object", default={})
+    out = {}
+    for clock, value in offsets.items():
+        where = f"linux.timeOffsets.{clock}"
+        if clock not in ("monotonic", "boottime"):
+            c.fail(where, f"unknown clock {clock!r} (monotonic or boottime)")
+        c.object(value, where)
+        out[clock] = (c.field(value, "secs", where, "int", default=0),
+                      c.field(value, "nanosecs", where, "uint32", default=0))
+    return out
+
+
+def _check_unsupported(c, doc, linux):
+    """Things the spec asks for that this host or minioci cannot honour are
+    errors, never silently skipped."""
+    for key in ("intelRdt", "memoryPolicy", "netDevices"):
+        if linux.get(key) is not None:
+            c.fail(f"linux.{key}", "is not supported by minioci")
+    proc = doc.get("process") or {}
+    for key in ("ioPriority", "scheduler", "execCPUAffinity"):
+        if proc.get(key) is not None:
+            c.fail(f"process.{key}", "is not supported by minioci")
+    if proc.get("apparmorProfile") and not os.path.exists("/sys/kernel/security/apparmor"):
+        c.fail("process.apparmorProfile", "AppArmor is not enabled on this host")
+    if proc.get("selinuxLabel") or linux.get("mountLabel"):
+        if not os.path.exists("/sys/fs/selinux/enforce"):
+            key = "process.selinuxLabel" if proc.get("selinuxLabel") else "linux.mountLabel"
+            c.fail(key, "SELinux is not enabled on this host")
+    if linux.get("personality") is not None:
+        c.fail("linux.personality", "is not supported by minioci")
+
+
+def _check_consistency(c, spec):
+    ns = spec.namespaces
+    if "user" in ns and not ns["user"]:
+        if not spec.uid_mappings or not spec.gid_mappings:
+            c.fail("linux.uidMappings" if not spec.uid_mappings else "linux.gidMappings",
+                   "is required with a new user namespace")
+    elif spec.uid_mappings or spec.gid_mappings:
+        c.fail("linux.uidMappings" if spec.uid_mappings else "linux.gidMappings",
+               "needs a new user namespace (linux.namespaces has no new 'user')")
+    if spec.hostname and "uts" not in ns:
+        c.fail("hostname", "needs a UTS namespace (linux.namespaces has no 'uts')")
+    if spec.domainname and "uts" not in ns:
+        c.fail("domainname", "needs a UTS namespace (linux.namespaces has no 'uts')")
+    if spec.time_offsets and "time" not in ns:
+        c.fail("linux.timeOffsets", "needs a time namespace (linux.namespaces has no 'time')")
+    for key in spec.sysctl:
+        _check_sysctl(c, key, ns, spec)
+
+
+def _check_sysctl(c, key, ns, spec):
+    where = f"linux.sysctl.{key}"
+    if not key or not set(key) <= _SYSCTL_CHARS or ".." in key.split("/") or key.startswith("/"):
+        c.fail(where, "is not a valid sysctl name")
+    dotted = key.replace("/", ".")
+    if dotted in IPC_SYSCTLS or dotted.startswith("fs.mqueue."):
+        if "ipc" not in ns:
+            c.fail(where, "needs an IPC namespace (linux.namespaces has no 'ipc')")
+    elif dotted.startswith("net."):
+        if "network" not in ns:
+            c.fail(where, "needs a network namespace (linux.namespaces has no 'network')")
+    elif dotted in ("kernel.hostname", "kernel.domainname"):
+        if "uts" not in ns:
+            c.fail(where, "needs a UTS namespace (linux.namespaces has no 'uts')")
+    else:
+        c.fail(where, "is not in a namespace of the container's own; setting it would change the host")
+
+
+def sysctl_path(key):
+    """The /proc/sys file a sysctl name refers to (`net.ipv4.ip_forward`)."""
+    return "/proc/sys/" + (key if "/" in key else key.replace(".", "/"))

@@ -1,0 +1,92 @@
+"""Where startup time goes: one CLOCK_MONOTONIC timeline for the whole start.
+
+The parent marks its phases as they end (Python, time.monotonic_ns); the
+child's steps are stamped by the shim in shared memory (same clock).  The
+marks are merged in time order and each phase is the time since the mark
+before it, so the phases add up to the total exactly and none is counted
+twice, even where parent and child run at once.
+"""
+import os
+import time
+
+from . import T_IMPORT, T_START
+
+
+class Timeline:
+    def __init__(self, start=T_START):
+        self.marks = [(start, None)]
+        self.after_exit = []            # teardown phases, not part of startup
+
+    def mark(self, phase, t=None):
+        """`phase` ended at t (default: now)."""
+        self.marks.append((time.monotonic_ns() if t is None else t, phase))
+
+    def mark_after_exit(self, phase, start, end=None):
+        self.after_exit.append((phase, (time.monotonic_ns() if end is None else end) - start))
+
+    def phases(self):
+        """[(phase, ns)] in order of first occurrence; a phase marked more
+        than once (several mounts' devices) is summed."""
+        marks = sorted(self.marks, key=lambda m: m[0])
+        total, order = {}, []
+        for (t0, _), (t1, phase) in zip(marks, marks[1:]):
+            if phase not in total:
+                order.append(phase)
+                total[phase] = 0
+            total[phase] += t1 - t0
+        return [(p, total[p]) for p in order]
+
+    def total(self):
+        times = [t for t, _ in self.marks]
+        return max(times) - min(times)
+
+    def as_dict(self, **extra):
+        total = self.total()
+        return dict(extra, total_ms=total / 1e6,
+                    phases=[{"phase": p, "ms": ns / 1e6, "share": ns / total if total else 0.0}
+                            for p, ns in self.phases()],
+                    after_exit=[{"phase": p, "ms": ns / 1e6} for p, ns in self.after_exit])
+
+
+def start_of_main(timeline):
+    """The two phases before main(): interpreter start-up and our imports."""
+    timeline.mark("interpreter", T_IMPORT)
+    timeline.mark("imports")
+
+
+def format_table(d):
+    """The phase table --timing prints (phase, ms, share of total)."""
+    head = ("phase", "ms", "share")
+    body = [(p["phase"], f"{p['ms']:.3f}", f"{100 * p['share']:.1f}%") for p in d["phases"]]
+    total = ("total (start to exec)", f"{d['total_ms']:.3f}", "100.0%")
+    after = [(f"after exit: {p['phase']}", f"{p['ms']:.3f}", "") for p in d["after_exit"]]
+    width = max(len(r[0]) for r in [head, total] + body + after)
+
+    def row(r):
+        return f"{r[0]:<{width}}  {r[1]:>9}  {r[2]:>6}".rstrip()
+
+    rule = "-" * (width + 19)
+    lines = [row(head), rule] + [row(r) for r in body] + [rule, row(total)]
+    if after:
+        lines += [""] + [row(r) for r in after]
+    return "\n".join(lines) + "\n"
+
+
+def report(timeline, mode, **extra):
+    """Print or write the timing: mode "table" or "json" goes to stderr;
+    MINIOCI_TIMING=/path.json also writes the JSON there."""
+    d = timeline.as_dict(**extra)
+    path = os.environ.get("MINIOCI_TIMING")
+    if mode or path:
+        from . import leanjson
+        text = leanjson.dumps(d)
+        if path:
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                f.write(text + "\n")
+            os.rename(tmp, path)
+        if mode == "json":
+            os.write(2, (text + "\n").encode())
+        elif mode:
+            os.write(2, format_table(d).encode())
+    return d

@@ -1,0 +1,124 @@
+/* minioci's native shim: executes a plan of plain-data steps in a cloned child.
+ *
+ * Python decides what the container's process must do (minioci/plan.py); this
+ * shim only does it, in order, with no Python running in the child, and stamps
+ * each step with CLOCK_MONOTONIC so the parent can show where the time went.
+ *
+ * This header is also the cffi cdef (native/build_shim.py strips the lines
+ * starting with '#'), so it holds only declarations cffi can parse.
+ */
+#ifndef MINIOCI_SHIM_H
+#define MINIOCI_SHIM_H
+
+/* Step operations.  Field use per op is documented in shim.c and mirrored by
+ * the field table in minioci/shim.py. */
+enum mo_op {
+    MO_OP_WAIT_PARENT = 1,   /* block until the parent says go */
+    MO_OP_SETNS,             /* join the namespace at s1 (i1 = CLONE_NEW* type) */
+    MO_OP_UNSHARE,           /* unshare(i1) */
+    MO_OP_JOIN_CGROUP,       /* write "0" to s1 (v1 tasks / v2 cgroup.procs); i1: v2, skip
+                                if clone3 already placed us there */
+    MO_OP_ROOTFS,            /* make "/" u1-propagated, bind s1 onto itself, open it */
+    MO_OP_MOUNT,             /* mount s1 on s2 (inside the rootfs) */
+    MO_OP_MQUEUE,            /* mount mqueue on s2 (flags u1); bind /dev/mqueue if refused or i2 */
+    MO_OP_MKNOD,             /* device node s2: mode u1, dev u2, owner i1:i2 */
+    MO_OP_BIND_DEV,          /* bind host device s1 onto a file at s2 (user namespaces) */
+    MO_OP_SYMLINK,           /* symlink s2 -> s1 inside the rootfs */
+    MO_OP_PIVOT_ROOT,        /* pivot_root into the rootfs and detach the old root */
+    MO_OP_MOVE_ROOT,         /* --no-pivot: move the rootfs onto / and chroot */
+    MO_OP_ROOT_PROPAGATION,  /* set the new "/" to propagation u1 */
+    MO_OP_REMOUNT_ROOT_RO,   /* root.readonly */
+    MO_OP_MASK,              /* maskedPaths entry s1 */
+    MO_OP_READONLY,          /* readonlyPaths entry s1 */
+    MO_OP_SETHOSTNAME,       /* s1 */
+    MO_OP_SETDOMAINNAME,     /* s1 */
+    MO_OP_WRITE_FILE,        /* write s2 to the file s1 (sysctl, oom_score_adj) */
+    MO_OP_LOOPBACK_UP,       /* bring lo up with one ioctl */
+    MO_OP_RLIMIT,            /* setrlimit(i1, soft u1, hard u2) */
+    MO_OP_CAP_BOUNDING,      /* drop every bounding capability not in u1 */
+    MO_OP_USER,              /* setgroups(blob as uint32 gids), setresgid(i2), setresuid(i1) */
+    MO_OP_CAPS,              /* effective u1, permitted u2, inheritable u3, ambient u4 */
+    MO_OP_NO_NEW_PRIVS,
+    MO_OP_UMASK,             /* umask(i1) */
+    MO_OP_CHDIR,             /* chdir(s1), resolved inside the new root */
+    MO_OP_TERMINAL,          /* new pty from the container's /dev/ptmx, owned by u1:u2;
+                                master sent on fd i1, or to the parent when i1 < 0 */
+    MO_OP_FIND_EXEC,         /* resolve s1 against PATH of envp v2; fails like runc */
+    MO_OP_SECCOMP,           /* load the BPF program in blob with seccomp flags i1 */
+    MO_OP_CLOSE_FDS,         /* mark every fd >= i1 close-on-exec */
+    MO_OP_WAIT_START,        /* report ready, then block reading fd i1 until `start` */
+    MO_OP_EXEC,              /* execve(found path, v1, v2) */
+    MO_OP_LAST
+};
+
+/* Where a mount target is created when it is missing. */
+enum mo_target_kind {
+    MO_TARGET_NONE = 0,
+    MO_TARGET_DIR = 1,
+    MO_TARGET_FILE = 2
+};
+
+/* What the child reports on the sync socket (a one-int message).  EOF on the
+ * socket without a report means the child has exec'ed. */
+enum mo_report {
+    MO_REPORT_READY = 1,     /* set up, now waiting for `start` */
+    MO_REPORT_ERROR = 2,     /* failed; the details are in mo_shared */
+    MO_REPORT_TERMINAL = 3   /* carries the pty master (MO_OP_TERMINAL with i1 < 0) */
+};
+
+struct mo_step {
+    int op;
+    int i1, i2;
+    unsigned long long u1, u2, u3, u4;
+    const char *s1, *s2, *s3, *s4;
+    char **v1, **v2;
+    const unsigned char *blob;
+    unsigned long blob_len;
+};
+
+struct mo_plan {
+    unsigned long clone_flags;  /* namespaces clone() creates (pid, user) */
+    const char *pid_ns_path;    /* PID namespace the child is cloned into, or NULL */
+    int cgroup_fd;              /* v2 cgroup directory to clone3 into, or -1 */
+    int nsteps;
+    const struct mo_step *steps;
+};
+
+/* Shared (MAP_SHARED) between parent and child; the child writes, the parent
+ * reads after the child has exec'ed, reported ready or failed. */
+struct mo_shared {
+    long long t_clone;                 /* parent, just before clone() */
+    long long t_child;                 /* child, first instruction after clone() */
+    int steps_done;
+    long long t_step[512];             /* end of each step, CLOCK_MONOTONIC ns */
+    int failed_step;                   /* -1, or the index of the failed step */
+    int err;                           /* errno of the failure (0 if none) */
+    char msg[1024];                    /* what was being done, e.g. "mount proc on /proc" */
+};
+
+struct mo_child {
+    int pid;
+    int sock;                          /* parent end of the sync socket */
+    struct mo_shared *shared;
+};
+
+/* Clone the child and start it on plan; it first waits for mo_go() if the plan
+ * begins with MO_OP_WAIT_PARENT.  Returns 0 or -errno. */
+int mo_spawn(const struct mo_plan *plan, struct mo_child *child);
+/* Let the child run its steps.  Returns 0 or -errno. */
+int mo_go(struct mo_child *child);
+/* Wait for the child's next report: MO_REPORT_*, 0 on EOF (exec'ed or died),
+ * or -errno.  A file descriptor passed along with the report (the terminal
+ * master) is stored in *fd, else -1. */
+int mo_wait_report(struct mo_child *child, int *fd);
+/* Close the parent's end and unmap the shared page. */
+void mo_release(struct mo_child *child);
+
+/* Small helpers the parent uses outside the child. */
+long long mo_now(void);
+int mo_connect_unix(const char *path);                 /* returns fd or -errno */
+int mo_send_fd(int sock, int fd);                      /* one byte + SCM_RIGHTS; 0 or -errno */
+int mo_recv_fd(int sock);                              /* fd or -errno */
+int mo_set_child_subreaper(void);                      /* 0 or -errno */
+
+#endif

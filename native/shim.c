@@ -1,0 +1,902 @@
+/* minioci's native shim: clone a child and run a plan of steps in it.
+ *
+ * The child runs only this file's code from clone() to execve(): no Python,
+ * no allocation it needs to free.  Each step is one small, explicit kernel
+ * operation; decisions (which flags, which order, what to mount) were taken
+ * in Python when the plan was built.  A failure is reported to the parent as
+ * the failing step's index, errno and a short "what" string.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "minioci_shim.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+long long mo_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- the child's context ------------------------------------------------ */
+
+static struct {
+    struct mo_shared *shared;
+    int sock;           /* child end of the sync socket */
+    int rootfd;         /* O_PATH fd of the rootfs mount, once MO_OP_ROOTFS ran */
+    int step;           /* index of the step being run */
+    int in_cgroup;      /* clone3 placed us in the v2 cgroup already */
+    char exec_path[PATH_MAX];
+} C = { .rootfd = -1 };
+
+static int send_msg(int sock, const void *data, size_t len, int fd)
+{
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (fd >= 0) {
+        memset(cbuf, 0, sizeof cbuf);
+        msg.msg_control = cbuf;
+        msg.msg_controllen = sizeof cbuf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    /* MSG_NOSIGNAL: after `create` has exited nobody reads, and the child
+     * must not die of SIGPIPE for it. */
+    return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* A report to the parent, optionally carrying one fd. */
+static int send_report(int what, int fd)
+{
+    return send_msg(C.sock, &what, sizeof what, fd);
+}
+
+__attribute__((noreturn, format(printf, 2, 3)))
+static void fail(int err, const char *fmt, ...)
+{
+    va_list ap;
+    struct mo_shared *sh = C.shared;
+
+    va_start(ap, fmt);
+    vsnprintf(sh->msg, sizeof sh->msg, fmt, ap);
+    va_end(ap);
+    sh->failed_step = C.step;
+    sh->err = err;
+    if (send_report(MO_REPORT_ERROR, -1) < 0) {
+        /* No parent to tell (after `create` returned): say it where the
+         * container's own stderr goes, as runc does. */
+        dprintf(2, "minioci: %s: %s\n", sh->msg, strerror(err));
+    }
+    _exit(1);
+}
+
+/* ---- paths inside the rootfs -------------------------------------------- */
+
+static int openat2_in_root(const char *path, int flags)
+{
+    struct open_how how = {
+        .flags = (unsigned long long)flags | O_CLOEXEC,
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    return (int)syscall(SYS_openat2, C.rootfd, path, &how, sizeof how);
+}
+
+/* Open `path` (a container path) inside the rootfs as an O_PATH fd; symlinks
+ * resolve against the rootfs, so nothing can make it land outside.  Missing
+ * components are created as directories, the last one as `kind` says. */
+static int open_in_root(const char *path, int kind)
+{
+    int fd = openat2_in_root(path, O_PATH);
+    if (fd >= 0 || errno != ENOENT || kind == MO_TARGET_NONE)
+        return fd;
+
+    char prefix[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof prefix) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int parent = openat2_in_root("/", O_PATH);
+    if (parent < 0)
+        return -1;
+    size_t i = 0;
+    while (i < len) {
+        while (path[i] == '/')
+            i++;
+        if (i >= len)
+            break;
+        size_t start = i;
+        while (i < len && path[i] != '/')
+            i++;
+        memcpy(prefix, path, i);
+        prefix[i] = '\0';
+        int last = (path[i] == '\0' || strspn(path + i, "/") == len - i);
+        int next = openat2_in_root(prefix, O_PATH);
+        if (next < 0 && errno == ENOENT) {
+            char name[NAME_MAX + 1];
+            size_t n = i - start;
+            if (n > NAME_MAX) {
+                close(parent);
+                errno = ENAMETOOLONG;
+                return -1;
+            }
+            memcpy(name, path + start, n);
+            name[n] = '\0';
+            if (last && kind == MO_TARGET_FILE) {
+                int f = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (f < 0 && errno != EEXIST)
+                    goto fail;
+                if (f >= 0)
+                    close(f);
+            } else if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST) {
+                goto fail;
+            }
+            next = openat2_in_root(prefix, O_PATH);
+        }
+        if (next < 0)
+            goto fail;
+        close(parent);
+        parent = next;
+    }
+    return parent;
+fail:
+    {
+        int e = errno;
+        close(parent);
+        errno = e;
+        return -1;
+    }
+}
+
+static void fd_path(char *buf, size_t size, int fd)
+{
+    snprintf(buf, size, "/proc/self/fd/%d", fd);
+}
+
+/* Split a container path into an fd of its parent directory (created if
+ * missing) and its last component. */
+static int open_parent_in_root(const char *path, const char **name)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash[1] == '\0' || strlen(path) >= sizeof dir) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t n = (size_t)(slash - path);
+    memcpy(dir, path, n);
+    dir[n ? n : 1] = '\0';
+    if (n == 0)
+        dir[0] = '/';
+    *name = slash + 1;
+    return open_in_root(dir, MO_TARGET_DIR);
+}
+
+/* Flags a bind remount must keep: the kernel refuses to clear locked ones
+ * (nosuid, nodev, noexec, ro) inherited from a more privileged mount. */
+static unsigned long locked_flags(const char *target)
+{
+    struct statfs st;
+    if (statfs(target, &st) < 0)
+        return 0;
+    return st.f_flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+}
+
+static int remount_bind(const char *target, unsigned long flags)
+{
+    flags |= MS_BIND | MS_REMOUNT;
+    if (mount("", target, NULL, flags, NULL) == 0)
+        return 0;
+    if (errno != EPERM)
+        return -1;
+    return mount("", target, NULL, flags | locked_flags(target), NULL);
+}
+
+/* ---- steps -------------------------------------------------------------- */
+
+static void step_setns(const struct mo_step *s)
+{
+    int fd = open(s->s1, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail(errno, "open namespace %s", s->s1);
+    if (setns(fd, s->i1) < 0)
+        fail(errno, "join namespace %s", s->s1);
+    close(fd);
+}
+
+static void step_rootfs(const struct mo_step *s)
+{
+    if (mount("", "/", NULL, s->u1, NULL) < 0)
+        fail(errno, "set propagation of /");
+    if (mount(s->s1, s->s1, NULL, MS_BIND | MS_REC, NULL) < 0)
+        fail(errno, "bind rootfs %s", s->s1);
+    /* pivot_root refuses a shared parent; keep the rootfs mount private to
+     * this namespace until pivot_root is done. */
+    if (mount("", s->s1, NULL, MS_PRIVATE, NULL) < 0)
+        fail(errno, "make rootfs %s private", s->s1);
+    C.rootfd = open(s->s1, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (C.rootfd < 0)
+        fail(errno, "open rootfs %s", s->s1);
+}
+
+/* s1 source, s2 destination (container path), s3 fstype, s4 data,
+ * u1 mount flags, u2 propagation flags (applied after), i1 target kind. */
+static void step_mount(const struct mo_step *s)
+{
+    char target[64];
+    int fd = open_in_root(s->s2, s->i1);
+    if (fd < 0)
+        fail(errno, "create mount point %s", s->s2);
+    fd_path(target, sizeof target, fd);
+
+    unsigned long flags = s->u1;
+    int bind = (flags & MS_BIND) != 0;
+    unsigned long first = bind ? flags & (MS_BIND | MS_REC) : flags;
+    if (mount(s->s1, target, s->s3, first, bind ? NULL : s->s4) < 0)
+        fail(errno, "mount %s on %s", s->s1 && *s->s1 ? s->s1 : s->s3, s->s2);
+    close(fd);
+
+    unsigned long rest = bind ? flags & ~(MS_BIND | MS_REC) : 0;
+    if (rest || s->u2) {
+        /* The fd still names the directory underneath; reopen to reach the
+         * new mount itself. */
+        fd = open_in_root(s->s2, MO_TARGET_NONE);
+        if (fd < 0)
+            fail(errno, "reopen %s", s->s2);
+        fd_path(target, sizeof target, fd);
+        if (rest && remount_bind(target, rest) < 0)
+            fail(errno, "remount %s", s->s2);
+        for (int bit = 0; bit < 64; bit++) {
+            unsigned long one = s->u2 & (1UL << bit);
+            if (one && !(one & MS_REC) && mount("", target, NULL, one | (s->u2 & MS_REC), NULL) < 0)
+                fail(errno, "set propagation of %s", s->s2);
+        }
+        close(fd);
+    }
+}
+
+/* The mqueue filesystem belongs to an IPC namespace; where the kernel will
+ * not mount it, or where the container has no IPC namespace of its own
+ * (i2 != 0: the plan knows), bind the host's /dev/mqueue as runc does.
+ * u1 carries the mount flags. */
+static void step_mqueue(const struct mo_step *s)
+{
+    char target[64];
+    int fd = open_in_root(s->s2, MO_TARGET_DIR);
+    if (fd < 0)
+        fail(errno, "create mount point %s", s->s2);
+    fd_path(target, sizeof target, fd);
+    if (!s->i2 && mount("mqueue", target, "mqueue", s->u1, NULL) == 0) {
+        close(fd);
+        return;
+    }
+    if (mount("/dev/mqueue", target, NULL, MS_BIND | MS_REC, NULL) < 0)
+        fail(errno, "bind /dev/mqueue on %s", s->s2);
+    close(fd);
+    unsigned long rest = s->u1 & ~(MS_BIND | MS_REC);
+    if (rest) {
+        fd = open_in_root(s->s2, MO_TARGET_NONE);
+        fd_path(target, sizeof target, fd);
+        if (fd < 0 || remount_bind(target, rest) < 0)
+            fail(errno, "remount %s", s->s2);
+        close(fd);
+    }
+}
+
+static void step_mknod(const struct mo_step *s)
+{
+    const char *name;
+    int dir = open_parent_in_root(s->s2, &name);
+    if (dir < 0)
+        fail(errno, "create directory for %s", s->s2);
+    if (mknodat(dir, name, (mode_t)s->u1, (dev_t)s->u2) < 0 && errno != EEXIST)
+        fail(errno, "mknod %s", s->s2);
+    /* mknod applies the umask; the config's mode is meant literally. */
+    int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        fail(errno, "open %s", s->s2);
+    char p[64];
+    fd_path(p, sizeof p, fd);
+    if (chmod(p, (mode_t)s->u1 & 07777) < 0)
+        fail(errno, "chmod %s", s->s2);
+    if (fchownat(fd, "", (uid_t)s->i1, (gid_t)s->i2, AT_EMPTY_PATH) < 0)
+        fail(errno, "chown %s", s->s2);
+    close(fd);
+    close(dir);
+}
+
+static void step_bind_dev(const struct mo_step *s)
+{
+    char target[64];
+    int fd = open_in_root(s->s2, MO_TARGET_FILE);
+    if (fd < 0)
+        fail(errno, "create %s", s->s2);
+    fd_path(target, sizeof target, fd);
+    if (mount(s->s1, target, NULL, MS_BIND, NULL) < 0)
+        fail(errno, "bind %s on %s", s->s1, s->s2);
+    close(fd);
+}
+
+static void step_symlink(const struct mo_step *s)
+{
+    const char *name;
+    int dir = open_parent_in_root(s->s2, &name);
+    if (dir < 0)
+        fail(errno, "create directory for %s", s->s2);
+    if (symlinkat(s->s1, dir, name) < 0 && errno != EEXIST)
+        fail(errno, "symlink %s -> %s", s->s2, s->s1);
+    close(dir);
+}
+
+static void step_pivot_root(void)
+{
+    if (fchdir(C.rootfd) < 0)
+        fail(errno, "chdir to rootfs");
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        fail(errno, "pivot_root");
+    /* The old root now sits on top of "."; make sure its unmount cannot
+     * propagate to the host, then drop it. */
+    if (mount("", ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+        fail(errno, "make old root a slave");
+    if (umount2(".", MNT_DETACH) < 0)
+        fail(errno, "detach old root");
+    if (chdir("/") < 0)
+        fail(errno, "chdir /");
+    close(C.rootfd);
+    C.rootfd = -1;
+}
+
+static void step_move_root(void)
+{
+    if (fchdir(C.rootfd) < 0)
+        fail(errno, "chdir to rootfs");
+    if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+        fail(errno, "move rootfs to /");
+    if (chroot(".") < 0)
+        fail(errno, "chroot");
+    if (chdir("/") < 0)
+        fail(errno, "chdir /");
+    close(C.rootfd);
+    C.rootfd = -1;
+}
+
+static void step_mask(const struct mo_step *s)
+{
+    struct stat st;
+    if (stat(s->s1, &st) < 0) {
+        if (errno == ENOENT)
+            return;
+        fail(errno, "stat masked path %s", s->s1);
+    }
+    int r = S_ISDIR(st.st_mode) ? mount("tmpfs", s->s1, "tmpfs", MS_RDONLY, NULL)
+                                : mount("/dev/null", s->s1, NULL, MS_BIND, NULL);
+    if (r < 0)
+        fail(errno, "mask %s", s->s1);
+}
+
+static void step_readonly(const struct mo_step *s)
+{
+    if (mount(s->s1, s->s1, NULL, MS_BIND | MS_REC, NULL) < 0) {
+        if (errno == ENOENT)
+            return;
+        fail(errno, "bind readonly path %s", s->s1);
+    }
+    if (remount_bind(s->s1, MS_RDONLY | MS_REC) < 0)
+        fail(errno, "remount %s read-only", s->s1);
+}
+
+static void step_write_file(const struct mo_step *s)
+{
+    int fd = open(s->s1, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail(errno, "open %s", s->s1);
+    size_t len = strlen(s->s2);
+    if (write(fd, s->s2, len) != (ssize_t)len)
+        fail(errno, "write %s", s->s1);
+    close(fd);
+}
+
+static void step_loopback_up(void)
+{
+    struct ifreq ifr;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        fail(errno, "socket for lo");
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+        fail(errno, "get flags of lo");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+        fail(errno, "bring lo up");
+    close(fd);
+}
+
+static void step_rlimit(const struct mo_step *s)
+{
+    struct rlimit rl = { .rlim_cur = s->u1, .rlim_max = s->u2 };
+    if (setrlimit(s->i1, &rl) < 0)
+        fail(errno, "setrlimit %s", s->s1 ? s->s1 : "?");
+}
+
+static void step_cap_bounding(const struct mo_step *s)
+{
+    for (int cap = 0; cap < 64; cap++) {
+        if (s->u1 & (1ULL << cap))
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL)    /* past the kernel's last capability */
+                break;
+            fail(errno, "drop bounding capability %d", cap);
+        }
+    }
+}
+
+static void step_user(const struct mo_step *s)
+{
+    size_t ngroups = s->blob_len / sizeof(gid_t);
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+        fail(errno, "keep capabilities");
+    /* In a user namespace whose setgroups is denied, only an empty list
+     * is possible and it is already empty. */
+    if (setgroups(ngroups, (const gid_t *)s->blob) < 0 && !(errno == EPERM && ngroups == 0))
+        fail(errno, "setgroups");
+    if (setresgid(s->i2, s->i2, s->i2) < 0)
+        fail(errno, "setgid %d", s->i2);
+    if (setresuid(s->i1, s->i1, s->i1) < 0)
+        fail(errno, "setuid %d", s->i1);
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+        fail(errno, "clear keep capabilities");
+}
+
+static void step_caps(const struct mo_step *s)
+{
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    for (int i = 0; i < 2; i++) {
+        data[i].effective = (unsigned)(s->u1 >> (32 * i));
+        data[i].permitted = (unsigned)(s->u2 >> (32 * i));
+        data[i].inheritable = (unsigned)(s->u3 >> (32 * i));
+    }
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        fail(errno, "capset");
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        fail(errno, "clear ambient capabilities");
+    for (int cap = 0; cap < 64; cap++) {
+        /* Like runc: an ambient capability the kernel refuses (not both
+         * permitted and inheritable) is left out rather than fatal. */
+        if (s->u4 & (1ULL << cap))
+            prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+    }
+}
+
+/* Join a cgroup by writing "0" (ourselves) to s1.  For a v1 hierarchy s1 is
+ * the `tasks` file: moving one thread, ourselves, skips the kernel's global
+ * threadgroup lock, whose RCU sync costs ~15 ms per start here where
+ * cgroup.procs would take it.  i1: this is the v2 cgroup, already joined if
+ * clone3 put us there. */
+static void step_join_cgroup(const struct mo_step *s)
+{
+    if (s->i1 && C.in_cgroup)
+        return;
+    int fd = open(s->s1, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail(errno, "open %s", s->s1);
+    if (write(fd, "0", 1) != 1)
+        fail(errno, "join cgroup: write 0 to %s", s->s1);
+    close(fd);
+}
+
+static void step_chdir(const struct mo_step *s)
+{
+    char cwd[PATH_MAX];
+    if (chdir(s->s1) < 0)
+        fail(errno, "chdir to cwd %s", s->s1);
+    /* A cwd reached through a leaked host fd is outside our root, and
+     * getcwd says so with "(unreachable)" (runc's CVE-2024-21626 check). */
+    if (!getcwd(cwd, sizeof cwd) || cwd[0] != '/')
+        fail(errno ? errno : EPERM, "cwd %s is outside the container's root", s->s1);
+}
+
+static void step_terminal(const struct mo_step *s)
+{
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0)
+        fail(errno, "open /dev/ptmx");
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+        fail(errno, "unlock pty");
+    int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+    if (slave < 0)
+        fail(errno, "open pty peer");
+    if (fchown(slave, (uid_t)s->u1, (gid_t)s->u2) < 0)
+        fail(errno, "chown pty to %llu:%llu", s->u1, s->u2);
+    if (ioctl(slave, TIOCSCTTY, 0) < 0)
+        fail(errno, "set controlling terminal");
+    for (int i = 0; i < 3; i++)
+        if (dup2(slave, i) < 0)
+            fail(errno, "dup pty to fd %d", i);
+    if (slave > 2)
+        close(slave);
+    /* i1 < 0: hand the master to our own parent (`run` proxies it);
+     * otherwise i1 is the connected --console-socket. */
+    int r = s->i1 < 0 ? send_report(MO_REPORT_TERMINAL, master) : mo_send_fd(s->i1, master);
+    if (r < 0)
+        fail(-r, s->i1 < 0 ? "send pty master to minioci" : "send pty master to console socket");
+    close(master);
+}
+
+static int is_executable(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* Resolve the command like runc's exec.LookPath, with the container's PATH,
+ * before seccomp can forbid the syscalls it needs. */
+static void step_find_exec(const struct mo_step *s)
+{
+    const char *file = s->s1;
+    if (strchr(file, '/')) {
+        if (snprintf(C.exec_path, sizeof C.exec_path, "%s", file) >= (int)sizeof C.exec_path)
+            fail(ENAMETOOLONG, "exec %s", file);
+        return;
+    }
+    const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (char **e = s->v2; e && *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0)
+            path = *e + 5;
+    while (*path) {
+        const char *end = strchrnul(path, ':');
+        int n = (int)(end - path);
+        snprintf(C.exec_path, sizeof C.exec_path, "%.*s%s%s", n, n ? path : ".", "/", file);
+        if (is_executable(C.exec_path))
+            return;
+        path = *end ? end + 1 : end;
+    }
+    fail(ENOENT, "exec: \"%s\": executable file not found in $PATH", file);
+}
+
+static void step_seccomp(const struct mo_step *s)
+{
+    struct sock_fprog prog = {
+        .len = (unsigned short)(s->blob_len / sizeof(struct sock_filter)),
+        .filter = (struct sock_filter *)s->blob,
+    };
+    long r = s->i1 ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, s->i1, &prog)
+                   : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+    if (r < 0)
+        fail(errno, "load seccomp filter");
+}
+
+static void step_close_fds(const struct mo_step *s)
+{
+    if (syscall(SYS_close_range, s->i1, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return;
+    long max = sysconf(_SC_OPEN_MAX);
+    for (int fd = s->i1; fd < max; fd++)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static void step_wait_start(const struct mo_step *s)
+{
+    char byte;
+    /* From here on the child outlives `create`: it must not die with it. */
+    if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
+        fail(errno, "clear parent-death signal");
+    send_report(MO_REPORT_READY, -1);
+    ssize_t n;
+    do {
+        n = read(s->i1, &byte, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1)
+        fail(n < 0 ? errno : EPIPE, "wait for start");
+    close(s->i1);
+}
+
+static void step_exec(const struct mo_step *s)
+{
+    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    /* Stamp exec's start; the parent stamps its end when the socket closes. */
+    C.shared->t_step[C.step] = mo_now();
+    execve(C.exec_path, s->v1, s->v2);
+    fail(errno, "exec %s", C.exec_path);
+}
+
+static void wait_parent(void)
+{
+    int go;
+    ssize_t n;
+    do {
+        n = recv(C.sock, &go, sizeof go, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n != sizeof go)
+        _exit(1);   /* the parent is gone: nothing to report to */
+}
+
+static void run_step(const struct mo_step *s)
+{
+    switch (s->op) {
+    case MO_OP_WAIT_PARENT: wait_parent(); break;
+    case MO_OP_SETNS: step_setns(s); break;
+    case MO_OP_UNSHARE:
+        if (unshare(s->i1) < 0)
+            fail(errno, "unshare %s namespace", s->s1 ? s->s1 : "?");
+        break;
+    case MO_OP_JOIN_CGROUP: step_join_cgroup(s); break;
+    case MO_OP_ROOTFS: step_rootfs(s); break;
+    case MO_OP_MOUNT: step_mount(s); break;
+    case MO_OP_MQUEUE: step_mqueue(s); break;
+    case MO_OP_MKNOD: step_mknod(s); break;
+    case MO_OP_BIND_DEV: step_bind_dev(s); break;
+    case MO_OP_SYMLINK: step_symlink(s); break;
+    case MO_OP_PIVOT_ROOT: step_pivot_root(); break;
+    case MO_OP_MOVE_ROOT: step_move_root(); break;
+    case MO_OP_ROOT_PROPAGATION:
+        if (mount("", "/", NULL, s->u1, NULL) < 0)
+            fail(errno, "set propagation of /");
+        break;
+    case MO_OP_REMOUNT_ROOT_RO:
+        if (remount_bind("/", MS_RDONLY) < 0)
+            fail(errno, "remount / read-only");
+        break;
+    case MO_OP_MASK: step_mask(s); break;
+    case MO_OP_READONLY: step_readonly(s); break;
+    case MO_OP_SETHOSTNAME:
+        if (sethostname(s->s1, strlen(s->s1)) < 0)
+            fail(errno, "sethostname %s", s->s1);
+        break;
+    case MO_OP_SETDOMAINNAME:
+        if (setdomainname(s->s1, strlen(s->s1)) < 0)
+            fail(errno, "setdomainname %s", s->s1);
+        break;
+    case MO_OP_WRITE_FILE: step_write_file(s); break;
+    case MO_OP_LOOPBACK_UP: step_loopback_up(); break;
+    case MO_OP_RLIMIT: step_rlimit(s); break;
+    case MO_OP_CAP_BOUNDING: step_cap_bounding(s); break;
+    case MO_OP_USER: step_user(s); break;
+    case MO_OP_CAPS: step_caps(s); break;
+    case MO_OP_NO_NEW_PRIVS:
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+            fail(errno, "set no_new_privs");
+        break;
+    case MO_OP_UMASK: umask((mode_t)s->i1); break;
+    case MO_OP_CHDIR: step_chdir(s); break;
+    case MO_OP_TERMINAL: step_terminal(s); break;
+    case MO_OP_FIND_EXEC: step_find_exec(s); break;
+    case MO_OP_SECCOMP: step_seccomp(s); break;
+    case MO_OP_CLOSE_FDS: step_close_fds(s); break;
+    case MO_OP_WAIT_START: step_wait_start(s); break;
+    case MO_OP_EXEC: step_exec(s); break;
+    default: fail(EINVAL, "unknown step %d", s->op);
+    }
+}
+
+__attribute__((noreturn))
+static void child_main(const struct mo_plan *plan)
+{
+    C.shared->t_child = mo_now();
+
+    /* Python ignores SIGPIPE and may hold others; the container starts
+     * from the defaults with nothing blocked. */
+    struct sigaction dfl = { .sa_handler = SIG_DFL };
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    /* Die with the parent while it still drives the setup, and keep the
+     * half-built container unreachable through /proc (CVE-2019-5736). */
+    C.step = -1;
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        fail(errno, "set parent-death signal");
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        fail(errno, "make non-dumpable");
+    if (setsid() < 0)
+        fail(errno, "setsid");
+
+    for (int i = 0; i < plan->nsteps; i++) {
+        C.step = i;
+        run_step(&plan->steps[i]);
+        C.shared->t_step[i] = mo_now();
+        C.shared->steps_done = i + 1;
+    }
+    C.step = plan->nsteps;
+    fail(EINVAL, "plan ended without exec");
+}
+
+/* ---- the parent's side -------------------------------------------------- */
+
+int mo_spawn(const struct mo_plan *plan, struct mo_child *child)
+{
+    int sv[2], saved_pidns = -1, err = 0;
+
+    if (plan->nsteps > (int)(sizeof child->shared->t_step / sizeof(long long)))
+        return -E2BIG;
+    struct mo_shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED)
+        return -errno;
+    sh->failed_step = -1;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        err = errno;
+        munmap(sh, sizeof *sh);
+        return -err;
+    }
+    if (plan->pid_ns_path) {
+        /* setns(CLONE_NEWPID) only changes where our children go; it is
+         * undone right after the clone. */
+        int fd = open(plan->pid_ns_path, O_RDONLY | O_CLOEXEC);
+        saved_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || saved_pidns < 0 || setns(fd, CLONE_NEWPID) < 0) {
+            err = errno;
+            if (fd >= 0)
+                close(fd);
+            goto out;
+        }
+        close(fd);
+    }
+
+    sh->t_clone = mo_now();
+    pid_t pid = -1;
+    int into_cgroup = 0, plain_clone = plan->cgroup_fd < 0;
+    if (!plain_clone) {
+        /* Born in its v2 cgroup: no migration, no global lock. */
+        struct clone_args args;
+        memset(&args, 0, sizeof args);
+        args.flags = plan->clone_flags | CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (unsigned long long)plan->cgroup_fd;
+        pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+        into_cgroup = pid >= 0;
+        /* Kernels before 5.7 lack it: clone, and the child joins by writing. */
+        plain_clone = pid < 0 && (errno == ENOSYS || errno == E2BIG);
+    }
+    if (plain_clone)
+        pid = (pid_t)syscall(SYS_clone, plan->clone_flags | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid == 0) {
+        close(sv[0]);
+        C.shared = sh;
+        C.sock = sv[1];
+        C.in_cgroup = into_cgroup;
+        child_main(plan);
+    }
+    if (pid < 0)
+        err = errno;
+    if (saved_pidns >= 0 && setns(saved_pidns, CLONE_NEWPID) < 0 && !err)
+        err = errno;
+    child->pid = pid;
+out:
+    if (saved_pidns >= 0)
+        close(saved_pidns);
+    close(sv[1]);
+    if (err) {
+        close(sv[0]);
+        munmap(sh, sizeof *sh);
+        return -err;
+    }
+    child->sock = sv[0];
+    child->shared = sh;
+    return 0;
+}
+
+int mo_go(struct mo_child *child)
+{
+    int go = 1;
+    if (send(child->sock, &go, sizeof go, MSG_NOSIGNAL) != sizeof go)
+        return -errno;
+    return 0;
+}
+
+int mo_wait_report(struct mo_child *child, int *fd)
+{
+    int what = 0;
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { .iov_base = &what, .iov_len = sizeof what };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+    ssize_t n;
+
+    *fd = -1;
+    do {
+        n = recvmsg(child->sock, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            memcpy(fd, CMSG_DATA(c), sizeof(int));
+    return n == 0 ? 0 : what;
+}
+
+void mo_release(struct mo_child *child)
+{
+    if (child->sock >= 0)
+        close(child->sock);
+    child->sock = -1;
+    if (child->shared)
+        munmap(child->shared, sizeof *child->shared);
+    child->shared = NULL;
+}
+
+int mo_connect_unix(const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof addr.sun_path)
+        return -ENAMETOOLONG;
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+int mo_send_fd(int sock, int fd)
+{
+    /* One data byte and exactly one fd, as conmon expects of runc. */
+    return send_msg(sock, " ", 1, fd);
+}
+
+int mo_recv_fd(int sock)
+{
+    char byte;
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+    int fd = -1;
+    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) < 0)
+        return -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd >= 0 ? fd : -EBADMSG;
+}
+
+int mo_set_child_subreaper(void)
+{
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 ? -errno : 0;
+}
