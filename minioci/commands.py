@@ -94,7 +94,11 @@ def _run_foreground(spec, container, a, tl):
     # Orphans of a container without its own PID namespace come to us, and
     # are reaped (as `runc run` does).
     shim.lib.mo_set_child_subreaper()
-    started = ctr.start(spec, container, _start_options(a, create=False), tl)
+    opts = _start_options(a, create=False)
+    if spec.process is not None and spec.process.terminal and os.isatty(0):
+        from .terminal import window_size
+        opts.console_size = window_size(0)
+    started = ctr.start(spec, container, opts, tl)
     target.append(started.pid)
     for sig in pending:
         forward(sig, None)
@@ -140,7 +144,7 @@ def _public_state(c, data, status):
 
 def cmd_state(g, a, tl):
     import json
-    c, data, status = ctr.load(g.root, a.positional[0])
+    c, data, status = ctr.load(g.root, a.positional[0], lock=False)
     print(json.dumps(_public_state(c, data, status), indent=2))
     return 0
 

@@ -16,13 +16,14 @@ from .errors import MiniociError
 
 class StartOptions:
     def __init__(self, create=False, pid_file=None, console_socket=None, no_pivot=False,
-                 preserve_fds=0, detach=False):
+                 preserve_fds=0, detach=False, console_size=None):
         self.create = create
         self.pid_file = pid_file
         self.console_socket = console_socket
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
         self.detach = detach
+        self.console_size = console_size    # (rows, cols) for the pty, if known
 
 
 class Started:
@@ -94,7 +95,7 @@ def start(spec, container, opts, tl):
         ns = spec.namespaces
         the_plan = plan_mod.build(spec, plan_mod.Options(
             exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
-            preserve_fds=opts.preserve_fds, seccomp=seccomp,
+            preserve_fds=opts.preserve_fds, seccomp=seccomp, console_size=opts.console_size,
             cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
             cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
         tl.mark("plan")
@@ -119,6 +120,7 @@ def start(spec, container, opts, tl):
         if opts.pid_file:
             write_pid_file(opts.pid_file, child.pid)
             tl.mark("pid file")
+        container.unlock()
         for fd in (fifo_fd, console_fd, cgroup_fd):
             if fd is not None:
                 os.close(fd)
@@ -206,6 +208,7 @@ def wait_exit(pid, on_signal=None):
 def stop_and_remove(started, tl):
     """After the container's init exited (run): remove the cgroup and the
     state entry, timing each as teardown."""
+    started.container.lock()
     t = shim.now()
     started.cgroup.destroy(started.state["cgroup_made"])
     tl.mark_after_exit("cgroup.remove", t)
@@ -216,10 +219,13 @@ def stop_and_remove(started, tl):
 
 # ---- lifecycle of an existing container (start, kill, delete) ----------------
 
-def load(root, cid):
-    """(Container, state dict, status) of an existing container, locked."""
+def load(root, cid, lock=True):
+    """(Container, state dict, status) of an existing container; locked for
+    commands that change it (state.json is replaced atomically, so readers
+    need no lock)."""
     c = state.Container(root, cid)
-    c.lock()
+    if lock:
+        c.lock()
     data = c.load()
     return c, data, state.status(c, data)
 

@@ -70,7 +70,7 @@ class Options:
     """How this start differs from a plain `run`."""
 
     def __init__(self, exec_fifo_fd=None, console_fd=None, no_pivot=False, preserve_fds=0,
-                 cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None):
+                 cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None, console_size=None):
         self.exec_fifo_fd = exec_fifo_fd     # create: wait on this fd for `start`
         self.console_fd = console_fd         # --console-socket, connected
         self.no_pivot = no_pivot
@@ -83,6 +83,9 @@ class Options:
         self.cgroup_join = cgroup_join
         self.cgroup_fd = cgroup_fd
         self.seccomp = seccomp               # (bpf bytes, seccomp flags) or None
+        # (rows, cols) of the pty when process.consoleSize does not say
+        # (`run` passes its own terminal's).
+        self.console_size = console_size
 
 
 def build(spec, opts=None):
@@ -108,6 +111,9 @@ def build(spec, opts=None):
         # id maps, while the child waits.
         add("wait_parent", "sync")
         cgroup_fd = None
+        # Until it sets its ids, the child still holds the host's (unmapped)
+        # root ids; become the namespace's root, as runc's nsexec does.
+        add("user", "sync", uid=0, gid=0, groups=[])
     else:
         for s in opts.cgroup_join:
             add(**s)
@@ -117,6 +123,8 @@ def build(spec, opts=None):
     for t in SETNS_ORDER:
         if ns.get(t):
             add("setns", f"ns.{_SHORT_NS.get(t, t)}", path=ns[t], nstype=NAMESPACES[t])
+            if t == "user":
+                add("user", "ns.user", uid=0, gid=0, groups=[])
     for t in UNSHARE_ORDER:
         if t in new:
             add("unshare", f"ns.{_SHORT_NS.get(t, t)}", nstype=NAMESPACES[t], name=t)
@@ -233,8 +241,9 @@ def _process(spec, opts, add, new):
     for resource, name, soft, hard in proc.rlimits:
         add("rlimit", "rlimits", resource=resource, name=name, soft=soft, hard=hard)
     if proc.terminal:
+        rows, cols = proc.console_size or opts.console_size or (0, 0)
         add("terminal", "terminal", socket_fd=-1 if opts.console_fd is None else opts.console_fd,
-            uid=proc.uid, gid=proc.gid)
+            uid=proc.uid, gid=proc.gid, size=(rows & 0xffff) << 16 | (cols & 0xffff))
     caps = proc.capabilities
     if caps is not None:
         add("cap_bounding", "capabilities", keep=caps.bounding)

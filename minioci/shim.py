@@ -37,7 +37,7 @@ FIELDS = {
     "no_new_privs": {},
     "umask": {"mask": "i1"},
     "chdir": {"path": "s1"},
-    "terminal": {"socket_fd": "i1", "uid": "u1", "gid": "u2"},
+    "terminal": {"socket_fd": "i1", "uid": "u1", "gid": "u2", "size": "u3"},
     "find_exec": {"file": "s1", "env": "v2"},
     "seccomp": {"bpf": "blob", "flags": "i1"},
     "close_fds": {"first": "i1"},

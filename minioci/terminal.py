@@ -6,6 +6,17 @@ import select
 TIOCGWINSZ, TIOCSWINSZ = 0x5413, 0x5414
 
 
+def window_size(fd):
+    """(rows, cols) of the terminal on fd, or None."""
+    import fcntl
+    import struct
+    try:
+        rows, cols = struct.unpack("HHHH", fcntl.ioctl(fd, TIOCGWINSZ, b"\0" * 8))[:2]
+        return rows, cols
+    except OSError:
+        return None
+
+
 def copy_window_size(src_fd, dst_fd):
     import fcntl
     try:

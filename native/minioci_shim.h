@@ -41,8 +41,9 @@ enum mo_op {
     MO_OP_NO_NEW_PRIVS,
     MO_OP_UMASK,             /* umask(i1) */
     MO_OP_CHDIR,             /* chdir(s1), resolved inside the new root */
-    MO_OP_TERMINAL,          /* new pty from the container's /dev/ptmx, owned by u1:u2;
-                                master sent on fd i1, or to the parent when i1 < 0 */
+    MO_OP_TERMINAL,          /* new pty from the container's /dev/ptmx, owned by u1:u2, sized
+                                u3 (rows << 16 | cols, 0: unset); master sent on fd i1,
+                                or to the parent when i1 < 0 */
     MO_OP_FIND_EXEC,         /* resolve s1 against PATH of envp v2; fails like runc */
     MO_OP_SECCOMP,           /* load the BPF program in blob with seccomp flags i1 */
     MO_OP_CLOSE_FDS,         /* mark every fd >= i1 close-on-exec */

@@ -121,16 +121,59 @@ static int openat2_in_root(const char *path, int flags)
     return (int)syscall(SYS_openat2, C.rootfd, path, &how, sizeof how);
 }
 
+/* Create the missing component `name` in directory `parent`, where `prefix`
+ * (the path up to and including it) did not resolve.  If `name` is a dangling
+ * symlink, what it points to is created instead, inside the rootfs like
+ * everything else (securejoin's MkdirAll does the same for runc). */
+static int open_in_root_depth(const char *path, int kind, int depth);
+
+static int create_component(int parent, const char *name, const char *path, size_t start,
+                            int kind, int depth)
+{
+    int r = kind == MO_TARGET_FILE
+        ? openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644)
+        : mkdirat(parent, name, 0755);
+    if (r >= 0) {
+        if (kind == MO_TARGET_FILE)
+            close(r);
+        return 0;
+    }
+    if (errno != EEXIST)
+        return -1;
+    char link[PATH_MAX], target[PATH_MAX];
+    ssize_t n = readlinkat(parent, name, link, sizeof link - 1);
+    if (n < 0)
+        return errno == EINVAL ? 0 : -1;     /* not a symlink: someone else made it */
+    if (depth >= 40) {
+        errno = ELOOP;
+        return -1;
+    }
+    link[n] = '\0';
+    if (link[0] == '/')
+        n = snprintf(target, sizeof target, "%s", link);
+    else
+        n = snprintf(target, sizeof target, "%.*s%s", (int)start, path, link);
+    if (n >= (ssize_t)sizeof target) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open_in_root_depth(target, kind, depth + 1);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
 /* Open `path` (a container path) inside the rootfs as an O_PATH fd; symlinks
  * resolve against the rootfs, so nothing can make it land outside.  Missing
  * components are created as directories, the last one as `kind` says. */
-static int open_in_root(const char *path, int kind)
+static int open_in_root_depth(const char *path, int kind, int depth)
 {
     int fd = openat2_in_root(path, O_PATH);
     if (fd >= 0 || errno != ENOENT || kind == MO_TARGET_NONE)
         return fd;
 
-    char prefix[PATH_MAX];
+    char prefix[PATH_MAX], name[NAME_MAX + 1];
     size_t len = strlen(path);
     if (len >= sizeof prefix) {
         errno = ENAMETOOLONG;
@@ -150,27 +193,17 @@ static int open_in_root(const char *path, int kind)
             i++;
         memcpy(prefix, path, i);
         prefix[i] = '\0';
-        int last = (path[i] == '\0' || strspn(path + i, "/") == len - i);
+        int last = strspn(path + i, "/") == len - i;
         int next = openat2_in_root(prefix, O_PATH);
         if (next < 0 && errno == ENOENT) {
-            char name[NAME_MAX + 1];
-            size_t n = i - start;
-            if (n > NAME_MAX) {
-                close(parent);
+            if (i - start > NAME_MAX) {
                 errno = ENAMETOOLONG;
-                return -1;
-            }
-            memcpy(name, path + start, n);
-            name[n] = '\0';
-            if (last && kind == MO_TARGET_FILE) {
-                int f = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-                if (f < 0 && errno != EEXIST)
-                    goto fail;
-                if (f >= 0)
-                    close(f);
-            } else if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST) {
                 goto fail;
             }
+            memcpy(name, path + start, i - start);
+            name[i - start] = '\0';
+            if (create_component(parent, name, path, start, last ? kind : MO_TARGET_DIR, depth) < 0)
+                goto fail;
             next = openat2_in_root(prefix, O_PATH);
         }
         if (next < 0)
@@ -186,6 +219,11 @@ fail:
         errno = e;
         return -1;
     }
+}
+
+static int open_in_root(const char *path, int kind)
+{
+    return open_in_root_depth(path, kind, 0);
 }
 
 static void fd_path(char *buf, size_t size, int fd)
@@ -530,6 +568,7 @@ static void step_join_cgroup(const struct mo_step *s)
 static void step_chdir(const struct mo_step *s)
 {
     char cwd[PATH_MAX];
+    errno = 0;
     if (chdir(s->s1) < 0)
         fail(errno, "chdir to cwd %s", s->s1);
     /* A cwd reached through a leaked host fd is outside our root, and
@@ -551,6 +590,13 @@ static void step_terminal(const struct mo_step *s)
         fail(errno, "open pty peer");
     if (fchown(slave, (uid_t)s->u1, (gid_t)s->u2) < 0)
         fail(errno, "chown pty to %llu:%llu", s->u1, s->u2);
+    if (s->u3) {
+        /* Sized before exec, so the process never sees 0x0 (runc applies
+         * process.consoleSize the same way). */
+        struct winsize ws = { .ws_row = (unsigned short)(s->u3 >> 16), .ws_col = (unsigned short)s->u3 };
+        if (ioctl(slave, TIOCSWINSZ, &ws) < 0)
+            fail(errno, "set terminal size");
+    }
     if (ioctl(slave, TIOCSCTTY, 0) < 0)
         fail(errno, "set controlling terminal");
     for (int i = 0; i < 3; i++)

@@ -1,0 +1,190 @@
+"""Shared fixtures: real containers from the busybox rootfs, and a check that
+each test leaves nothing behind (state, cgroups, mounts, processes).
+
+Integration tests run the installed `minioci` console script, as root, on the
+real kernel.  Unit tests (spec, plan, cli, ...) need neither.
+"""
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ROOTFS = REPO / "bundles" / "busybox" / "rootfs"
+MINIOCI = str(Path(sys.executable).parent / "minioci")
+IS_ROOT = os.geteuid() == 0
+
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="starts real containers: needs root")
+
+CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+
+
+def base_config(args=("true",), rootfs=ROOTFS):
+    """runc spec's default, running `args` on the shared busybox rootfs
+    (read-only, so tests cannot change it)."""
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": 0, "gid": 0},
+            "args": list(args),
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {k: list(CAPS) for k in ("bounding", "effective", "permitted", "ambient")},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": str(rootfs), "readonly": True},
+        "hostname": "minioci-test",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                            "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        },
+    }
+
+
+def host_mounts():
+    with open("/proc/self/mountinfo") as f:
+        return sorted(line.split()[4] for line in f)
+
+
+def cgroup_dirs(cid):
+    """Every directory named after this container id in any hierarchy."""
+    out = []
+    for base in Path("/sys/fs/cgroup").iterdir():
+        if base.is_dir():
+            out += [str(p) for p in base.glob(f"**/{cid}")]
+    return out
+
+
+def descendants(pid=None):
+    """Living processes whose parent is `pid` (default: this test process)."""
+    pid = pid or os.getpid()
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open(f"/proc/{d}/stat").read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(d))
+    return out
+
+
+class Runtime:
+    """minioci with a private state root, and a record of what it started."""
+
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.root = f"/run/minioci-test/{uuid.uuid4().hex[:12]}"
+        self.ids = []
+
+    def new_id(self):
+        cid = f"t-{uuid.uuid4().hex[:10]}"
+        self.ids.append(cid)
+        return cid
+
+    def bundle(self, config, name=None):
+        """Write `config` (a dict, or raw text) as a bundle's config.json."""
+        b = self.tmp / (name or f"bundle-{uuid.uuid4().hex[:6]}")
+        b.mkdir(parents=True, exist_ok=True)
+        text = config if isinstance(config, str) else json.dumps(config)
+        (b / "config.json").write_text(text)
+        return b
+
+    def cmd(self, *args, **kw):
+        return [MINIOCI, "--root", self.root, *map(str, args)]
+
+    def call(self, *args, timeout=60, **kw):
+        kw.setdefault("capture_output", True)
+        kw.setdefault("text", True)
+        return subprocess.run(self.cmd(*args), timeout=timeout, **kw)
+
+    def run(self, config, *extra, cid=None, **kw):
+        """`minioci run -b BUNDLE ID` of a config; returns CompletedProcess."""
+        bundle = self.bundle(config) if not isinstance(config, Path) else config
+        cid = cid or self.new_id()
+        return self.call("run", "-b", bundle, *extra, cid, **kw)
+
+    def output(self, config, *extra, **kw):
+        """Run and return stdout, asserting success."""
+        r = self.run(config, *extra, **kw)
+        assert r.returncode == 0, f"exit {r.returncode}: {r.stderr}"
+        return r.stdout
+
+    def leftovers(self):
+        left = []
+        if os.path.isdir(self.root):
+            left += [f"state {self.root}/{e}" for e in os.listdir(self.root)]
+        for cid in self.ids:
+            left += [f"cgroup {d}" for d in cgroup_dirs(cid)]
+        return left
+
+    def cleanup(self):
+        if os.path.isdir(self.root):
+            for cid in os.listdir(self.root):
+                subprocess.run(self.cmd("delete", "--force", cid), capture_output=True, timeout=30)
+        for cid in self.ids:
+            for d in sorted(cgroup_dirs(cid), key=len, reverse=True):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+        try:
+            os.rmdir(self.root)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def rt(tmp_path):
+    """A Runtime; afterwards, asserts (and repairs) that nothing is left:
+    no state entry, cgroup directory, host mount or child process."""
+    if not IS_ROOT:
+        pytest.skip("starts real containers: needs root")
+    runtime = Runtime(tmp_path)
+    mounts_before = host_mounts()
+    yield runtime
+    left = runtime.leftovers()
+    for pid in descendants():
+        left.append(f"process {pid}")
+        os.kill(pid, signal.SIGKILL)
+    runtime.cleanup()
+    deadline = time.monotonic() + 5
+    while host_mounts() != mounts_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if host_mounts() != mounts_before:
+        left.append(f"host mounts changed: {set(host_mounts()) ^ set(mounts_before)}")
+    assert not left, f"left behind: {left}"
+
+
+@pytest.fixture
+def config():
+    return copy.deepcopy(base_config())

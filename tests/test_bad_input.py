@@ -1,0 +1,176 @@
+"""Malformed bundles: one clear error naming the file and the JSON path,
+exit status != 0, and nothing left behind (the `rt` fixture checks state,
+cgroups, host mounts and processes after each case)."""
+import json
+import os
+
+import pytest
+
+from conftest import base_config
+
+
+def without(cfg, *path):
+    d = cfg
+    for key in path[:-1]:
+        d = d[key]
+    del d[path[-1]]
+    return cfg
+
+
+def setting(cfg, value, *path):
+    d = cfg
+    for key in path[:-1]:
+        d = d[key]
+    d[path[-1]] = value
+    return cfg
+
+
+def ns(cfg, **types):
+    """Replace linux.namespaces by [{type, path?}] from keyword args."""
+    cfg["linux"]["namespaces"] = [{"type": t, **({"path": p} if p else {})} for t, p in types.items()]
+    return cfg
+
+
+NOT_A_NAMESPACE = "/etc/hostname"
+
+CASES = [
+    # (id, config (dict, raw text or None for no file), JSON path in the message, message part)
+    ("missing config.json", None, "", "cannot read: No such file or directory"),
+    ("invalid JSON", '{"ociVersion": "1.0.2",}', "", "invalid JSON: Expecting property name"),
+    ("not an object", "[1, 2]", "", "must be an object"),
+    ("NaN is not JSON", '{"ociVersion": NaN}', "", "invalid JSON"),
+    ("ociVersion missing", lambda c: without(c, "ociVersion"), "ociVersion", "is required"),
+    ("ociVersion a number", lambda c: setting(c, 1, "ociVersion"), "ociVersion", "must be a string"),
+    ("root missing", lambda c: without(c, "root"), "root", "is required"),
+    ("rootfs does not exist", lambda c: setting(c, "/nonexistent/rootfs", "root", "path"),
+     "root.path", "/nonexistent/rootfs is not a directory"),
+    ("args empty", lambda c: setting(c, [], "process", "args"), "process.args",
+     "must be a non-empty array of strings"),
+    ("args not an array", lambda c: setting(c, "sh", "process", "args"), "process.args",
+     "must be a non-empty array of strings"),
+    ("args with a number", lambda c: setting(c, ["sh", 1], "process", "args"), "process.args",
+     "must be a non-empty array of strings"),
+    ("cwd relative", lambda c: setting(c, "tmp", "process", "cwd"), "process.cwd", "must be an absolute path"),
+    ("env without =", lambda c: setting(c, ["PATH"], "process", "env"), "process.env[0]", "must be KEY=value"),
+    ("uid negative", lambda c: setting(c, -1, "process", "user", "uid"), "process.user.uid",
+     "must be an integer from 0 to 4294967295"),
+    ("user missing", lambda c: without(c, "process", "user"), "process.user", "is required"),
+    ("terminal a string", lambda c: setting(c, "yes", "process", "terminal"), "process.terminal",
+     "must be a boolean"),
+    ("bad rlimit name", lambda c: setting(c, [{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}], "process", "rlimits"),
+     "process.rlimits[0].type", "unknown rlimit 'RLIMIT_FOO'"),
+    ("rlimit soft above hard", lambda c: setting(c, [{"type": "RLIMIT_NOFILE", "soft": 9, "hard": 1}],
+                                                 "process", "rlimits"),
+     "process.rlimits[0]", "soft limit 9 is above hard limit 1"),
+    ("rlimit twice", lambda c: setting(c, [{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1}] * 2, "process", "rlimits"),
+     "process.rlimits[1].type", "RLIMIT_NOFILE is given twice"),
+    ("unknown capability", lambda c: setting(c, ["CAP_FLY"], "process", "capabilities", "bounding"),
+     "process.capabilities.bounding[0]", "unknown capability 'CAP_FLY'"),
+    ("oomScoreAdj out of range", lambda c: setting(c, 5000, "process", "oomScoreAdj"), "process.oomScoreAdj",
+     "must be from -1000 to 1000"),
+    ("apparmor without AppArmor", lambda c: setting(c, "runtime/default", "process", "apparmorProfile"),
+     "process.apparmorProfile", "AppArmor is not enabled on this host"),
+    ("unknown namespace type", lambda c: ns(c, pid="", mount="", bogus=""), "linux.namespaces[2].type",
+     "unknown namespace type 'bogus'"),
+    ("namespace twice", lambda c: setting(c, [{"type": "mount"}, {"type": "mount"}], "linux", "namespaces"),
+     "linux.namespaces[1].type", "namespace 'mount' is given twice"),
+    ("namespace path is not a namespace", lambda c: ns(c, mount="", network=NOT_A_NAMESPACE),
+     "linux.namespaces[1].path", f"{NOT_A_NAMESPACE} is not a network namespace"),
+    ("namespace path of the wrong type", lambda c: ns(c, mount="", network="/proc/self/ns/uts"),
+     "linux.namespaces[1].path", "/proc/self/ns/uts is not a network namespace"),
+    ("namespace path missing", lambda c: ns(c, mount="", ipc="/nonexistent/ns"),
+     "linux.namespaces[1].path", "/nonexistent/ns: No such file or directory"),
+    ("uid maps overlap", lambda c: setting(setting(setting(ns(c, mount="", user=""), [
+        {"containerID": 0, "hostID": 100000, "size": 100}, {"containerID": 50, "hostID": 200000, "size": 10}],
+        "linux", "uidMappings"), [{"containerID": 0, "hostID": 100000, "size": 100}], "linux", "gidMappings"),
+        None, "hostname"),
+     "linux.uidMappings[1]", "containerID range overlaps linux.uidMappings[0]"),
+    ("uid maps without a user namespace", lambda c: setting(c, [{"containerID": 0, "hostID": 1, "size": 1}],
+                                                            "linux", "uidMappings"),
+     "linux.uidMappings", "needs a new user namespace"),
+    ("user namespace without maps", lambda c: setting(c, c["linux"]["namespaces"] + [{"type": "user"}],
+                                                      "linux", "namespaces"),
+     "linux.uidMappings", "is required with a new user namespace"),
+    ("mount destination relative", lambda c: setting(c, "proc", "mounts", 0, "destination"),
+     "mounts[0].destination", "must be an absolute path, not 'proc'"),
+    ("mount options not an array", lambda c: setting(c, "ro", "mounts", 1, "options"),
+     "mounts[1].options", "must be an array of strings"),
+    ("bind source missing", lambda c: setting(c, c["mounts"] + [{"destination": "/x", "type": "bind",
+                                                                  "source": "/nonexistent/src"}], "mounts"),
+     "mounts[7].source", "/nonexistent/src does not exist"),
+    ("mount without type", lambda c: setting(c, c["mounts"] + [{"destination": "/x", "source": "tmpfs"}], "mounts"),
+     "mounts[7].type", "is required unless the mount is a bind mount"),
+    ("unsupported mount option", lambda c: setting(c, ["rro"], "mounts", 1, "options"),
+     "mounts[1].options[0]", "mount option 'rro' is not supported"),
+    ("hostname without uts", lambda c: ns(c, mount=""), "hostname", "needs a UTS namespace"),
+    ("host sysctl", lambda c: setting(c, {"vm.swappiness": "10"}, "linux", "sysctl"),
+     "linux.sysctl.vm.swappiness", "is not in a namespace of the container's own"),
+    ("net sysctl without netns", lambda c: setting(ns(c, mount="", uts=""), {"net.ipv4.ip_forward": "1"},
+                                                   "linux", "sysctl"),
+     "linux.sysctl.net.ipv4.ip_forward", "needs a network namespace"),
+    ("device type unknown", lambda c: setting(c, [{"path": "/dev/x", "type": "z", "major": 1, "minor": 1}],
+                                              "linux", "devices"),
+     "linux.devices[0].type", "unknown device type 'z'"),
+    ("device outside /dev", lambda c: setting(c, [{"path": "/etc/x", "type": "c", "major": 1, "minor": 1}],
+                                              "linux", "devices"),
+     "linux.devices[0].path", "must be an absolute path under /dev"),
+    ("hook path relative", lambda c: setting(c, {"prestart": [{"path": "hook.sh"}]}, "hooks"),
+     "hooks.prestart[0].path", "must be an absolute path"),
+    ("memory limit too small", lambda c: setting(c, {"memory": {"limit": 100}}, "linux", "resources"),
+     "linux.resources.memory.limit", "100 bytes is too small"),
+    ("pids limit a string", lambda c: setting(c, {"pids": {"limit": "10"}}, "linux", "resources"),
+     "linux.resources.pids.limit", "must be an integer"),
+    ("cpu shares out of range", lambda c: setting(c, {"cpu": {"shares": 1}}, "linux", "resources"),
+     "linux.resources.cpu.shares", "must be from 2 to 262144"),
+    ("device rule type unknown", lambda c: setting(c, {"devices": [{"allow": True, "type": "x"}]},
+                                                   "linux", "resources"),
+     "linux.resources.devices[0].type", "unknown device type 'x'"),
+    ("timeOffsets without time ns", lambda c: setting(c, {"boottime": {"secs": 1}}, "linux", "timeOffsets"),
+     "linux.timeOffsets", "needs a time namespace"),
+    ("intelRdt unsupported", lambda c: setting(c, {"closID": "x"}, "linux", "intelRdt"),
+     "linux.intelRdt", "is not supported by minioci"),
+]
+
+
+@pytest.mark.parametrize("name,change,path,message", CASES, ids=[c[0] for c in CASES])
+def test_bad_config_gets_one_clear_error_and_leaves_nothing(rt, tmp_path, name, change, path, message):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    if change is not None:
+        text = change if isinstance(change, str) else json.dumps(change(base_config()))
+        (bundle / "config.json").write_text(text)
+    r = rt.call("run", "-b", bundle, rt.new_id())
+    assert r.returncode != 0
+    where = f"{path}: " if path else ""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"minioci: {bundle}/config.json: {where}"), r.stderr
+    assert message in lines[0]
+
+
+def test_there_are_at_least_25_cases():
+    assert len(CASES) >= 25
+
+
+@pytest.mark.parametrize("name,cgroups_path,message", [
+    ("escaping with ..", "/minioci/../../etc", "must not contain '..'"),
+    ("systemd form", "system.slice:minioci:x", "systemd's slice:prefix:name form"),
+])
+def test_bad_cgroups_path(rt, tmp_path, name, cgroups_path, message):
+    r = rt.run(setting(base_config(), cgroups_path, "linux", "cgroupsPath"))
+    assert r.returncode != 0 and message in r.stderr and "linux.cgroupsPath" in r.stderr
+
+
+@pytest.mark.parametrize("name,change,message", [
+    ("command not found", lambda c: setting(c, ["nope"], "process", "args"),
+     'exec: "nope": executable file not found in $PATH'),
+    ("exec of a directory", lambda c: setting(c, ["/tmp"], "process", "args"), "exec /tmp: Permission denied"),
+    ("unknown filesystem", lambda c: setting(c, c["mounts"] + [{"destination": "/x", "type": "nofs",
+                                                                 "source": "none"}], "mounts"),
+     "mount none on /x: No such device"),
+    ("cwd missing", lambda c: setting(c, "/missing", "process", "cwd"), "chdir to cwd /missing"),
+])
+def test_failures_inside_the_child_are_reported_and_cleaned_up(rt, name, change, message):
+    r = rt.run(change(base_config()))
+    assert r.returncode != 0
+    assert r.stderr.startswith("minioci: ") and message in r.stderr and r.stderr.count("\n") == 1

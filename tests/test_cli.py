@@ -1,0 +1,51 @@
+"""The command-line parser and signal names (no root)."""
+import pytest
+
+from minioci import cli, commands
+from minioci.errors import MiniociError
+
+
+def flags(argv, name="run"):
+    cmd = commands.COMMANDS[name]
+    return cli.parse_flags(argv, cmd.flags, cmd.stop_at_args)
+
+
+def test_runc_flag_forms():
+    a = flags(["--bundle", "/b", "-pid-file=/p", "--console-socket", "/s", "--preserve-fds", "2", "id"], "create")
+    assert (a.bundle, a.pid_file, a.console_socket, a.preserve_fds, a.positional) == ("/b", "/p", "/s", 2, ["id"])
+
+
+def test_timing_takes_a_value_only_with_equals():
+    assert flags(["--timing", "bundle"]).timing is True
+    assert flags(["--timing", "bundle"]).positional == ["bundle"]
+    assert flags(["--timing=json", "bundle"]).timing == "json"
+
+
+def test_unknown_flag_is_an_error():
+    with pytest.raises(MiniociError, match="unknown flag --nope"):
+        flags(["--nope"])
+
+
+@pytest.mark.parametrize("text,num", [("9", 9), ("KILL", 9), ("SIGTERM", 15), ("term", 15),
+                                      ("RTMIN", 34), ("RTMIN+3", 37), ("RTMAX-1", 63), ("WINCH", 28)])
+def test_signals(text, num):
+    assert commands.parse_signal(text) == num
+
+
+@pytest.mark.parametrize("text", ["0", "65", "NOPE", "RTMIN+40", "SIG"])
+def test_bad_signals(text):
+    with pytest.raises(MiniociError):
+        commands.parse_signal(text)
+
+
+def test_version(capsys):
+    assert cli.main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("minioci version ") and "spec: 1." in out
+
+
+def test_help_lists_commands(capsys):
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("run", "create", "start", "state", "kill", "delete", "list"):
+        assert f"  {name} " in out

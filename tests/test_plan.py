@@ -1,0 +1,136 @@
+"""Spec → Plan, asserted as plain data without root."""
+import copy
+
+from minioci import plan, spec
+from conftest import base_config
+
+
+def build(cfg, tmp_path, **opts):
+    cfg = copy.deepcopy(cfg)
+    cfg["root"]["path"] = str(tmp_path)
+    s = spec.parse(cfg, "config.json", str(tmp_path))
+    opts.setdefault("cgroup_mounts", lambda m: [dict(op="mount", phase="mount cgroup", source="cgroup",
+                                                      destination=m.destination, fstype="cgroup2",
+                                                      data=None, flags=0, propagation=0, target_kind=1)])
+    opts.setdefault("cgroup_join", [dict(op="join_cgroup", phase="cgroup.join", path="/cg/tasks", v2=0)])
+    return plan.build(s, plan.Options(**opts))
+
+
+def test_order_follows_runc_init(tmp_path):
+    p = build(base_config(["sh"]), tmp_path)
+    ops = p.ops()
+    order = ["join_cgroup", "close_fds", "unshare", "rootfs", "mount", "mknod", "pivot_root",
+             "remount_root_ro", "sethostname", "readonly", "mask", "rlimit", "cap_bounding", "user",
+             "chdir", "caps", "no_new_privs", "find_exec", "exec"]
+    positions = [ops.index(op) for op in order]
+    assert positions == sorted(positions), ops
+    assert ops[-1] == "exec"
+
+
+def test_pid_namespace_comes_from_clone_and_the_rest_are_unshared_one_by_one(tmp_path):
+    p = build(base_config(), tmp_path)
+    assert p.clone_flags == spec.NAMESPACES["pid"]
+    unshared = [s["name"] for s in p.find("unshare")]
+    assert unshared == ["cgroup", "ipc", "uts", "network", "mount"]
+    # the cgroup namespace is made after the cgroup is joined, so it is rooted there
+    assert p.ops().index("join_cgroup") < p.ops().index("unshare")
+    # a new network namespace gets lo up right after it is made
+    assert p.ops()[p.ops().index("unshare") + 4] == "loopback_up"
+
+
+def test_a_new_user_namespace_makes_the_parent_write_maps_and_join(tmp_path):
+    cfg = base_config()
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 10}]
+    p = build(cfg, tmp_path, cgroup_fd=7)
+    assert p.parent_setup and p.ops()[0] == "wait_parent"
+    assert "join_cgroup" not in p.ops()
+    assert p.cgroup_fd is None            # the parent joins: no clone into the cgroup
+    assert p.clone_flags == spec.NAMESPACES["pid"] | spec.NAMESPACES["user"]
+    # mknod is not possible in a user namespace: devices are bound from the host
+    assert p.find("bind_dev", destination="/dev/null") and not p.find("mknod")
+
+
+def test_mqueue_is_its_own_step_and_binds_without_an_ipc_namespace(tmp_path):
+    p = build(base_config(), tmp_path)
+    (mq,) = p.find("mqueue")
+    assert mq["phase"] == "mqueue" and mq["bind_only"] == 0
+    cfg = base_config()
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "ipc"]
+    (mq,) = build(cfg, tmp_path).find("mqueue")
+    assert mq["bind_only"] == 1
+    cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] != "mqueue"]
+    assert not build(cfg, tmp_path).find("mqueue")      # lazy: only when asked for
+
+
+def test_default_devices_and_links(tmp_path):
+    p = build(base_config(), tmp_path)
+    nodes = {s["destination"]: s for s in p.find("mknod")}
+    assert set(nodes) == {"/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/urandom", "/dev/random"}
+    assert nodes["/dev/null"]["mode"] == 0o020666 and nodes["/dev/null"]["dev"] == (1 << 8) | 3
+    links = {s["destination"]: s["target"] for s in p.find("symlink")}
+    assert links["/dev/ptmx"] == "pts/ptmx" and links["/dev/fd"] == "/proc/self/fd"
+    assert links["/dev/stdin"] == "/proc/self/fd/0"
+
+
+def test_dev_pts_and_shm_are_added_when_the_config_lacks_them(tmp_path):
+    cfg = base_config()
+    cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] not in ("/dev/pts", "/dev/shm")]
+    p = build(cfg, tmp_path)
+    assert p.find("mount", destination="/dev/pts", fstype="devpts")
+    assert p.find("mount", destination="/dev/shm", fstype="tmpfs")
+
+
+def test_bind_mount_of_a_file_gets_a_file_mount_point(tmp_path):
+    f = tmp_path / "hosts"
+    f.write_text("x")
+    cfg = base_config()
+    cfg["mounts"].append({"destination": "/etc/hosts", "type": "bind", "source": str(f), "options": ["ro"]})
+    (m,) = build(cfg, tmp_path).find("mount", destination="/etc/hosts")
+    assert m["target_kind"] == 2 and m["flags"] & spec.MS_BIND and m["flags"] & spec.MS_RDONLY
+
+
+def test_seccomp_loads_last_with_no_new_privs_and_early_without(tmp_path):
+    cfg = base_config()
+    p = build(cfg, tmp_path, seccomp=(b"\0" * 8, 0))
+    assert p.ops()[-2:] == ["seccomp", "exec"]
+    cfg["process"]["noNewPrivileges"] = False
+    p = build(cfg, tmp_path, seccomp=(b"\0" * 8, 0))
+    assert p.ops().index("seccomp") < p.ops().index("user")
+
+
+def test_create_waits_for_start_before_exec(tmp_path):
+    p = build(base_config(), tmp_path, exec_fifo_fd=5)
+    assert p.ops()[-2:] == ["wait_start", "exec"]
+    assert p.find("wait_start")[0]["fd"] == 5
+
+
+def test_namespaces_given_by_path_are_joined_and_pid_in_the_parent(tmp_path):
+    cfg = base_config()
+    for ns in cfg["linux"]["namespaces"]:
+        if ns["type"] in ("network", "pid"):
+            ns["path"] = f"/proc/self/ns/{'net' if ns['type'] == 'network' else 'pid'}"
+    p = build(cfg, tmp_path)
+    assert p.pid_ns_path == "/proc/self/ns/pid" and p.clone_flags == 0
+    assert [s["path"] for s in p.find("setns")] == ["/proc/self/ns/net"]
+    assert "loopback_up" not in p.ops()          # a joined netns is left as it is
+
+
+def test_terminal_goes_to_the_console_socket_or_the_parent(tmp_path):
+    cfg = base_config()
+    cfg["process"]["terminal"] = True
+    assert build(cfg, tmp_path).find("terminal")[0]["socket_fd"] == -1
+    assert build(cfg, tmp_path, console_fd=9).find("terminal")[0]["socket_fd"] == 9
+
+
+def test_every_plan_field_has_a_place_in_the_c_struct(tmp_path):
+    from minioci import shim
+    cfg = base_config()
+    cfg["process"]["terminal"] = True
+    cfg["process"]["user"]["additionalGids"] = [5, 6]
+    cfg["process"]["oomScoreAdj"] = 100
+    cfg["domainname"] = "example"
+    p = build(cfg, tmp_path, seccomp=(b"\0" * 8, 1), exec_fifo_fd=3)
+    cplan, keep = shim.encode(p)
+    assert cplan.nsteps == len(p.steps)
+    assert {s["op"] for s in p.steps} <= set(shim.FIELDS)

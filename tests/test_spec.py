@@ -1,0 +1,106 @@
+"""config.json → Spec: parsing and validation, no root needed."""
+import copy
+import json
+
+import pytest
+
+from minioci import spec
+from minioci.errors import ConfigError
+from conftest import base_config
+
+
+def parse(cfg, tmp_path):
+    cfg = copy.deepcopy(cfg)
+    cfg["root"]["path"] = str(tmp_path)
+    return spec.parse(cfg, "b/config.json", str(tmp_path))
+
+
+def test_runc_default_config_parses(tmp_path):
+    s = parse(base_config(["sh", "-c", "echo hi"]), tmp_path)
+    assert s.process.args == ["sh", "-c", "echo hi"]
+    assert s.namespaces == {"pid": "", "network": "", "ipc": "", "uts": "", "mount": "", "cgroup": ""}
+    caps = s.process.capabilities
+    want = (1 << spec.CAP_NUMBERS["CAP_AUDIT_WRITE"]) | (1 << 5) | (1 << 10)
+    assert caps.bounding == caps.effective == caps.permitted == caps.ambient == want
+    assert caps.inheritable == 0
+    assert s.process.rlimits == [(7, "RLIMIT_NOFILE", 1024, 1024)]
+    assert s.root.readonly is True
+
+
+def test_mount_options_become_flags_propagation_and_data(tmp_path):
+    cfg = base_config()
+    cfg["mounts"] = [{"destination": "/a/../data", "type": "tmpfs", "source": "tmpfs",
+                      "options": ["nosuid", "nodev", "ro", "rw", "rshared", "mode=755", "size=1m"]},
+                     {"destination": "/b", "type": "bind", "source": str(tmp_path), "options": ["rbind", "ro"]}]
+    m, b = parse(cfg, tmp_path).mounts
+    assert m.destination == "/data"
+    assert m.flags == spec.MS_NOSUID | spec.MS_NODEV          # rw clears ro
+    assert m.propagation == spec.MS_SHARED | spec.MS_REC
+    assert m.data == "mode=755,size=1m"
+    assert b.bind and b.flags == spec.MS_BIND | spec.MS_REC | spec.MS_RDONLY
+
+
+def test_relative_bind_source_is_relative_to_the_bundle(tmp_path):
+    (tmp_path / "data").mkdir()
+    cfg = base_config()
+    cfg["mounts"] = [{"destination": "/d", "type": "bind", "source": "data"}]
+    assert parse(cfg, tmp_path).mounts[0].source == str(tmp_path / "data")
+
+
+def test_load_reads_the_bundle(tmp_path):
+    cfg = base_config()
+    cfg["root"]["path"] = "rootfs"
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    s = spec.load(str(tmp_path))
+    assert s.root.path == str(tmp_path / "rootfs")
+    assert s.file == str(tmp_path / "config.json")
+
+
+@pytest.mark.parametrize("key,value,path", [
+    ("net.ipv4.ip_forward", "1", None),
+    ("kernel.shmmax", "1", None),
+    ("fs.mqueue.queues_max", "1", None),
+    ("vm.swappiness", "1", "linux.sysctl.vm.swappiness"),
+    ("net/../../etc", "1", "linux.sysctl.net/../../etc"),
+])
+def test_sysctls_must_belong_to_a_namespace_of_the_container(tmp_path, key, value, path):
+    cfg = base_config()
+    cfg["linux"]["sysctl"] = {key: value}
+    if path is None:
+        assert parse(cfg, tmp_path).sysctl == {key: value}
+    else:
+        with pytest.raises(ConfigError) as e:
+            parse(cfg, tmp_path)
+        assert e.value.path == path
+
+
+def test_sysctl_path():
+    assert spec.sysctl_path("net.ipv4.ip_forward") == "/proc/sys/net/ipv4/ip_forward"
+    assert spec.sysctl_path("net/ipv4/conf/eth0.1/forwarding") == "/proc/sys/net/ipv4/conf/eth0.1/forwarding"
+
+
+def test_uid_mappings_need_a_user_namespace_and_must_not_overlap(tmp_path):
+    cfg = base_config()
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 1000}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 1000}]
+    assert parse(cfg, tmp_path).uid_mappings == [(0, 100000, 1000)]
+    cfg["linux"]["uidMappings"].append({"containerID": 999, "hostID": 300000, "size": 5})
+    with pytest.raises(ConfigError, match=r"linux.uidMappings\[1\]: containerID range overlaps"):
+        parse(cfg, tmp_path)
+
+
+def test_every_error_names_file_and_json_path(tmp_path):
+    cfg = base_config()
+    cfg["process"]["args"] = []
+    with pytest.raises(ConfigError) as e:
+        parse(cfg, tmp_path)
+    assert str(e.value) == "b/config.json: process.args: must be a non-empty array of strings"
+
+
+def test_unknown_fields_are_ignored(tmp_path):
+    cfg = base_config()
+    cfg["somethingNew"] = {"x": 1}
+    cfg["process"]["alsoNew"] = True
+    parse(cfg, tmp_path)

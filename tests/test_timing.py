@@ -1,0 +1,71 @@
+"""--timing: every phase present, non-negative, in order, and adding up to the
+total.  Structure only: never a wall-clock bound."""
+import json
+import os
+
+from conftest import base_config
+from minioci.timing import Timeline, format_table
+
+EXPECTED_ORDER = ["interpreter", "imports", "config", "validate", "cgroup", "plan", "clone",
+                  "cgroup.join", "ns.ipc", "ns.net", "ns.mnt", "rootfs", "mount /proc", "mqueue",
+                  "mount cgroup", "devices", "pivot_root", "masked paths", "capabilities", "exec"]
+
+
+def check_structure(d):
+    names = [p["phase"] for p in d["phases"]]
+    for name in EXPECTED_ORDER:
+        assert name in names, (name, names)
+    positions = [names.index(n) for n in EXPECTED_ORDER]
+    assert positions == sorted(positions), names
+    assert all(p["ms"] >= 0 for p in d["phases"])
+    total = sum(p["ms"] for p in d["phases"])
+    assert abs(total - d["total_ms"]) <= 0.05 * d["total_ms"]
+    assert abs(sum(p["share"] for p in d["phases"]) - 1) < 0.05
+    assert names[-1] == "exec"
+
+
+def test_timing_json_on_stderr(rt):
+    r = rt.run(base_config(["true"]), "--timing=json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stderr.splitlines()[-1])
+    check_structure(d)
+    assert d["command"] == "run" and d["exit_code"] == 0
+    assert [p["phase"] for p in d["after_exit"]] == ["cgroup.remove", "state.remove"]
+
+
+def test_timing_table_on_stderr(rt):
+    r = rt.run(base_config(["sh", "-c", "echo out"]), "--timing")
+    assert r.returncode == 0 and r.stdout == "out\n"
+    lines = r.stderr.splitlines()
+    assert lines[0].split() == ["phase", "ms", "share"]
+    rows = {line.rsplit(None, 2)[0]: line.split()[-2] for line in lines[2:] if line and not line.startswith("-")}
+    assert "mqueue" in rows and "interpreter" in rows and "total (start to exec)" in rows
+    assert any(line.startswith("after exit: cgroup.remove") for line in lines)
+
+
+def test_minioci_timing_env_writes_json(rt, tmp_path):
+    out = tmp_path / "t.json"
+    r = rt.run(base_config(["true"]), env={**os.environ, "MINIOCI_TIMING": str(out)})
+    assert r.returncode == 0 and r.stderr == ""         # no --timing: nothing printed
+    check_structure(json.loads(out.read_text()))
+
+
+def test_phases_add_up_even_when_marks_interleave():
+    tl = Timeline(start=0)
+    tl.mark("a", 10)
+    tl.mark("child", 25)      # a child's stamp between two parent marks
+    tl.mark("b", 20)
+    tl.mark("a", 40)          # a phase met twice is summed
+    assert tl.phases() == [("a", 10 + 15), ("b", 10), ("child", 5)]
+    assert tl.total() == 40 and sum(ns for _, ns in tl.phases()) == 40
+
+
+def test_table_format():
+    tl = Timeline(start=0)
+    tl.mark("interpreter", 10_000_000)
+    tl.mark("exec", 12_500_000)
+    tl.mark_after_exit("cgroup.remove", 0, 1_000_000)
+    text = format_table(tl.as_dict())
+    assert "interpreter" in text and "10.000" in text and "80.0%" in text
+    assert "total (start to exec)" in text and "12.500" in text
+    assert "after exit: cgroup.remove" in text
