@@ -64,6 +64,7 @@ def cmd_run(g, a, tl):
     container = state.Container(g.root, cid)
     if a.detach:
         started = ctr.start(spec, container, _start_options(a, create=False), tl)
+        ctr.run_poststart(started.state)
         _report_timing(tl, a.timing, cid, "run")
         return 0
     return _run_foreground(spec, container, a, tl)
@@ -102,6 +103,7 @@ def _run_foreground(spec, container, a, tl):
     target.append(started.pid)
     for sig in pending:
         forward(sig, None)
+    ctr.run_poststart(started.state)
     try:
         if started.child.terminal_fd is not None:
             from .terminal import Relay

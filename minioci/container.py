@@ -8,7 +8,7 @@ the error propagates.
 """
 import os
 
-from . import cgroups, shim, state
+from . import cgroups, hooks, shim, state
 from . import plan as plan_mod
 from .cgroups import resources
 from .errors import MiniociError
@@ -72,7 +72,8 @@ def start(spec, container, opts, tl):
         # Recorded before anything else is made, so that `delete --force`
         # finds it all even if this process is killed half-way.
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
-                               cgroup_dirs=cgroup.directories(), cgroup_made=[], config=spec.file)
+                               cgroup_dirs=cgroup.directories(), cgroup_made=[], config=spec.file,
+                               cgroup_path=cgroup.path, hooks=hooks.as_dicts(spec.hooks))
         container.save(data)
         fifo_fd = console_fd = None
         if opts.create:
@@ -115,6 +116,8 @@ def start(spec, container, opts, tl):
             tl.mark("cgroup.join")
             child.go()
         outcome = child.wait_report()
+        if outcome == "hooks":
+            outcome = _creation_hooks(spec, container, child, data, tl)
         _mark_child_steps(tl, child, outcome, shim.now())
 
         if opts.pid_file:
@@ -134,7 +137,31 @@ def start(spec, container, opts, tl):
                 step()
             except (OSError, MiniociError):
                 pass
+        if child is not None:
+            # It existed and is gone: the runtime-spec's lifecycle ends with poststop.
+            hooks.run(data["hooks"], "poststop", _hook_state(data, "stopped", 0), fatal=False)
         raise
+
+
+def _hook_state(data, status, pid):
+    return hooks.state_json(data["id"], status, pid, data["bundle"], data["annotations"])
+
+
+def _creation_hooks(spec, container, child, data, tl):
+    """The child stopped before pivot_root: run prestart and createRuntime
+    here, in the runtime's namespaces, then let it go on with the state its
+    own createContainer/startContainer hooks need."""
+    creating = _hook_state(data, "creating", child.pid)
+    hooks.run(data["hooks"], "prestart", creating, fatal=True)
+    hooks.run(data["hooks"], "createRuntime", creating, fatal=True)
+    tl.mark("hooks.createRuntime")
+    created = _hook_state(data, "created", child.pid)
+    child.go((creating + "\0" + created).encode())
+    return child.wait_report()
+
+
+def run_poststart(data):
+    hooks.run(data.get("hooks") or {}, "poststart", _hook_state(data, "running", data["pid"]), fatal=False)
 
 
 def _mark_child_steps(tl, child, outcome, t_end):
@@ -215,6 +242,10 @@ def stop_and_remove(started, tl):
     t = shim.now()
     started.container.remove()
     tl.mark_after_exit("state.remove", t)
+    if started.state.get("hooks"):
+        t = shim.now()
+        hooks.run(started.state["hooks"], "poststop", _hook_state(started.state, "stopped", 0), fatal=False)
+        tl.mark_after_exit("hooks.poststop", t)
 
 
 # ---- lifecycle of an existing container (start, kill, delete) ----------------
@@ -246,6 +277,7 @@ def start_created(root, cid):
     finally:
         os.close(fd)
     os.unlink(c.exec_fifo)
+    run_poststart(data)
     return c, data
 
 
@@ -287,6 +319,8 @@ def delete(root, cid, force=False):
         _kill_all(data)
     cgroups.remove(data.get("cgroup_dirs") or [], data.get("cgroup_made") or [])
     c.remove()
+    if data.get("hooks"):
+        hooks.run(data["hooks"], "poststop", _hook_state(data, "stopped", 0), fatal=False)
 
 
 def _kill_all(data, timeout=10.0):

@@ -13,6 +13,7 @@ it can be and execve.
 """
 import os
 
+from . import hooks
 from .spec import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC, MS_SHARED, MS_SLAVE, NAMESPACES, sysctl_path
 
 S_IFCHR, S_IFBLK, S_IFIFO = 0o020000, 0o060000, 0o010000
@@ -136,6 +137,8 @@ def build(spec, opts=None):
 
     if "mount" in new:
         _rootfs(spec, opts, add)
+    else:
+        _creation_hooks(spec, add)
     if spec.hostname is not None:
         add("sethostname", "hostname", name=spec.hostname)
     if spec.domainname is not None:
@@ -199,6 +202,7 @@ def _rootfs(spec, opts, add):
 
     if not dev_is_bind:
         _devices(spec, add)
+    _creation_hooks(spec, add)
     if opts.no_pivot:
         add("move_root", "pivot_root")
     else:
@@ -207,6 +211,16 @@ def _rootfs(spec, opts, add):
         add("root_propagation", "pivot_root", propagation=prop)
     if spec.root.readonly:
         add("remount_root_ro", "rootfs")
+
+
+def _creation_hooks(spec, add):
+    """Stop for the parent's prestart/createRuntime hooks, then run
+    createContainer: after the mounts, while the old root is still reachable,
+    as the runtime-spec wants."""
+    if hooks.in_container_hooks(spec):
+        add("parent_hooks", "hooks.createRuntime")
+        for s in hooks.child_steps(spec, "createContainer", 0):
+            add(**s)
 
 
 def _devices(spec, add):
@@ -266,6 +280,8 @@ def _process(spec, opts, add, new):
     add("find_exec", "exec", file=proc.args[0], env=proc.env)
     if opts.exec_fifo_fd is not None:
         add("wait_start", "wait for start", fd=opts.exec_fifo_fd)
+    for s in hooks.child_steps(spec, "startContainer", 1):
+        add(**s)
     if seccomp_late:
         add("seccomp", "seccomp.load", bpf=opts.seccomp[0], flags=opts.seccomp[1])
     add("exec", "exec", args=proc.args, env=proc.env)
