@@ -102,9 +102,7 @@ def start(spec, container, opts, tl):
         tl.mark("plan")
 
         child = shim.Child(the_plan)
-        t_clone, t_child, _ = child.step_times()
-        tl.mark("prepare", t_clone)
-        tl.mark("clone", t_child)
+        tl.mark("prepare", child.step_times()[0])
         data.update(pid=child.pid, pid_start=state.process_start_time(child.pid), cgroup_made=made,
                     namespaces=_namespace_paths(spec, child.pid))
         container.save(data)
@@ -165,7 +163,10 @@ def run_poststart(data):
 
 
 def _mark_child_steps(tl, child, outcome, t_end):
-    _, _, ends = child.step_times()
+    # Read only now: the child stamps its start once it runs, which may be
+    # after clone() has returned here.
+    _, t_child, ends = child.step_times()
+    tl.mark("clone", t_child)
     steps = child.plan.steps
     for step, t in zip(steps, ends):
         tl.mark(step["phase"], t)
