@@ -143,14 +143,31 @@ def main(argv=None):
 
 
 def _version():
+    """runc's shape: `runc version X`, `spec: Y`, then the pieces it is made of."""
     from . import OCI_VERSION, __version__
-    sys.stdout.write(f"minioci version {__version__}\nspec: {OCI_VERSION}\n")
+    lines = [f"minioci version {__version__}", f"spec: {OCI_VERSION}",
+             f"python: {sys.version.split()[0]}"]
     try:
         from . import _shim  # noqa: F401  (the native shim is part of the install)
-        sys.stdout.write("shim: cffi (API mode)\n")
+        lines.append("shim: cffi API mode")
     except ImportError:
-        sys.stdout.write("shim: not built\n")
+        lines.append("shim: not built")
+    lib = _libseccomp_version()
+    if lib:
+        lines.append(f"libseccomp: {lib}")
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def _libseccomp_version():
+    import ctypes
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2")
+        lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
+        v = lib.seccomp_version().contents
+        return f"{v[0]}.{v[1]}.{v[2]}"
+    except (OSError, AttributeError):
+        return None
 
 
 def _usage(topic):

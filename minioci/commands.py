@@ -275,6 +275,25 @@ def cmd_list(g, a, tl):
     return 0
 
 
+def cmd_features(g, a, tl):
+    import json
+    from .specgen import features
+    print(json.dumps(features(), indent=2))
+    return 0
+
+
+def cmd_spec(g, a, tl):
+    import json
+    from .specgen import default_config
+    path = os.path.join(a.bundle or ".", "config.json")
+    if os.path.exists(path):
+        raise MiniociError(f"{path} exists: remove it first")
+    with open(path, "w") as f:
+        json.dump(default_config(rootless=a.rootless), f, indent=2)
+        f.write("\n")
+    return 0
+
+
 _RUN_FLAGS = [
     Flag(("bundle", "b"), "bundle", "str", help="bundle directory (default: the argument, or .)"),
     Flag(("console-socket",), "console_socket", "str", help="unix socket to send the pty master to"),
@@ -314,6 +333,11 @@ COMMANDS = {c.name: c for c in [
             "[--all] ID [SIGNAL]", "send a signal (default TERM) to a container", 1, 2),
     Command("delete", cmd_delete, [Flag(("force", "f"), "force", help="kill a running container first")],
             "[--force] ID", "remove a container and everything it holds", 1, 1),
+    Command("features", cmd_features, [], "", "print what this runtime supports (runtime-spec features)", 0, 0),
+    Command("spec", cmd_spec, [
+        Flag(("bundle", "b"), "bundle", "str", help="directory to write config.json in (default .)"),
+        Flag(("rootless",), "rootless", help="a config for a rootless container (user namespace)"),
+    ], "[flags]", "write a default config.json", 0, 0),
     Command("list", cmd_list, [
         Flag(("format", "f"), "format", "str", "table", help="table or json"),
         Flag(("quiet", "q"), "quiet", help="print ids only"),

@@ -294,3 +294,30 @@ def test_version_has_runc_style_lines():
 def test_systemd_cgroup_is_refused_clearly(rt):
     r = rt.call("--systemd-cgroup", "create", "-b", rt.bundle(sh("true")), rt.new_id())
     assert r.returncode != 0 and "--systemd-cgroup" in r.stderr
+
+
+def test_spec_writes_runcs_default_which_runs(rt, tmp_path):
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    r = subprocess.run([MINIOCI, "spec", "--bundle", bundle], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads((bundle / "config.json").read_text())
+    assert cfg["process"]["args"] == ["sh"] and cfg["process"]["terminal"] is True
+    r = subprocess.run([MINIOCI, "spec", "--bundle", bundle], capture_output=True, text=True)
+    assert r.returncode != 0 and "exists" in r.stderr
+    from conftest import ROOTFS
+    cfg["root"]["path"] = str(ROOTFS)
+    cfg["process"].update(terminal=False, args=["echo", "default-config-runs"])
+    assert rt.output(cfg) == "default-config-runs\n"
+
+
+def test_features_document():
+    r = subprocess.run([MINIOCI, "features"], capture_output=True, text=True)
+    doc = json.loads(r.stdout)
+    assert doc["ociVersionMin"] == "1.0.0" and doc["ociVersionMax"].startswith("1.")
+    assert set(doc["hooks"]) == {"prestart", "createRuntime", "createContainer", "startContainer",
+                                 "poststart", "poststop"}
+    linux = doc["linux"]
+    assert {"pid", "network", "mount", "ipc", "uts", "user", "cgroup"} <= set(linux["namespaces"])
+    assert "CAP_SYS_ADMIN" in linux["capabilities"] and "rbind" in doc["mountOptions"]
+    assert linux["cgroup"]["v1"] and linux["cgroup"]["v2"]          # this hybrid host has both
