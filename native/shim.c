@@ -619,20 +619,29 @@ static void step_terminal(const struct mo_step *s)
     close(master);
 }
 
-static int is_executable(const char *path)
+/* 0 if `path` is a file we may execute, else the errno exec would give. */
+static int check_executable(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+    if (stat(path, &st) < 0)
+        return errno;
+    if (!S_ISREG(st.st_mode))
+        return EACCES;
+    return access(path, X_OK) == 0 ? 0 : errno;
 }
 
 /* Resolve the command like runc's exec.LookPath, with the container's PATH,
- * before seccomp can forbid the syscalls it needs. */
+ * before seccomp can forbid the syscalls it needs, and before `create`
+ * returns: a command that cannot run fails the create, as with runc. */
 static void step_find_exec(const struct mo_step *s)
 {
     const char *file = s->s1;
     if (strchr(file, '/')) {
         if (snprintf(C.exec_path, sizeof C.exec_path, "%s", file) >= (int)sizeof C.exec_path)
             fail(ENAMETOOLONG, "exec %s", file);
+        int err = check_executable(C.exec_path);
+        if (err)
+            fail(err, "exec %s", file);
         return;
     }
     const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -643,7 +652,7 @@ static void step_find_exec(const struct mo_step *s)
         const char *end = strchrnul(path, ':');
         int n = (int)(end - path);
         snprintf(C.exec_path, sizeof C.exec_path, "%.*s%s%s", n, n ? path : ".", "/", file);
-        if (is_executable(C.exec_path))
+        if (check_executable(C.exec_path) == 0)
             return;
         path = *end ? end + 1 : end;
     }
