@@ -924,7 +924,13 @@ int mo_spawn(const struct mo_plan *plan, struct mo_child *child)
     if (plain_clone)
         pid = (pid_t)syscall(SYS_clone, plan->clone_flags | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0) {
+        /* Host fds the child has no use for: close them now rather than at
+         * exec, so that not even a moment of it holds them in the container. */
         close(sv[0]);
+        if (plan->cgroup_fd >= 0)
+            close(plan->cgroup_fd);
+        if (saved_pidns >= 0)
+            close(saved_pidns);
         C.shared = sh;
         C.sock = sv[1];
         C.in_cgroup = into_cgroup;
