@@ -4,11 +4,12 @@
 container's process is ready (waiting for `start`) or has exec'ed.  Each
 phase is marked on the timeline.  Whatever fails, everything this start made
 (state entry, cgroup directories, the half-built process) is removed before
-the error propagates.
+the error propagates.  With a network mode that needs links (veth, ipvlan,
+macvlan) the parent makes the network namespace first and the child joins it.
 """
 import os
 
-from . import cgroups, hooks, shim, state
+from . import cgroups, hooks, network, shim, state
 from . import plan as plan_mod
 from .cgroups import resources
 from .errors import MiniociError
@@ -62,6 +63,7 @@ def start(spec, container, opts, tl):
     if spec.seccomp is not None:
         from .seccomp import prepare
         seccomp = prepare(spec, container.root, tl)
+    net = network.from_spec(spec, container)
     tl.mark("validate")
 
     undo = []
@@ -73,7 +75,8 @@ def start(spec, container, opts, tl):
         # finds it all even if this process is killed half-way.
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
                                cgroup_dirs=cgroup.directories(), cgroup_made=[], config=spec.file,
-                               cgroup_path=cgroup.path, hooks=hooks.as_dicts(spec.hooks))
+                               cgroup_path=cgroup.path, hooks=hooks.as_dicts(spec.hooks),
+                               network=net.record() if net else None)
         container.save(data)
         fifo_fd = console_fd = None
         if opts.create:
@@ -92,6 +95,10 @@ def start(spec, container, opts, tl):
         if cgroup_fd is not None:
             undo.append(lambda: os.close(cgroup_fd))
         tl.mark("cgroup")
+        if net is not None:
+            undo.append(lambda: network.teardown(data["network"]))
+            network.setup(net, data["network"], lambda: container.save(data), tl)
+            spec.namespaces["network"] = net.netns      # the child joins it
 
         ns = spec.namespaces
         the_plan = plan_mod.build(spec, plan_mod.Options(
@@ -240,6 +247,10 @@ def stop_and_remove(started, tl):
     t = shim.now()
     started.cgroup.destroy(started.state["cgroup_made"])
     tl.mark_after_exit("cgroup.remove", t)
+    if started.state.get("network"):
+        t = shim.now()
+        network.teardown(started.state["network"])
+        tl.mark_after_exit("network.remove", t)
     t = shim.now()
     started.container.remove()
     tl.mark_after_exit("state.remove", t)
@@ -381,6 +392,7 @@ def delete(root, cid, force=False):
     if status != "stopped":
         _kill_all(data)
     cgroups.remove(data.get("cgroup_dirs") or [], data.get("cgroup_made") or [])
+    network.teardown(data.get("network"))
     c.remove()
     if data.get("hooks"):
         hooks.run(data["hooks"], "poststop", _hook_state(data, "stopped", 0), fatal=False)

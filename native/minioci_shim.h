@@ -126,4 +126,12 @@ int mo_send_fd(int sock, int fd);                      /* one byte + SCM_RIGHTS;
 int mo_recv_fd(int sock);                              /* fd or -errno */
 int mo_set_child_subreaper(void);                      /* 0 or -errno */
 
+/* Network namespaces, for the parent's network setup (minioci/network/).
+ * These act on the calling thread only. */
+int mo_setns(int fd, int nstype);                      /* 0 or -errno */
+/* A new network namespace, bind-mounted on the existing file `path`; the
+ * calling thread ends in the namespace it started in.  0 or -errno. */
+int mo_netns_create(const char *path);
+int mo_umount(const char *path, int flags);            /* umount2(); 0 or -errno */
+
 #endif

@@ -1041,3 +1041,36 @@ int mo_set_child_subreaper(void)
 {
     return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 ? -errno : 0;
 }
+
+int mo_setns(int fd, int nstype)
+{
+    return setns(fd, nstype) < 0 ? -errno : 0;
+}
+
+int mo_netns_create(const char *path)
+{
+    /* As `ip netns add` does, but in this thread only and back again: the
+     * parent goes on configuring links from its own namespace. */
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0)
+        return -errno;
+    int err = 0;
+    if (unshare(CLONE_NEWNET) < 0) {
+        err = -errno;
+        close(self);
+        return err;
+    }
+    if (mount("/proc/thread-self/ns/net", path, NULL, MS_BIND, NULL) < 0)
+        err = -errno;
+    /* Cannot fail for root holding an fd of its own namespace; if it did,
+     * going on would configure links in the wrong namespace. */
+    if (setns(self, CLONE_NEWNET) < 0)
+        abort();
+    close(self);
+    return err;
+}
+
+int mo_umount(const char *path, int flags)
+{
+    return umount2(path, flags) < 0 ? -errno : 0;
+}
