@@ -251,6 +251,14 @@ def cmd_delete(g, a, tl):
     return 0
 
 
+def cmd_bench(g, a, tl):
+    """`bench net`: minioci/bench/net.py parses its own flags."""
+    if a.positional[0] != "net":
+        raise MiniociError(f"minioci bench: unknown benchmark {a.positional[0]!r} (net)", status=2)
+    from .bench import net
+    return net.main(g, a.positional[1:])
+
+
 def cmd_list(g, a, tl):
     import json
     rows = []
@@ -338,6 +346,11 @@ COMMANDS = {c.name: c for c in [
         Flag(("bundle", "b"), "bundle", "str", help="directory to write config.json in (default .)"),
         Flag(("rootless",), "rootless", help="a config for a rootless container (user namespace)"),
     ], "[flags]", "write a default config.json", 0, 0),
+    Command("bench", cmd_bench, [],
+            "net [--requests N] [--seconds S] [--megabytes M] [--size BYTES] [--rounds R]\n"
+            "                   [--setup-runs N] [--rootfs DIR] [--modes loopback,veth,...] [--json]",
+            "benchmarks; `net`: latency, throughput and setup time of each network mode "
+            "(docs/benchmarks.md)", 1, None, stop_at_args=True),
     Command("list", cmd_list, [
         Flag(("format", "f"), "format", "str", "table", help="table or json"),
         Flag(("quiet", "q"), "quiet", help="print ids only"),
