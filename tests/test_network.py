@@ -342,3 +342,31 @@ def test_a_plain_run_imports_no_pyroute2(rt, hostns):
     veth = _imported_modules(rt, net_config("true", "veth", "10.243.0.2/24", hostns,
                                             bridge=f"mb{uuid.uuid4().hex[:8]}"))
     assert "pyroute2" in veth and "minioci.network.links" in veth      # so the check above can fail
+
+
+# ---- the benchmark runs, and cleans up (its numbers are not checked) ----------
+
+@needs_root
+def test_bench_net_runs_briefly_and_leaves_nothing(tmp_path):
+    from conftest import ROOTFS, host_mounts
+
+    def bench_leftovers():
+        return ([d for d in os.listdir("/run") if d.startswith("minioci-bench-")]
+                + [m for m in host_mounts(under=("/run",)) if "minioci-bench-" in m])
+    assert bench_leftovers() == []
+    r = subprocess.run([MINIOCI, "bench", "net", "--rounds", "1", "--seconds", "0.1", "--requests", "50",
+                        "--megabytes", "1", "--setup-runs", "1", "--modes", "loopback,veth,macvlan,ipvlan-l3",
+                        "--rootfs", str(ROOTFS), "--json"], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    paths = {(p["mode"], p["path"]) for p in result["paths"]}
+    assert ("loopback", "within one container (lo)") in paths
+    for mode in ("veth", "macvlan"):
+        assert {(mode, "container to container"), (mode, "host namespace to container")} <= paths
+    for p in result["paths"]:
+        assert p["requests"] > 0 and p["p50_us"] > 0 and p["mbit_per_s"] > 0, p
+    assert result["setup"]["veth"]["network"] > 0 and result["setup"]["veth"]["runs"] == 3
+    assert {c["against"] for c in result["veth_cost"]} >= {"macvlan"}
+    assert "ipvlan-l3" in result["skipped"] or ("ipvlan-l3", "container to container") in paths
+    assert bench_leftovers() == []

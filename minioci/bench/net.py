@@ -49,6 +49,8 @@ FLAGS = [
     Flag(("setup-runs",), "setup_runs", "int", 5, "extra `minioci run` per mode to time its setup"),
     Flag(("rootfs",), "rootfs", "str", "bundles/busybox/rootfs", "busybox rootfs for the containers"),
     Flag(("modes",), "modes", "str", "loopback,veth,macvlan,ipvlan-l2,ipvlan-l3", "modes to measure"),
+    Flag(("cpus",), "cpus", "str", "same", "same: client and servers on one CPU; split: client on the "
+         "first, servers on the second; any: not pinned"),
     Flag(("json",), "json", help="print the results as JSON"),
 ]
 
@@ -72,11 +74,12 @@ def main(g, argv):
         if m not in MODES:
             raise MiniociError(f"minioci bench net: unknown mode {m!r} (one of {', '.join(MODES)})", status=2)
     limits = Limits(a.requests, float(a.seconds), a.megabytes << 20, a.size)
+    placement = cpu_placement(a.cpus)
     rootfs = os.path.abspath(a.rootfs)
     if not os.path.isfile(os.path.join(rootfs, "bin", "busybox")):
         raise MiniociError(f"minioci bench net: {rootfs} is not a busybox rootfs (--rootfs; `make run` builds "
                            "bundles/busybox/rootfs)")
-    bench = Bench(rootfs, modes, limits)
+    bench = Bench(rootfs, modes, limits, placement)
     try:
         bench.prepare()
         results = bench.run(a.rounds, a.setup_runs)
@@ -94,8 +97,9 @@ class Limits:
 class Bench:
     """The private host namespace, the containers, and their clean-up."""
 
-    def __init__(self, rootfs, modes, limits):
+    def __init__(self, rootfs, modes, limits, placement):
         self.rootfs = rootfs
+        self.placement = placement          # (client CPUs, server CPUs) or None
         self.modes = modes
         self.limits = limits
         self.dir = f"/run/minioci-bench-{uuid.uuid4().hex[:8]}"
@@ -218,6 +222,8 @@ class Bench:
     def run(self, rounds, setup_runs):
         paths = []               # (mode, path name, client netns, server address)
         setups = {}
+        if self.placement:
+            os.sched_setaffinity(0, self.placement[1])     # the containers inherit it
         for mode in self.modes:
             kind, _, subnet, _ = MODES[mode]
             parent = None
@@ -241,6 +247,8 @@ class Bench:
         for _, _, client_ns, server in paths:
             _wait_for_server(client_ns, server, ECHO_PORT)
             _wait_for_server(client_ns, server, SINK_PORT)
+        if self.placement:
+            os.sched_setaffinity(0, self.placement[0])
         samples = {(m, p): [] for m, p, _, _ in paths}
         for _ in range(rounds):
             for mode, name, client_ns, server in paths:
@@ -249,8 +257,10 @@ class Bench:
             "machine": _machine(),
             "limits": vars(self.limits),
             "rounds": rounds,
+            "cpus": self.placement and [sorted(c) for c in self.placement],
             "setup": {mode: summarize_setup(tables) for mode, tables in setups.items()},
             "paths": [dict(mode=m, path=p, **summarize(samples[(m, p)])) for m, p, _, _ in paths],
+            "veth_cost": veth_cost(samples),
             "skipped": self.skipped,
         }
 
@@ -262,6 +272,39 @@ class Bench:
         if os.path.exists(self.host):
             netns.remove(self.host)     # with it go the parents, shims and bridge in it
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def cpu_placement(how):
+    """(client CPUs, server CPUs) for --cpus, or None to leave it to the scheduler."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if how == "any":
+        return None
+    if how == "same":
+        return {cpus[0]}, {cpus[0]}
+    if how == "split":
+        if len(cpus) < 2:
+            raise MiniociError("minioci bench net: --cpus split needs two CPUs")
+        return {cpus[0]}, {cpus[1]}
+    raise MiniociError(f"minioci bench net: --cpus {how!r}: same, split or any", status=2)
+
+
+def veth_cost(samples):
+    """veth against each attach-to-parent mode, path by path, from the same
+    rounds (modes interleaved, so drift hits both): latency p50 added, request
+    rate and throughput lost, as fractions; median and range over rounds."""
+    out = []
+    for (mode, path), other in samples.items():
+        veth = samples.get(("veth", path))
+        if mode in ("veth", "loopback") or not veth:
+            continue
+        pairs = list(zip(veth, other))
+        row = {"against": mode, "path": path}
+        for key, worse in (("p50_us", lambda v, o: v / o - 1), ("rate_per_s", lambda v, o: 1 - v / o),
+                           ("mbit_per_s", lambda v, o: 1 - v / o)):
+            values = [worse(v[key], o[key]) for v, o in pairs]
+            row[key] = {"median": _median(values), "min": min(values), "max": max(values)}
+        out.append(row)
+    return out
 
 
 def _wait_for_server(client_ns, server, port, timeout=10.0):
@@ -388,8 +431,10 @@ def _machine():
 
 
 def format_report(r):
+    placement = "not pinned" if not r["cpus"] else \
+        f"client on CPU {r['cpus'][0]}, servers on CPU {r['cpus'][1]}"
     lines = [f"minioci bench net — kernel {r['machine']['kernel']}, {r['machine']['cpus']} CPUs, "
-             f"{r['rounds']} rounds (medians), {r['limits']['size']}-byte requests", "",
+             f"{r['rounds']} rounds (medians), {r['limits']['size']}-byte requests, {placement}", "",
              f"{'mode':<10} {'path':<28} {'p50 us':>8} {'p99 us':>8} {'req/s':>9} {'Mbit/s':>9}"]
     for p in r["paths"]:
         lines.append(f"{p['mode']:<10} {p['path']:<28} {p['p50_us']:>8.1f} {p['p99_us']:>8.1f} "
@@ -400,6 +445,13 @@ def format_report(r):
         remove = f"{s['network.remove']:>9.2f}" if s["network.remove"] is not None else f"{'-':>9}"
         lines.append(f"{mode:<10} {s['network.import']:>9.2f} {s['network']:>10.2f} {s['ns.net']:>9.3f} "
                      f"{remove} {s['total']:>9.2f}  ({s['runs']} starts)")
+    if r["veth_cost"]:
+        lines += ["", "veth's cost, per round against the same round's other mode (median, min..max):",
+                  f"{'against':<10} {'path':<28} {'latency p50 +':>22} {'req/s -':>22} {'Mbit/s -':>22}"]
+        for c in r["veth_cost"]:
+            cells = [f"{100 * c[k]['median']:+.0f}% ({100 * c[k]['min']:+.0f}..{100 * c[k]['max']:+.0f})"
+                     for k in ("p50_us", "rate_per_s", "mbit_per_s")]
+            lines.append(f"{c['against']:<10} {c['path']:<28} {cells[0]:>22} {cells[1]:>22} {cells[2]:>22}")
     for mode, why in r["skipped"].items():
         lines.append(f"{mode}: not measured: {why}")
     return "\n".join(lines) + "\n"
