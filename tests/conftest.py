@@ -47,11 +47,13 @@ def host_mounts(under=(str(REPO), "/tmp", "/run/minioci-test", "/sys/fs/cgroup")
 
 
 def cgroup_dirs(cid):
-    """Every directory named after this container id in any hierarchy."""
+    """Every directory named after this container id in any hierarchy.
+    os.walk, not glob: other tests' cgroups vanish while we look, and glob
+    raises FileNotFoundError for those."""
     out = []
     for base in Path("/sys/fs/cgroup").iterdir():
         if base.is_dir():
-            out += [str(p) for p in base.glob(f"**/{cid}")]
+            out += [os.path.join(d, cid) for d, subdirs, _ in os.walk(base) if cid in subdirs]
     return out
 
 

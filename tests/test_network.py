@@ -351,8 +351,8 @@ def test_bench_net_runs_briefly_and_leaves_nothing(tmp_path):
     from conftest import ROOTFS, host_mounts
 
     def bench_leftovers():
-        return ([d for d in os.listdir("/run") if d.startswith("minioci-bench-")]
-                + [m for m in host_mounts(under=("/run",)) if "minioci-bench-" in m])
+        return ([d for d in os.listdir("/run") if d.startswith("minioci-bench-net-")]
+                + [m for m in host_mounts(under=("/run",)) if "minioci-bench-net-" in m])
     assert bench_leftovers() == []
     r = subprocess.run([MINIOCI, "bench", "net", "--rounds", "1", "--seconds", "0.1", "--requests", "50",
                         "--megabytes", "1", "--setup-runs", "1", "--modes", "loopback,veth,macvlan,ipvlan-l3",
