@@ -27,6 +27,8 @@ def as_dicts(hooks):
 
 def run(hooks, stage, state, fatal):
     """Run hooks[stage] (dicts) in order with `state` on stdin."""
+    if not hooks.get(stage):
+        return        # spare every start without hooks subprocess's imports (re, ~9 ms)
     import subprocess
     for i, h in enumerate(hooks.get(stage) or []):
         name = f"{stage}[{i}] {h['path']}"
