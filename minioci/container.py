@@ -58,10 +58,8 @@ def start(spec, container, opts, tl):
     layout = cgroups.detect()
     cgroup = cgroups.Cgroup(layout, cgroups.resolve_path(spec.cgroups_path, container.id))
     writes = resources.plan_writes(spec.resources, spec.devices, spec.file)
-    seccomp = None
-    if spec.seccomp is not None:
-        from .seccomp import prepare
-        seccomp = prepare(spec, container.root, tl)
+    from . import seccomp as seccomp_mod    # light: libseccomp is imported on a cache miss only
+    seccomp = seccomp_mod.prepare(spec, container.root, tl) if seccomp_mod.wanted(spec) else None
     tl.mark("validate")
 
     undo = []
@@ -75,7 +73,7 @@ def start(spec, container, opts, tl):
                                cgroup_dirs=cgroup.directories(), cgroup_made=[], config=spec.file,
                                cgroup_path=cgroup.path, hooks=hooks.as_dicts(spec.hooks))
         container.save(data)
-        fifo_fd = console_fd = None
+        fifo_fd = console_fd = listener_fd = None
         if opts.create:
             os.mkfifo(container.exec_fifo, 0o600)
             # O_RDWR: the child can block reading it without a writer yet, and
@@ -85,6 +83,10 @@ def start(spec, container, opts, tl):
         if opts.console_socket and proc.terminal:
             console_fd = _connect(opts.console_socket)
             undo.append(lambda: os.close(console_fd))
+        if seccomp is not None and seccomp.listener_path:
+            from .seccomp import notify
+            listener_fd = notify.connect(seccomp.listener_path)
+            undo.append(lambda: os.close(listener_fd))
         made = cgroup.create()
         undo.append(lambda: cgroup.destroy(made))
         cgroup.apply(writes)
@@ -96,7 +98,8 @@ def start(spec, container, opts, tl):
         ns = spec.namespaces
         the_plan = plan_mod.build(spec, plan_mod.Options(
             exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
-            preserve_fds=opts.preserve_fds, seccomp=seccomp, console_size=opts.console_size,
+            preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
+            console_size=opts.console_size,
             cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
             cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
         tl.mark("plan")
@@ -106,6 +109,9 @@ def start(spec, container, opts, tl):
         data.update(pid=child.pid, pid_start=state.process_start_time(child.pid), cgroup_made=made,
                     namespaces=_namespace_paths(spec, child.pid))
         container.save(data)
+        if listener_fd is not None:
+            child.set_listener_state(notify.message(seccomp, container.id, child.pid, spec.bundle,
+                                                    spec.annotations))
         tl.mark("state")
         if the_plan.parent_setup:
             _write_id_maps(child.pid, spec)
@@ -122,7 +128,7 @@ def start(spec, container, opts, tl):
             write_pid_file(opts.pid_file, child.pid)
             tl.mark("pid file")
         container.unlock()
-        for fd in (fifo_fd, console_fd, cgroup_fd):
+        for fd in (fifo_fd, console_fd, listener_fd, cgroup_fd):
             if fd is not None:
                 os.close(fd)
         return Started(container, spec, child, cgroup, data)

@@ -195,6 +195,9 @@ class _Checker:
         return value
 
 
+# For the parsers of config sections that live elsewhere (seccomp/profile.py).
+Checker = _Checker
+
 _KIND_MESSAGES = {
     "string": "must be a string", "bool": "must be a boolean", "object": "must be an object",
     "array": "must be an array", "int": "must be an integer",

@@ -7,6 +7,7 @@ real kernel.  Unit tests (spec, plan, cli, ...) need neither.
 import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from minioci.seccomp.cache import DIR_NAME as SECCOMP_CACHE
 
 REPO = Path(__file__).resolve().parents[1]
 ROOTFS = REPO / "bundles" / "busybox" / "rootfs"
@@ -145,7 +148,7 @@ class Runtime:
     def leftovers(self):
         left = []
         if os.path.isdir(self.root):
-            left += [f"state {self.root}/{e}" for e in os.listdir(self.root)]
+            left += [f"state {self.root}/{e}" for e in os.listdir(self.root) if e != SECCOMP_CACHE]
         for cid in self.ids:
             left += [f"cgroup {d}" for d in cgroup_dirs(cid)]
         return left
@@ -153,7 +156,10 @@ class Runtime:
     def cleanup(self):
         if os.path.isdir(self.root):
             for cid in os.listdir(self.root):
-                subprocess.run(self.cmd("delete", "--force", cid), capture_output=True, timeout=30)
+                if cid != SECCOMP_CACHE:
+                    subprocess.run(self.cmd("delete", "--force", cid), capture_output=True, timeout=30)
+        # the seccomp cache is meant to outlive containers: here it goes with the private root
+        shutil.rmtree(os.path.join(self.root, SECCOMP_CACHE), ignore_errors=True)
         for cid in self.ids:
             for d in sorted(cgroup_dirs(cid), key=len, reverse=True):
                 try:
