@@ -117,6 +117,10 @@ def start(spec, container, opts, tl):
         if outcome == "hooks":
             outcome = _creation_hooks(spec, container, child, data, tl)
         _mark_child_steps(tl, child, outcome, shim.now())
+        if child.pid != data["pid"]:       # the plan forked (plan.py: late_pid)
+            data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
+                        namespaces=_namespace_paths(spec, child.pid))
+            container.save(data)
 
         if opts.pid_file:
             write_pid_file(opts.pid_file, child.pid)

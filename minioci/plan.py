@@ -102,8 +102,12 @@ def build(spec, opts=None):
         steps.append(dict(op=op, phase=phase, **fields))
 
     clone_flags = 0
+    # A new PID namespace made at clone would belong to our user namespace;
+    # with a user namespace joined by path it must belong to that one, so it
+    # is unshared after the join and a fork makes its pid 1 (runc does the same).
+    late_pid = "pid" in new and bool(ns.get("user"))
     for t in CLONE_NAMESPACES:
-        if t in new:
+        if t in new and not (t == "pid" and late_pid):
             clone_flags |= NAMESPACES[t]
     cgroup_fd = opts.cgroup_fd
     if "user" in new:
@@ -126,6 +130,9 @@ def build(spec, opts=None):
             add("setns", f"ns.{_SHORT_NS.get(t, t)}", path=ns[t], nstype=NAMESPACES[t])
             if t == "user":
                 add("user", "ns.user", uid=0, gid=0, groups=[])
+                if late_pid:
+                    add("unshare", "ns.pid", nstype=NAMESPACES["pid"], name="pid")
+                    add("fork", "ns.pid")
     for t in UNSHARE_ORDER:
         if t in new:
             add("unshare", f"ns.{_SHORT_NS.get(t, t)}", nstype=NAMESPACES[t], name=t)

@@ -707,6 +707,25 @@ static void step_exec(const struct mo_step *s)
 
 /* Block until the parent's go: one message, an int and optionally the
  * container's state JSON for the hooks that run in here. */
+/* The plan goes on in a new process, a child of our parent (CLONE_PARENT),
+ * which it reaps; this one reports who that is and leaves.  Used to become
+ * pid 1 of a PID namespace created after joining a user namespace, so that
+ * the PID namespace belongs to the container's user namespace. */
+static void step_fork(void)
+{
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid < 0)
+        fail(errno, "fork the container's process");
+    if (pid > 0) {
+        C.shared->pid = pid;
+        send_report(MO_REPORT_PID, -1);
+        _exit(0);
+    }
+    /* Our parent's death must still take us down while it drives the setup. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        fail(errno, "set parent-death signal");
+}
+
 static void wait_parent(void)
 {
     char msg[sizeof(int) + sizeof C.state];
@@ -837,6 +856,7 @@ static void run_step(const struct mo_step *s)
     case MO_OP_CLOSE_FDS: step_close_fds(s); break;
     case MO_OP_WAIT_START: step_wait_start(s); break;
     case MO_OP_EXEC: step_exec(s); break;
+    case MO_OP_FORK: step_fork(); break;
     default: fail(EINVAL, "unknown step %d", s->op);
     }
 }

@@ -400,3 +400,24 @@ def test_run_detach_then_state_kill_delete(rt):
         time.sleep(0.05)
     assert rt.call("delete", cid).returncode == 0
     assert rt.call("state", cid).returncode != 0
+
+
+def test_user_namespace_joined_by_path_owns_the_new_pid_namespace(rt):
+    """With a user namespace joined by path, the new PID namespace must belong
+    to it (or /proc cannot be mounted): it is made after the join and a fork
+    becomes its pid 1."""
+    holder = subprocess.Popen(["unshare", "--user", "sleep", "60"])
+    try:
+        time.sleep(0.2)
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/{holder.pid}/{name}", "w") as f:
+                f.write("0 310000 65536\n")
+        cfg = sh("readlink /proc/self/ns/user; cat /proc/self/uid_map; echo $$; id -u")
+        cfg["linux"]["namespaces"].append({"type": "user", "path": f"/proc/{holder.pid}/ns/user"})
+        out = rt.output(cfg).split()
+        assert out[0] == os.readlink(f"/proc/{holder.pid}/ns/user")
+        assert out[1:4] == ["0", "310000", "65536"]
+        assert out[4:] == ["1", "0"]           # pid 1 of its PID namespace, root in the user namespace
+    finally:
+        holder.kill()
+        holder.wait()
