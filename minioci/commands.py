@@ -294,6 +294,20 @@ def cmd_spec(g, a, tl):
     return 0
 
 
+def cmd_bench(g, a, tl):
+    """`bench` (startup), `bench density N`, `bench net`: each module parses
+    its own flags."""
+    what = a.positional[0] if a.positional and not a.positional[0].startswith("-") else "startup"
+    argv = a.positional[1:] if what != "startup" else a.positional
+    if what == "startup":
+        from .bench import startup as bench
+    elif what == "density":
+        from .bench import density as bench
+    else:
+        raise MiniociError(f"minioci bench: unknown benchmark {what!r} (startup, density)", status=2)
+    return bench.main(g, argv)
+
+
 _RUN_FLAGS = [
     Flag(("bundle", "b"), "bundle", "str", help="bundle directory (default: the argument, or .)"),
     Flag(("console-socket",), "console_socket", "str", help="unix socket to send the pty master to"),
@@ -338,6 +352,10 @@ COMMANDS = {c.name: c for c in [
         Flag(("bundle", "b"), "bundle", "str", help="directory to write config.json in (default .)"),
         Flag(("rootless",), "rootless", help="a config for a rootless container (user namespace)"),
     ], "[flags]", "write a default config.json", 0, 0),
+    Command("bench", cmd_bench, [],
+            "[startup] [--runs N] [--rounds N] [--runtime PATH]... | density N",
+            "benchmarks: startup side by side with crun and runc, density (docs/benchmarks.md)",
+            0, None, raw=True),
     Command("list", cmd_list, [
         Flag(("format", "f"), "format", "str", "table", help="table or json"),
         Flag(("quiet", "q"), "quiet", help="print ids only"),
