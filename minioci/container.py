@@ -123,6 +123,10 @@ def start(spec, container, opts, tl):
         if outcome == "hooks":
             outcome = _creation_hooks(spec, container, child, data, tl)
         _mark_child_steps(tl, child, outcome, shim.now())
+        if child.pid != data["pid"]:       # the plan forked (plan.py: late_pid)
+            data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
+                        namespaces=_namespace_paths(spec, child.pid))
+            container.save(data)
 
         if opts.pid_file:
             write_pid_file(opts.pid_file, child.pid)
@@ -255,7 +259,78 @@ def stop_and_remove(started, tl):
         tl.mark_after_exit("hooks.poststop", t)
 
 
-# ---- lifecycle of an existing container (start, kill, delete) ----------------
+# ---- lifecycle of an existing container (start, exec, kill, delete) ----------
+
+class ExecOptions:
+    def __init__(self, console_socket=None, preserve_fds=0, pid_file=None, console_size=None):
+        self.console_socket = console_socket
+        self.preserve_fds = preserve_fds
+        self.pid_file = pid_file
+        self.console_size = console_size
+
+
+def exec_in(root, cid, proc, opts, tl):
+    """Start `proc` in the running container `cid`: its cgroup, every
+    namespace of its init, its seccomp profile, and proc's own user,
+    capabilities and rlimits.  Returns the shim.Child once it has exec'ed."""
+    c, data, status = load(root, cid, lock=False)
+    if status in ("stopped", "paused"):
+        raise MiniociError(f"cannot exec in container {cid!r}: it is {status}")
+    seccomp = None
+    try:
+        from . import spec as spec_mod
+        spec = spec_mod.load(data["bundle"], os.path.basename(data.get("config") or "config.json"))
+    except MiniociError:
+        spec = None      # the bundle is gone: exec without the container's seccomp profile
+    from . import seccomp as seccomp_mod
+    if spec is not None and seccomp_mod.wanted(spec):
+        seccomp = seccomp_mod.prepare(spec, root, tl)
+    pid = data["pid"]
+    short = {"network": "net", "mount": "mnt"}
+    namespaces = {t: f"/proc/{pid}/ns/{short.get(t, t)}" for t in (data.get("namespaces") or {})}
+    cgroup = cgroups.Cgroup(cgroups.detect(), data["cgroup_path"])
+    undo = []
+    child = None
+    try:
+        console_fd = None
+        if opts.console_socket and proc.terminal:
+            console_fd = _connect(opts.console_socket)
+            undo.append(lambda: os.close(console_fd))
+        listener_fd = None
+        if seccomp is not None and seccomp.listener_path:
+            from .seccomp import notify
+            listener_fd = notify.connect(seccomp.listener_path)
+            undo.append(lambda: os.close(listener_fd))
+        cgroup_fd = cgroup.open_v2()
+        if cgroup_fd is not None:
+            undo.append(lambda: os.close(cgroup_fd))
+        the_plan = plan_mod.build_exec(proc, namespaces, plan_mod.Options(
+            console_fd=console_fd, preserve_fds=opts.preserve_fds, seccomp=seccomp,
+            seccomp_listener_fd=listener_fd, console_size=opts.console_size,
+            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
+        tl.mark("plan")
+        # Nothing in the container may reach us through /proc while we join
+        # it (runc's CVE-2019-5736); the child inherits this from its first
+        # instruction, and execve restores it for the new program.
+        import prctl
+        prctl.set_dumpable(False)
+        child = shim.Child(the_plan)
+        if listener_fd is not None:
+            child.set_listener_state(notify.message(seccomp, cid, child.pid, data["bundle"],
+                                                    data.get("annotations"), "running", pid))
+        outcome = child.wait_report()
+        _mark_child_steps(tl, child, outcome, shim.now())
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, child.pid)
+        return child
+    except BaseException:
+        if child is not None:
+            _kill_and_reap(child.pid)
+            child.release()
+        raise
+    finally:
+        for step in reversed(undo):
+            step()
 
 def load(root, cid, lock=True):
     """(Container, state dict, status) of an existing container; locked for

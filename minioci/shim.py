@@ -45,6 +45,7 @@ FIELDS = {
     "close_fds": {"first": "i1"},
     "wait_start": {"fd": "i1"},
     "exec": {"args": "v1", "env": "v2"},
+    "fork": {},
 }
 OPS = {name: getattr(lib, "MO_OP_" + name.upper()) for name in FIELDS}
 # Keys a step carries for Python only.
@@ -145,6 +146,11 @@ class Child:
                 return "ready"
             if what == lib.MO_REPORT_HOOKS:
                 return "hooks"
+            if what == lib.MO_REPORT_PID:
+                # The plan goes on in a sibling; reap the process that forked it.
+                os.waitpid(self.pid, 0)
+                self.pid = self._c.shared.pid
+                continue
             if what == lib.MO_REPORT_ERROR:
                 raise self.error()
             if what == 0:

@@ -53,6 +53,8 @@ enum mo_op {
     MO_OP_CLOSE_FDS,         /* mark every fd >= i1 close-on-exec */
     MO_OP_WAIT_START,        /* report ready, then block reading fd i1 until `start` */
     MO_OP_EXEC,              /* execve(found path, v1, v2) */
+    MO_OP_FORK,              /* fork a sibling (CLONE_PARENT) that carries on, e.g. as pid 1
+                                of a PID namespace unshared after joining a user namespace */
     MO_OP_LAST
 };
 
@@ -69,7 +71,8 @@ enum mo_report {
     MO_REPORT_READY = 1,     /* set up, now waiting for `start` */
     MO_REPORT_ERROR = 2,     /* failed; the details are in mo_shared */
     MO_REPORT_TERMINAL = 3,  /* carries the pty master (MO_OP_TERMINAL with i1 < 0) */
-    MO_REPORT_HOOKS = 4      /* mounts are done: run prestart/createRuntime, then go */
+    MO_REPORT_HOOKS = 4,     /* mounts are done: run prestart/createRuntime, then go */
+    MO_REPORT_PID = 5        /* MO_OP_FORK: mo_shared.pid carries on; the reporter exits */
 };
 
 struct mo_step {
@@ -95,6 +98,7 @@ struct mo_plan {
 struct mo_shared {
     long long t_clone;                 /* parent, just before clone() */
     long long t_child;                 /* child, first instruction after clone() */
+    int pid;                           /* MO_OP_FORK: the process that carries on */
     int steps_done;
     long long t_step[512];             /* end of each step, CLOCK_MONOTONIC ns */
     int failed_step;                   /* -1, or the index of the failed step */

@@ -620,20 +620,29 @@ static void step_terminal(const struct mo_step *s)
     close(master);
 }
 
-static int is_executable(const char *path)
+/* 0 if `path` is a file we may execute, else the errno exec would give. */
+static int check_executable(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+    if (stat(path, &st) < 0)
+        return errno;
+    if (!S_ISREG(st.st_mode))
+        return EACCES;
+    return access(path, X_OK) == 0 ? 0 : errno;
 }
 
 /* Resolve the command like runc's exec.LookPath, with the container's PATH,
- * before seccomp can forbid the syscalls it needs. */
+ * before seccomp can forbid the syscalls it needs, and before `create`
+ * returns: a command that cannot run fails the create, as with runc. */
 static void step_find_exec(const struct mo_step *s)
 {
     const char *file = s->s1;
     if (strchr(file, '/')) {
         if (snprintf(C.exec_path, sizeof C.exec_path, "%s", file) >= (int)sizeof C.exec_path)
             fail(ENAMETOOLONG, "exec %s", file);
+        int err = check_executable(C.exec_path);
+        if (err)
+            fail(err, "exec %s", file);
         return;
     }
     const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -644,7 +653,7 @@ static void step_find_exec(const struct mo_step *s)
         const char *end = strchrnul(path, ':');
         int n = (int)(end - path);
         snprintf(C.exec_path, sizeof C.exec_path, "%.*s%s%s", n, n ? path : ".", "/", file);
-        if (is_executable(C.exec_path))
+        if (check_executable(C.exec_path) == 0)
             return;
         path = *end ? end + 1 : end;
     }
@@ -727,6 +736,25 @@ static void step_exec(const struct mo_step *s)
 
 /* Block until the parent's go: one message, an int and optionally the
  * container's state JSON for the hooks that run in here. */
+/* The plan goes on in a new process, a child of our parent (CLONE_PARENT),
+ * which it reaps; this one reports who that is and leaves.  Used to become
+ * pid 1 of a PID namespace created after joining a user namespace, so that
+ * the PID namespace belongs to the container's user namespace. */
+static void step_fork(void)
+{
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid < 0)
+        fail(errno, "fork the container's process");
+    if (pid > 0) {
+        C.shared->pid = pid;
+        send_report(MO_REPORT_PID, -1);
+        _exit(0);
+    }
+    /* Our parent's death must still take us down while it drives the setup. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        fail(errno, "set parent-death signal");
+}
+
 static void wait_parent(void)
 {
     char msg[sizeof(int) + sizeof C.state];
@@ -857,6 +885,7 @@ static void run_step(const struct mo_step *s)
     case MO_OP_CLOSE_FDS: step_close_fds(s); break;
     case MO_OP_WAIT_START: step_wait_start(s); break;
     case MO_OP_EXEC: step_exec(s); break;
+    case MO_OP_FORK: step_fork(); break;
     default: fail(EINVAL, "unknown step %d", s->op);
     }
 }
@@ -944,7 +973,13 @@ int mo_spawn(const struct mo_plan *plan, struct mo_child *child)
     if (plain_clone)
         pid = (pid_t)syscall(SYS_clone, plan->clone_flags | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0) {
+        /* Host fds the child has no use for: close them now rather than at
+         * exec, so that not even a moment of it holds them in the container. */
         close(sv[0]);
+        if (plan->cgroup_fd >= 0)
+            close(plan->cgroup_fd);
+        if (saved_pidns >= 0)
+            close(saved_pidns);
         C.shared = sh;
         C.sock = sv[1];
         C.in_cgroup = into_cgroup;

@@ -279,8 +279,9 @@ def test_cold_run_compiles_and_stores_warm_run_hits(rt, rootfs):
     order = [names.index(p) for p in ("validate", "seccomp.key", "seccomp.cache", "cgroup", "seccomp.load")]
     assert order == sorted(order), names
     assert entry_files(rt) == [entry]
-    listing = rt.call("seccomp", "cache").stdout
-    assert f"{entry[:-4]}   {os.path.getsize(os.path.join(cache_dir(rt), entry))}      1  " in listing
+    rows = [line.split() for line in rt.call("seccomp", "cache").stdout.splitlines()]
+    assert rows[0] == ["KEY", "BYTES", "HITS", "LAST", "USED"]
+    assert rows[1][:3] == [entry[:-4], str(os.path.getsize(os.path.join(cache_dir(rt), entry))), "1"]
 
 
 HOT_PATH = """

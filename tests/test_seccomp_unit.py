@@ -400,10 +400,15 @@ def test_an_architecture_libseccomp_lacks_is_a_clear_error():
     try:
         compile_profile(profile.parse(raw, "c.json"))
     except ConfigError as e:
-        assert str(e).startswith("c.json: linux.seccomp.architectures[1]: SCMP_ARCH_LOONGARCH64 "
-                                 "is not supported by libseccomp ")
+        assert str(e).startswith("c.json: linux.seccomp.architectures[1]: SCMP_ARCH_LOONGARCH64 cannot be "
+                                 "added: libseccomp 2.")
     else:
         pytest.skip("this libseccomp knows loongarch64")
+    raw["architectures"] = ["SCMP_ARCH_S390X"]
+    with pytest.raises(ConfigError) as e:
+        compile_profile(profile.parse(raw, "c.json"))
+    assert str(e.value) == ("c.json: linux.seccomp.architectures[0]: SCMP_ARCH_S390X cannot be added: "
+                            "its byte order differs from this machine's")
 
 
 def test_the_annotation_must_be_base64_bpf():

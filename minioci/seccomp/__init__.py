@@ -85,6 +85,42 @@ def compile_and_store(raw, prof, cache):
     return bpf, k
 
 
+# seccomp(2) flags by the kernel release that brought them.
+_FLAG_KERNELS = {"SECCOMP_FILTER_FLAG_TSYNC": (3, 17), "SECCOMP_FILTER_FLAG_LOG": (4, 14),
+                 "SECCOMP_FILTER_FLAG_SPEC_ALLOW": (4, 17), "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": (5, 19)}
+# /proc/sys/kernel/seccomp/actions_avail's names for the OCI actions.
+_KERNEL_ACTIONS = {"SCMP_ACT_KILL": "kill_thread", "SCMP_ACT_KILL_THREAD": "kill_thread",
+                   "SCMP_ACT_KILL_PROCESS": "kill_process", "SCMP_ACT_TRAP": "trap",
+                   "SCMP_ACT_ERRNO": "errno", "SCMP_ACT_TRACE": "trace", "SCMP_ACT_LOG": "log",
+                   "SCMP_ACT_NOTIFY": "user_notif", "SCMP_ACT_ALLOW": "allow"}
+
+
+def features():
+    """linux.seccomp of the runtime-spec's features document (`minioci
+    features`): what this kernel and the installed libseccomp support."""
+    import errno
+    from .profile import ARCHITECTURES, FLAGS, OPS
+    try:
+        with open("/proc/sys/kernel/seccomp/actions_avail") as f:
+            avail = set(f.read().split())
+        import pyseccomp
+    except (OSError, ImportError, RuntimeError):
+        return {"enabled": False}
+    archs = []
+    for name, token in ARCHITECTURES.items():
+        try:
+            pyseccomp.SyscallFilter(pyseccomp.ALLOW).add_arch(token)
+            archs.append(name)
+        except OSError as e:
+            if e.errno == errno.EEXIST:          # the native one
+                archs.append(name)
+    kernel = _kernel_version()
+    return {"enabled": True,
+            "actions": sorted(a for a, k in _KERNEL_ACTIONS.items() if k in avail),
+            "operators": sorted(OPS), "archs": sorted(archs), "knownFlags": sorted(FLAGS),
+            "supportedFlags": sorted(f for f, since in _FLAG_KERNELS.items() if kernel >= since)}
+
+
 def _load_flags(prof):
     """seccomp(2) flags for the profile, as this kernel takes them."""
     from .profile import (FLAG_NEW_LISTENER, FLAG_TSYNC, FLAG_TSYNC_ESRCH,

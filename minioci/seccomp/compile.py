@@ -25,9 +25,11 @@ def compile_profile(profile):
         try:
             f.add_arch(token)
         except OSError as e:
-            if e.errno != errno.EEXIST:        # the native one is there from the start
-                raise ConfigError(profile.file, f"{where}[{i}]",
-                                  f"{name} is not supported by libseccomp {library()[0]}") from None
+            if e.errno == errno.EEXIST:        # the native one is there from the start
+                continue
+            why = ("its byte order differs from this machine's" if e.errno == errno.EDOM
+                   else f"libseccomp {library()[0]} does not support it")
+            raise ConfigError(profile.file, f"{where}[{i}]", f"{name} cannot be added: {why}") from None
     for rule in profile.rules:
         if rule.action == profile.default_action:
             continue

@@ -26,10 +26,13 @@ def connect(path):
     return fd
 
 
-def message(filt, cid, pid, bundle, annotations):
-    """The ContainerProcessState the listener receives with the fd."""
-    state = {"ociVersion": OCI_VERSION, "id": cid, "status": "creating", "pid": pid,
-             "bundle": bundle, "annotations": annotations or {}}
+def message(filt, cid, pid, bundle, annotations, status="creating", init_pid=None):
+    """The ContainerProcessState the listener receives with the fd: `pid` is
+    the filtered process's, the state's pid the container's init's (the same
+    but for `exec`)."""
+    state = {"ociVersion": OCI_VERSION, "id": cid, "status": status,
+             "pid": pid if init_pid is None else init_pid, "bundle": bundle,
+             "annotations": annotations or {}}
     doc = {"ociVersion": OCI_VERSION, "fds": [SECCOMP_FD_NAME], "pid": pid, "state": state}
     if filt.listener_metadata:
         doc["metadata"] = filt.listener_metadata
