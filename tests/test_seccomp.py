@@ -406,6 +406,26 @@ def test_seccomp_compile_reports_bad_profiles_by_json_path(rt, tmp_path):
     assert not os.path.exists(cache_dir(rt))
 
 
+# ---- exec --------------------------------------------------------------------------
+
+def run_detached(rt, cfg):
+    cid = rt.new_id()
+    r = rt.call("run", "-d", "-b", rt.bundle(cfg), cid, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                capture_output=False)
+    assert r.returncode == 0
+    return cid
+
+
+def test_exec_gets_the_containers_filter_from_the_cache(rt, rootfs):
+    cid = run_detached(rt, with_profile(rootfs, "exec sleep 300", errno_profile(99)))
+    r = rt.call("exec", cid, "sysc", str(nr("getcpu")))
+    assert (r.returncode, results(r.stdout)) == (0, [(-1, 99)]), r.stderr
+    assert len(entry_files(rt)) == 1
+    hits = [line.split()[2] for line in rt.call("seccomp", "cache").stdout.splitlines()[1:2]]
+    assert hits == ["1"]                                 # exec's lookup hit what run compiled
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
 # ---- crun's annotation ----------------------------------------------------------
 
 def test_crun_bpf_annotation_is_loaded_as_is(rt, rootfs):
@@ -511,6 +531,30 @@ def test_notify_works_for_create_then_start(rt, rootfs, tmp_path):
     assert rt.call("delete", cid).returncode == 0
     assert results(out.read_text()) == [(-1, errno.ENOMEDIUM)]
     assert agent.state["pid"] == pid and agent.seen == [(pid, nr("mkdirat"))]
+
+
+def test_notify_for_exec_names_the_exec_process_and_the_container(rt, rootfs, tmp_path):
+    listener = tmp_path / "agent.sock"
+    agent = Agent(listener)
+    agent.start()
+    cfg = with_profile(rootfs, "exec sleep 300", notify_profile(listener))
+    cid = rt.new_id()
+    r = rt.call("run", "-d", "-b", rt.bundle(cfg), cid, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                capture_output=False)
+    assert r.returncode == 0
+    agent.join(5)                                        # the init's filter and fd: this agent's one connection
+    init = json.loads(rt.call("state", cid).stdout)["pid"]
+    assert agent.state["pid"] == init
+    exec_agent = Agent(tmp_path / "agent2.sock")
+    os.rename(tmp_path / "agent2.sock", listener)        # the config's listenerPath, now the second agent
+    exec_agent.start()
+    r = rt.call("exec", cid, "sysc", str(nr("mkdir")), "s:/tmp/z", "0755")
+    exec_agent.join(30)
+    assert (r.returncode, results(r.stdout)) == (0, [(-1, errno.ENOMEDIUM)]), r.stderr
+    st = exec_agent.state
+    assert st["state"]["pid"] == init and st["state"]["status"] == "running"
+    assert st["pid"] != init and exec_agent.seen == [(st["pid"], nr("mkdir"))]
+    assert rt.call("delete", "--force", cid).returncode == 0
 
 
 def test_notify_without_a_listener_fails_clearly_and_leaves_nothing(rt, rootfs, tmp_path):
