@@ -12,16 +12,17 @@ Cheap on purpose, since it runs on every start: `_sha2`/`_sha256` directly
 comes from the stamp the last compile left (see cache.Cache.library).
 """
 import os
+import sys
 
 from .. import __version__, leanjson
 
 try:
-    from _sha2 import sha256          # Python >= 3.12
-except ImportError:
-    try:
+    if sys.version_info >= (3, 12):
+        from _sha2 import sha256
+    else:
         from _sha256 import sha256
-    except ImportError:               # a Python built without it
-        from hashlib import sha256
+except ImportError:                   # a Python built without them
+    from hashlib import sha256
 
 FORMAT = b"minioci-seccomp-key/1"
 
