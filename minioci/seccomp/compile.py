@@ -11,14 +11,14 @@ import errno
 import os
 
 from .. import log
-from ..errors import ConfigError
+from ..errors import ConfigError, MiniociError
 
 NR_SCMP_ERROR = -1        # what libseccomp resolves an unknown syscall name to
 
 
 def compile_profile(profile):
     """The BPF program (bytes) for a profile.Profile."""
-    import pyseccomp
+    pyseccomp = _pyseccomp()
     f = pyseccomp.SyscallFilter(profile.default_action)
     where = f"{profile.where}.architectures" if profile.where else "architectures"
     for i, (name, token) in enumerate(profile.architectures):
@@ -58,10 +58,19 @@ def compile_profile(profile):
         return out.read()
 
 
+def _pyseccomp():
+    try:
+        import pyseccomp
+    except (ImportError, RuntimeError) as e:      # RuntimeError: it found no libseccomp
+        raise MiniociError(f"compiling linux.seccomp needs pyseccomp and libseccomp "
+                           f"(pip install 'minioci[seccomp]'): {e}") from None
+    return pyseccomp
+
+
 def library():
     """(version, path) of the libseccomp this process has loaded."""
     import ctypes
-    import pyseccomp  # noqa: F401  (loads the library)
+    _pyseccomp()          # loads the library
     path = None
     with open("/proc/self/maps") as maps:
         for line in maps:
