@@ -251,14 +251,6 @@ def cmd_delete(g, a, tl):
     return 0
 
 
-def cmd_bench(g, a, tl):
-    """`bench net`: minioci/bench/net.py parses its own flags."""
-    if a.positional[0] != "net":
-        raise MiniociError(f"minioci bench: unknown benchmark {a.positional[0]!r} (net)", status=2)
-    from .bench import net
-    return net.main(g, a.positional[1:])
-
-
 def cmd_list(g, a, tl):
     import json
     rows = []
@@ -300,6 +292,27 @@ def cmd_spec(g, a, tl):
         json.dump(default_config(rootless=a.rootless), f, indent=2)
         f.write("\n")
     return 0
+
+
+def cmd_bench(g, a, tl):
+    """`bench` (startup), `bench density N`, `bench net`: each module parses
+    its own flags."""
+    what = a.positional[0] if a.positional and not a.positional[0].startswith("-") else "startup"
+    argv = a.positional[1:] if what != "startup" else a.positional
+    if what == "startup":
+        from .bench import startup as bench
+    elif what == "density":
+        from .bench import density as bench
+    elif what == "net":
+        from .bench import net as bench
+    else:
+        raise MiniociError(f"minioci bench: unknown benchmark {what!r} (startup, density, net)", status=2)
+    return bench.main(g, argv)
+
+
+def cmd_seccomp(g, a, tl):
+    from .seccomp import commands as seccomp_commands
+    return seccomp_commands.run(g.root, a.positional)
 
 
 _RUN_FLAGS = [
@@ -347,12 +360,14 @@ COMMANDS = {c.name: c for c in [
         Flag(("rootless",), "rootless", help="a config for a rootless container (user namespace)"),
     ], "[flags]", "write a default config.json", 0, 0),
     Command("bench", cmd_bench, [],
-            "net [--requests N] [--seconds S] [--megabytes M] [--size BYTES] [--rounds R]\n"
-            "                   [--setup-runs N] [--rootfs DIR] [--modes loopback,veth,...] [--json]",
-            "benchmarks; `net`: latency, throughput and setup time of each network mode "
-            "(docs/benchmarks.md)", 1, None, stop_at_args=True),
+            "[startup] [--runs N] [--rounds N] [--runtime PATH]... | density N | net [flags]",
+            "benchmarks: startup side by side with crun and runc, density, network modes "
+            "(docs/benchmarks.md)",
+            0, None, raw=True),
     Command("list", cmd_list, [
         Flag(("format", "f"), "format", "str", "table", help="table or json"),
         Flag(("quiet", "q"), "quiet", help="print ids only"),
     ], "[flags]", "list containers", 0, 0),
+    Command("seccomp", cmd_seccomp, [], "compile FILE | cache [clear]",
+            "compile a seccomp profile into the cache ahead of time; show or clear the cache", 1, 2),
 ]}

@@ -9,7 +9,7 @@ macvlan) the parent makes the network namespace first and the child joins it.
 """
 import os
 
-from . import cgroups, hooks, network, shim, state
+from . import cgroups, hooks, shim, state
 from . import plan as plan_mod
 from .cgroups import resources
 from .errors import MiniociError
@@ -59,11 +59,9 @@ def start(spec, container, opts, tl):
     layout = cgroups.detect()
     cgroup = cgroups.Cgroup(layout, cgroups.resolve_path(spec.cgroups_path, container.id))
     writes = resources.plan_writes(spec.resources, spec.devices, spec.file)
-    seccomp = None
-    if spec.seccomp is not None:
-        from .seccomp import prepare
-        seccomp = prepare(spec, container.root, tl)
-    net = network.from_spec(spec, container)
+    from . import seccomp as seccomp_mod    # light: libseccomp is imported on a cache miss only
+    seccomp = seccomp_mod.prepare(spec, container.root, tl) if seccomp_mod.wanted(spec) else None
+    net = _network(spec, container)
     tl.mark("validate")
 
     undo = []
@@ -78,7 +76,7 @@ def start(spec, container, opts, tl):
                                cgroup_path=cgroup.path, hooks=hooks.as_dicts(spec.hooks),
                                network=net.record() if net else None)
         container.save(data)
-        fifo_fd = console_fd = None
+        fifo_fd = console_fd = listener_fd = None
         if opts.create:
             os.mkfifo(container.exec_fifo, 0o600)
             # O_RDWR: the child can block reading it without a writer yet, and
@@ -88,6 +86,10 @@ def start(spec, container, opts, tl):
         if opts.console_socket and proc.terminal:
             console_fd = _connect(opts.console_socket)
             undo.append(lambda: os.close(console_fd))
+        if seccomp is not None and seccomp.listener_path:
+            from .seccomp import notify
+            listener_fd = notify.connect(seccomp.listener_path)
+            undo.append(lambda: os.close(listener_fd))
         made = cgroup.create()
         undo.append(lambda: cgroup.destroy(made))
         cgroup.apply(writes)
@@ -96,6 +98,7 @@ def start(spec, container, opts, tl):
             undo.append(lambda: os.close(cgroup_fd))
         tl.mark("cgroup")
         if net is not None:
+            from . import network
             undo.append(lambda: network.teardown(data["network"]))
             network.setup(net, data["network"], lambda: container.save(data), tl)
             spec.namespaces["network"] = net.netns      # the child joins it
@@ -103,7 +106,8 @@ def start(spec, container, opts, tl):
         ns = spec.namespaces
         the_plan = plan_mod.build(spec, plan_mod.Options(
             exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
-            preserve_fds=opts.preserve_fds, seccomp=seccomp, console_size=opts.console_size,
+            preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
+            console_size=opts.console_size,
             cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
             cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
         tl.mark("plan")
@@ -113,6 +117,9 @@ def start(spec, container, opts, tl):
         data.update(pid=child.pid, pid_start=state.process_start_time(child.pid), cgroup_made=made,
                     namespaces=_namespace_paths(spec, child.pid))
         container.save(data)
+        if listener_fd is not None:
+            child.set_listener_state(notify.message(seccomp, container.id, child.pid, spec.bundle,
+                                                    spec.annotations))
         tl.mark("state")
         if the_plan.parent_setup:
             _write_id_maps(child.pid, spec)
@@ -124,12 +131,16 @@ def start(spec, container, opts, tl):
         if outcome == "hooks":
             outcome = _creation_hooks(spec, container, child, data, tl)
         _mark_child_steps(tl, child, outcome, shim.now())
+        if child.pid != data["pid"]:       # the plan forked (plan.py: late_pid)
+            data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
+                        namespaces=_namespace_paths(spec, child.pid))
+            container.save(data)
 
         if opts.pid_file:
             write_pid_file(opts.pid_file, child.pid)
             tl.mark("pid file")
         container.unlock()
-        for fd in (fifo_fd, console_fd, cgroup_fd):
+        for fd in (fifo_fd, console_fd, listener_fd, cgroup_fd):
             if fd is not None:
                 os.close(fd)
         return Started(container, spec, child, cgroup, data)
@@ -146,6 +157,16 @@ def start(spec, container, opts, tl):
             # It existed and is gone: the runtime-spec's lifecycle ends with poststop.
             hooks.run(data["hooks"], "poststop", _hook_state(data, "stopped", 0), fatal=False)
         raise
+
+
+def _network(spec, container):
+    """The network the parent sets up (minioci/network/), if the config's
+    annotations ask for one.  The package is imported only then: a plain run
+    stays lean (the prefix is network.PREFIX, spelled out here for that)."""
+    if not any(k.startswith("org.minioci.net.") for k in spec.annotations):
+        return None
+    from . import network
+    return network.from_spec(spec, container)
 
 
 def _hook_state(data, status, pid):
@@ -248,6 +269,7 @@ def stop_and_remove(started, tl):
     started.cgroup.destroy(started.state["cgroup_made"])
     tl.mark_after_exit("cgroup.remove", t)
     if started.state.get("network"):
+        from . import network
         t = shim.now()
         network.teardown(started.state["network"])
         tl.mark_after_exit("network.remove", t)
@@ -283,9 +305,9 @@ def exec_in(root, cid, proc, opts, tl):
         spec = spec_mod.load(data["bundle"], os.path.basename(data.get("config") or "config.json"))
     except MiniociError:
         spec = None      # the bundle is gone: exec without the container's seccomp profile
-    if spec is not None and spec.seccomp is not None:
-        from .seccomp import prepare
-        seccomp = prepare(spec, root, tl)
+    from . import seccomp as seccomp_mod
+    if spec is not None and seccomp_mod.wanted(spec):
+        seccomp = seccomp_mod.prepare(spec, root, tl)
     pid = data["pid"]
     short = {"network": "net", "mount": "mnt"}
     namespaces = {t: f"/proc/{pid}/ns/{short.get(t, t)}" for t in (data.get("namespaces") or {})}
@@ -297,12 +319,18 @@ def exec_in(root, cid, proc, opts, tl):
         if opts.console_socket and proc.terminal:
             console_fd = _connect(opts.console_socket)
             undo.append(lambda: os.close(console_fd))
+        listener_fd = None
+        if seccomp is not None and seccomp.listener_path:
+            from .seccomp import notify
+            listener_fd = notify.connect(seccomp.listener_path)
+            undo.append(lambda: os.close(listener_fd))
         cgroup_fd = cgroup.open_v2()
         if cgroup_fd is not None:
             undo.append(lambda: os.close(cgroup_fd))
         the_plan = plan_mod.build_exec(proc, namespaces, plan_mod.Options(
             console_fd=console_fd, preserve_fds=opts.preserve_fds, seccomp=seccomp,
-            console_size=opts.console_size, cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
+            seccomp_listener_fd=listener_fd, console_size=opts.console_size,
+            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
         tl.mark("plan")
         # Nothing in the container may reach us through /proc while we join
         # it (runc's CVE-2019-5736); the child inherits this from its first
@@ -310,6 +338,9 @@ def exec_in(root, cid, proc, opts, tl):
         import prctl
         prctl.set_dumpable(False)
         child = shim.Child(the_plan)
+        if listener_fd is not None:
+            child.set_listener_state(notify.message(seccomp, cid, child.pid, data["bundle"],
+                                                    data.get("annotations"), "running", pid))
         outcome = child.wait_report()
         _mark_child_steps(tl, child, outcome, shim.now())
         if opts.pid_file:
@@ -392,7 +423,9 @@ def delete(root, cid, force=False):
     if status != "stopped":
         _kill_all(data)
     cgroups.remove(data.get("cgroup_dirs") or [], data.get("cgroup_made") or [])
-    network.teardown(data.get("network"))
+    if data.get("network"):
+        from . import network
+        network.teardown(data["network"])
     c.remove()
     if data.get("hooks"):
         hooks.run(data["hooks"], "poststop", _hook_state(data, "stopped", 0), fatal=False)

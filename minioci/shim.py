@@ -41,10 +41,11 @@ FIELDS = {
     "chdir": {"path": "s1"},
     "terminal": {"socket_fd": "i1", "uid": "u1", "gid": "u2", "size": "u3"},
     "find_exec": {"file": "s1", "env": "v2"},
-    "seccomp": {"bpf": "blob", "flags": "i1"},
+    "seccomp": {"bpf": "blob", "flags": "i1", "listener_fd": "i2"},
     "close_fds": {"first": "i1"},
     "wait_start": {"fd": "i1"},
     "exec": {"args": "v1", "env": "v2"},
+    "fork": {},
 }
 OPS = {name: getattr(lib, "MO_OP_" + name.upper()) for name in FIELDS}
 # Keys a step carries for Python only.
@@ -122,6 +123,13 @@ class Child:
         if rc < 0:
             raise MiniociError(f"start container process: {os.strerror(-rc)}")
 
+    def set_listener_state(self, state):
+        """The bytes the child sends its seccomp listener with the notify fd."""
+        rc = lib.mo_set_listener_state(self._c, state, len(state))
+        if rc < 0:
+            raise MiniociError(f"pass the seccomp listener state ({len(state)} bytes) to the container "
+                               f"process: {os.strerror(-rc)}")
+
     def wait_report(self):
         """Block until the child execs ("exec"), reports it is waiting for
         start ("ready"), waits for the parent's hooks ("hooks") or fails
@@ -138,6 +146,11 @@ class Child:
                 return "ready"
             if what == lib.MO_REPORT_HOOKS:
                 return "hooks"
+            if what == lib.MO_REPORT_PID:
+                # The plan goes on in a sibling; reap the process that forked it.
+                os.waitpid(self.pid, 0)
+                self.pid = self._c.shared.pid
+                continue
             if what == lib.MO_REPORT_ERROR:
                 raise self.error()
             if what == 0:

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/futex.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -659,16 +660,44 @@ static void step_find_exec(const struct mo_step *s)
     fail(ENOENT, "exec: \"%s\": executable file not found in $PATH", file);
 }
 
+/* The listener's state comes from the parent once it knows our pid; it is
+ * set right after clone(), long before this step, so the wait is short. */
+static void wait_listener_state(void)
+{
+    int *len = &C.shared->listener_state_len;
+    struct timespec second = { .tv_sec = 1 };
+    for (int waited = 0; __atomic_load_n(len, __ATOMIC_ACQUIRE) == 0; waited++) {
+        if (waited == 30)
+            fail(ETIMEDOUT, "wait for the state to send the seccomp listener");
+        syscall(SYS_futex, len, FUTEX_WAIT, 0, &second, NULL, 0);
+    }
+}
+
 static void step_seccomp(const struct mo_step *s)
 {
     struct sock_fprog prog = {
         .len = (unsigned short)(s->blob_len / sizeof(struct sock_filter)),
         .filter = (struct sock_filter *)s->blob,
     };
+    int listener = s->i2;
+    if (listener >= 0) {
+        if (!(s->i1 & SECCOMP_FILTER_FLAG_NEW_LISTENER))
+            fail(EINVAL, "seccomp listener without SECCOMP_FILTER_FLAG_NEW_LISTENER");
+        wait_listener_state();
+    }
     long r = s->i1 ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, s->i1, &prog)
                    : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
     if (r < 0)
         fail(errno, "load seccomp filter");
+    if (listener >= 0) {
+        /* Filtered from here on: the profile must allow sendmsg (Python
+         * refuses SCMP_ACT_NOTIFY on it, which would wait forever). */
+        int e = send_msg(listener, C.shared->listener_state, (size_t)C.shared->listener_state_len, (int)r);
+        if (e < 0)
+            fail(-e, "send the seccomp notify fd to the listener");
+        close((int)r);
+        close(listener);
+    }
 }
 
 static void step_close_fds(const struct mo_step *s)
@@ -707,6 +736,25 @@ static void step_exec(const struct mo_step *s)
 
 /* Block until the parent's go: one message, an int and optionally the
  * container's state JSON for the hooks that run in here. */
+/* The plan goes on in a new process, a child of our parent (CLONE_PARENT),
+ * which it reaps; this one reports who that is and leaves.  Used to become
+ * pid 1 of a PID namespace created after joining a user namespace, so that
+ * the PID namespace belongs to the container's user namespace. */
+static void step_fork(void)
+{
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid < 0)
+        fail(errno, "fork the container's process");
+    if (pid > 0) {
+        C.shared->pid = pid;
+        send_report(MO_REPORT_PID, -1);
+        _exit(0);
+    }
+    /* Our parent's death must still take us down while it drives the setup. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        fail(errno, "set parent-death signal");
+}
+
 static void wait_parent(void)
 {
     char msg[sizeof(int) + sizeof C.state];
@@ -837,6 +885,7 @@ static void run_step(const struct mo_step *s)
     case MO_OP_CLOSE_FDS: step_close_fds(s); break;
     case MO_OP_WAIT_START: step_wait_start(s); break;
     case MO_OP_EXEC: step_exec(s); break;
+    case MO_OP_FORK: step_fork(); break;
     default: fail(EINVAL, "unknown step %d", s->op);
     }
 }
@@ -987,6 +1036,18 @@ int mo_wait_report(struct mo_child *child, int *fd)
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
             memcpy(fd, CMSG_DATA(c), sizeof(int));
     return n == 0 ? 0 : what;
+}
+
+int mo_set_listener_state(struct mo_child *child, const char *state, unsigned long len)
+{
+    struct mo_shared *sh = child->shared;
+    if (len == 0 || len > sizeof sh->listener_state)
+        return -E2BIG;
+    memcpy(sh->listener_state, state, len);
+    __atomic_store_n(&sh->listener_state_len, (int)len, __ATOMIC_RELEASE);
+    if (syscall(SYS_futex, &sh->listener_state_len, FUTEX_WAKE, INT_MAX, NULL, NULL, 0) < 0)
+        return -errno;
+    return 0;
 }
 
 void mo_release(struct mo_child *child)

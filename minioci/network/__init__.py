@@ -12,7 +12,8 @@ netavark hands a runtime its namespace.
   netns.py    the namespace file: create, enter, remove (thin shim calls)
   links.py    veth + bridge, ipvlan, macvlan and addresses (pyroute2)
 
-This module stays import-light: it is imported on every container start.
+container.py imports this package only when the config has org.minioci.net.*
+annotations: a plain run loads none of it (tests/test_hot_path.py).
 """
 import os
 
