@@ -10,7 +10,7 @@ import os
 
 from . import cgroups, shim, state
 from . import plan as plan_mod
-from .cgroups import resources
+from .cgroups import devices, resources
 from .errors import MiniociError
 
 
@@ -56,8 +56,10 @@ def start(spec, container, opts, tl):
     if opts.pid_file and not os.path.isdir(os.path.dirname(os.path.abspath(opts.pid_file))):
         raise MiniociError(f"--pid-file {opts.pid_file}: its directory does not exist")
     layout = cgroups.detect()
-    cgroup = cgroups.Cgroup(layout, cgroups.resolve_path(spec.cgroups_path, container.id))
-    writes = resources.plan_writes(spec.resources, spec.devices, spec.file)
+    cgroup = cgroups.Cgroup.for_path(layout, cgroups.resolve_path(spec.cgroups_path, container.id, spec.file),
+                                     file=spec.file)
+    wanted = resources.route(cgroup, resources.plan(spec.resources, spec.file, linux_devices=spec.devices))
+    devices_part, device_filter = devices.route(cgroup, wanted.devices, spec.file)
     seccomp = None
     if spec.seccomp is not None:
         from .seccomp import prepare
@@ -70,9 +72,11 @@ def start(spec, container, opts, tl):
         container.reserve()
         undo.append(container.remove)
         # Recorded before anything else is made, so that `delete --force`
-        # finds it all even if this process is killed half-way.
+        # finds it all even if this process is killed half-way: the cgroup
+        # directories, and the parents that do not exist yet.
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
-                               cgroup_dirs=cgroup.directories(), cgroup_made=[], config=spec.file)
+                               cgroup_dirs=cgroup.directories(), cgroup_made=cgroup.missing(),
+                               resources=spec.resources or {}, config=spec.file)
         container.save(data)
         fifo_fd = console_fd = None
         if opts.create:
@@ -84,13 +88,17 @@ def start(spec, container, opts, tl):
         if opts.console_socket and proc.terminal:
             console_fd = _connect(opts.console_socket)
             undo.append(lambda: os.close(console_fd))
+        tl.mark("state")
         made = cgroup.create()
-        undo.append(lambda: cgroup.destroy(made))
-        cgroup.apply(writes)
+        undo.append(lambda: cgroup.destroy(data["cgroup_made"] + made))
+        tl.mark("cgroup.create")
+        resources.apply(wanted)
+        tl.mark("cgroup.resources")
+        devices.apply(devices_part, device_filter, wanted.devices, spec.file)
         cgroup_fd = cgroup.open_v2()
         if cgroup_fd is not None:
             undo.append(lambda: os.close(cgroup_fd))
-        tl.mark("cgroup")
+        tl.mark("cgroup.devices")
 
         ns = spec.namespaces
         the_plan = plan_mod.build(spec, plan_mod.Options(
@@ -101,10 +109,9 @@ def start(spec, container, opts, tl):
         tl.mark("plan")
 
         child = shim.Child(the_plan)
-        t_clone, t_child, _ = child.step_times()
-        tl.mark("prepare", t_clone)
-        tl.mark("clone", t_child)
-        data.update(pid=child.pid, pid_start=state.process_start_time(child.pid), cgroup_made=made,
+        tl.mark("prepare", child.step_times()[0])
+        data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
+                    cgroup_made=sorted(set(data["cgroup_made"] + made)),
                     namespaces=_namespace_paths(spec, child.pid))
         container.save(data)
         tl.mark("state")
@@ -138,7 +145,10 @@ def start(spec, container, opts, tl):
 
 
 def _mark_child_steps(tl, child, outcome, t_end):
-    _, _, ends = child.step_times()
+    # Read only now: the child stamps its start once it runs, which may be
+    # after clone() has returned here.
+    _, t_child, ends = child.step_times()
+    tl.mark("clone", t_child)
     steps = child.plan.steps
     for step, t in zip(steps, ends):
         tl.mark(step["phase"], t)
@@ -254,15 +264,36 @@ def _cgroup_pids(data):
 
 
 def signal_container(root, cid, sig, all_processes=False):
+    """`kill`: the init, or (--all) every process in the cgroup.  With --all
+    the cgroup is frozen while the pids are read and signalled, so that no
+    fork slips between (runc does the same); SIGKILL uses v2's cgroup.kill
+    where the kernel has it, which needs no freezing."""
     c, data, status = load(root, cid)
     if status == "stopped":
         raise MiniociError(f"container {cid!r} is not running")
-    pids = _cgroup_pids(data) if all_processes else [data["pid"]]
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
+    if not all_processes:
+        _kill(data["pid"], sig)
+        return
+    from .cgroups import freezer
+    dirs = data.get("cgroup_dirs") or []
+    if sig == 9 and any(os.path.exists(os.path.join(d, "cgroup.kill")) for d in dirs):
+        cgroups.kill(dirs, sig)
+        return
+    thaw = status != "paused" and freezer.available(dirs)
+    if thaw:
+        freezer.set_frozen(dirs, True)
+    try:
+        cgroups.kill(dirs, sig)
+    finally:
+        if thaw:
+            freezer.set_frozen(dirs, False)
+
+
+def _kill(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def delete(root, cid, force=False):
@@ -291,19 +322,16 @@ def delete(root, cid, force=False):
 
 def _kill_all(data, timeout=10.0):
     """SIGKILL the init and everything in the cgroup, then wait until the
-    init is gone.  A frozen cgroup is thawed after the kill is queued, since
-    frozen tasks cannot die."""
+    init is gone.  A frozen v1 cgroup is thawed after the kill is queued,
+    since its tasks cannot die frozen."""
     import time
     from .cgroups import freezer
     dirs = data.get("cgroup_dirs") or []
 
     def kill_everything():
-        for pid in [data.get("pid") or 0] + _cgroup_pids(data):
-            if pid > 0:       # never 0 or -1: those mean our own group, or everyone
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
+        if (data.get("pid") or 0) > 0:    # never 0 or -1: our own group, or everyone
+            _kill(data["pid"], 9)
+        cgroups.kill(dirs, 9)
 
     kill_everything()
     if freezer.is_frozen(dirs):
@@ -314,3 +342,61 @@ def _kill_all(data, timeout=10.0):
             raise MiniociError(f"container process {data.get('pid')} did not die within {timeout:g}s")
         time.sleep(0.002)
         kill_everything()
+
+
+# ---- resources, freezer, processes and stats of a container -------------------
+
+def _running(root, cid, what, allowed=("running", "created", "paused")):
+    c, data, status = load(root, cid)
+    if status not in allowed:
+        raise MiniociError(f"cannot {what} container {cid!r}: it is {status}")
+    return c, data, status
+
+
+def update(root, cid, request, file):
+    """`update`: apply the resources in `request` (a LinuxResources object
+    from `file`, or built from flags) to a living container, and keep the
+    result in its state for the next update."""
+    c, data, _ = _running(root, cid, "update")
+    current = data.get("resources") or {}
+    merged = resources.merge(current, request)
+    wanted = resources.plan(request, file, prefix="", current=current, with_devices=False)
+    layout = cgroups.detect()
+    cgroup = cgroups.Cgroup.from_dirs(layout, data.get("cgroup_dirs") or [])
+    resources.apply(resources.route(cgroup, wanted))
+    data["resources"] = merged
+    c.save(data)
+
+
+def pause(root, cid):
+    from .cgroups import freezer
+    c, data, _ = _running(root, cid, "pause", ("running", "created"))
+    freezer.set_frozen(data.get("cgroup_dirs") or [], True)
+
+
+def resume(root, cid):
+    from .cgroups import freezer
+    c, data, _ = _running(root, cid, "resume", ("paused",))
+    freezer.set_frozen(data.get("cgroup_dirs") or [], False)
+
+
+def processes(root, cid):
+    """`ps`: the pids in the container's cgroup."""
+    c, data, _ = load(root, cid, lock=False)
+    return sorted(_cgroup_pids(data))
+
+
+def oom_kills(root, cid):
+    from .cgroups import stats as stats_mod
+    c, data, status = load(root, cid, lock=False)
+    return stats_mod.oom_kills(cgroups.Cgroup.from_dirs(cgroups.detect(), data.get("cgroup_dirs") or []))
+
+
+def stats(root, cid):
+    """`events --stats`: the cgroup's usage counters, as runc reports them."""
+    from .cgroups import stats as stats_mod
+    c, data, status = load(root, cid, lock=False)
+    if status == "stopped":
+        raise MiniociError(f"container {cid!r} is not running")
+    layout = cgroups.detect()
+    return stats_mod.collect(cgroups.Cgroup.from_dirs(layout, data.get("cgroup_dirs") or []))

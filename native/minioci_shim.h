@@ -122,4 +122,12 @@ int mo_send_fd(int sock, int fd);                      /* one byte + SCM_RIGHTS;
 int mo_recv_fd(int sock);                              /* fd or -errno */
 int mo_set_child_subreaper(void);                      /* 0 or -errno */
 
+/* cgroup v2 device filter: load `count` 8-byte eBPF instructions as a
+ * BPF_PROG_TYPE_CGROUP_DEVICE program (fd or -errno; the verifier's log goes
+ * to `log` when given), and attach it to a cgroup directory fd with
+ * attach flags `flags` (0 or -errno). */
+int mo_bpf_load_device_filter(const unsigned char *insns, unsigned int count, const char *license,
+                              char *log, unsigned int log_size);
+int mo_bpf_attach_device_filter(int cgroup_fd, int prog_fd, unsigned int flags);
+
 #endif

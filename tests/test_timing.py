@@ -6,7 +6,8 @@ import os
 from conftest import base_config
 from minioci.timing import Timeline, format_table
 
-EXPECTED_ORDER = ["interpreter", "imports", "config", "validate", "cgroup", "plan", "clone",
+EXPECTED_ORDER = ["interpreter", "imports", "config", "validate", "state", "cgroup.create", "cgroup.resources",
+                  "cgroup.devices", "plan", "clone",
                   "cgroup.join", "ns.ipc", "ns.net", "ns.mnt", "rootfs", "mount /proc", "mqueue",
                   "mount cgroup", "devices", "pivot_root", "masked paths", "capabilities", "exec"]
 

@@ -1,4 +1,5 @@
 """Small file helpers shared by the v1 and v2 cgroup code."""
+import errno
 import os
 
 
@@ -29,7 +30,15 @@ def makedirs(directory, attempts=10):
 
 
 def remove_tree(directory):
-    """rmdir a cgroup and its children (a cgroup goes only once they have)."""
+    """rmdir a cgroup and the cgroups below it (a cgroup goes only once its
+    children have).  Tries the plain rmdir first: a container's cgroup rarely
+    has children, and listing a cgroup directory is not free."""
+    try:
+        os.rmdir(directory)
+        return
+    except OSError as e:
+        if e.errno != errno.EBUSY:      # children, or processes still inside
+            raise
     for entry in os.scandir(directory):
         if entry.is_dir(follow_symlinks=False):
             remove_tree(entry.path)
@@ -47,9 +56,14 @@ def remove_empty(directories):
 
 
 def write(directory, name, value):
-    fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CLOEXEC)
+    """One write(2) of `value` (cgroup files take a value per write); an
+    error names the file."""
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
         os.write(fd, value.encode() if isinstance(value, str) else value)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
     finally:
         os.close(fd)
 
@@ -59,11 +73,39 @@ def read(directory, name):
         return f.read()
 
 
-def read_pids(directory):
+def read_pids(directory, recursive=False):
+    """The pids in cgroup.procs (and in every cgroup below, if recursive), or
+    None if the directory is gone."""
     try:
-        return [int(p) for p in read(directory, "cgroup.procs").split()]
+        out = [int(p) for p in read(directory, "cgroup.procs").split()]
     except FileNotFoundError:
         return None
+    if recursive:
+        try:
+            for entry in os.scandir(directory):
+                if entry.is_dir(follow_symlinks=False):
+                    out += read_pids(entry.path, True) or []
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def read_int(directory, name):
+    """A cgroup file holding one number ("max" reads as None)."""
+    text = read(directory, name).strip()
+    return None if text == "max" else int(text)
+
+
+def read_keyed(directory, name):
+    """A flat-keyed file ("key value" per line) as {key: int}."""
+    out = {}
+    for line in read(directory, name).splitlines():
+        key, _, value = line.partition(" ")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            pass
+    return out
 
 
 class Directory:
