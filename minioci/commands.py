@@ -109,11 +109,22 @@ def _run_foreground(spec, container, a, tl):
             with relay:
                 relay.run()
         code = ctr.wait_exit(started.pid)
+        if code == 128 + 9:
+            _say_if_oom_killed(started)
     finally:
         started.child.release()
         ctr.stop_and_remove(started, tl)
     _report_timing(tl, a.timing, container.id, "run", exit_code=code)
     return code
+
+
+def _say_if_oom_killed(started):
+    """A SIGKILL that came from the OOM killer: say so, since the exit
+    status alone (137) cannot (the cgroup is gone once run returns)."""
+    from .cgroups import stats
+    if stats.oom_kills(started.cgroup) > 0:
+        os.write(2, f"minioci: container {started.container.id}: killed by the OOM killer "
+                    "(it reached its memory limit)\n".encode())
 
 
 def _report_timing(tl, mode, cid, command, **extra):
@@ -293,7 +304,7 @@ def cmd_ps(g, a, tl):
     cid, ps_args = a.positional[0], a.positional[1:] or ["-ef"]
     pids = ctr.processes(g.root, cid)
     if a.format == "json":
-        print(json.dumps(pids))
+        print(json.dumps(pids, separators=(",", ":")))
         return 0
     if a.format != "table":
         raise MiniociError(f"minioci ps: --format {a.format!r}: use table or json", status=2)
@@ -349,9 +360,9 @@ def cmd_events(g, a, tl):
         if not a.stats:
             kills = ctr.oom_kills(g.root, cid)
             if oom_kills is not None and kills > oom_kills:
-                print(json.dumps({"type": "oom", "id": cid}))
+                print(json.dumps({"type": "oom", "id": cid}, separators=(",", ":")))
             oom_kills = kills
-        print(json.dumps({"type": "stats", "id": cid, "data": data}))
+        print(json.dumps({"type": "stats", "id": cid, "data": data}, separators=(",", ":")))
         sys.stdout.flush()
         if a.stats:
             return 0

@@ -25,6 +25,10 @@ KNOWN_CONTROLLERS = frozenset(["cpu", "cpuacct", "cpuset", "memory", "devices", 
                                "blkio", "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc"])
 
 
+# v1 controller → the v2 controller that does its work.
+V2_NAMES = {"blkio": "io", "cpuacct": "cpu"}
+
+
 class Layout:
     """The cgroup hierarchies mounted on this host.
 
@@ -202,10 +206,11 @@ class Cgroup:
         return [p.directory for p in self.parts]
 
     def part_for(self, controller):
-        """The part holding `controller` (v1 first: a controller is bound to
-        exactly one hierarchy), or None."""
+        """The part holding `controller` (named as v1 names it), or None.  A
+        controller is bound to exactly one hierarchy; v2 calls blkio "io"
+        and does cpuacct's accounting in "cpu"."""
         for part in self.parts:
-            if controller in part.controllers:
+            if (V2_NAMES.get(controller, controller) if part.version == 2 else controller) in part.controllers:
                 return part
         return None
 

@@ -61,19 +61,19 @@ def plan(resources, file="config.json", prefix="linux.resources", linux_devices=
     file).  `current`: the container's resources so far (update)."""
     c = _Check(file, prefix)
     p = Plan(file)
-    r = c.obj(resources if resources is not None else {}, "")
+    r = c.obj(resources, "")
     cur = current or {}
     if with_devices:
         from . import devices
         p.devices = devices.rules(r.get("devices"), linux_devices, file, c.path("devices"))
-    _memory(c, p, c.obj(r.get("memory") or {}, "memory"), cur.get("memory") or {})
-    _cpu(c, p, c.obj(r.get("cpu") or {}, "cpu"), cur.get("cpu") or {})
-    _pids(c, p, c.obj(r.get("pids") or {}, "pids"))
-    _block_io(c, p, c.obj(r.get("blockIO") or {}, "blockIO"))
-    _hugepages(c, p, c.arr(r.get("hugepageLimits") or [], "hugepageLimits"))
-    _network(c, p, c.obj(r.get("network") or {}, "network"))
-    _rdma(c, p, c.obj(r.get("rdma") or {}, "rdma"))
-    _unified(c, p, c.obj(r.get("unified") or {}, "unified"))
+    _memory(c, p, c.obj(r.get("memory"), "memory"), cur.get("memory") or {})
+    _cpu(c, p, c.obj(r.get("cpu"), "cpu"), cur.get("cpu") or {})
+    _pids(c, p, c.obj(r.get("pids"), "pids"))
+    _block_io(c, p, c.obj(r.get("blockIO"), "blockIO"))
+    _hugepages(c, p, c.arr(r.get("hugepageLimits"), "hugepageLimits"))
+    _network(c, p, c.obj(r.get("network"), "network"))
+    _rdma(c, p, c.obj(r.get("rdma"), "rdma"))
+    _unified(c, p, c.obj(r.get("unified"), "unified"))
     return p
 
 
@@ -192,11 +192,17 @@ class _Check:
         raise ConfigError(self.file, path, msg)
 
     def obj(self, v, *keys):
+        """v, an object (absent or null: empty)."""
+        if v is None:
+            return {}
         if not isinstance(v, dict):
             self.fail(self.path(*keys) or "(top level)", "must be an object")
         return v
 
     def arr(self, v, *keys):
+        """v, an array (absent or null: empty)."""
+        if v is None:
+            return []
         if not isinstance(v, list):
             self.fail(self.path(*keys), "must be an array")
         return v
@@ -384,6 +390,9 @@ def _cpu(c, p, cpu, cur):
         path = f"{where}.realtimeRuntime" if rt_runtime is not None else f"{where}.realtimePeriod"
         p.add("cpu", path, [_v1_pair(("cpu.rt_period_us", rt_period), ("cpu.rt_runtime_us", rt_runtime))])
     idle = c.int(cpu, "idle", where, lo=0, hi=1)
+    if idle == 1 and shares is not None:
+        # The kernel runs an idle cgroup at the lowest weight, overriding shares.
+        c.fail(f"{where}.idle", "1 (SCHED_IDLE) sets the lowest weight itself: it cannot go with cpu.shares")
     if idle is not None:
         p.add("cpu", f"{where}.idle", [("cpu.idle", str(idle))], [("cpu.idle", str(idle))])
     for key in ("cpus", "mems"):
@@ -442,6 +451,8 @@ def blkio_to_io_weight(weight):
 
 def _device_entries(c, lst, where):
     """[(JSON path, "major:minor", entry)] of a blockIO device list."""
+    if lst is None:
+        return []
     if not isinstance(lst, list):
         c.fail(where, "must be an array")
     out = []
@@ -467,7 +478,7 @@ def _block_io(c, p, b):
     leaf = c.int(b, "leafWeight", where, lo=10, hi=1000, zero_unset=True)
     if leaf is not None:
         p.add("blkio", f"{where}.leafWeight", [("blkio.leaf_weight", str(leaf))])
-    for at, dev, e in _device_entries(c, b.get("weightDevice") or [], f"{where}.weightDevice"):
+    for at, dev, e in _device_entries(c, b.get("weightDevice"), f"{where}.weightDevice"):
         w = c.int(e, "weight", at, lo=10, hi=1000, zero_unset=True)
         lw = c.int(e, "leafWeight", at, lo=10, hi=1000, zero_unset=True)
         if w is None and lw is None:
@@ -482,7 +493,7 @@ def _block_io(c, p, b):
                                ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device", "wbps"),
                                ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device", "riops"),
                                ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device", "wiops")):
-        for at, dev, e in _device_entries(c, b.get(key) or [], f"{where}.{key}"):
+        for at, dev, e in _device_entries(c, b.get(key), f"{where}.{key}"):
             rate = e.get("rate")
             if not isinstance(rate, int) or isinstance(rate, bool) or not 0 <= rate <= 2**64 - 1:
                 c.fail(f"{at}.rate", "is required: a number of bytes or operations per second (0: no limit)")
@@ -524,7 +535,7 @@ def _network(c, p, n):
     cls = c.int(n, "classID", where, lo=0, hi=2**32 - 1)
     if cls is not None:
         p.add("net_cls", f"{where}.classID", [("net_cls.classid", str(cls))])
-    for i, prio in enumerate(c.arr(n.get("priorities") or [], "network", "priorities")):
+    for i, prio in enumerate(c.arr(n.get("priorities"), "network", "priorities")):
         at = f"{where}.priorities[{i}]"
         if not isinstance(prio, dict):
             c.fail(at, "must be an object")

@@ -141,7 +141,7 @@ def _pids(cg):
 
 
 def _blkio(cg):
-    part = cg.part_for("blkio") or cg.part_for("io")
+    part = cg.part_for("blkio")
     if part is None:
         return {}
     if part.version == 1:
