@@ -64,51 +64,73 @@ def cmd_run(g, a, tl):
     container = state.Container(g.root, cid)
     if a.detach:
         started = ctr.start(spec, container, _start_options(a, create=False), tl)
+        ctr.run_poststart(started.state)
         _report_timing(tl, a.timing, cid, "run")
         return 0
     return _run_foreground(spec, container, a, tl)
 
 
-def _run_foreground(spec, container, a, tl):
-    """Start, pass signals on, relay the terminal, reap, clean up; exit with
-    the container's status (128+N for signal N)."""
-    import _signal      # not `signal`: it imports enum, ~4 ms
-    from . import shim
-    target = []          # the init's pid once known
-    pending = []
-    relay = None
+class _Foreground:
+    """What `run` and `exec` do while their process runs in the foreground:
+    pass our signals on to it, relay its terminal, reap it."""
 
-    def forward(sig, frame):
-        if sig == SIGWINCH and relay is not None:
-            relay.resize()
-        elif target:
+    def __init__(self):
+        import _signal      # not `signal`: it imports enum, ~4 ms
+        self.pid = None
+        self.pending = []
+        self.relay = None
+        for sig in FORWARDED_SIGNALS:
+            _signal.signal(sig, self._forward)
+        # Orphans of a container without its own PID namespace come to us,
+        # and are reaped (as `runc run` does).
+        from . import shim
+        shim.lib.mo_set_child_subreaper()
+
+    def _forward(self, sig, frame):
+        if sig == SIGWINCH and self.relay is not None:
+            self.relay.resize()
+        elif self.pid is not None:
             try:
-                os.kill(target[0], sig)
+                os.kill(self.pid, sig)
             except ProcessLookupError:
                 pass
         else:
-            pending.append(sig)
+            self.pending.append(sig)     # arrived before the process existed
 
-    for sig in FORWARDED_SIGNALS:
-        _signal.signal(sig, forward)
-    # Orphans of a container without its own PID namespace come to us, and
-    # are reaped (as `runc run` does).
-    shim.lib.mo_set_child_subreaper()
-    opts = _start_options(a, create=False)
-    if spec.process is not None and spec.process.terminal and os.isatty(0):
-        from .terminal import window_size
-        opts.console_size = window_size(0)
-    started = ctr.start(spec, container, opts, tl)
-    target.append(started.pid)
-    for sig in pending:
-        forward(sig, None)
-    try:
-        if started.child.terminal_fd is not None:
+    def attach(self, pid):
+        self.pid = pid
+        for sig in self.pending:
+            self._forward(sig, None)
+
+    def wait(self, terminal_fd):
+        """Relay the terminal (if any) until it closes, then reap; the exit
+        status the way a shell reports it."""
+        if terminal_fd is not None:
             from .terminal import Relay
-            relay = Relay(started.child.terminal_fd)
-            with relay:
-                relay.run()
-        code = ctr.wait_exit(started.pid)
+            self.relay = Relay(terminal_fd)
+            with self.relay:
+                self.relay.run()
+        return ctr.wait_exit(self.pid)
+
+
+def _terminal_size(proc):
+    if proc is not None and proc.terminal and os.isatty(0):
+        from .terminal import window_size
+        return window_size(0)
+    return None
+
+
+def _run_foreground(spec, container, a, tl):
+    """Start, pass signals on, relay the terminal, reap, clean up; exit with
+    the container's status (128+N for signal N)."""
+    fg = _Foreground()
+    opts = _start_options(a, create=False)
+    opts.console_size = _terminal_size(spec.process)
+    started = ctr.start(spec, container, opts, tl)
+    fg.attach(started.pid)
+    ctr.run_poststart(started.state)
+    try:
+        code = fg.wait(started.child.terminal_fd)
         if code == 128 + 9:
             _say_if_oom_killed(started)
     finally:
@@ -125,6 +147,75 @@ def _say_if_oom_killed(started):
     if stats.oom_kills(started.cgroup) > 0:
         os.write(2, f"minioci: container {started.container.id}: killed by the OOM killer "
                     "(it reached its memory limit)\n".encode())
+
+
+def cmd_exec(g, a, tl):
+    """runc exec: a new process in a running container.  Failures exit 255,
+    as runc's do (podman only tells zero from non-zero)."""
+    cid = a.positional[0]
+    try:
+        proc = _exec_process(g, a, cid)
+        tl.mark("config")
+        if a.tty and not a.console_socket and a.detach:
+            raise MiniociError("exec --tty --detach needs --console-socket")
+        opts = ctr.ExecOptions(console_socket=a.console_socket, preserve_fds=a.preserve_fds,
+                               pid_file=a.pid_file, console_size=_terminal_size(proc))
+        fg = None if a.detach else _Foreground()
+        child = ctr.exec_in(g.root, cid, proc, opts, tl)
+    except MiniociError as e:
+        e.status = 255
+        raise
+    if a.detach:
+        return 0
+    fg.attach(child.pid)
+    try:
+        return fg.wait(child.terminal_fd)
+    finally:
+        child.release()
+
+
+def _exec_process(g, a, cid):
+    """The process to exec: --process's JSON, or the container's own process
+    from its config with the command line's changes (as runc does)."""
+    from . import spec as spec_mod
+    if a.process:
+        if len(a.positional) > 1:
+            raise MiniociError("exec: give either --process or a command, not both")
+        return spec_mod.load_process(a.process)
+    if len(a.positional) < 2:
+        raise MiniociError("exec: a command (or --process FILE) is required")
+    data = state.Container(g.root, cid).load()
+    base = spec_mod.load(data["bundle"], os.path.basename(data.get("config") or "config.json")).process
+    proc = spec_mod.Spec(**vars(base)) if base is not None else None
+    if proc is None:
+        raise MiniociError(f"exec: the container's config has no process to start from; use --process")
+    proc.args = a.positional[1:]
+    proc.terminal = a.tty
+    if a.cwd:
+        proc.cwd = a.cwd
+    proc.env = proc.env + a.env
+    if a.user:
+        uid, _, gid = a.user.partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise MiniociError(f"exec: --user {a.user!r} must be UID[:GID] (numbers)")
+        proc.uid, proc.gid = int(uid), int(gid or 0)
+    if a.additional_gids:
+        proc.additional_gids = [int(x) for x in a.additional_gids]
+    if a.cap:
+        bits = 0
+        for name in a.cap:
+            number = spec_mod.CAP_NUMBERS.get(name.upper())
+            if number is None:
+                raise MiniociError(f"exec: unknown capability {name!r}")
+            bits |= 1 << number
+        caps = proc.capabilities or spec_mod.Spec(bounding=0, effective=0, inheritable=0, permitted=0,
+                                                   ambient=0)
+        proc.capabilities = spec_mod.Spec(bounding=caps.bounding | bits, effective=caps.effective | bits,
+                                          inheritable=caps.inheritable | bits,
+                                          permitted=caps.permitted | bits, ambient=caps.ambient | bits)
+    if a.no_new_privs:
+        proc.no_new_privileges = True
+    return proc
 
 
 def _report_timing(tl, mode, cid, command, **extra):
@@ -369,6 +460,39 @@ def cmd_events(g, a, tl):
         time.sleep(interval)
 
 
+def cmd_features(g, a, tl):
+    import json
+    from .specgen import features
+    print(json.dumps(features(), indent=2))
+    return 0
+
+
+def cmd_spec(g, a, tl):
+    import json
+    from .specgen import default_config
+    path = os.path.join(a.bundle or ".", "config.json")
+    if os.path.exists(path):
+        raise MiniociError(f"{path} exists: remove it first")
+    with open(path, "w") as f:
+        json.dump(default_config(rootless=a.rootless), f, indent=2)
+        f.write("\n")
+    return 0
+
+
+def cmd_bench(g, a, tl):
+    """`bench` (startup), `bench density N`, `bench net`: each module parses
+    its own flags."""
+    what = a.positional[0] if a.positional and not a.positional[0].startswith("-") else "startup"
+    argv = a.positional[1:] if what != "startup" else a.positional
+    if what == "startup":
+        from .bench import startup as bench
+    elif what == "density":
+        from .bench import density as bench
+    else:
+        raise MiniociError(f"minioci bench: unknown benchmark {what!r} (startup, density)", status=2)
+    return bench.main(g, argv)
+
+
 _RUN_FLAGS = [
     Flag(("bundle", "b"), "bundle", "str", help="bundle directory (default: the argument, or .)"),
     Flag(("console-socket",), "console_socket", "str", help="unix socket to send the pty master to"),
@@ -387,6 +511,22 @@ COMMANDS = {c.name: c for c in [
     Command("create", cmd_create, _RUN_FLAGS, "[flags] ID",
             "create a container; its process waits for `start`", 1, 1),
     Command("start", cmd_start, [], "ID", "start a created container", 1, 1),
+    Command("exec", cmd_exec, [
+        Flag(("process", "p"), "process", "str", help="process.json to run (instead of a command)"),
+        Flag(("tty", "t"), "tty", help="give the process a terminal"),
+        Flag(("console-socket",), "console_socket", "str", help="unix socket to send the pty master to"),
+        Flag(("detach", "d"), "detach", help="return once the process runs"),
+        Flag(("pid-file",), "pid_file", "str", help="write the process's host pid here"),
+        Flag(("cwd",), "cwd", "str", help="working directory in the container"),
+        Flag(("env", "e"), "env", "list", help="add KEY=value to the environment"),
+        Flag(("user", "u"), "user", "str", help="UID[:GID] to run as"),
+        Flag(("additional-gids", "g"), "additional_gids", "list", help="supplementary group id"),
+        Flag(("cap", "c"), "cap", "list", help="add a capability"),
+        Flag(("no-new-privs",), "no_new_privs", help="set no_new_privs"),
+        Flag(("preserve-fds",), "preserve_fds", "int", 0, help="pass this many fds beyond stdio"),
+        Flag(("ignore-paused",), "ignore_paused", help="accepted for runc compatibility"),
+    ], "[flags] ID [COMMAND [ARG...]]", "run a new process in a running container", 1, None,
+        stop_at_args=True),
     Command("state", cmd_state, [], "ID", "print a container's state as JSON", 1, 1),
     Command("kill", cmd_kill, [Flag(("all", "a"), "all", help="signal every process in the container")],
             "[--all] ID [SIGNAL]", "send a signal (default TERM) to a container", 1, 2),
@@ -407,6 +547,15 @@ COMMANDS = {c.name: c for c in [
         Flag(("stats",), "stats", help="print one stats snapshot and exit"),
         Flag(("interval",), "interval", "str", "5s", help="time between snapshots (default 5s)"),
     ], "[--stats] [--interval D] ID", "show a container's resource usage (and OOM events)", 1, 1),
+    Command("features", cmd_features, [], "", "print what this runtime supports (runtime-spec features)", 0, 0),
+    Command("spec", cmd_spec, [
+        Flag(("bundle", "b"), "bundle", "str", help="directory to write config.json in (default .)"),
+        Flag(("rootless",), "rootless", help="a config for a rootless container (user namespace)"),
+    ], "[flags]", "write a default config.json", 0, 0),
+    Command("bench", cmd_bench, [],
+            "[startup] [--runs N] [--rounds N] [--runtime PATH]... | density N",
+            "benchmarks: startup side by side with crun and runc, density (docs/benchmarks.md)",
+            0, None, raw=True),
     Command("list", cmd_list, [
         Flag(("format", "f"), "format", "str", "table", help="table or json"),
         Flag(("quiet", "q"), "quiet", help="print ids only"),

@@ -8,7 +8,7 @@ the error propagates.
 """
 import os
 
-from . import cgroups, shim, state
+from . import cgroups, hooks, shim, state
 from . import plan as plan_mod
 from .cgroups import devices, resources
 from .errors import MiniociError
@@ -72,11 +72,12 @@ def start(spec, container, opts, tl):
         container.reserve()
         undo.append(container.remove)
         # Recorded before anything else is made, so that `delete --force`
-        # finds it all even if this process is killed half-way: the cgroup
-        # directories, and the parents that do not exist yet.
+        # finds it all even if this process is killed half-way (parents
+        # are registered before they are made: see cgroups.remove).
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
-                               cgroup_dirs=cgroup.directories(), cgroup_made=cgroup.missing(),
-                               resources=spec.resources or {}, config=spec.file)
+                               cgroup_dirs=cgroup.directories(),
+                               resources=spec.resources or {}, config=spec.file,
+                               cgroup_path=cgroup.path, hooks=hooks.as_dicts(spec.hooks))
         container.save(data)
         fifo_fd = console_fd = None
         if opts.create:
@@ -89,16 +90,17 @@ def start(spec, container, opts, tl):
             console_fd = _connect(opts.console_socket)
             undo.append(lambda: os.close(console_fd))
         tl.mark("state")
-        made = cgroup.create()
-        undo.append(lambda: cgroup.destroy(data["cgroup_made"] + made))
-        tl.mark("cgroup.create")
+        undo.append(cgroup.destroy)
+        cgroup.create()
+        tl.mark_part("cgroup.create")
         resources.apply(wanted)
-        tl.mark("cgroup.resources")
+        tl.mark_part("cgroup.resources")
         devices.apply(devices_part, device_filter, wanted.devices, spec.file)
         cgroup_fd = cgroup.open_v2()
         if cgroup_fd is not None:
             undo.append(lambda: os.close(cgroup_fd))
-        tl.mark("cgroup.devices")
+        tl.mark_part("cgroup.devices")
+        tl.mark("cgroup")
 
         ns = spec.namespaces
         the_plan = plan_mod.build(spec, plan_mod.Options(
@@ -111,7 +113,6 @@ def start(spec, container, opts, tl):
         child = shim.Child(the_plan)
         tl.mark("prepare", child.step_times()[0])
         data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
-                    cgroup_made=sorted(set(data["cgroup_made"] + made)),
                     namespaces=_namespace_paths(spec, child.pid))
         container.save(data)
         tl.mark("state")
@@ -122,7 +123,13 @@ def start(spec, container, opts, tl):
             tl.mark("cgroup.join")
             child.go()
         outcome = child.wait_report()
+        if outcome == "hooks":
+            outcome = _creation_hooks(spec, container, child, data, tl)
         _mark_child_steps(tl, child, outcome, shim.now())
+        if child.pid != data["pid"]:       # the plan forked (plan.py: late_pid)
+            data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
+                        namespaces=_namespace_paths(spec, child.pid))
+            container.save(data)
 
         if opts.pid_file:
             write_pid_file(opts.pid_file, child.pid)
@@ -141,7 +148,31 @@ def start(spec, container, opts, tl):
                 step()
             except (OSError, MiniociError):
                 pass
+        if child is not None:
+            # It existed and is gone: the runtime-spec's lifecycle ends with poststop.
+            hooks.run(data["hooks"], "poststop", _hook_state(data, "stopped", 0), fatal=False)
         raise
+
+
+def _hook_state(data, status, pid):
+    return hooks.state_json(data["id"], status, pid, data["bundle"], data["annotations"])
+
+
+def _creation_hooks(spec, container, child, data, tl):
+    """The child stopped before pivot_root: run prestart and createRuntime
+    here, in the runtime's namespaces, then let it go on with the state its
+    own createContainer/startContainer hooks need."""
+    creating = _hook_state(data, "creating", child.pid)
+    hooks.run(data["hooks"], "prestart", creating, fatal=True)
+    hooks.run(data["hooks"], "createRuntime", creating, fatal=True)
+    tl.mark("hooks.createRuntime")
+    created = _hook_state(data, "created", child.pid)
+    child.go((creating + "\0" + created).encode())
+    return child.wait_report()
+
+
+def run_poststart(data):
+    hooks.run(data.get("hooks") or {}, "poststart", _hook_state(data, "running", data["pid"]), fatal=False)
 
 
 def _mark_child_steps(tl, child, outcome, t_end):
@@ -220,14 +251,82 @@ def stop_and_remove(started, tl):
     state entry, timing each as teardown."""
     started.container.lock()
     t = shim.now()
-    started.cgroup.destroy(started.state["cgroup_made"])
+    started.cgroup.destroy()
     tl.mark_after_exit("cgroup.remove", t)
     t = shim.now()
     started.container.remove()
     tl.mark_after_exit("state.remove", t)
+    if started.state.get("hooks"):
+        t = shim.now()
+        hooks.run(started.state["hooks"], "poststop", _hook_state(started.state, "stopped", 0), fatal=False)
+        tl.mark_after_exit("hooks.poststop", t)
 
 
-# ---- lifecycle of an existing container (start, kill, delete) ----------------
+# ---- lifecycle of an existing container (start, exec, kill, delete) ----------
+
+class ExecOptions:
+    def __init__(self, console_socket=None, preserve_fds=0, pid_file=None, console_size=None):
+        self.console_socket = console_socket
+        self.preserve_fds = preserve_fds
+        self.pid_file = pid_file
+        self.console_size = console_size
+
+
+def exec_in(root, cid, proc, opts, tl):
+    """Start `proc` in the running container `cid`: its cgroup, every
+    namespace of its init, its seccomp profile, and proc's own user,
+    capabilities and rlimits.  Returns the shim.Child once it has exec'ed."""
+    c, data, status = load(root, cid, lock=False)
+    if status in ("stopped", "paused"):
+        raise MiniociError(f"cannot exec in container {cid!r}: it is {status}")
+    seccomp = None
+    try:
+        from . import spec as spec_mod
+        spec = spec_mod.load(data["bundle"], os.path.basename(data.get("config") or "config.json"))
+    except MiniociError:
+        spec = None      # the bundle is gone: exec without the container's seccomp profile
+    if spec is not None and spec.seccomp is not None:
+        from .seccomp import prepare
+        seccomp = prepare(spec, root, tl)
+    pid = data["pid"]
+    short = {"network": "net", "mount": "mnt"}
+    namespaces = {t: f"/proc/{pid}/ns/{short.get(t, t)}" for t in (data.get("namespaces") or {})}
+    # The directories themselves: a relative cgroupsPath was resolved against
+    # the cgroup of whoever created the container, not ours.
+    cgroup = cgroups.Cgroup.from_dirs(cgroups.detect(), data["cgroup_dirs"])
+    undo = []
+    child = None
+    try:
+        console_fd = None
+        if opts.console_socket and proc.terminal:
+            console_fd = _connect(opts.console_socket)
+            undo.append(lambda: os.close(console_fd))
+        cgroup_fd = cgroup.open_v2()
+        if cgroup_fd is not None:
+            undo.append(lambda: os.close(cgroup_fd))
+        the_plan = plan_mod.build_exec(proc, namespaces, plan_mod.Options(
+            console_fd=console_fd, preserve_fds=opts.preserve_fds, seccomp=seccomp,
+            console_size=opts.console_size, cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
+        tl.mark("plan")
+        # Nothing in the container may reach us through /proc while we join
+        # it (runc's CVE-2019-5736); the child inherits this from its first
+        # instruction, and execve restores it for the new program.
+        import prctl
+        prctl.set_dumpable(False)
+        child = shim.Child(the_plan)
+        outcome = child.wait_report()
+        _mark_child_steps(tl, child, outcome, shim.now())
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, child.pid)
+        return child
+    except BaseException:
+        if child is not None:
+            _kill_and_reap(child.pid)
+            child.release()
+        raise
+    finally:
+        for step in reversed(undo):
+            step()
 
 def load(root, cid, lock=True):
     """(Container, state dict, status) of an existing container; locked for
@@ -256,6 +355,7 @@ def start_created(root, cid):
     finally:
         os.close(fd)
     os.unlink(c.exec_fifo)
+    run_poststart(data)
     return c, data
 
 
@@ -316,8 +416,10 @@ def delete(root, cid, force=False):
         raise MiniociError(f"cannot delete container {cid!r}: it is {status} (use --force)")
     if status != "stopped":
         _kill_all(data)
-    cgroups.remove(data.get("cgroup_dirs") or [], data.get("cgroup_made") or [])
+    cgroups.remove(data.get("cgroup_dirs") or [])
     c.remove()
+    if data.get("hooks"):
+        hooks.run(data["hooks"], "poststop", _hook_state(data, "stopped", 0), fatal=False)
 
 
 def _kill_all(data, timeout=10.0):

@@ -13,6 +13,7 @@ it can be and execve.
 """
 import os
 
+from . import hooks
 from .spec import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC, MS_SHARED, MS_SLAVE, NAMESPACES, sysctl_path
 
 S_IFCHR, S_IFBLK, S_IFIFO = 0o020000, 0o060000, 0o010000
@@ -101,8 +102,12 @@ def build(spec, opts=None):
         steps.append(dict(op=op, phase=phase, **fields))
 
     clone_flags = 0
+    # A new PID namespace made at clone would belong to our user namespace;
+    # with a user namespace joined by path it must belong to that one, so it
+    # is unshared after the join and a fork makes its pid 1 (runc does the same).
+    late_pid = "pid" in new and bool(ns.get("user"))
     for t in CLONE_NAMESPACES:
-        if t in new:
+        if t in new and not (t == "pid" and late_pid):
             clone_flags |= NAMESPACES[t]
     cgroup_fd = opts.cgroup_fd
     if "user" in new:
@@ -125,6 +130,9 @@ def build(spec, opts=None):
             add("setns", f"ns.{_SHORT_NS.get(t, t)}", path=ns[t], nstype=NAMESPACES[t])
             if t == "user":
                 add("user", "ns.user", uid=0, gid=0, groups=[])
+                if late_pid:
+                    add("unshare", "ns.pid", nstype=NAMESPACES["pid"], name="pid")
+                    add("fork", "ns.pid")
     for t in UNSHARE_ORDER:
         if t in new:
             add("unshare", f"ns.{_SHORT_NS.get(t, t)}", nstype=NAMESPACES[t], name=t)
@@ -136,6 +144,8 @@ def build(spec, opts=None):
 
     if "mount" in new:
         _rootfs(spec, opts, add)
+    else:
+        _creation_hooks(spec, add)
     if spec.hostname is not None:
         add("sethostname", "hostname", name=spec.hostname)
     if spec.domainname is not None:
@@ -148,8 +158,29 @@ def build(spec, opts=None):
         for p in spec.masked_paths:
             add("mask", "masked paths", path=p)
     if proc is not None:
-        _process(spec, opts, add, new)
+        _process(proc, opts, add, hooks.child_steps(spec, "startContainer", 1))
     return Plan(clone_flags, ns.get("pid") or None, cgroup_fd, steps, spec.uid_mappings, spec.gid_mappings)
+
+
+def build_exec(proc, namespaces, opts):
+    """The plan for `exec`: a new process `proc` (a validated process spec)
+    joins a running container's cgroup and namespaces ({type: path}; its PID
+    namespace through clone) and gets its own security settings."""
+    steps = []
+
+    def add(op, phase, **fields):
+        steps.append(dict(op=op, phase=phase, **fields))
+
+    for s in opts.cgroup_join:        # as host root, before any user namespace
+        add(**s)
+    add("close_fds", "fds", first=3 + opts.preserve_fds)
+    for t in SETNS_ORDER:
+        if namespaces.get(t):
+            add("setns", f"ns.{_SHORT_NS.get(t, t)}", path=namespaces[t], nstype=NAMESPACES[t])
+            if t == "user":
+                add("user", "ns.user", uid=0, gid=0, groups=[])
+    _process(proc, opts, add)
+    return Plan(0, namespaces.get("pid") or None, opts.cgroup_fd, steps, [], [])
 
 
 def _rootfs(spec, opts, add):
@@ -199,6 +230,7 @@ def _rootfs(spec, opts, add):
 
     if not dev_is_bind:
         _devices(spec, add)
+    _creation_hooks(spec, add)
     if opts.no_pivot:
         add("move_root", "pivot_root")
     else:
@@ -207,6 +239,16 @@ def _rootfs(spec, opts, add):
         add("root_propagation", "pivot_root", propagation=prop)
     if spec.root.readonly:
         add("remount_root_ro", "rootfs")
+
+
+def _creation_hooks(spec, add):
+    """Stop for the parent's prestart/createRuntime hooks, then run
+    createContainer: after the mounts, while the old root is still reachable,
+    as the runtime-spec wants."""
+    if hooks.in_container_hooks(spec):
+        add("parent_hooks", "hooks.createRuntime")
+        for s in hooks.child_steps(spec, "createContainer", 0):
+            add(**s)
 
 
 def _devices(spec, add):
@@ -234,8 +276,7 @@ def _makedev(major, minor):
     return ((major & 0xfff) << 8) | ((major & ~0xfff) << 32) | (minor & 0xff) | ((minor & ~0xff) << 12)
 
 
-def _process(spec, opts, add, new):
-    proc = spec.process
+def _process(proc, opts, add, start_hooks=()):
     if proc.oom_score_adj is not None:
         add("write_file", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj))
     for resource, name, soft, hard in proc.rlimits:
@@ -266,6 +307,8 @@ def _process(spec, opts, add, new):
     add("find_exec", "exec", file=proc.args[0], env=proc.env)
     if opts.exec_fifo_fd is not None:
         add("wait_start", "wait for start", fd=opts.exec_fifo_fd)
+    for s in start_hooks:
+        add(**s)
     if seccomp_late:
         add("seccomp", "seccomp.load", bpf=opts.seccomp[0], flags=opts.seccomp[1])
     add("exec", "exec", args=proc.args, env=proc.env)

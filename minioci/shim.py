@@ -10,6 +10,8 @@ from .errors import MiniociError
 
 FIELDS = {
     "wait_parent": {},
+    "parent_hooks": {},
+    "hook": {"path": "s1", "args": "v1", "env": "v2", "timeout": "i1", "state": "i2", "name": "s2"},
     "setns": {"path": "s1", "nstype": "i1"},
     "unshare": {"nstype": "i1", "name": "s1"},
     "join_cgroup": {"path": "s1", "v2": "i1"},
@@ -43,6 +45,7 @@ FIELDS = {
     "close_fds": {"first": "i1"},
     "wait_start": {"fd": "i1"},
     "exec": {"args": "v1", "env": "v2"},
+    "fork": {},
 }
 OPS = {name: getattr(lib, "MO_OP_" + name.upper()) for name in FIELDS}
 # Keys a step carries for Python only.
@@ -114,14 +117,16 @@ class Child:
         self.pid = self._c.pid
         self.terminal_fd = None
 
-    def go(self):
-        rc = lib.mo_go(self._c)
+    def go(self, state=b""):
+        """Let the child go on; `state` is the JSON its own hooks get."""
+        rc = lib.mo_go(self._c, state, len(state))
         if rc < 0:
             raise MiniociError(f"start container process: {os.strerror(-rc)}")
 
     def wait_report(self):
         """Block until the child execs ("exec"), reports it is waiting for
-        start ("ready") or fails (raises MiniociError with its message)."""
+        start ("ready"), waits for the parent's hooks ("hooks") or fails
+        (raises MiniociError with its message)."""
         fd = ffi.new("int *")
         while True:
             what = lib.mo_wait_report(self._c, fd)
@@ -132,6 +137,13 @@ class Child:
                 os.close(fd[0])
             if what == lib.MO_REPORT_READY:
                 return "ready"
+            if what == lib.MO_REPORT_HOOKS:
+                return "hooks"
+            if what == lib.MO_REPORT_PID:
+                # The plan goes on in a sibling; reap the process that forked it.
+                os.waitpid(self.pid, 0)
+                self.pid = self._c.shared.pid
+                continue
             if what == lib.MO_REPORT_ERROR:
                 raise self.error()
             if what == 0:

@@ -118,6 +118,22 @@ def load(bundle, config_name="config.json"):
     return parse(doc, file, os.path.abspath(bundle))
 
 
+def load_process(file):
+    """Read and validate a process.json (`exec --process`), whose JSON paths
+    start at its top level: `process.json: args: must be ...`."""
+    try:
+        with open(file, "rb") as f:
+            doc = leanjson.loads(f.read().decode("utf-8"))
+    except OSError as e:
+        raise ConfigError(file, "", f"cannot read: {e.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(file, "", f"invalid JSON: {e}") from None
+    c = _Checker(file)
+    c.object(doc, "")
+    _check_process_support(c, doc, "")
+    return _process(c, doc, "")
+
+
 def parse(doc, file, bundle):
     """Validate a decoded config (`doc`) read from `file` in `bundle`."""
     c = _Checker(file)
@@ -154,6 +170,11 @@ def parse(doc, file, bundle):
     _check_unsupported(c, doc, linux)
     _check_consistency(c, spec)
     return spec
+
+
+def _p(path):
+    """A JSON path prefix: "process." inside config.json, "" for a process.json."""
+    return f"{path}." if path else ""
 
 
 class _Checker:
@@ -220,25 +241,25 @@ def _process(c, proc, path):
     c.object(proc, path)
     args = proc.get("args")
     if not (isinstance(args, list) and args and all(isinstance(a, str) for a in args)) or not args[0]:
-        c.fail(f"{path}.args", "must be a non-empty array of strings")
+        c.fail(f"{_p(path)}args", "must be a non-empty array of strings")
     cwd = c.field(proc, "cwd", path, "string", required=True)
     if not cwd.startswith("/"):
-        c.fail(f"{path}.cwd", f"must be an absolute path, not {cwd!r}")
+        c.fail(f"{_p(path)}cwd", f"must be an absolute path, not {cwd!r}")
     env = c.field(proc, "env", path, "strings", default=[])
     for i, e in enumerate(env):
         if "=" not in e or e.startswith("="):
-            c.fail(f"{path}.env[{i}]", f"must be KEY=value, not {e!r}")
+            c.fail(f"{_p(path)}env[{i}]", f"must be KEY=value, not {e!r}")
     user = c.field(proc, "user", path, "object", required=True)
-    upath = f"{path}.user"
+    upath = f"{_p(path)}user"
     caps = c.field(proc, "capabilities", path, "object", default=None)
     console = c.field(proc, "consoleSize", path, "object", default=None)
     oom = c.field(proc, "oomScoreAdj", path, "int", default=None)
     if oom is not None and not -1000 <= oom <= 1000:
-        c.fail(f"{path}.oomScoreAdj", "must be from -1000 to 1000")
+        c.fail(f"{_p(path)}oomScoreAdj", "must be from -1000 to 1000")
     return Spec(
         terminal=c.field(proc, "terminal", path, "bool", default=False),
-        console_size=(c.field(console, "height", f"{path}.consoleSize", "uint32", required=True),
-                      c.field(console, "width", f"{path}.consoleSize", "uint32", required=True))
+        console_size=(c.field(console, "height", f"{_p(path)}consoleSize", "uint32", required=True),
+                      c.field(console, "width", f"{_p(path)}consoleSize", "uint32", required=True))
         if console else None,
         args=args,
         env=env,
@@ -248,7 +269,7 @@ def _process(c, proc, path):
         umask=c.field(user, "umask", upath, "uint32", default=None),
         additional_gids=[c.check(g, f"{upath}.additionalGids[{i}]", "uint32")
                          for i, g in enumerate(c.field(user, "additionalGids", upath, "array", default=[]))],
-        capabilities=_capabilities(c, caps, f"{path}.capabilities") if caps is not None else None,
+        capabilities=_capabilities(c, caps, f"{_p(path)}capabilities") if caps is not None else None,
         rlimits=_rlimits(c, proc, path),
         no_new_privileges=c.field(proc, "noNewPrivileges", path, "bool", default=False),
         oom_score_adj=oom,
@@ -264,7 +285,7 @@ def _capabilities(c, caps, path):
         for i, name in enumerate(c.field(caps, kind, path, "strings", default=[])):
             number = CAP_NUMBERS.get(name.upper() if name.upper().startswith("CAP_") else "CAP_" + name.upper())
             if number is None:
-                c.fail(f"{path}.{kind}[{i}]", f"unknown capability {name!r}")
+                c.fail(f"{_p(path)}{kind}[{i}]", f"unknown capability {name!r}")
             mask |= 1 << number
         masks[kind] = mask
     return Spec(**masks)
@@ -273,7 +294,7 @@ def _capabilities(c, caps, path):
 def _rlimits(c, proc, path):
     seen, out = set(), []
     for i, rl in enumerate(c.field(proc, "rlimits", path, "array", default=[])):
-        where = f"{path}.rlimits[{i}]"
+        where = f"{_p(path)}rlimits[{i}]"
         c.object(rl, where)
         name = c.field(rl, "type", where, "string", required=True)
         if name not in RLIMITS:
@@ -465,18 +486,21 @@ def _check_unsupported(c, doc, linux):
     for key in ("intelRdt", "memoryPolicy", "netDevices"):
         if linux.get(key) is not None:
             c.fail(f"linux.{key}", "is not supported by minioci")
-    proc = doc.get("process") or {}
-    for key in ("ioPriority", "scheduler", "execCPUAffinity"):
-        if proc.get(key) is not None:
-            c.fail(f"process.{key}", "is not supported by minioci")
-    if proc.get("apparmorProfile") and not os.path.exists("/sys/kernel/security/apparmor"):
-        c.fail("process.apparmorProfile", "AppArmor is not enabled on this host")
-    if proc.get("selinuxLabel") or linux.get("mountLabel"):
-        if not os.path.exists("/sys/fs/selinux/enforce"):
-            key = "process.selinuxLabel" if proc.get("selinuxLabel") else "linux.mountLabel"
-            c.fail(key, "SELinux is not enabled on this host")
+    _check_process_support(c, doc.get("process") or {}, "process")
+    if linux.get("mountLabel") and not os.path.exists("/sys/fs/selinux/enforce"):
+        c.fail("linux.mountLabel", "SELinux is not enabled on this host")
     if linux.get("personality") is not None:
         c.fail("linux.personality", "is not supported by minioci")
+
+
+def _check_process_support(c, proc, path):
+    for key in ("ioPriority", "scheduler", "execCPUAffinity"):
+        if proc.get(key) is not None:
+            c.fail(f"{_p(path)}{key}", "is not supported by minioci")
+    if proc.get("apparmorProfile") and not os.path.exists("/sys/kernel/security/apparmor"):
+        c.fail(f"{_p(path)}apparmorProfile", "AppArmor is not enabled on this host")
+    if proc.get("selinuxLabel") and not os.path.exists("/sys/fs/selinux/enforce"):
+        c.fail(f"{_p(path)}selinuxLabel", "SELinux is not enabled on this host")
 
 
 def _check_consistency(c, spec):

@@ -13,6 +13,7 @@ from .errors import MiniociError
 DEFAULT_ROOT = "/run/minioci"
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
+LOCK_FILE = "lock"
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
 
@@ -52,15 +53,21 @@ class Container:
         return os.path.exists(os.path.join(self.dir, STATE_FILE))
 
     def lock(self):
-        """Hold this container's lock until unlock() or exit."""
+        """Hold this container's lock until unlock() or exit.
+
+        A POSIX record lock (lockf), not flock: it belongs to this process,
+        so the container's process, cloned from us and waiting for `start`,
+        does not hold it too."""
         import fcntl
         if self._lock_fd is not None:
             return
+        if not os.path.isdir(self.dir):
+            raise MiniociError(f"container {self.id!r} does not exist")
         try:
-            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = os.open(os.path.join(self.dir, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except FileNotFoundError:
             raise MiniociError(f"container {self.id!r} does not exist") from None
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.lockf(fd, fcntl.LOCK_EX)
         self._lock_fd = fd
 
     def unlock(self):

@@ -14,6 +14,8 @@
  * the field table in minioci/shim.py. */
 enum mo_op {
     MO_OP_WAIT_PARENT = 1,   /* block until the parent says go */
+    MO_OP_PARENT_HOOKS,      /* report MO_REPORT_HOOKS, then wait for go (with the state) */
+    MO_OP_HOOK,              /* run hook s1 (args v1, env v2, timeout i1 s, state i2), named s2 */
     MO_OP_SETNS,             /* join the namespace at s1 (i1 = CLONE_NEW* type) */
     MO_OP_UNSHARE,           /* unshare(i1) */
     MO_OP_JOIN_CGROUP,       /* write "0" to s1 (v1 tasks / v2 cgroup.procs); i1: v2, skip
@@ -49,6 +51,8 @@ enum mo_op {
     MO_OP_CLOSE_FDS,         /* mark every fd >= i1 close-on-exec */
     MO_OP_WAIT_START,        /* report ready, then block reading fd i1 until `start` */
     MO_OP_EXEC,              /* execve(found path, v1, v2) */
+    MO_OP_FORK,              /* fork a sibling (CLONE_PARENT) that carries on, e.g. as pid 1
+                                of a PID namespace unshared after joining a user namespace */
     MO_OP_LAST
 };
 
@@ -64,7 +68,9 @@ enum mo_target_kind {
 enum mo_report {
     MO_REPORT_READY = 1,     /* set up, now waiting for `start` */
     MO_REPORT_ERROR = 2,     /* failed; the details are in mo_shared */
-    MO_REPORT_TERMINAL = 3   /* carries the pty master (MO_OP_TERMINAL with i1 < 0) */
+    MO_REPORT_TERMINAL = 3,  /* carries the pty master (MO_OP_TERMINAL with i1 < 0) */
+    MO_REPORT_HOOKS = 4,     /* mounts are done: run prestart/createRuntime, then go */
+    MO_REPORT_PID = 5        /* MO_OP_FORK: mo_shared.pid carries on; the reporter exits */
 };
 
 struct mo_step {
@@ -90,6 +96,7 @@ struct mo_plan {
 struct mo_shared {
     long long t_clone;                 /* parent, just before clone() */
     long long t_child;                 /* child, first instruction after clone() */
+    int pid;                           /* MO_OP_FORK: the process that carries on */
     int steps_done;
     long long t_step[512];             /* end of each step, CLOCK_MONOTONIC ns */
     int failed_step;                   /* -1, or the index of the failed step */
@@ -106,8 +113,9 @@ struct mo_child {
 /* Clone the child and start it on plan; it first waits for mo_go() if the plan
  * begins with MO_OP_WAIT_PARENT.  Returns 0 or -errno. */
 int mo_spawn(const struct mo_plan *plan, struct mo_child *child);
-/* Let the child run its steps.  Returns 0 or -errno. */
-int mo_go(struct mo_child *child);
+/* Let the child run its steps; `state` (len bytes, may be 0) is the state JSON
+ * for hooks run in the child.  Returns 0 or -errno. */
+int mo_go(struct mo_child *child, const char *state, unsigned long len);
 /* Wait for the child's next report: MO_REPORT_*, 0 on EOF (exec'ed or died),
  * or -errno.  A file descriptor passed along with the report (the terminal
  * master) is stored in *fd, else -1. */

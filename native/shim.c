@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -35,6 +36,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +65,8 @@ static struct {
     int rootfd;         /* O_PATH fd of the rootfs mount, once MO_OP_ROOTFS ran */
     int step;           /* index of the step being run */
     int in_cgroup;      /* clone3 placed us in the v2 cgroup already */
+    char state[65536];  /* container state JSON for hooks, from the parent's go */
+    size_t state_len;
     char exec_path[PATH_MAX];
 } C = { .rootfd = -1 };
 
@@ -106,7 +110,10 @@ static void fail(int err, const char *fmt, ...)
     if (send_report(MO_REPORT_ERROR, -1) < 0) {
         /* No parent to tell (after `create` returned): say it where the
          * container's own stderr goes, as runc does. */
-        dprintf(2, "minioci: %s: %s\n", sh->msg, strerror(err));
+        if (err)
+            dprintf(2, "minioci: %s: %s\n", sh->msg, strerror(err));
+        else
+            dprintf(2, "minioci: %s\n", sh->msg);
     }
     _exit(1);
 }
@@ -613,20 +620,29 @@ static void step_terminal(const struct mo_step *s)
     close(master);
 }
 
-static int is_executable(const char *path)
+/* 0 if `path` is a file we may execute, else the errno exec would give. */
+static int check_executable(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+    if (stat(path, &st) < 0)
+        return errno;
+    if (!S_ISREG(st.st_mode))
+        return EACCES;
+    return access(path, X_OK) == 0 ? 0 : errno;
 }
 
 /* Resolve the command like runc's exec.LookPath, with the container's PATH,
- * before seccomp can forbid the syscalls it needs. */
+ * before seccomp can forbid the syscalls it needs, and before `create`
+ * returns: a command that cannot run fails the create, as with runc. */
 static void step_find_exec(const struct mo_step *s)
 {
     const char *file = s->s1;
     if (strchr(file, '/')) {
         if (snprintf(C.exec_path, sizeof C.exec_path, "%s", file) >= (int)sizeof C.exec_path)
             fail(ENAMETOOLONG, "exec %s", file);
+        int err = check_executable(C.exec_path);
+        if (err)
+            fail(err, "exec %s", file);
         return;
     }
     const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -637,7 +653,7 @@ static void step_find_exec(const struct mo_step *s)
         const char *end = strchrnul(path, ':');
         int n = (int)(end - path);
         snprintf(C.exec_path, sizeof C.exec_path, "%.*s%s%s", n, n ? path : ".", "/", file);
-        if (is_executable(C.exec_path))
+        if (check_executable(C.exec_path) == 0)
             return;
         path = *end ? end + 1 : end;
     }
@@ -690,21 +706,107 @@ static void step_exec(const struct mo_step *s)
     fail(errno, "exec %s", C.exec_path);
 }
 
+/* Block until the parent's go: one message, an int and optionally the
+ * container's state JSON for the hooks that run in here. */
+/* The plan goes on in a new process, a child of our parent (CLONE_PARENT),
+ * which it reaps; this one reports who that is and leaves.  Used to become
+ * pid 1 of a PID namespace created after joining a user namespace, so that
+ * the PID namespace belongs to the container's user namespace. */
+static void step_fork(void)
+{
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid < 0)
+        fail(errno, "fork the container's process");
+    if (pid > 0) {
+        C.shared->pid = pid;
+        send_report(MO_REPORT_PID, -1);
+        _exit(0);
+    }
+    /* Our parent's death must still take us down while it drives the setup. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        fail(errno, "set parent-death signal");
+}
+
 static void wait_parent(void)
 {
-    int go;
+    char msg[sizeof(int) + sizeof C.state];
     ssize_t n;
     do {
-        n = recv(C.sock, &go, sizeof go, 0);
+        n = recv(C.sock, msg, sizeof msg, 0);
     } while (n < 0 && errno == EINTR);
-    if (n != sizeof go)
+    if (n < (ssize_t)sizeof(int))
         _exit(1);   /* the parent is gone: nothing to report to */
+    if (n > (ssize_t)sizeof(int)) {
+        C.state_len = (size_t)n - sizeof(int);
+        memcpy(C.state, msg + sizeof(int), C.state_len);
+    }
+}
+
+/* Run an OCI hook in the container's namespaces: s1 path, v1 args, v2 env,
+ * i1 timeout in seconds (0: none), s2 its name for messages.  The state JSON
+ * goes to its stdin; the state the parent sent holds two documents separated
+ * by a NUL, i2 picks which (0: "creating", 1: "created"). */
+static void step_hook(const struct mo_step *s)
+{
+    const char *state = C.state;
+    size_t len = strnlen(C.state, C.state_len);
+    if (s->i2 == 1 && len < C.state_len) {
+        state = C.state + len + 1;
+        len = C.state_len - len - 1;
+    }
+    int in[2];
+    if (pipe2(in, O_CLOEXEC) < 0)
+        fail(errno, "pipe for hook %s", s->s2);
+    pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid < 0)
+        fail(errno, "start hook %s", s->s2);
+    if (pid == 0) {
+        if (dup2(in[0], 0) < 0)
+            _exit(127);
+        execve(s->s1, s->v1, s->v2);
+        dprintf(2, "minioci: hook %s: exec %s: %s\n", s->s2, s->s1, strerror(errno));
+        _exit(127);
+    }
+    close(in[0]);
+    /* A hook that does not read its stdin must not block us: the state is
+     * far smaller than a pipe's buffer. */
+    if (write(in[1], state, len) < 0 && errno != EPIPE)
+        fail(errno, "write state to hook %s", s->s2);
+    close(in[1]);
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd >= 0 && s->i1 > 0) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        int r;
+        do {
+            r = poll(&p, 1, s->i1 * 1000);
+        } while (r < 0 && errno == EINTR);
+        if (r == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            fail(0, "hook %s did not finish within %ds", s->s2, s->i1);
+        }
+    }
+    if (pidfd >= 0)
+        close(pidfd);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            fail(errno, "wait for hook %s", s->s2);
+    if (WIFSIGNALED(status))
+        fail(0, "hook %s was killed by signal %d", s->s2, WTERMSIG(status));
+    if (WEXITSTATUS(status) != 0)
+        fail(0, "hook %s exited with status %d", s->s2, WEXITSTATUS(status));
 }
 
 static void run_step(const struct mo_step *s)
 {
     switch (s->op) {
     case MO_OP_WAIT_PARENT: wait_parent(); break;
+    case MO_OP_PARENT_HOOKS:
+        send_report(MO_REPORT_HOOKS, -1);
+        wait_parent();
+        break;
+    case MO_OP_HOOK: step_hook(s); break;
     case MO_OP_SETNS: step_setns(s); break;
     case MO_OP_UNSHARE:
         if (unshare(s->i1) < 0)
@@ -755,6 +857,7 @@ static void run_step(const struct mo_step *s)
     case MO_OP_CLOSE_FDS: step_close_fds(s); break;
     case MO_OP_WAIT_START: step_wait_start(s); break;
     case MO_OP_EXEC: step_exec(s); break;
+    case MO_OP_FORK: step_fork(); break;
     default: fail(EINVAL, "unknown step %d", s->op);
     }
 }
@@ -842,7 +945,13 @@ int mo_spawn(const struct mo_plan *plan, struct mo_child *child)
     if (plain_clone)
         pid = (pid_t)syscall(SYS_clone, plan->clone_flags | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0) {
+        /* Host fds the child has no use for: close them now rather than at
+         * exec, so that not even a moment of it holds them in the container. */
         close(sv[0]);
+        if (plan->cgroup_fd >= 0)
+            close(plan->cgroup_fd);
+        if (saved_pidns >= 0)
+            close(saved_pidns);
         C.shared = sh;
         C.sock = sv[1];
         C.in_cgroup = into_cgroup;
@@ -867,10 +976,16 @@ out:
     return 0;
 }
 
-int mo_go(struct mo_child *child)
+int mo_go(struct mo_child *child, const char *state, unsigned long len)
 {
+    char msg[sizeof(int) + sizeof C.state];
     int go = 1;
-    if (send(child->sock, &go, sizeof go, MSG_NOSIGNAL) != sizeof go)
+    if (len > sizeof C.state)
+        return -E2BIG;
+    memcpy(msg, &go, sizeof go);
+    if (len)
+        memcpy(msg + sizeof go, state, len);
+    if (send(child->sock, msg, sizeof go + len, MSG_NOSIGNAL) < 0)
         return -errno;
     return 0;
 }

@@ -23,49 +23,19 @@ IS_ROOT = os.geteuid() == 0
 
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="starts real containers: needs root")
 
-CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]    # runc spec's default set
 
 
 def base_config(args=("true",), rootfs=ROOTFS):
-    """runc spec's default, running `args` on the shared busybox rootfs
-    (read-only, so tests cannot change it)."""
-    return {
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": False,
-            "user": {"uid": 0, "gid": 0},
-            "args": list(args),
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
-            "cwd": "/",
-            "capabilities": {k: list(CAPS) for k in ("bounding", "effective", "permitted", "ambient")},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": True,
-        },
-        "root": {"path": str(rootfs), "readonly": True},
-        "hostname": "minioci-test",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-        ],
-        "linux": {
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
-            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-                            "/proc/scsi"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-        },
-    }
+    """`minioci spec`'s default (runc's), running `args` without a terminal on
+    the shared busybox rootfs (read-only, so tests cannot change it)."""
+    from minioci.specgen import default_config
+    cfg = default_config()
+    cfg["ociVersion"] = "1.0.2"
+    cfg["process"].update(terminal=False, args=list(args))
+    cfg["root"] = {"path": str(rootfs), "readonly": True}
+    cfg["hostname"] = "minioci-test"
+    return cfg
 
 
 def host_mounts(under=(str(REPO), "/tmp", "/run/minioci-test", "/sys/fs/cgroup")):
@@ -77,11 +47,13 @@ def host_mounts(under=(str(REPO), "/tmp", "/run/minioci-test", "/sys/fs/cgroup")
 
 
 def cgroup_dirs(cid):
-    """Every directory named after this container id in any hierarchy."""
+    """Every directory named after this container id in any hierarchy.
+    (os.walk, not glob: other tests' cgroups come and go while we look.)"""
     out = []
     for base in Path("/sys/fs/cgroup").iterdir():
         if base.is_dir():
-            out += [str(p) for p in base.glob(f"**/{cid}")]
+            for d, subdirs, _ in os.walk(base):
+                out += [os.path.join(d, s) for s in subdirs if s == cid]
     return out
 
 

@@ -400,3 +400,54 @@ def test_run_detach_then_state_kill_delete(rt):
         time.sleep(0.05)
     assert rt.call("delete", cid).returncode == 0
     assert rt.call("state", cid).returncode != 0
+
+
+def test_user_namespace_joined_by_path_owns_the_new_pid_namespace(rt):
+    """With a user namespace joined by path, the new PID namespace must belong
+    to it (or /proc cannot be mounted): it is made after the join and a fork
+    becomes its pid 1."""
+    holder = subprocess.Popen(["unshare", "--user", "sleep", "60"])
+    try:
+        time.sleep(0.2)
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/{holder.pid}/{name}", "w") as f:
+                f.write("0 310000 65536\n")
+        cfg = sh("readlink /proc/self/ns/user; cat /proc/self/uid_map; echo $$; id -u")
+        cfg["linux"]["namespaces"].append({"type": "user", "path": f"/proc/{holder.pid}/ns/user"})
+        out = rt.output(cfg).split()
+        assert out[0] == os.readlink(f"/proc/{holder.pid}/ns/user")
+        assert out[1:4] == ["0", "310000", "65536"]
+        assert out[4:] == ["1", "0"]           # pid 1 of its PID namespace, root in the user namespace
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_bind_mounts_of_a_file_and_a_directory(rt, tmp_path):
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "inside").write_text("from a dir\n")
+    (tmp_path / "file").write_text("from a file\n")
+    cfg = sh("cat /data/inside /etc/motd; touch /data/new 2>&1; grep -E ' /(data|etc/motd) ' /proc/self/mountinfo")
+    cfg["mounts"] += [{"destination": "/data", "type": "bind", "source": str(tmp_path / "dir"),
+                       "options": ["rbind", "ro", "nosuid"]},
+                      {"destination": "/etc/motd", "type": "bind", "source": str(tmp_path / "file")}]
+    out = rt.output(cfg)
+    assert out.startswith("from a dir\nfrom a file\n") and "Read-only file system" in out
+    m = mountinfo(out.split("\n", 3)[3])
+    assert {"ro", "nosuid"} <= m["/data"][0] and "ro" not in m["/etc/motd"][0]
+    assert not (tmp_path / "dir" / "new").exists()
+
+
+def test_rootfs_propagation(rt):
+    cfg = sh("awk '$5 == \"/\"' /proc/self/mountinfo")
+    cfg["linux"]["rootfsPropagation"] = "rprivate"
+    line = rt.output(cfg)
+    assert line and "shared:" not in line and "master:" not in line      # no peer group, no master
+    cfg["linux"]["rootfsPropagation"] = "rshared"
+    assert "shared:" in rt.output(cfg)
+
+
+def test_oom_score_adj(rt):
+    cfg = sh("cat /proc/self/oom_score_adj")
+    cfg["process"]["oomScoreAdj"] = 500
+    assert rt.output(cfg).strip() == "500"

@@ -157,9 +157,10 @@ class Cgroup:
     hierarchy (runc's rule).  Nothing touches the filesystem until create().
     """
 
-    def __init__(self, layout, parts):
+    def __init__(self, layout, parts, path=None):
         self.layout = layout
         self.parts = parts        # one v1.Hierarchy or v2.Unified per hierarchy
+        self.path = path          # the cgroupsPath it was made from, if known
         self.v2 = next((p for p in parts if p.version == 2), None)
 
     @classmethod
@@ -183,8 +184,7 @@ class Cgroup:
             if _under(here, part.directory):
                 raise ConfigError(file, "linux.cgroupsPath",
                                   f"{path!r} would hold minioci's own cgroup ({here})")
-        parts = [f[0] for f in found]
-        return cls(layout, parts)
+        return cls(layout, [f[0] for f in found], path)
 
     @classmethod
     def from_dirs(cls, layout, directories):
@@ -214,27 +214,16 @@ class Cgroup:
                 return part
         return None
 
-    def missing(self):
-        """Directories (with parents) that create() would make now; saved
-        before creating, so that `delete --force` after a crash removes them."""
-        out = []
-        for d in self.directories():
-            while not os.path.isdir(d):
-                out.append(d)
-                d = os.path.dirname(d)
-        return out
-
     def create(self):
-        """Make the directories (and missing parents).  On failure, remove
-        whatever this call made."""
-        made = []
+        """Make the directories, and the missing parents (each registered as
+        minioci's before it is made; see remove()).  On failure, remove what
+        was made."""
         try:
             for part in self.parts:
-                made += part.create()
+                part.create(register_parent)
         except OSError as e:
-            fs.remove_empty(made)
+            remove(self.directories())
             raise MiniociError(f"create cgroup {e.filename}: {e.strerror}") from None
-        return made
 
     def join(self, pid):
         """Move `pid` in from outside (cgroup.procs: the slow, locked way)."""
@@ -300,8 +289,8 @@ class Cgroup:
             steps.append(dict(mount(dest, None, None), flags=flags | MS_REMOUNT))
         return steps
 
-    def destroy(self, made=()):
-        remove(self.directories(), made)
+    def destroy(self):
+        remove(self.directories())
 
 
 def _under(path, mountpoint):
@@ -353,11 +342,11 @@ def kill(directories, sig=9):
                 pass
 
 
-def remove(directories, made=(), timeout=5.0):
+def remove(directories, timeout=5.0):
     """Remove a container's cgroup directories (and any cgroups its processes
     made below them), killing whatever is still inside and waiting for it to
-    go; then the parents its create made (`made`), where nobody else uses
-    them.  The common case, an empty cgroup, is one rmdir per directory."""
+    go; then the parents minioci made for it, where nobody else uses them.
+    The common case, an empty cgroup, is one rmdir per directory."""
     import time
     deadline = time.monotonic() + timeout
     for d in directories:
@@ -376,4 +365,59 @@ def remove(directories, made=(), timeout=5.0):
                                        f"(processes still inside: {procs})") from None
                 kill([d])
                 time.sleep(0.002)
-    fs.remove_empty(made)
+        remove_parents(os.path.dirname(d))
+
+
+# ---- the parents minioci made (/minioci, a cgroupsPath's missing parents) ------
+#
+# Containers share parents, and the one that made a parent may go first: its
+# own record would leave the parent behind.  So a parent is registered as
+# minioci's (a file named after it, made before the mkdir) in one place for
+# all state roots, and whoever leaves it empty removes it:
+#   - unregister, then rmdir;
+#   - busy: register again and retry the rmdir once: whoever was inside
+#     either left in between (the retry succeeds) or is still inside and will
+#     find the registration when it leaves.
+
+PARENTS = "/run/minioci-cgroup-parents"
+
+
+def _parent_entry(d):
+    return os.path.join(PARENTS, d.replace("%", "%25").replace("/", "%2F"))
+
+
+def register_parent(d):
+    try:
+        os.close(os.open(_parent_entry(d), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except FileNotFoundError:
+        os.makedirs(PARENTS, 0o700, exist_ok=True)
+        register_parent(d)
+    except OSError:
+        pass                     # a name too long to register: the parent stays
+
+
+def remove_parents(d):
+    """rmdir `d` and its registered ancestors, deepest first, while empty."""
+    while True:
+        entry = _parent_entry(d)
+        try:
+            os.unlink(entry)
+        except OSError:
+            return               # not minioci's, or being removed by another
+        try:
+            os.rmdir(d)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            register_parent(d)   # in use: keep it registered for its users,
+            try:                 # and retry once in case they just left
+                os.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return
+            try:
+                os.unlink(entry)
+            except OSError:
+                pass
+        d = os.path.dirname(d)

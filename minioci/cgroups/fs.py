@@ -3,8 +3,9 @@ import errno
 import os
 
 
-def makedirs(directory, attempts=10):
+def makedirs(directory, before_parent=None, attempts=10):
     """mkdir -p; return the directories this call created, top first.
+    `before_parent(d)` is called before each missing parent is made.
 
     Another container's teardown may remove an empty shared parent (such as
     /minioci) between our check and our mkdir; then start over."""
@@ -17,6 +18,8 @@ def makedirs(directory, attempts=10):
             d = os.path.dirname(d)
         try:
             for d in reversed(missing):
+                if before_parent is not None and d != directory:
+                    before_parent(d)
                 try:
                     os.mkdir(d, 0o755)
                 except FileExistsError:
@@ -43,16 +46,6 @@ def remove_tree(directory):
         if entry.is_dir(follow_symlinks=False):
             remove_tree(entry.path)
     os.rmdir(directory)
-
-
-def remove_empty(directories):
-    """rmdir each (deepest first) that is still there and empty; a parent
-    another container still uses stays."""
-    for d in sorted(directories, key=len, reverse=True):
-        try:
-            os.rmdir(d)
-        except OSError:
-            pass
 
 
 def write(directory, name, value):

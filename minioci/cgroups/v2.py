@@ -12,8 +12,8 @@ class Unified(fs.Directory):
         self.directory = directory
         self.controllers = frozenset(controllers)
 
-    def create(self):
-        made = fs.makedirs(self.directory)
+    def create(self, before_parent=None):
+        made = fs.makedirs(self.directory, before_parent)
         if self.controllers:
             self._enable_controllers()
         return made

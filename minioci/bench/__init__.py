@@ -1,0 +1,1 @@
+"""Benchmarks (`minioci bench ...`): each is a module with one entry point."""

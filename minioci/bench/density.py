@@ -1,0 +1,134 @@
+"""`minioci bench density N`: N containers (busybox `sleep`) created and
+started at once, then deleted, per runtime: total and per-container time, and
+the peak memory of the runtime's processes.  Checks that nothing is left.
+
+Each runtime runs in a driver process of its own (`python -m
+minioci.bench.density --driver ...`), so crun can be given a private mount
+namespace without /sys/fs/cgroup/unified on a hybrid host (see startup.py).
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from ..cli import Flag, parse_flags
+from ..errors import MiniociError
+
+FLAGS = [
+    Flag(("runtime",), "runtime", "list", help="a peer runtime to compare (default: crun and runc, if found)"),
+    Flag(("bundles",), "bundles", "str", "bundles", "directory holding busybox/"),
+    Flag(("json",), "json", help="print the results as JSON"),
+]
+CGROUP_PARENT = "minioci-bench-density"
+
+
+def main(g, argv):
+    a = parse_flags(argv, FLAGS, where="minioci bench density")
+    if len(a.positional) != 1 or not a.positional[0].isdigit() or int(a.positional[0]) < 1:
+        raise MiniociError("usage: minioci bench density N [--runtime PATH]...")
+    n = int(a.positional[0])
+    from .startup import _hides_unified, _minioci_path, _peers
+    runtimes = [("minioci", _minioci_path())] + _peers(a.runtime)
+    hide = _hides_unified()
+    rootfs = os.path.abspath(os.path.join(a.bundles, "busybox", "rootfs"))
+    results = {}
+    for name, path in runtimes:
+        sys.stderr.write(f"density: {name}, {n} containers\n")
+        cmd = [sys.executable, "-m", "minioci.bench.density", "--driver", name, path, str(n), rootfs]
+        if hide and name == "crun":
+            cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   'umount /sys/fs/cgroup/unified && exec "$@"', "sh"] + cmd
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise MiniociError(f"bench density: {name}: {r.stderr.strip()}")
+        results[name] = json.loads(r.stdout)
+    if a.json:
+        print(json.dumps(results, indent=2))
+    else:
+        sys.stdout.write(markdown(n, results))
+    return 0
+
+
+def markdown(n, results):
+    lines = [f"## Density: {n} containers at once", "",
+             "| runtime | create+start, total s | per container ms | delete, total s | peak RSS of one runtime "
+             "process, KiB | left behind |", "|---|---:|---:|---:|---:|---|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['up_s']:.2f} | {1000 * r['up_s'] / n:.1f} | {r['down_s']:.2f} | "
+                     f"{r['peak_rss_kib']} | {', '.join(r['left']) or 'nothing'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _config(rootfs, cid):
+    from ..specgen import default_config
+    cfg = default_config()
+    cfg["process"].update(terminal=False, args=["/bin/busybox", "sleep", "600"])
+    cfg["root"]["path"] = rootfs
+    cfg["linux"]["cgroupsPath"] = f"/{CGROUP_PARENT}/{cid}"
+    return cfg
+
+
+def _spawn_all(argvs):
+    """Start every command at once; wait for all.  Returns (seconds, the
+    largest max RSS among them in KiB, failures)."""
+    t0 = time.monotonic()
+    procs = [subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE) for argv in argvs]
+    peak, failures = 0, []
+    pending = {p.pid: p for p in procs}
+    while pending:
+        pid, status, usage = os.wait4(-1, 0)
+        p = pending.pop(pid, None)
+        if p is None:
+            continue          # a container init reparented to us: not a runtime process
+        peak = max(peak, usage.ru_maxrss)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode != 0:
+            failures.append(p.stderr.read().decode(errors="replace").strip())
+    return time.monotonic() - t0, peak, failures
+
+
+def driver(name, runtime, n, rootfs):
+    work = tempfile.mkdtemp(prefix="minioci-density-")
+    root = os.path.join("/run/minioci-bench-density", name)
+    ids = [f"density-{name}-{i}" for i in range(n)]
+    try:
+        for cid in ids:
+            os.makedirs(os.path.join(work, cid))
+            with open(os.path.join(work, cid, "config.json"), "w") as f:
+                json.dump(_config(rootfs, cid), f)
+        rt = [runtime, "--root", root]
+        t_create, peak1, fail1 = _spawn_all([rt + ["create", "--bundle", os.path.join(work, c), c] for c in ids])
+        t_start, peak2, fail2 = _spawn_all([rt + ["start", c] for c in ids])
+        t_delete, peak3, fail3 = _spawn_all([rt + ["delete", "--force", c] for c in ids])
+        left = _leftovers(root, ids)
+        failures = fail1 + fail2 + fail3
+        return {"up_s": t_create + t_start, "create_s": t_create, "start_s": t_start, "down_s": t_delete,
+                "peak_rss_kib": max(peak1, peak2, peak3), "failures": failures[:5], "left": left}
+    finally:
+        for cid in ids:
+            subprocess.run([runtime, "--root", root, "delete", "--force", cid], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+        for base in os.listdir("/sys/fs/cgroup"):
+            try:
+                os.rmdir(os.path.join("/sys/fs/cgroup", base, CGROUP_PARENT))
+            except OSError:
+                pass
+
+
+def _leftovers(root, ids):
+    left = [f"state {c}" for c in ids if os.path.exists(os.path.join(root, c))]
+    for base in os.listdir("/sys/fs/cgroup"):
+        d = os.path.join("/sys/fs/cgroup", base, CGROUP_PARENT)
+        if os.path.isdir(d):
+            left += [f"cgroup {base}/{CGROUP_PARENT}/{e}" for e in os.listdir(d) if e in ids]
+    return left
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--driver"]:
+        print(json.dumps(driver(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])))

@@ -1,0 +1,312 @@
+"""`minioci bench`: container startup, side by side with crun and runc.
+
+One session per round; each is one hyperfine invocation over every command,
+and the rounds interleave them, so a drift of the machine hits all runtimes
+alike.  Cases:
+
+- `run` of bundles/busybox (no seccomp) and of bundles/podman-default
+  (podman's seccomp profile), with minioci's seccomp cache warm and cold
+  (crun 1.8.1 and runc compile the profile on every start anyway);
+- a `create → start → delete` cycle of bundles/busybox.
+
+Every bundle runs `/bin/busybox true`, so what is measured is the runtime.
+minioci writes its phase timings for each run (MINIOCI_TIMING=<dir>/), and
+the report gives each phase's median next to the whole-process medians.
+Results go to bench-results/<timestamp>.{json,md} and, with matplotlib
+(`pip install minioci[bench]`), a chart.
+"""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from ..cli import Flag, parse_flags
+from ..errors import MiniociError
+
+FLAGS = [
+    Flag(("runtime",), "runtime", "list", help="a peer runtime to compare (default: crun and runc, if found)"),
+    Flag(("runs", "r"), "runs", "int", 30, "timed runs of each command (over all rounds)"),
+    Flag(("warmup", "w"), "warmup", "int", 5, "untimed runs of each command first, in each round"),
+    Flag(("rounds",), "rounds", "int", 3, "hyperfine sessions, the commands interleaved between them"),
+    Flag(("bundles",), "bundles", "str", "bundles", "directory holding busybox/ and podman-default/"),
+    Flag(("out", "o"), "out", "str", "bench-results", "where the JSON, markdown and chart go"),
+    Flag(("no-chart",), "no_chart", help="skip the chart"),
+    Flag(("cases",), "cases", "str", "run:busybox,run:podman-default,cold:podman-default,cycle:busybox",
+         "which cases to run"),
+]
+
+# The issue's targets: (case, peer, ratio minioci/peer must stay at or under).
+TARGETS = [
+    ("run:podman-default", "crun", 0.75), ("run:podman-default", "runc", 0.45),
+    ("run:busybox", "runc", 0.7), ("run:busybox", "crun", 1.8),
+    ("cycle:busybox", "runc", 0.5),
+]
+
+CYCLE = """#!/bin/sh
+# create -> start -> delete of one container, as podman drives a runtime
+rt=$1; shift
+"$rt" "$@" create --bundle "$BUNDLE" "$ID" && "$rt" "$@" start "$ID" && "$rt" "$@" delete --force "$ID"
+"""
+
+
+def main(g, argv):
+    a = parse_flags(argv, FLAGS, where="minioci bench")
+    me = _minioci_path()
+    peers = _peers(a.runtime)
+    work = tempfile.mkdtemp(prefix="minioci-bench-")
+    try:
+        result = run_bench(a, me, peers, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    paths = write_results(result, a.out, chart=not a.no_chart)
+    sys.stdout.write(markdown(result))
+    sys.stdout.write("\nwrote " + ", ".join(paths) + "\n")
+    return 0
+
+
+def _minioci_path():
+    """The installed launcher next to this interpreter (what users run)."""
+    path = os.path.join(os.path.dirname(sys.executable), "minioci")
+    if not os.access(path, os.X_OK):
+        raise MiniociError(f"bench: no minioci launcher at {path}")
+    return path
+
+
+def _peers(given):
+    if given:
+        for p in given:
+            if not shutil.which(p):
+                raise MiniociError(f"bench: runtime {p!r} not found")
+        return [(os.path.basename(p), shutil.which(p)) for p in given]
+    return [(name, shutil.which(name)) for name in ("crun", "runc") if shutil.which(name)]
+
+
+def bench_bundle(src, work, name):
+    """A copy of bundle `src`'s config that runs `/bin/busybox true` on the
+    same rootfs, with nothing host-specific (no namespace paths)."""
+    with open(os.path.join(src, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["process"]["args"] = ["/bin/busybox", "true"]
+    cfg["process"]["terminal"] = False
+    cfg["root"]["path"] = os.path.abspath(os.path.join(src, cfg["root"]["path"]))
+    for ns in cfg.get("linux", {}).get("namespaces", []):
+        ns.pop("path", None)
+    cfg.get("linux", {}).pop("cgroupsPath", None)
+    # A mount source that only existed on the machine the config came from
+    cfg["mounts"] = [m for m in cfg.get("mounts", [])
+                     if m.get("type") != "bind" or os.path.exists(m.get("source", ""))]
+    out = os.path.join(work, name)
+    os.makedirs(out)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    return out
+
+
+def _hides_unified():
+    """crun 1.8.1 refuses a hybrid host that holds a controller on the v2 side
+    ("cgroups in hybrid mode not supported"): the session then runs in a
+    private mount namespace without /sys/fs/cgroup/unified, for every runtime
+    alike, and the report says so."""
+    from ..cgroups import detect
+    layout = detect()
+    return layout.kind == "hybrid" and bool(layout.v2_controllers())
+
+
+def run_bench(a, me, peers, work):
+    roots = {name: os.path.join("/run/minioci-bench", name) for name in ["minioci"] + [n for n, _ in peers]}
+    bundles = {}
+    for src in ("busybox", "podman-default"):
+        path = os.path.join(a.bundles, src)
+        if os.path.isfile(os.path.join(path, "config.json")):
+            bundles[src] = bench_bundle(path, work, src)
+    cycle = os.path.join(work, "cycle.sh")
+    with open(cycle, "w") as f:
+        f.write(CYCLE)
+
+    commands = []        # (case, runtime, argv, prepare, timing dir or None)
+    for case in a.cases.split(","):
+        kind, _, bundle_name = case.partition(":")
+        bundle = bundles.get(bundle_name)
+        if bundle is None:
+            continue
+        runtimes = [("minioci", me)] + ([] if kind == "cold" else peers)
+        for name, path in runtimes:
+            root = ["--root", roots[name]]
+            timing = os.path.join(work, "timing", case, name) if name == "minioci" else None
+            if kind in ("run", "cold"):
+                argv = [path, *root, "run", "--bundle", bundle, f"bench-{name}"]
+            else:
+                argv = ["/bin/sh", cycle, path, *root]
+            prepare = "true"
+            if kind == "cold":
+                # the seccomp cache emptied before each run: every start compiles
+                prepare = f"{me} --root {roots[name]} seccomp cache clear"
+            commands.append((case, name, argv, prepare, timing, bundle))
+    if not commands:
+        raise MiniociError("bench: nothing to run (no bundles found under --bundles?)")
+
+    hide = _hides_unified() and any(n == "crun" for n, _ in peers)
+    times = {(c[0], c[1]): [] for c in commands}
+    per_round = max(1, -(-a.runs // a.rounds))
+    for rnd in range(a.rounds):
+        sys.stderr.write(f"round {rnd + 1}/{a.rounds}: {len(commands)} commands x {per_round} runs\n")
+        export = os.path.join(work, f"round{rnd}.json")
+        argv = ["hyperfine", "-N", "--style", "basic", "--warmup", str(a.warmup),
+                "--runs", str(per_round), "--export-json", export]
+        env_wrapped = []
+        for case, name, cmd, prepare, timing, bundle in commands:
+            # hyperfine -N runs argv as is: pass env through /usr/bin/env
+            env = [f"BUNDLE={bundle}", f"ID=bench-{name}-cycle"]
+            if timing:
+                os.makedirs(timing, exist_ok=True)
+                env.append(f"MINIOCI_TIMING={timing}/")
+            env_wrapped.append(" ".join(["/usr/bin/env"] + env + [_q(x) for x in cmd]))
+            argv += ["--prepare", prepare]
+        for (case, name, *_), cmd in zip(commands, env_wrapped):
+            argv += ["--command-name", f"{case} {name}", cmd]
+        if hide:
+            argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                    'umount /sys/fs/cgroup/unified && exec "$@"', "sh"] + argv
+        r = subprocess.run(argv, stdout=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise MiniociError(f"bench: hyperfine failed (exit {r.returncode}); a runtime may have failed "
+                               f"to start a container: try one of the commands by hand")
+        with open(export) as f:
+            for (case, name, *_), res in zip(commands, json.load(f)["results"]):
+                times[(case, name)] += [t * 1000 for t in res["times"]]
+    for root in roots.values():
+        shutil.rmtree(root, ignore_errors=True)
+    return summarize(commands, times, peers, hide)
+
+
+def _q(s):
+    return s if all(c.isalnum() or c in "/._-=:," for c in s) else "'" + s.replace("'", "'\\''") + "'"
+
+
+def _phase_medians(timing_dir):
+    """Median of each phase over the runs' timing files, in phase order."""
+    runs = []
+    for name in sorted(os.listdir(timing_dir)) if os.path.isdir(timing_dir) else []:
+        with open(os.path.join(timing_dir, name)) as f:
+            runs.append(json.load(f))
+    if not runs:
+        return None
+    order, values = [], {}
+    for r in runs:
+        for p in r["phases"]:
+            if p["phase"] not in values:
+                order.append(p["phase"])
+                values[p["phase"]] = []
+            values[p["phase"]].append(p["ms"])
+    n = len(runs)
+    return {"runs": n,
+            "total_ms": statistics.median(r["total_ms"] for r in runs),
+            "phases": [{"phase": p, "ms": statistics.median(values[p] + [0.0] * (n - len(values[p])))}
+                       for p in order]}
+
+
+def summarize(commands, times, peers, hide):
+    cases = {}
+    for case, name, argv, prepare, timing, bundle in commands:
+        t = times[(case, name)]
+        entry = {"median_ms": statistics.median(t), "min_ms": min(t), "max_ms": max(t), "runs": len(t)}
+        if timing:
+            entry["phases"] = _phase_medians(timing)
+        cases.setdefault(case, {})[name] = entry
+    for case, by_rt in cases.items():
+        me = by_rt.get("minioci")
+        ratios = {}
+        for name, e in by_rt.items():
+            if name != "minioci" and me:
+                ratios[name] = me["median_ms"] / e["median_ms"]
+        if me and me.get("phases"):
+            me["unaccounted_ms"] = me["median_ms"] - me["phases"]["total_ms"]
+        by_rt["ratios"] = ratios
+    if "cold:podman-default" in cases and "run:podman-default" in cases:
+        for name, e in cases["run:podman-default"].items():
+            if name not in ("minioci", "ratios"):
+                cold_me = cases["cold:podman-default"]["minioci"]["median_ms"]
+                cases["cold:podman-default"]["ratios"][name] = cold_me / e["median_ms"]
+    targets = []
+    for case, peer, limit in TARGETS:
+        ratio = cases.get(case, {}).get("ratios", {}).get(peer)
+        if ratio is not None:
+            targets.append({"case": case, "peer": peer, "target": limit, "ratio": ratio, "met": ratio <= limit})
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": _machine(),
+        "peers": {name: _version(path) for name, path in peers},
+        "unified_hidden": hide,
+        "cases": cases,
+        "targets": targets,
+    }
+
+
+def _version(path):
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+        return out.splitlines()[0] if out else path
+    except OSError:
+        return path
+
+
+def _machine():
+    with open("/proc/sys/kernel/osrelease") as f:
+        kernel = f.read().strip()
+    return {"kernel": kernel, "cpus": os.cpu_count(), "python": sys.version.split()[0]}
+
+
+def markdown(result):
+    lines = [f"## Container startup ({result['when']})", "",
+             f"Kernel {result['machine']['kernel']}, {result['machine']['cpus']} CPUs; peers: " +
+             ", ".join(f"{n} ({v})" for n, v in result["peers"].items()) + ".", ""]
+    if result["unified_hidden"]:
+        lines += ["This host is hybrid with a controller on the v2 side, which crun 1.8.1 refuses: the whole "
+                  "session ran in a private mount namespace without /sys/fs/cgroup/unified, for every "
+                  "runtime alike.", ""]
+    lines += ["| case | runtime | median ms | min–max ms | minioci ÷ runtime |", "|---|---|---:|---:|---:|"]
+    for case, by_rt in result["cases"].items():
+        for name, e in by_rt.items():
+            if name == "ratios":
+                continue
+            ratio = by_rt["ratios"].get(name)
+            lines.append(f"| {case} | {name} | {e['median_ms']:.1f} | {e['min_ms']:.1f}–{e['max_ms']:.1f} | "
+                         f"{'' if ratio is None else f'{ratio:.2f}'} |")
+    if result["targets"]:
+        lines += ["", "| target | ratio | met |", "|---|---:|---|"]
+        for t in result["targets"]:
+            lines.append(f"| {t['case']}: minioci ≤ {t['target']}× {t['peer']} | {t['ratio']:.2f} | "
+                         f"{'yes' if t['met'] else '**no**'} |")
+    for case, by_rt in result["cases"].items():
+        ph = by_rt.get("minioci", {}).get("phases")
+        if not ph:
+            continue
+        lines += ["", f"minioci's phases, {case} (medians of {ph['runs']} runs):", "",
+                  "| phase | ms |", "|---|---:|"]
+        lines += [f"| {p['phase']} | {p['ms']:.3f} |" for p in ph["phases"]]
+        lines.append(f"| **total, start to exec** | **{ph['total_ms']:.2f}** |")
+        lines.append(f"| whole process (hyperfine) | {by_rt['minioci']['median_ms']:.2f} |")
+        lines.append(f"| unaccounted (teardown after exit, process exit) | "
+                     f"{by_rt['minioci']['unaccounted_ms']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(result, out, chart=True):
+    os.makedirs(out, exist_ok=True)
+    stamp = result["when"].replace(":", "").replace("-", "")
+    base = os.path.join(out, stamp)
+    with open(base + ".json", "w") as f:
+        json.dump(result, f, indent=2)
+    with open(base + ".md", "w") as f:
+        f.write(markdown(result))
+    paths = [base + ".json", base + ".md"]
+    if chart:
+        from .chart import draw
+        png = draw(result, base + ".png")
+        if png:
+            paths.append(png)
+    return paths

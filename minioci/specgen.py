@@ -1,0 +1,96 @@
+"""What minioci tells about itself: `spec` (a default config.json, as
+`runc spec` writes it) and `features` (the runtime-spec features document)."""
+from . import OCI_VERSION, __version__
+from .spec import CAPABILITIES, MOUNT_OPTIONS, NAMESPACES, PROPAGATIONS
+
+DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+
+
+def default_config(rootless=False):
+    """runc spec's default config.json: `sh` in a busybox-like rootfs."""
+    cfg = {
+        "ociVersion": OCI_VERSION,
+        "process": {
+            "terminal": True,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {k: list(DEFAULT_CAPS) for k in ("bounding", "effective", "permitted", "ambient")},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "minioci",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                            "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        },
+    }
+    if rootless:
+        import os
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": os.getuid(), "size": 1}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": os.getgid(), "size": 1}]
+        cfg["linux"].pop("resources")
+        for m in cfg["mounts"]:
+            if m["destination"] == "/sys":
+                m.update(type="bind", source="/sys", options=["rbind", "nosuid", "noexec", "nodev", "ro"])
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/sys/fs/cgroup"]
+    return cfg
+
+
+def features():
+    """The runtime-spec features document (features.md) for this build."""
+    import os
+    from .cgroups import detect
+    try:
+        layout = detect()
+        cgroup = {"v1": bool(layout.v1), "v2": bool(layout.v2)}
+    except Exception:          # no cgroupfs here: say what the code supports
+        cgroup = {"v1": True, "v2": True}
+    doc = {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": OCI_VERSION,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": sorted(set(MOUNT_OPTIONS) | set(PROPAGATIONS)),
+        "linux": {
+            "namespaces": sorted(n for n in NAMESPACES
+                                 if n != "time" or os.path.exists("/proc/self/ns/time")),
+            "capabilities": list(CAPABILITIES),
+            "cgroup": dict(cgroup, systemd=False, systemdUser=False, rdma=True),
+            "seccomp": _seccomp_features(),
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+            "intelRdt": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": False}},
+        },
+        "annotations": {"org.minioci.version": __version__},
+    }
+    return doc
+
+
+def _seccomp_features():
+    try:
+        from .seccomp import features as seccomp_features
+    except ImportError:
+        return {"enabled": False}
+    return seccomp_features()

@@ -1,0 +1,46 @@
+"""`minioci bench`: the structure of what it reports (never its numbers)."""
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import IS_ROOT, MINIOCI, REPO
+
+pytestmark = pytest.mark.skipif(not (IS_ROOT and shutil.which("hyperfine") and shutil.which("runc")),
+                                reason="needs root, hyperfine and runc")
+
+
+def test_startup_bench_reports_medians_ratios_and_phases(tmp_path):
+    r = subprocess.run([MINIOCI, "bench", "--runs", "3", "--rounds", "1", "--warmup", "1", "--runtime", "runc",
+                        "--cases", "run:busybox,cycle:busybox", "--bundles", REPO / "bundles", "--out", tmp_path,
+                        "--no-chart"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    (result_file,) = tmp_path.glob("*.json")
+    result = json.loads(result_file.read_text())
+    assert set(result["cases"]) == {"run:busybox", "cycle:busybox"}
+    for case in result["cases"].values():
+        for name in ("minioci", "runc"):
+            e = case[name]
+            assert e["runs"] == 3 and 0 < e["min_ms"] <= e["median_ms"] <= e["max_ms"]
+        assert case["ratios"]["runc"] == pytest.approx(case["minioci"]["median_ms"] / case["runc"]["median_ms"])
+    phases = result["cases"]["run:busybox"]["minioci"]["phases"]
+    names = [p["phase"] for p in phases["phases"]]
+    for expected in ("interpreter", "imports", "config", "cgroup", "clone", "ns.net", "mqueue", "pivot_root", "exec"):
+        assert expected in names
+    assert phases["runs"] == 4              # the warm-up run writes its timing too
+    assert {t["case"] for t in result["targets"]} == {"run:busybox", "cycle:busybox"}
+    md = result_file.with_suffix(".md").read_text()
+    assert "| run:busybox | minioci |" in md and "unaccounted" in md
+    assert "run:busybox" in r.stdout
+
+
+def test_density_bench_leaves_nothing(tmp_path):
+    r = subprocess.run([MINIOCI, "bench", "density", "3", "--runtime", "runc", "--json",
+                        "--bundles", REPO / "bundles"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    results = json.loads(r.stdout)
+    assert set(results) == {"minioci", "runc"}
+    for res in results.values():
+        assert res["left"] == [] and res["failures"] == []
+        assert res["up_s"] > 0 and res["peak_rss_kib"] > 0

@@ -1,0 +1,114 @@
+"""OCI hooks: each stage at its point, in the namespaces the spec says, with
+the state on stdin; failures abort (prestart, createRuntime, createContainer,
+startContainer) or are only logged (poststart, poststop)."""
+import json
+import os
+import stat
+
+from conftest import base_config
+
+HOOK = """#!/bin/sh
+# args: stage outdir
+state=$(cat)
+echo "$1 $(readlink /proc/self/ns/mnt) $state" >> "$2/log"
+"""
+
+
+def write_hook(tmp_path, body=HOOK):
+    path = tmp_path / "hook.sh"
+    path.write_text(body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def with_hooks(tmp_path, cfg, **stages):
+    cfg["hooks"] = {stage: hooks for stage, hooks in stages.items()}
+    return cfg
+
+
+def read_log(out):
+    entries = []
+    for line in (out / "log").read_text().splitlines():
+        stage, mnt, state = line.split(" ", 2)
+        entries.append((stage, mnt, json.loads(state)))
+    return entries
+
+
+def test_every_stage_runs_in_order_where_the_spec_says(rt, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    hook = write_hook(tmp_path)
+    host = {s: [{"path": hook, "args": ["hook.sh", s, str(out)]}]
+            for s in ("prestart", "createRuntime", "createContainer", "poststart", "poststop")}
+    # startContainer runs after pivot_root: its path is the container's
+    inside = [{"path": "/bin/sh", "args": ["sh", "-c", 'echo "startContainer $(readlink /proc/self/ns/mnt) '
+                                           '$(cat)" >> /out/log']}]
+    cfg = base_config(["sh", "-c", "readlink /proc/self/ns/mnt"])
+    cfg["mounts"].append({"destination": "/out", "type": "bind", "source": str(out)})
+    cid = rt.new_id()
+    container_mnt = rt.output(with_hooks(tmp_path, cfg, startContainer=inside, **host), cid=cid).strip()
+
+    log = read_log(out)
+    assert [e[0] for e in log] == ["prestart", "createRuntime", "createContainer", "startContainer",
+                                   "poststart", "poststop"]
+    host_mnt = os.readlink("/proc/self/ns/mnt")
+    by_stage = {stage: (mnt, state) for stage, mnt, state in log}
+    for stage in ("prestart", "createRuntime", "poststart", "poststop"):
+        assert by_stage[stage][0] == host_mnt, stage            # the runtime's namespace
+    for stage in ("createContainer", "startContainer"):
+        assert by_stage[stage][0] == container_mnt, stage       # the container's
+    statuses = {stage: s["status"] for stage, (_, s) in by_stage.items()}
+    assert statuses == {"prestart": "creating", "createRuntime": "creating", "createContainer": "creating",
+                        "startContainer": "created", "poststart": "running", "poststop": "stopped"}
+    assert all(s["id"] == cid and s["bundle"] for _, s in by_stage.values())
+    assert by_stage["prestart"][1]["pid"] > 0 and by_stage["prestart"][1]["pid"] == by_stage["poststart"][1]["pid"]
+
+
+def test_a_failing_prestart_aborts_the_create_and_cleans_up(rt, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    hook = write_hook(tmp_path)
+    bad = tmp_path / "bad.sh"
+    bad.write_text("#!/bin/sh\necho broken >&2\nexit 3\n")
+    bad.chmod(0o755)
+    cfg = with_hooks(tmp_path, base_config(["sh", "-c", "echo should not run"]),
+                     prestart=[{"path": str(bad)}],
+                     poststop=[{"path": hook, "args": ["hook.sh", "poststop", str(out)]}])
+    r = rt.run(cfg)
+    assert r.returncode != 0 and r.stdout == ""
+    assert r.stderr == f"minioci: hook prestart[0] {bad}: exited with status 3: broken\n"
+    assert [e[0] for e in read_log(out)] == ["poststop"]       # the lifecycle ends with poststop
+
+
+def test_a_hook_that_hangs_is_killed_after_its_timeout(rt, tmp_path):
+    cfg = with_hooks(tmp_path, base_config(), createRuntime=[{"path": "/bin/sleep", "args": ["sleep", "30"],
+                                                              "timeout": 1}])
+    r = rt.run(cfg)
+    assert r.returncode != 0
+    assert r.stderr == "minioci: hook createRuntime[0] /bin/sleep: did not finish within 1s\n"
+
+
+def test_a_failing_create_container_hook_is_reported_from_the_child(rt, tmp_path):
+    cfg = with_hooks(tmp_path, base_config(), createContainer=[{"path": "/bin/false"}])
+    r = rt.run(cfg)
+    assert r.returncode != 0
+    assert r.stderr == "minioci: hook createContainer[0] /bin/false exited with status 1\n"
+
+
+def test_a_start_container_hook_timeout(rt, tmp_path):
+    cfg = with_hooks(tmp_path, base_config(), startContainer=[{"path": "/bin/sleep", "args": ["sleep", "30"],
+                                                               "timeout": 1}])
+    r = rt.run(cfg)
+    assert r.returncode != 0
+    assert r.stderr == "minioci: hook startContainer[0] /bin/sleep did not finish within 1s\n"
+
+
+def test_poststart_and_poststop_failures_are_only_logged(rt, tmp_path):
+    log = tmp_path / "minioci.log"
+    cfg = with_hooks(tmp_path, base_config(["sh", "-c", "echo ran"]),
+                     poststart=[{"path": "/bin/false"}], poststop=[{"path": "/bin/false"}])
+    r = rt.call("--log", log, "--debug", "run", "-b", rt.bundle(cfg), rt.new_id())
+    assert (r.returncode, r.stdout) == (0, "ran\n")
+    text = log.read_text()
+    assert "hook poststart[0] /bin/false: exited with status 1" in text
+    assert "hook poststop[0] /bin/false: exited with status 1" in text

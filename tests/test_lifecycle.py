@@ -1,0 +1,383 @@
+"""The runc-style lifecycle: create/start/state/kill/delete/list/exec, the
+console socket, pid files, --log json errors, and faults."""
+import array
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import MINIOCI, base_config, cgroup_dirs
+
+DEVNULL = subprocess.DEVNULL
+
+
+def sh(script):
+    return base_config(["sh", "-c", script])
+
+
+def state(rt, cid):
+    r = rt.call("state", cid)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def wait_status(rt, cid, want, timeout=10):
+    deadline = time.monotonic() + timeout
+    while state(rt, cid)["status"] != want:
+        assert time.monotonic() < deadline, f"{cid} never became {want}"
+        time.sleep(0.02)
+
+
+def create(rt, cfg, *flags, cid=None):
+    cid = cid or rt.new_id()
+    # The container inherits our stdio (conmon passes pipes it never waits
+    # on): a file, not a pipe we would wait on until the container exits.
+    err = rt.tmp / f"{cid}.stderr"
+    with open(err, "w") as f:
+        r = subprocess.run(rt.cmd("create", "-b", rt.bundle(cfg), *flags, cid), stdout=DEVNULL,
+                           stderr=f, timeout=60)
+    assert r.returncode == 0, err.read_text()
+    assert err.read_text() == ""                    # nothing printed on success
+    return cid
+
+
+def test_create_start_state_kill_delete(rt, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    cfg = sh("echo started > /out/log; exec sleep 300")
+    cfg["mounts"].append({"destination": "/out", "type": "bind", "source": str(out)})
+    pid_file = tmp_path / "pid"
+    cid = create(rt, cfg, "--pid-file", pid_file)
+    st = state(rt, cid)
+    assert st["status"] == "created" and st["id"] == cid
+    assert pid_file.read_text() == str(st["pid"])          # host pid, no newline
+    assert set(st) >= {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner",
+                       "annotations"}
+    assert not (out / "log").exists()                         # waits before exec
+    assert rt.call("start", cid).returncode == 0
+    wait_status(rt, cid, "running")
+    deadline = time.monotonic() + 5
+    while not (out / "log").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    r = rt.call("start", cid)
+    assert r.returncode != 0 and "it is running, not created" in r.stderr
+    listed = json.loads(rt.call("list", "--format", "json").stdout)
+    assert [c["id"] for c in listed] == [cid] and listed[0]["status"] == "running"
+    assert rt.call("list", "-q").stdout.split() == [cid]
+    assert rt.call("kill", cid, "SIGKILL").returncode == 0
+    wait_status(rt, cid, "stopped")
+    assert state(rt, cid)["pid"] == 0
+    assert rt.call("kill", cid).returncode != 0               # not running
+    assert rt.call("delete", cid).returncode == 0
+    assert not cgroup_dirs(cid)
+    assert rt.call("state", cid).returncode != 0
+
+
+def test_duplicate_id_is_refused(rt):
+    cid = create(rt, sh("sleep 300"))
+    r = rt.call("create", "-b", rt.bundle(sh("true")), cid)
+    assert r.returncode != 0 and r.stderr == f"minioci: container {cid!r} already exists\n"
+    assert state(rt, cid)["status"] == "created"             # the first one is untouched
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
+def test_start_fails_when_the_process_died(rt):
+    cid = create(rt, sh("true"))
+    os.kill(state(rt, cid)["pid"], signal.SIGKILL)
+    wait_status(rt, cid, "stopped")
+    r = rt.call("start", cid)
+    assert r.returncode != 0 and "it is stopped, not created" in r.stderr
+    assert rt.call("delete", cid).returncode == 0
+
+
+def test_delete_refuses_a_running_container_without_force(rt):
+    cid = create(rt, sh("sleep 300"))
+    rt.call("start", cid)
+    r = rt.call("delete", cid)
+    assert r.returncode != 0 and "is running (use --force)" in r.stderr
+    assert rt.call("delete", "--force", cid).returncode == 0
+    assert rt.call("state", cid).returncode != 0
+
+
+def test_delete_force_of_an_unknown_id_succeeds(rt):
+    assert rt.call("delete", "--force", "no-such-container").returncode == 0
+    r = rt.call("delete", "no-such-container")
+    assert r.returncode != 0 and "does not exist" in r.stderr
+
+
+def test_unknown_id_errors(rt):
+    for args in (("start", "nope"), ("state", "nope"), ("kill", "nope"), ("exec", "nope", "true")):
+        r = rt.call(*args)
+        assert r.returncode != 0 and r.stderr == "minioci: container 'nope' does not exist\n", args
+
+
+def test_kill_all_signals_every_process(rt):
+    cid = create(rt, sh("sleep 300 & sleep 300 & wait"))
+    rt.call("start", cid)
+    wait_status(rt, cid, "running")
+    assert rt.call("kill", "--all", cid, "KILL").returncode == 0
+    wait_status(rt, cid, "stopped")
+    assert rt.call("delete", cid).returncode == 0
+
+
+def test_exec_joins_every_namespace_and_the_cgroup(rt):
+    cid = rt.new_id()
+    cfg = sh("exec sleep 300")
+    cfg["process"]["user"] = {"uid": 0, "gid": 0}
+    assert rt.call("run", "-d", "-b", rt.bundle(cfg), cid, stdout=DEVNULL, stderr=DEVNULL,
+                   capture_output=False).returncode == 0
+    init = state(rt, cid)["pid"]
+    names = ("net", "ipc", "uts", "mnt", "pid", "cgroup")
+    r = rt.call("exec", cid, "sh", "-c", "for n in " + " ".join(names) +
+                "; do readlink /proc/self/ns/$n; done; cat /proc/self/cgroup; hostname")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:6] == [os.readlink(f"/proc/{init}/ns/{n}") for n in names]
+    cgroups = lines[6:-1]
+    assert cgroups and all(line.endswith(":/") for line in cgroups)   # its cgroup, seen from its cgroupns
+    assert lines[-1] == "minioci-test"
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
+def test_exec_exit_codes_user_env_cwd(rt):
+    cid = rt.new_id()
+    rt.call("run", "-d", "-b", rt.bundle(sh("exec sleep 300")), cid, stdout=DEVNULL, stderr=DEVNULL,
+            capture_output=False)
+    assert rt.call("exec", cid, "sh", "-c", "exit 3").returncode == 3
+    r = rt.call("exec", "--user", "1000:1000", "-e", "X=1", "--cwd", "/tmp", cid, "sh", "-c",
+                "id -u; id -g; echo $X; pwd")
+    assert r.stdout.split() == ["1000", "1000", "1", "/tmp"], r.stderr
+    r = rt.call("exec", cid, "no-such-thing")
+    assert r.returncode == 255 and "executable file not found" in r.stderr
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
+def test_exec_process_json_detach_and_pid_file(rt, tmp_path):
+    cid = rt.new_id()
+    rt.call("run", "-d", "-b", rt.bundle(sh("exec sleep 300")), cid, stdout=DEVNULL, stderr=DEVNULL,
+            capture_output=False)
+    proc = base_config(["sh", "-c", "echo $$ > /dev/null; sleep 300"])["process"]
+    (tmp_path / "p.json").write_text(json.dumps(proc))
+    r = subprocess.run(rt.cmd("exec", "--process", tmp_path / "p.json", "--detach", "--pid-file",
+                              tmp_path / "pid", cid), stdout=DEVNULL, stderr=DEVNULL)
+    assert r.returncode == 0
+    pid = int((tmp_path / "pid").read_text())
+    assert os.readlink(f"/proc/{pid}/ns/pid") == os.readlink(f"/proc/{state(rt, cid)['pid']}/ns/pid")
+    assert rt.call("delete", "--force", cid).returncode == 0       # takes the exec'd process with it
+    assert not os.path.exists(f"/proc/{pid}/ns")
+
+
+def test_malformed_process_json(rt, tmp_path):
+    cid = rt.new_id()
+    rt.call("run", "-d", "-b", rt.bundle(sh("exec sleep 300")), cid, stdout=DEVNULL, stderr=DEVNULL,
+            capture_output=False)
+    bad = tmp_path / "process.json"
+    bad.write_text(json.dumps({"args": [], "cwd": "/", "user": {"uid": 0, "gid": 0}}))
+    r = rt.call("exec", "--process", bad, cid)
+    assert r.returncode != 0
+    assert r.stderr == f"minioci: {bad}: args: must be a non-empty array of strings\n"
+    bad.write_text("{")
+    assert "invalid JSON" in rt.call("exec", "--process", bad, cid).stderr
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
+def test_exec_into_stopped_container_is_an_error(rt):
+    cid = create(rt, sh("true"))
+    rt.call("start", cid)
+    wait_status(rt, cid, "stopped")
+    r = rt.call("exec", cid, "true")
+    assert r.returncode == 255 and "it is stopped" in r.stderr
+    assert rt.call("delete", cid).returncode == 0
+
+
+def recv_pty(listener, result):
+    conn, _ = listener.accept()
+    fds = array.array("i")
+    msg, anc, flags, _ = conn.recvmsg(16, socket.CMSG_SPACE(16 * fds.itemsize))
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+    result.update(msg=msg, fds=list(fds))
+    conn.close()
+
+
+def test_console_socket_gets_exactly_one_pty_master(rt, tmp_path):
+    path = str(tmp_path / "console.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    result = {}
+    t = threading.Thread(target=recv_pty, args=(listener, result))
+    t.start()
+    cfg = sh("tty; echo via-the-pty; sleep 300")
+    cfg["process"]["terminal"] = True
+    cid = create(rt, cfg, "--console-socket", path)
+    t.join(10)
+    listener.close()
+    assert len(result["fds"]) == 1 and len(result["msg"]) >= 1
+    master = result["fds"][0]
+    try:
+        rt.call("start", cid)
+        text = b""
+        deadline = time.monotonic() + 10
+        while b"via-the-pty" not in text and time.monotonic() < deadline:
+            text += os.read(master, 4096)
+        assert b"/dev/pts/0" in text and b"via-the-pty" in text
+    finally:
+        os.close(master)
+        rt.call("delete", "--force", cid)
+
+
+def test_errors_go_to_the_json_log_as_exactly_one_line(rt, tmp_path):
+    log = tmp_path / "log.json"
+    r = rt.call("--log-format=json", "--log", log, "start", "no-such-id")
+    assert r.returncode != 0
+    assert r.stderr == "minioci: container 'no-such-id' does not exist\n"
+    text = log.read_text()
+    assert text.count("\n") == 1
+    entry = json.loads(text)           # podman parses the whole file as one object
+    assert entry["level"] == "error" and entry["msg"] == "container 'no-such-id' does not exist"
+    assert entry["time"].endswith("Z")
+
+
+def test_pid_file_directory_must_exist(rt, tmp_path):
+    r = rt.call("create", "-b", rt.bundle(sh("true")), "--pid-file", tmp_path / "no" / "pid", rt.new_id())
+    assert r.returncode != 0 and "its directory does not exist" in r.stderr
+
+
+def test_console_socket_that_is_not_a_socket(rt, tmp_path):
+    cfg = sh("true")
+    cfg["process"]["terminal"] = True
+    (tmp_path / "file").write_text("")
+    r = rt.call("create", "-b", rt.bundle(cfg), "--console-socket", tmp_path / "file", rt.new_id())
+    assert r.returncode != 0
+    assert r.stderr == f"minioci: connect to console socket {tmp_path / 'file'}: Connection refused\n"
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.01, 0.03, 0.06, 0.1, 0.2])
+def test_a_create_killed_at_any_point_is_removed_by_delete_force(rt, delay):
+    cid = rt.new_id()
+    p = subprocess.Popen(rt.cmd("create", "-b", rt.bundle(sh("sleep 300")), cid), stdout=DEVNULL, stderr=DEVNULL)
+    time.sleep(delay)
+    p.kill()
+    p.wait()
+    assert rt.call("delete", "--force", cid).returncode == 0
+    assert rt.leftovers() == []
+    assert not [pid for pid in _pids_in_rootfs()], "a container process survived"
+
+
+def _pids_in_rootfs():
+    """Processes running `sleep 300` from the test rootfs."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if open(f"/proc/{d}/cmdline", "rb").read() == b"sleep\x00300\x00":
+                    out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def test_version_has_runc_style_lines():
+    r = subprocess.run([MINIOCI, "--version"], capture_output=True, text=True)
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("minioci version ") and any(line.startswith("spec: 1.") for line in lines)
+
+
+def test_systemd_cgroup_is_refused_clearly(rt):
+    r = rt.call("--systemd-cgroup", "create", "-b", rt.bundle(sh("true")), rt.new_id())
+    assert r.returncode != 0 and "--systemd-cgroup" in r.stderr
+
+
+def test_spec_writes_runcs_default_which_runs(rt, tmp_path):
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    r = subprocess.run([MINIOCI, "spec", "--bundle", bundle], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads((bundle / "config.json").read_text())
+    assert cfg["process"]["args"] == ["sh"] and cfg["process"]["terminal"] is True
+    r = subprocess.run([MINIOCI, "spec", "--bundle", bundle], capture_output=True, text=True)
+    assert r.returncode != 0 and "exists" in r.stderr
+    from conftest import ROOTFS
+    cfg["root"]["path"] = str(ROOTFS)
+    cfg["process"].update(terminal=False, args=["echo", "default-config-runs"])
+    assert rt.output(cfg) == "default-config-runs\n"
+
+
+def test_features_document():
+    r = subprocess.run([MINIOCI, "features"], capture_output=True, text=True)
+    doc = json.loads(r.stdout)
+    assert doc["ociVersionMin"] == "1.0.0" and doc["ociVersionMax"].startswith("1.")
+    assert set(doc["hooks"]) == {"prestart", "createRuntime", "createContainer", "startContainer",
+                                 "poststart", "poststop"}
+    linux = doc["linux"]
+    assert {"pid", "network", "mount", "ipc", "uts", "user", "cgroup"} <= set(linux["namespaces"])
+    assert "CAP_SYS_ADMIN" in linux["capabilities"] and "rbind" in doc["mountOptions"]
+    assert linux["cgroup"]["v1"] and linux["cgroup"]["v2"]          # this hybrid host has both
+
+
+def test_the_joining_process_is_unreachable_from_inside(rt, tmp_path):
+    """CVE-2019-5736: while `exec` joins the container, nothing in the
+    container may open its /proc/<pid>/exe (the host's interpreter) or its
+    fds (host fds: the cgroup directory, namespace files).  strace holds the
+    joiner at its execve for 2 s, when it has the container's uid and
+    capabilities, so the kernel's uid and capability checks would let the
+    container in: only its being non-dumpable keeps it out."""
+    if not shutil.which("strace"):
+        pytest.skip("needs strace")
+    from minioci.spec import CAP_NUMBERS
+    from conftest import CAPS
+    cap_eff = f"{sum(1 << CAP_NUMBERS[c] for c in CAPS):016x}"
+    cid = rt.new_id()
+    rt.call("run", "-d", "-b", rt.bundle(sh("exec sleep 300")), cid, stdout=DEVNULL, stderr=DEVNULL,
+            capture_output=False)
+    joiner = subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=execve",
+                               "-e", "inject=execve:delay_enter=2000000"] +
+                              rt.cmd("exec", cid, "/bin/true"), stdout=DEVNULL, stderr=DEVNULL)
+    look = r"""
+    for i in $(seq 150); do
+      for p in /proc/[0-9]*; do
+        # the joiner is still minioci's Python (its cmdline names the venv),
+        # now with the container's capabilities; the brackets keep this
+        # script's own processes from matching
+        if grep -q 'venv/bi[n]/python' $p/cmdline 2>/dev/null && grep -q "^CapEff:.CAPEFF" $p/status; then
+          echo "found ${p#/proc/}"
+          readlink $p/exe >/dev/null 2>&1 && echo exe-readable || echo exe-denied
+          opened=""
+          for fd in $(ls $p/fd); do readlink $p/fd/$fd >/dev/null 2>&1 && opened=yes; done
+          [ -n "$opened" ] && echo fds-readable || echo fds-denied
+          readlink /proc/1/exe >/dev/null 2>&1 && echo init-exe-readable
+          exit 0
+        fi
+      done
+      sleep 0.03
+    done
+    echo not-found
+    """.replace("CAPEFF", cap_eff)
+    try:
+        r = rt.call("exec", cid, "sh", "-c", look)
+    finally:
+        joiner.wait(30)
+    lines = r.stdout.split()
+    assert lines[0] == "found", r.stdout
+    # the check can fail: an ordinary container process is readable from inside
+    assert lines[2:] == ["exe-denied", "fds-denied", "init-exe-readable"]
+    assert joiner.returncode == 0
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
+def test_exec_gets_only_stdio(rt):
+    cid = rt.new_id()
+    rt.call("run", "-d", "-b", rt.bundle(sh("exec sleep 300")), cid, stdout=DEVNULL, stderr=DEVNULL,
+            capture_output=False)
+    r = rt.call("exec", cid, "ls", "/proc/self/fd")
+    assert r.stdout.split() == ["0", "1", "2", "3"], r.stderr      # 3: ls's own directory
+    assert rt.call("delete", "--force", cid).returncode == 0
