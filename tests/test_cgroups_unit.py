@@ -3,6 +3,8 @@ host kinds, path resolution, resource planning and routing, the v1 device
 emulation and the v2 eBPF device filter (run through a small interpreter),
 and the file writes of v2 and of v1-only controllers on temporary trees
 shaped like cgroupfs.  Real cgroups are in test_cgroups.py."""
+import os
+
 import pytest
 
 from minioci import cgroups
@@ -380,7 +382,7 @@ def test_v2_refuses_what_it_cannot_hold_before_writing(fake_v2, res, path, messa
 def test_v2_missing_file_is_a_clear_error(fake_v2):
     cg, leaf, _ = fake_v2
     (leaf / "cpu.max.burst").unlink()
-    with pytest.raises(ConfigError, match=r"cpu.burst: is not supported by this kernel: .*cpu.max.burst does not exist"):
+    with pytest.raises(ConfigError, match=r"cpu.burst: is not available here .*cpu.max.burst does not exist"):
         resources.apply(resources.route(cg, resources.plan({"cpu": {"burst": 1}}, "c")))
     with pytest.raises(ConfigError, match=r"hugepageLimits\[0\].pageSize: this host has no 1GB huge pages \(it has: 2MB\)"):
         resources.apply(resources.route(cg, resources.plan({"hugepageLimits": [{"pageSize": "1GB", "limit": 0}]}, "c")))
@@ -425,3 +427,29 @@ def test_v1_only_controllers_on_a_fake_v1_tree(tmp_path):
     assert read("memory", "memory.limit_in_bytes") == str(64 << 20)
     assert read("memory", "memory.memsw.limit_in_bytes") == str(128 << 20)
     assert read("memory", "memory.oom_control") == "1"
+
+
+def test_a_shared_parent_goes_with_its_last_user_whoever_made_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(cgroups, "PARENTS", str(tmp_path / "registry"))
+    mount = tmp_path / "memory"
+    mount.mkdir()
+    layout = cgroups.Layout({"memory": (str(mount), "/", ["memory"])}, None)
+    a = cgroups.Cgroup.for_path(layout, "/p/q/a", {})
+    b = cgroups.Cgroup.for_path(layout, "/p/q/b", {})
+    a.create()                 # a makes /p and /p/q
+    b.create()                 # b finds them
+    a.destroy()                # a goes first: /p/q is still b's
+    assert sorted(os.listdir(mount / "p" / "q")) == ["b"]
+    b.destroy()                # the last user takes the parents a made
+    assert os.listdir(mount) == [] and os.listdir(tmp_path / "registry") == []
+
+
+def test_a_parent_minioci_did_not_make_stays(tmp_path, monkeypatch):
+    monkeypatch.setattr(cgroups, "PARENTS", str(tmp_path / "registry"))
+    mount = tmp_path / "memory"
+    (mount / "libpod_parent").mkdir(parents=True)
+    layout = cgroups.Layout({"memory": (str(mount), "/", ["memory"])}, None)
+    c = cgroups.Cgroup.for_path(layout, "/libpod_parent/libpod-c1", {})
+    c.create()
+    c.destroy()
+    assert os.listdir(mount) == ["libpod_parent"] and os.listdir(mount / "libpod_parent") == []

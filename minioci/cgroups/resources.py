@@ -159,6 +159,9 @@ def apply(p):
                 _write(part, w, p.file, s.path)
 
 
+_MISSING = "is not available here (an older kernel, or a controller not enabled for this cgroup)"
+
+
 def _write(part, w, file, path):
     import os
     if isinstance(w, IfExists):
@@ -168,14 +171,13 @@ def _write(part, w, file, path):
         found = [x for x in w if os.path.exists(os.path.join(part.directory, x[0]))]
         if not found:
             names = " or ".join(x[0] for x in w)
-            raise ConfigError(file, path, f"is not supported by this kernel: {part.directory} has no {names}")
+            raise ConfigError(file, path, f"{_MISSING}: {part.directory} has no {names}")
         w = found[0]
     name, value = w
     try:
         part.write(name, value)
     except FileNotFoundError:
-        raise ConfigError(file, path, f"is not supported by this kernel: "
-                                      f"{part.directory}/{name} does not exist") from None
+        raise ConfigError(file, path, f"{_MISSING}: {part.directory}/{name} does not exist") from None
     except OSError as e:
         raise ConfigError(file, path, f"write {value!r} to {part.directory}/{name}: {e.strerror}") from None
 
