@@ -299,7 +299,8 @@ def test_punching_a_hole_in_a_wildcard_rule_is_refused():
 
 V2_FILES = ["memory.max", "memory.swap.max", "memory.low", "memory.current", "cpu.weight", "cpu.max",
             "cpu.max.burst", "cpu.idle", "cpuset.cpus", "cpuset.mems", "pids.max", "io.weight", "io.max",
-            "hugetlb.2MB.max", "hugetlb.2MB.rsvd.max", "rdma.max", "memory.high", "cgroup.procs"]
+            "hugetlb.2MB.max", "hugetlb.2MB.rsvd.max", "rdma.max", "memory.high", "cgroup.procs",
+            "cgroup.controllers"]
 
 
 @pytest.fixture

@@ -14,7 +14,9 @@ class Unified(fs.Directory):
 
     def create(self, before_parent=None):
         made = fs.makedirs(self.directory, before_parent)
-        if self.controllers:
+        # What reached the new cgroup shows in its cgroup.controllers: one
+        # read, and usually nothing more to do.
+        if self.controllers - set(fs.read(self.directory, "cgroup.controllers").split()):
             self._enable_controllers()
         return made
 
