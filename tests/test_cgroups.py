@@ -284,6 +284,27 @@ def test_events_streams_stats_and_oom_until_the_container_stops(rt):
 
 
 @needs_root
+def test_check_before_update_refuses_a_limit_below_usage_even_when_paused(rt, tmp_path):
+    # The shell holds a 4 MB string: well above the smallest limit allowed.
+    cid = start_detached(rt, sh('x=$(head -c 4000000 /dev/zero | tr "\\0" a); sleep 100'))
+    mem = cgroup_of(rt, cid).part_for("memory")
+    deadline = time.monotonic() + 10
+    while int(read(mem, "memory.usage_in_bytes", "memory.current")) < 4000000:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert rt.call("pause", cid).returncode == 0
+    res = tmp_path / "r.json"
+    res.write_text(json.dumps({"memory": {"limit": 1 << 20, "checkBeforeUpdate": True}}))
+    r = rt.call("update", "-r", res, cid)
+    assert r.returncode != 0 and "memory.limit: 1048576 is below the container's current memory use" in r.stderr
+    res.write_text(json.dumps({"memory": {"limit": 64 << 20, "checkBeforeUpdate": True}}))
+    assert rt.call("update", "-r", res, cid).returncode == 0
+    assert read(mem, "memory.limit_in_bytes", "memory.max") == str(64 << 20)
+    assert status(rt, cid) == "paused"
+    delete(rt, cid)
+
+
+@needs_root
 def test_update_of_a_stopped_container_is_an_error(rt):
     cid = rt.new_id()
     assert create(rt, rt.bundle(sh("true")), cid) == (0, "")

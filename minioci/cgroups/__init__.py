@@ -151,11 +151,8 @@ def resolve_path(cgroups_path, container_id, file="config.json"):
 
 
 class Cgroup:
-    """The container's cgroup in every hierarchy of `layout`.
-
-    `path` is absolute, or relative to this process's own cgroup in each
-    hierarchy (runc's rule).  Nothing touches the filesystem until create().
-    """
+    """The container's cgroup: its directory in every hierarchy of `layout`
+    (`parts`).  Nothing touches the filesystem until create()."""
 
     def __init__(self, layout, parts, path=None):
         self.layout = layout
@@ -165,8 +162,10 @@ class Cgroup:
 
     @classmethod
     def for_path(cls, layout, path, own=None, file="config.json"):
-        """The container's directories for cgroup path `path`.  Refused if one
-        would hold minioci itself: deleting the container would kill it."""
+        """The container's directories for cgroup path `path`: absolute, or
+        relative to this process's own cgroup in each hierarchy (runc's
+        rule).  Refused if one would hold minioci itself: deleting the
+        container would kill it."""
         from . import v1, v2
         own = own_cgroups() if own is None else own
         found = []               # (part, mountpoint, mount root, minioci's own cgroup there)
@@ -193,13 +192,11 @@ class Cgroup:
         from . import v1, v2
         parts = []
         for d in directories:
-            if layout.v2 and _under(d, layout.v2[0]):
+            name = next((n for n, (mountpoint, _, _) in layout.v1.items() if _under(d, mountpoint)), None)
+            if name is not None:
+                parts.append(v1.Hierarchy(name, layout.v1[name][2], d))
+            elif layout.v2 and _under(d, layout.v2[0]):
                 parts.append(v2.Unified(d, layout.v2_controllers()))
-                continue
-            for name, (mountpoint, _, ctrls) in layout.v1.items():
-                if _under(d, mountpoint):
-                    parts.append(v1.Hierarchy(name, ctrls, d))
-                    break
         return cls(layout, parts)
 
     def directories(self):

@@ -83,12 +83,6 @@ def read_pids(directory, recursive=False):
     return out
 
 
-def read_int(directory, name):
-    """A cgroup file holding one number ("max" reads as None)."""
-    text = read(directory, name).strip()
-    return None if text == "max" else int(text)
-
-
 def read_keyed(directory, name):
     """A flat-keyed file ("key value" per line) as {key: int}."""
     out = {}
@@ -109,9 +103,6 @@ class Directory:
 
     def join(self, pid):
         write(self.directory, "cgroup.procs", str(pid))
-
-    def procs(self):
-        return read_pids(self.directory)
 
     def write(self, name, value):
         write(self.directory, name, value)

@@ -349,24 +349,6 @@ def shares_to_weight(shares):
     return math.ceil(10 ** ((exp * exp + 125 * exp) / 612.0 - 7.0 / 34.0))
 
 
-def weight_to_shares(weight):
-    """The inverse of shares_to_weight, for showing a v2 weight as shares."""
-    import math
-    if weight <= 1:
-        return 2
-    if weight >= 10000:
-        return 262144
-    # Solve l*l + 125*l = 612 * (log10(weight) + 7/34) for l = log2(shares).
-    k = 612.0 * (math.log10(weight) + 7.0 / 34.0)
-    exp = (-125 + math.sqrt(125 * 125 + 4 * k)) / 2
-    shares = int(round(2 ** exp))
-    while shares > 2 and shares_to_weight(shares - 1) >= weight:
-        shares -= 1
-    while shares_to_weight(shares) < weight:
-        shares += 1
-    return shares
-
-
 def _cpu(c, p, cpu, cur):
     where = c.path("cpu")
     shares = c.int(cpu, "shares", where, lo=2, hi=262144, zero_unset=True)
