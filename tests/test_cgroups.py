@@ -285,8 +285,9 @@ def test_events_streams_stats_and_oom_until_the_container_stops(rt):
 
 @needs_root
 def test_check_before_update_refuses_a_limit_below_usage_even_when_paused(rt, tmp_path):
-    # The shell holds a 4 MB string: well above the smallest limit allowed.
-    cid = start_detached(rt, sh('x=$(head -c 4000000 /dev/zero | tr "\\0" a); sleep 100'))
+    # 4 MB in a tmpfs file: charged to the container, and not reclaimable
+    # without swap; well above the smallest limit allowed.
+    cid = start_detached(rt, sh("head -c 4000000 /dev/zero > /dev/shm/x; sleep 100"))
     mem = cgroup_of(rt, cid).part_for("memory")
     deadline = time.monotonic() + 10
     while int(read(mem, "memory.usage_in_bytes", "memory.current")) < 4000000:
