@@ -493,6 +493,11 @@ def cmd_bench(g, a, tl):
     return bench.main(g, argv)
 
 
+def cmd_seccomp(g, a, tl):
+    from .seccomp import commands as seccomp_commands
+    return seccomp_commands.run(g.root, a.positional)
+
+
 _RUN_FLAGS = [
     Flag(("bundle", "b"), "bundle", "str", help="bundle directory (default: the argument, or .)"),
     Flag(("console-socket",), "console_socket", "str", help="unix socket to send the pty master to"),
@@ -560,4 +565,6 @@ COMMANDS = {c.name: c for c in [
         Flag(("format", "f"), "format", "str", "table", help="table or json"),
         Flag(("quiet", "q"), "quiet", help="print ids only"),
     ], "[flags]", "list containers", 0, 0),
+    Command("seccomp", cmd_seccomp, [], "compile FILE | cache [clear]",
+            "compile a seccomp profile into the cache ahead of time; show or clear the cache", 1, 2),
 ]}

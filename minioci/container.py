@@ -60,10 +60,8 @@ def start(spec, container, opts, tl):
                                      file=spec.file)
     wanted = resources.route(cgroup, resources.plan(spec.resources, spec.file, linux_devices=spec.devices))
     devices_part, device_filter = devices.route(cgroup, wanted.devices, spec.file)
-    seccomp = None
-    if spec.seccomp is not None:
-        from .seccomp import prepare
-        seccomp = prepare(spec, container.root, tl)
+    from . import seccomp as seccomp_mod    # light: libseccomp is imported on a cache miss only
+    seccomp = seccomp_mod.prepare(spec, container.root, tl) if seccomp_mod.wanted(spec) else None
     tl.mark("validate")
 
     undo = []
@@ -79,7 +77,7 @@ def start(spec, container, opts, tl):
                                resources=spec.resources or {}, config=spec.file,
                                cgroup_path=cgroup.path, hooks=hooks.as_dicts(spec.hooks))
         container.save(data)
-        fifo_fd = console_fd = None
+        fifo_fd = console_fd = listener_fd = None
         if opts.create:
             os.mkfifo(container.exec_fifo, 0o600)
             # O_RDWR: the child can block reading it without a writer yet, and
@@ -89,6 +87,10 @@ def start(spec, container, opts, tl):
         if opts.console_socket and proc.terminal:
             console_fd = _connect(opts.console_socket)
             undo.append(lambda: os.close(console_fd))
+        if seccomp is not None and seccomp.listener_path:
+            from .seccomp import notify
+            listener_fd = notify.connect(seccomp.listener_path)
+            undo.append(lambda: os.close(listener_fd))
         tl.mark("state")
         undo.append(cgroup.destroy)
         cgroup.create()
@@ -105,7 +107,8 @@ def start(spec, container, opts, tl):
         ns = spec.namespaces
         the_plan = plan_mod.build(spec, plan_mod.Options(
             exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
-            preserve_fds=opts.preserve_fds, seccomp=seccomp, console_size=opts.console_size,
+            preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
+            console_size=opts.console_size,
             cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
             cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
         tl.mark("plan")
@@ -115,6 +118,9 @@ def start(spec, container, opts, tl):
         data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
                     namespaces=_namespace_paths(spec, child.pid))
         container.save(data)
+        if listener_fd is not None:
+            child.set_listener_state(notify.message(seccomp, container.id, child.pid, spec.bundle,
+                                                    spec.annotations))
         tl.mark("state")
         if the_plan.parent_setup:
             _write_id_maps(child.pid, spec)
@@ -135,7 +141,7 @@ def start(spec, container, opts, tl):
             write_pid_file(opts.pid_file, child.pid)
             tl.mark("pid file")
         container.unlock()
-        for fd in (fifo_fd, console_fd, cgroup_fd):
+        for fd in (fifo_fd, console_fd, listener_fd, cgroup_fd):
             if fd is not None:
                 os.close(fd)
         return Started(container, spec, child, cgroup, data)
@@ -285,9 +291,9 @@ def exec_in(root, cid, proc, opts, tl):
         spec = spec_mod.load(data["bundle"], os.path.basename(data.get("config") or "config.json"))
     except MiniociError:
         spec = None      # the bundle is gone: exec without the container's seccomp profile
-    if spec is not None and spec.seccomp is not None:
-        from .seccomp import prepare
-        seccomp = prepare(spec, root, tl)
+    from . import seccomp as seccomp_mod
+    if spec is not None and seccomp_mod.wanted(spec):
+        seccomp = seccomp_mod.prepare(spec, root, tl)
     pid = data["pid"]
     short = {"network": "net", "mount": "mnt"}
     namespaces = {t: f"/proc/{pid}/ns/{short.get(t, t)}" for t in (data.get("namespaces") or {})}
@@ -301,12 +307,18 @@ def exec_in(root, cid, proc, opts, tl):
         if opts.console_socket and proc.terminal:
             console_fd = _connect(opts.console_socket)
             undo.append(lambda: os.close(console_fd))
+        listener_fd = None
+        if seccomp is not None and seccomp.listener_path:
+            from .seccomp import notify
+            listener_fd = notify.connect(seccomp.listener_path)
+            undo.append(lambda: os.close(listener_fd))
         cgroup_fd = cgroup.open_v2()
         if cgroup_fd is not None:
             undo.append(lambda: os.close(cgroup_fd))
         the_plan = plan_mod.build_exec(proc, namespaces, plan_mod.Options(
             console_fd=console_fd, preserve_fds=opts.preserve_fds, seccomp=seccomp,
-            console_size=opts.console_size, cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
+            seccomp_listener_fd=listener_fd, console_size=opts.console_size,
+            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
         tl.mark("plan")
         # Nothing in the container may reach us through /proc while we join
         # it (runc's CVE-2019-5736); the child inherits this from its first
@@ -314,6 +326,9 @@ def exec_in(root, cid, proc, opts, tl):
         import prctl
         prctl.set_dumpable(False)
         child = shim.Child(the_plan)
+        if listener_fd is not None:
+            child.set_listener_state(notify.message(seccomp, cid, child.pid, data["bundle"],
+                                                    data.get("annotations"), "running", pid))
         outcome = child.wait_report()
         _mark_child_steps(tl, child, outcome, shim.now())
         if opts.pid_file:

@@ -71,7 +71,8 @@ class Options:
     """How this start differs from a plain `run`."""
 
     def __init__(self, exec_fifo_fd=None, console_fd=None, no_pivot=False, preserve_fds=0,
-                 cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None, console_size=None):
+                 cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None, console_size=None,
+                 seccomp_listener_fd=None):
         self.exec_fifo_fd = exec_fifo_fd     # create: wait on this fd for `start`
         self.console_fd = console_fd         # --console-socket, connected
         self.no_pivot = no_pivot
@@ -83,7 +84,8 @@ class Options:
         # fd of the v2 directory to clone3 into.
         self.cgroup_join = cgroup_join
         self.cgroup_fd = cgroup_fd
-        self.seccomp = seccomp               # (bpf bytes, seccomp flags) or None
+        self.seccomp = seccomp               # a seccomp.Filter, or None
+        self.seccomp_listener_fd = seccomp_listener_fd   # connected to its listenerPath (NOTIFY)
         # (rows, cols) of the pty when process.consoleSize does not say
         # (`run` passes its own terminal's).
         self.console_size = console_size
@@ -292,7 +294,7 @@ def _process(proc, opts, add, start_hooks=()):
     if opts.seccomp is not None and not seccomp_late:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
         # user switch below may drop: load it now, as runc does.
-        add("seccomp", "seccomp.load", bpf=opts.seccomp[0], flags=opts.seccomp[1])
+        _seccomp(opts, add)
     add("user", "user", uid=proc.uid, gid=proc.gid, groups=list(proc.additional_gids))
     add("chdir", "cwd", path=proc.cwd)
     if caps is not None:
@@ -310,5 +312,11 @@ def _process(proc, opts, add, start_hooks=()):
     for s in start_hooks:
         add(**s)
     if seccomp_late:
-        add("seccomp", "seccomp.load", bpf=opts.seccomp[0], flags=opts.seccomp[1])
+        _seccomp(opts, add)
     add("exec", "exec", args=proc.args, env=proc.env)
+
+
+def _seccomp(opts, add):
+    fd = opts.seccomp_listener_fd
+    add("seccomp", "seccomp.load", bpf=opts.seccomp.bpf, flags=opts.seccomp.flags,
+        listener_fd=-1 if fd is None else fd)

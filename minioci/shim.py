@@ -41,7 +41,7 @@ FIELDS = {
     "chdir": {"path": "s1"},
     "terminal": {"socket_fd": "i1", "uid": "u1", "gid": "u2", "size": "u3"},
     "find_exec": {"file": "s1", "env": "v2"},
-    "seccomp": {"bpf": "blob", "flags": "i1"},
+    "seccomp": {"bpf": "blob", "flags": "i1", "listener_fd": "i2"},
     "close_fds": {"first": "i1"},
     "wait_start": {"fd": "i1"},
     "exec": {"args": "v1", "env": "v2"},
@@ -122,6 +122,13 @@ class Child:
         rc = lib.mo_go(self._c, state, len(state))
         if rc < 0:
             raise MiniociError(f"start container process: {os.strerror(-rc)}")
+
+    def set_listener_state(self, state):
+        """The bytes the child sends its seccomp listener with the notify fd."""
+        rc = lib.mo_set_listener_state(self._c, state, len(state))
+        if rc < 0:
+            raise MiniociError(f"pass the seccomp listener state ({len(state)} bytes) to the container "
+                               f"process: {os.strerror(-rc)}")
 
     def wait_report(self):
         """Block until the child execs ("exec"), reports it is waiting for

@@ -17,9 +17,16 @@ LOCK_FILE = "lock"
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
 
+# The root also holds the seccomp cache (minioci/seccomp/cache.py): not a container.
+SECCOMP_CACHE = "seccomp-cache"
+RESERVED_IDS = frozenset([SECCOMP_CACHE])
+
+
 def check_id(cid):
     if not cid or cid in (".", "..") or not set(cid) <= _ID_CHARS or len(cid) > 1024:
         raise MiniociError(f"invalid container id {cid!r}: use letters, digits and _+-. only")
+    if cid in RESERVED_IDS:
+        raise MiniociError(f"invalid container id {cid!r}: minioci keeps its {cid} there")
 
 
 def generate_id():

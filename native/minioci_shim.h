@@ -47,7 +47,9 @@ enum mo_op {
                                 u3 (rows << 16 | cols, 0: unset); master sent on fd i1,
                                 or to the parent when i1 < 0 */
     MO_OP_FIND_EXEC,         /* resolve s1 against PATH of envp v2; fails like runc */
-    MO_OP_SECCOMP,           /* load the BPF program in blob with seccomp flags i1 */
+    MO_OP_SECCOMP,           /* load the BPF program in blob with seccomp flags i1; if
+                                i2 >= 0 (flags hold NEW_LISTENER), send the notify fd with
+                                the listener state (mo_set_listener_state) on socket i2 */
     MO_OP_CLOSE_FDS,         /* mark every fd >= i1 close-on-exec */
     MO_OP_WAIT_START,        /* report ready, then block reading fd i1 until `start` */
     MO_OP_EXEC,              /* execve(found path, v1, v2) */
@@ -102,6 +104,11 @@ struct mo_shared {
     int failed_step;                   /* -1, or the index of the failed step */
     int err;                           /* errno of the failure (0 if none) */
     char msg[1024];                    /* what was being done, e.g. "mount proc on /proc" */
+    /* Written by the parent: the state the seccomp listener gets with the
+     * notify fd (it holds the child's pid, so it is set after the clone).
+     * The length is written last; the child waits on it as a futex. */
+    int listener_state_len;
+    char listener_state[65536];
 };
 
 struct mo_child {
@@ -120,6 +127,9 @@ int mo_go(struct mo_child *child, const char *state, unsigned long len);
  * or -errno.  A file descriptor passed along with the report (the terminal
  * master) is stored in *fd, else -1. */
 int mo_wait_report(struct mo_child *child, int *fd);
+/* Give the child the state to send its seccomp listener (MO_OP_SECCOMP with
+ * i2 >= 0) and wake it if it waits for it.  Returns 0 or -errno. */
+int mo_set_listener_state(struct mo_child *child, const char *state, unsigned long len);
 /* Close the parent's end and unmap the shared page. */
 void mo_release(struct mo_child *child);
 

@@ -14,6 +14,7 @@
 #include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/futex.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -660,16 +661,44 @@ static void step_find_exec(const struct mo_step *s)
     fail(ENOENT, "exec: \"%s\": executable file not found in $PATH", file);
 }
 
+/* The listener's state comes from the parent once it knows our pid; it is
+ * set right after clone(), long before this step, so the wait is short. */
+static void wait_listener_state(void)
+{
+    int *len = &C.shared->listener_state_len;
+    struct timespec second = { .tv_sec = 1 };
+    for (int waited = 0; __atomic_load_n(len, __ATOMIC_ACQUIRE) == 0; waited++) {
+        if (waited == 30)
+            fail(ETIMEDOUT, "wait for the state to send the seccomp listener");
+        syscall(SYS_futex, len, FUTEX_WAIT, 0, &second, NULL, 0);
+    }
+}
+
 static void step_seccomp(const struct mo_step *s)
 {
     struct sock_fprog prog = {
         .len = (unsigned short)(s->blob_len / sizeof(struct sock_filter)),
         .filter = (struct sock_filter *)s->blob,
     };
+    int listener = s->i2;
+    if (listener >= 0) {
+        if (!(s->i1 & SECCOMP_FILTER_FLAG_NEW_LISTENER))
+            fail(EINVAL, "seccomp listener without SECCOMP_FILTER_FLAG_NEW_LISTENER");
+        wait_listener_state();
+    }
     long r = s->i1 ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, s->i1, &prog)
                    : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
     if (r < 0)
         fail(errno, "load seccomp filter");
+    if (listener >= 0) {
+        /* Filtered from here on: the profile must allow sendmsg (Python
+         * refuses SCMP_ACT_NOTIFY on it, which would wait forever). */
+        int e = send_msg(listener, C.shared->listener_state, (size_t)C.shared->listener_state_len, (int)r);
+        if (e < 0)
+            fail(-e, "send the seccomp notify fd to the listener");
+        close((int)r);
+        close(listener);
+    }
 }
 
 static void step_close_fds(const struct mo_step *s)
@@ -1008,6 +1037,18 @@ int mo_wait_report(struct mo_child *child, int *fd)
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
             memcpy(fd, CMSG_DATA(c), sizeof(int));
     return n == 0 ? 0 : what;
+}
+
+int mo_set_listener_state(struct mo_child *child, const char *state, unsigned long len)
+{
+    struct mo_shared *sh = child->shared;
+    if (len == 0 || len > sizeof sh->listener_state)
+        return -E2BIG;
+    memcpy(sh->listener_state, state, len);
+    __atomic_store_n(&sh->listener_state_len, (int)len, __ATOMIC_RELEASE);
+    if (syscall(SYS_futex, &sh->listener_state_len, FUTEX_WAKE, INT_MAX, NULL, NULL, 0) < 0)
+        return -errno;
+    return 0;
 }
 
 void mo_release(struct mo_child *child)

@@ -7,6 +7,7 @@ real kernel.  Unit tests (spec, plan, cli, ...) need neither.
 import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from minioci.seccomp.cache import DIR_NAME as SECCOMP_CACHE
 
 REPO = Path(__file__).resolve().parents[1]
 ROOTFS = REPO / "bundles" / "busybox" / "rootfs"
@@ -48,13 +51,8 @@ def host_mounts(under=(str(REPO), "/tmp", "/run/minioci-test", "/sys/fs/cgroup")
 
 def cgroup_dirs(cid):
     """Every directory named after this container id in any hierarchy.
-    (os.walk, not glob: other tests' cgroups come and go while we look.)"""
-    out = []
-    for base in Path("/sys/fs/cgroup").iterdir():
-        if base.is_dir():
-            for d, subdirs, _ in os.walk(base):
-                out += [os.path.join(d, s) for s in subdirs if s == cid]
-    return out
+    (os.walk, not glob: other containers' directories come and go meanwhile.)"""
+    return [top for top, _, _ in os.walk("/sys/fs/cgroup") if os.path.basename(top) == cid]
 
 
 def descendants(pid=None):
@@ -117,7 +115,7 @@ class Runtime:
     def leftovers(self):
         left = []
         if os.path.isdir(self.root):
-            left += [f"state {self.root}/{e}" for e in os.listdir(self.root)]
+            left += [f"state {self.root}/{e}" for e in os.listdir(self.root) if e != SECCOMP_CACHE]
         for cid in self.ids:
             left += [f"cgroup {d}" for d in cgroup_dirs(cid)]
         return left
@@ -125,7 +123,10 @@ class Runtime:
     def cleanup(self):
         if os.path.isdir(self.root):
             for cid in os.listdir(self.root):
-                subprocess.run(self.cmd("delete", "--force", cid), capture_output=True, timeout=30)
+                if cid != SECCOMP_CACHE:
+                    subprocess.run(self.cmd("delete", "--force", cid), capture_output=True, timeout=30)
+        # the seccomp cache is meant to outlive containers: here it goes with the private root
+        shutil.rmtree(os.path.join(self.root, SECCOMP_CACHE), ignore_errors=True)
         for cid in self.ids:
             for d in sorted(cgroup_dirs(cid), key=len, reverse=True):
                 try:

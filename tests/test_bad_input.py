@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import base_config
+from conftest import SECCOMP_CACHE, base_config
 
 
 def without(cfg, *path):
@@ -32,6 +32,15 @@ def ns(cfg, **types):
 
 
 NOT_A_NAMESPACE = "/etc/hostname"
+
+
+def seccomp(architectures=None, **rule):
+    """A linux.seccomp with one rule (on getcpu, ERRNO) changed by `rule`."""
+    doc = {"defaultAction": "SCMP_ACT_ALLOW",
+           "syscalls": [dict({"names": ["getcpu"], "action": "SCMP_ACT_ERRNO"}, **rule)]}
+    if architectures is not None:
+        doc["architectures"] = architectures
+    return doc
 
 CASES = [
     # (id, config (dict, raw text or None for no file), JSON path in the message, message part)
@@ -129,6 +138,30 @@ CASES = [
      "linux.timeOffsets", "needs a time namespace"),
     ("intelRdt unsupported", lambda c: setting(c, {"closID": "x"}, "linux", "intelRdt"),
      "linux.intelRdt", "is not supported by minioci"),
+    ("seccomp unknown default action", lambda c: setting(c, {"defaultAction": "SCMP_ACT_FOO"}, "linux", "seccomp"),
+     "linux.seccomp.defaultAction", "unknown action 'SCMP_ACT_FOO'"),
+    ("seccomp unknown action", lambda c: setting(c, seccomp(action="SCMP_ACT_BAR"), "linux", "seccomp"),
+     "linux.seccomp.syscalls[0].action", "unknown action 'SCMP_ACT_BAR'"),
+    ("seccomp unknown operator", lambda c: setting(c, seccomp(args=[{"index": 0, "value": 1, "op": "SCMP_CMP_XX"}]),
+                                                    "linux", "seccomp"),
+     "linux.seccomp.syscalls[0].args[0].op", "unknown operator 'SCMP_CMP_XX'"),
+    ("seccomp unknown architecture", lambda c: setting(c, seccomp(architectures=["SCMP_ARCH_PDP11"]),
+                                                        "linux", "seccomp"),
+     "linux.seccomp.architectures[0]", "unknown architecture 'SCMP_ARCH_PDP11'"),
+    ("seccomp names not strings", lambda c: setting(c, seccomp(names=["getpid", 39]), "linux", "seccomp"),
+     "linux.seccomp.syscalls[0].names", "must be an array of strings"),
+    ("seccomp arg value negative", lambda c: setting(c, seccomp(args=[{"index": 0, "value": -1, "op": "SCMP_CMP_EQ"}]),
+                                                      "linux", "seccomp"),
+     "linux.seccomp.syscalls[0].args[0].value", "must be an integer from 0 to 18446744073709551615"),
+    ("seccomp not an object", lambda c: setting(c, ["SCMP_ACT_ALLOW"], "linux", "seccomp"),
+     "linux.seccomp", "must be an object"),
+    ("seccomp NOTIFY without listener", lambda c: setting(c, seccomp(action="SCMP_ACT_NOTIFY"), "linux", "seccomp"),
+     "linux.seccomp.listenerPath", "is required: linux.seccomp.syscalls[0] uses SCMP_ACT_NOTIFY"),
+    ("seccomp arch libseccomp lacks", lambda c: setting(c, seccomp(architectures=["SCMP_ARCH_S390X"]),
+                                                         "linux", "seccomp"),
+     "linux.seccomp.architectures[0]", "SCMP_ARCH_S390X cannot be added"),
+    ("seccomp BPF annotation not base64", lambda c: setting(c, {"run.oci.seccomp_bpf_data": "%%%"}, "annotations"),
+     "annotations.run.oci.seccomp_bpf_data", "invalid base64"),
 ]
 
 
@@ -146,6 +179,7 @@ def test_bad_config_gets_one_clear_error_and_leaves_nothing(rt, tmp_path, name, 
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith(f"minioci: {bundle}/config.json: {where}"), r.stderr
     assert message in lines[0]
+    assert not os.path.exists(os.path.join(rt.root, SECCOMP_CACHE))     # not even a cache entry
 
 
 def test_there_are_at_least_25_cases():

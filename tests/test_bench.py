@@ -30,6 +30,7 @@ def test_startup_bench_reports_medians_ratios_and_phases(tmp_path):
         assert expected in names
     assert phases["runs"] == 4              # the warm-up run writes its timing too
     assert {t["case"] for t in result["targets"]} == {"run:busybox", "cycle:busybox"}
+    assert result["python_floor_ms"] > 0 and result["above_floor_ms"] is None     # no crun given
     md = result_file.with_suffix(".md").read_text()
     assert "| run:busybox | minioci |" in md and "unaccounted" in md
     assert "run:busybox" in r.stdout

@@ -2,6 +2,7 @@
 import copy
 
 from minioci import plan, spec
+from minioci.seccomp import Filter
 from conftest import base_config
 
 
@@ -92,11 +93,18 @@ def test_bind_mount_of_a_file_gets_a_file_mount_point(tmp_path):
 
 def test_seccomp_loads_last_with_no_new_privs_and_early_without(tmp_path):
     cfg = base_config()
-    p = build(cfg, tmp_path, seccomp=(b"\0" * 8, 0))
+    p = build(cfg, tmp_path, seccomp=Filter(b"\0" * 8, 0))
     assert p.ops()[-2:] == ["seccomp", "exec"]
+    assert p.find("seccomp")[0]["listener_fd"] == -1
     cfg["process"]["noNewPrivileges"] = False
-    p = build(cfg, tmp_path, seccomp=(b"\0" * 8, 0))
+    p = build(cfg, tmp_path, seccomp=Filter(b"\0" * 8, 0))
     assert p.ops().index("seccomp") < p.ops().index("user")
+
+
+def test_seccomp_step_carries_the_listener_socket(tmp_path):
+    p = build(base_config(), tmp_path, seccomp=Filter(b"\0" * 8, 8, "/run/agent.sock"), seccomp_listener_fd=7)
+    step = p.find("seccomp")[0]
+    assert (step["flags"], step["listener_fd"]) == (8, 7)
 
 
 def test_create_waits_for_start_before_exec(tmp_path):
@@ -130,7 +138,7 @@ def test_every_plan_field_has_a_place_in_the_c_struct(tmp_path):
     cfg["process"]["user"]["additionalGids"] = [5, 6]
     cfg["process"]["oomScoreAdj"] = 100
     cfg["domainname"] = "example"
-    p = build(cfg, tmp_path, seccomp=(b"\0" * 8, 1), exec_fifo_fd=3)
+    p = build(cfg, tmp_path, seccomp=Filter(b"\0" * 8, 1), exec_fifo_fd=3)
     cplan, keep = shim.encode(p)
     assert cplan.nsteps == len(p.steps)
     assert {s["op"] for s in p.steps} <= set(shim.FIELDS)

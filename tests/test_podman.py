@@ -18,18 +18,25 @@ from conftest import IS_ROOT, MINIOCI, ROOTFS
 
 PODMAN = shutil.which("podman")
 pytestmark = pytest.mark.skipif(not (IS_ROOT and PODMAN), reason="needs root and podman")
-# podman's default config carries its seccomp profile
-pytest.importorskip("minioci.seccomp", reason="minioci.seccomp is not merged yet")
 
 ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 
 
+DEFAULT_ROOT = "/run/minioci"       # podman never passes --root
+
+
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory):
-    """A private copy of the busybox rootfs (podman writes mount points into it)."""
+    """A private copy of the busybox rootfs (podman writes mount points into it).
+    Afterwards, minioci's default state root is left as it was found (the
+    seccomp cache podman's profile filled goes, unless it was there)."""
     path = tmp_path_factory.mktemp("podman") / "rootfs"
     shutil.copytree(ROOTFS, path, symlinks=True)
-    return str(path)
+    existed = {p: os.path.exists(p) for p in (DEFAULT_ROOT, f"{DEFAULT_ROOT}/seccomp-cache")}
+    yield str(path)
+    for p in sorted(existed, key=len, reverse=True):
+        if not existed[p]:
+            shutil.rmtree(p, ignore_errors=True)
 
 
 class Podman:

@@ -148,6 +148,9 @@ def run_bench(a, me, peers, work):
             commands.append((case, name, argv, prepare, timing, bundle))
     if not commands:
         raise MiniociError("bench: nothing to run (no bundles found under --bundles?)")
+    # The floor a Python runtime stands on: the interpreter's bare start,
+    # as minioci's launcher starts it (see summarize()).
+    commands.append(("floor", "python", [sys.executable, "-I", "-S", "-c", "pass"], "true", None, work))
 
     hide = _hides_unified() and any(n == "crun" for n, _ in peers)
     times = {(c[0], c[1]): [] for c in commands}
@@ -231,6 +234,13 @@ def summarize(commands, times, peers, hide):
             if name not in ("minioci", "ratios"):
                 cold_me = cases["cold:podman-default"]["minioci"]["median_ms"]
                 cases["cold:podman-default"]["ratios"][name] = cold_me / e["median_ms"]
+    floor = cases.pop("floor", {}).get("python", {}).get("median_ms")
+    above_floor = None
+    busybox = cases.get("run:busybox", {})
+    if floor is not None and "crun" in busybox:
+        # minioci's own cost: its run minus (Python's bare start + crun's whole
+        # run, i.e. the same kernel work done by a C runtime)
+        above_floor = busybox["minioci"]["median_ms"] - (floor + busybox["crun"]["median_ms"])
     targets = []
     for case, peer, limit in TARGETS:
         ratio = cases.get(case, {}).get("ratios", {}).get(peer)
@@ -242,6 +252,8 @@ def summarize(commands, times, peers, hide):
         "peers": {name: _version(path) for name, path in peers},
         "unified_hidden": hide,
         "cases": cases,
+        "python_floor_ms": floor,
+        "above_floor_ms": above_floor,
         "targets": targets,
     }
 
@@ -281,6 +293,10 @@ def markdown(result):
         for t in result["targets"]:
             lines.append(f"| {t['case']}: minioci ≤ {t['target']}× {t['peer']} | {t['ratio']:.2f} | "
                          f"{'yes' if t['met'] else '**no**'} |")
+    if result.get("above_floor_ms") is not None:
+        lines += ["", f"The floor: `python -I -S -c pass` takes {result['python_floor_ms']:.1f} ms and crun's "
+                  f"whole run of the busybox bundle {result['cases']['run:busybox']['crun']['median_ms']:.1f} ms; "
+                  f"minioci's run is **{result['above_floor_ms']:.1f} ms above** their sum (target: ≤ 3 ms)."]
     for case, by_rt in result["cases"].items():
         ph = by_rt.get("minioci", {}).get("phases")
         if not ph:

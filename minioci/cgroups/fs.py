@@ -1,5 +1,4 @@
 """Small file helpers shared by the v1 and v2 cgroup code."""
-import errno
 import os
 
 
@@ -39,12 +38,14 @@ def remove_tree(directory):
     try:
         os.rmdir(directory)
         return
-    except OSError as e:
-        if e.errno != errno.EBUSY:      # children, or processes still inside
-            raise
-    for entry in os.scandir(directory):
-        if entry.is_dir(follow_symlinks=False):
-            remove_tree(entry.path)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        children = [e.path for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
+        if not children:
+            raise                       # processes still inside
+    for child in children:
+        remove_tree(child)
     os.rmdir(directory)
 
 

@@ -1,0 +1,51 @@
+"""The warm `run` path loads only what it needs: a sys.modules check, as the
+launcher starts Python (-I -S), never a timer."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import IS_ROOT, REPO
+
+SITE = [p for p in sys.path if p.endswith("site-packages")]
+
+# Standard-library modules a warm run may import beyond the interpreter's own
+# start: os and what it needs, the C halves of json and hashlib, fcntl (locks)
+# and cffi's backend.  Everything heavy (re, enum, json, subprocess, ctypes,
+# signal, typing, logging, argparse, pyseccomp, pyroute2...) must stay out.
+ALLOWED_STDLIB = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc",
+                  "_json", "_sha256", "fcntl", "_cffi_backend"}
+# minioci modules that serve other paths only
+FORBIDDEN_MINIOCI = ("minioci.bench", "minioci.network", "minioci.terminal", "minioci.seccomp.compile",
+                     "minioci.seccomp.commands", "minioci.specgen")
+
+PROBE = """
+import sys
+sys.path += {site!r}
+before = set(sys.modules)
+from minioci.cli import main
+code = main(["--root", {root!r}, "run", {bundle!r}])
+print("MODULES", sorted(set(sys.modules) - before), code)
+"""
+
+
+def loaded_by_run(root, bundle):
+    code = PROBE.format(site=SITE, root=str(root), bundle=str(bundle))
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=60)
+    line = next(line for line in r.stdout.splitlines() if line.startswith("MODULES "))
+    modules, status = line[len("MODULES "):].rsplit(" ", 1)
+    assert status == "0", r.stderr
+    return set(json.loads(modules.replace("'", '"')))
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="starts real containers: needs root")
+@pytest.mark.parametrize("bundle", ["busybox", "podman-default"])
+def test_warm_run_loads_only_the_lean_set(tmp_path, bundle):
+    root = tmp_path / "root"
+    loaded_by_run(root, REPO / "bundles" / bundle)            # fills the seccomp cache
+    modules = loaded_by_run(root, REPO / "bundles" / bundle)  # the warm run
+    stdlib = {m for m in modules if not m.startswith("minioci")}
+    assert stdlib <= ALLOWED_STDLIB, sorted(stdlib - ALLOWED_STDLIB)
+    assert not [m for m in modules if m.startswith(FORBIDDEN_MINIOCI)]
+    assert "minioci.shim" in modules and "minioci.plan" in modules    # the probe saw the real path
