@@ -131,11 +131,22 @@ def _run_foreground(spec, container, a, tl):
     ctr.run_poststart(started.state)
     try:
         code = fg.wait(started.child.terminal_fd)
+        if code == 128 + 9:
+            _say_if_oom_killed(started)
     finally:
         started.child.release()
         ctr.stop_and_remove(started, tl)
     _report_timing(tl, a.timing, container.id, "run", exit_code=code)
     return code
+
+
+def _say_if_oom_killed(started):
+    """A SIGKILL that came from the OOM killer: say so, since the exit
+    status alone (137) cannot (the cgroup is gone once run returns)."""
+    from .cgroups import stats
+    if stats.oom_kills(started.cgroup) > 0:
+        os.write(2, f"minioci: container {started.container.id}: killed by the OOM killer "
+                    "(it reached its memory limit)\n".encode())
 
 
 def cmd_exec(g, a, tl):
@@ -275,6 +286,180 @@ def cmd_list(g, a, tl):
     return 0
 
 
+# ---- update, pause, resume, ps, events: the container's cgroup ----------------
+
+# runc's update flags: (flag, JSON path in LinuxResources, kind).  Memory
+# sizes take units (64m, 1g) as runc's go-units RAMInBytes does.
+UPDATE_FLAGS = [
+    ("memory", ("memory", "limit"), "size"),
+    ("memory-reservation", ("memory", "reservation"), "size"),
+    ("memory-swap", ("memory", "swap"), "size"),
+    ("cpu-share", ("cpu", "shares"), "int"),
+    ("cpu-shares", ("cpu", "shares"), "int"),
+    ("cpu-quota", ("cpu", "quota"), "int"),
+    ("cpu-period", ("cpu", "period"), "int"),
+    ("cpu-burst", ("cpu", "burst"), "int"),
+    ("cpu-rt-runtime", ("cpu", "realtimeRuntime"), "int"),
+    ("cpu-rt-period", ("cpu", "realtimePeriod"), "int"),
+    ("cpu-idle", ("cpu", "idle"), "int"),
+    ("cpuset-cpus", ("cpu", "cpus"), "str"),
+    ("cpuset-mems", ("cpu", "mems"), "str"),
+    ("pids-limit", ("pids", "limit"), "int"),
+    ("blkio-weight", ("blockIO", "weight"), "int"),
+]
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_size(text):
+    """A byte count as runc reads one (go-units RAMInBytes): 1024, 64m,
+    1.5g, 64MiB, 2GB, in binary units; -1 for no limit."""
+    import re
+    if text.strip() == "-1":
+        return -1
+    m = re.fullmatch(r"(\d+(?:\.\d+)?) ?([kmgtp]?)i?b?", text.strip().lower())
+    if not m:
+        raise MiniociError(f"invalid size {text!r} (bytes, or a number with k, m, g, t: 64m; -1 for no limit)")
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+
+
+def _update_request(a):
+    """(resources, file label, {JSON path: flag}) from --resources or the flags."""
+    given = [(flag, path, kind, getattr(a, "u_" + flag.replace("-", "_")))
+             for flag, path, kind in UPDATE_FLAGS]
+    given = [g for g in given if g[3] is not None]
+    if a.resources is not None:
+        if given:
+            raise MiniociError("minioci update: --resources and resource flags cannot be combined", status=2)
+        import json
+        import sys
+        label = "stdin" if a.resources == "-" else a.resources
+        try:
+            text = sys.stdin.read() if a.resources == "-" else open(a.resources).read()
+        except OSError as e:
+            raise MiniociError(f"--resources {a.resources}: {e.strerror}") from None
+        try:
+            request = json.loads(text)
+        except ValueError as e:
+            raise MiniociError(f"{label}: invalid JSON: {e}") from None
+        if not isinstance(request, dict):
+            raise MiniociError(f"{label}: must be a JSON object (LinuxResources)")
+        return request, label, {}
+    if not given:
+        raise MiniociError("minioci update: nothing to update: give --resources FILE or resource flags "
+                           "(see minioci update --help)", status=2)
+    request, flags = {}, {}
+    for flag, (section, key), kind, value in given:
+        if kind == "size":
+            try:
+                value = parse_size(value)
+            except MiniociError as e:
+                raise MiniociError(f"minioci update: --{flag}: {e}") from None
+        elif kind == "int":
+            try:
+                value = int(value)
+            except ValueError:
+                raise MiniociError(f"minioci update: --{flag} needs a number, not {value!r}", status=2) from None
+        request.setdefault(section, {})[key] = value
+        flags[f"{section}.{key}"] = flag
+    return request, "minioci update", flags
+
+
+def cmd_update(g, a, tl):
+    from .errors import ConfigError
+    request, label, flags = _update_request(a)
+    try:
+        ctr.update(g.root, a.positional[0], request, label)
+    except ConfigError as e:
+        flag = flags.get(e.path.split("[")[0]) if e.path else None
+        if flag is None:
+            raise
+        raise MiniociError(f"minioci update: --{flag}: {str(e)[len(f'{e.file}: {e.path}: '):]}") from None
+    return 0
+
+
+def cmd_pause(g, a, tl):
+    ctr.pause(g.root, a.positional[0])
+    return 0
+
+
+def cmd_resume(g, a, tl):
+    ctr.resume(g.root, a.positional[0])
+    return 0
+
+
+def cmd_ps(g, a, tl):
+    """runc's ps: the container's pids as JSON, or `ps` (default -ef) filtered
+    to the container's processes."""
+    import json
+    import subprocess
+    cid, ps_args = a.positional[0], a.positional[1:] or ["-ef"]
+    pids = ctr.processes(g.root, cid)
+    if a.format == "json":
+        print(json.dumps(pids, separators=(",", ":")))
+        return 0
+    if a.format != "table":
+        raise MiniociError(f"minioci ps: --format {a.format!r}: use table or json", status=2)
+    try:
+        out = subprocess.run(["ps"] + ps_args, capture_output=True, text=True, check=True).stdout
+    except FileNotFoundError:
+        raise MiniociError("minioci ps: the ps command is not installed (use --format json)") from None
+    except subprocess.CalledProcessError as e:
+        raise MiniociError(f"minioci ps: ps {' '.join(ps_args)}: {e.stderr.strip()}") from None
+    lines = out.splitlines()
+    if not lines or "PID" not in lines[0].split():
+        raise MiniociError(f"minioci ps: ps {' '.join(ps_args)} printed no PID column")
+    column = lines[0].split().index("PID")
+    wanted = set(pids)
+    print(lines[0])
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > column and fields[column].isdigit() and int(fields[column]) in wanted:
+            print(line)
+    return 0
+
+
+def _duration(text):
+    """A Go-style duration (5s, 500ms, 1m) in seconds."""
+    for suffix, scale in (("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)):
+        if text.endswith(suffix):
+            try:
+                value = float(text[:-len(suffix)]) * scale
+            except ValueError:
+                break
+            if value > 0:
+                return value
+    raise MiniociError(f"minioci events: --interval {text!r}: use a duration like 5s or 500ms", status=2)
+
+
+def cmd_events(g, a, tl):
+    """runc's events: with --stats, one stats snapshot as JSON; without, a
+    snapshot every --interval (and an "oom" event when the OOM killer
+    struck) until the container stops."""
+    import json
+    import sys
+    import time
+    cid = a.positional[0]
+    interval = _duration(a.interval)
+    oom_kills = None
+    while True:
+        try:
+            data = ctr.stats(g.root, cid)
+        except MiniociError:
+            if a.stats or oom_kills is None:
+                raise
+            return 0                  # the container stopped
+        if not a.stats:
+            kills = ctr.oom_kills(g.root, cid)
+            if oom_kills is not None and kills > oom_kills:
+                print(json.dumps({"type": "oom", "id": cid}, separators=(",", ":")))
+            oom_kills = kills
+        print(json.dumps({"type": "stats", "id": cid, "data": data}, separators=(",", ":")))
+        sys.stdout.flush()
+        if a.stats:
+            return 0
+        time.sleep(interval)
+
+
 def cmd_features(g, a, tl):
     import json
     from .specgen import features
@@ -354,6 +539,21 @@ COMMANDS = {c.name: c for c in [
             "[--all] ID [SIGNAL]", "send a signal (default TERM) to a container", 1, 2),
     Command("delete", cmd_delete, [Flag(("force", "f"), "force", help="kill a running container first")],
             "[--force] ID", "remove a container and everything it holds", 1, 1),
+    Command("update", cmd_update, [
+        Flag(("resources", "r"), "resources", "str",
+             help="a JSON LinuxResources file to apply ('-' for stdin); other values stay as they are"),
+    ] + [Flag((flag,), "u_" + flag.replace("-", "_"), "str", help=f"set linux.resources.{s}.{k}")
+         for flag, (s, k), _ in UPDATE_FLAGS],
+            "[flags] ID", "change a running container's resource limits", 1, 1),
+    Command("pause", cmd_pause, [], "ID", "freeze every process in a container", 1, 1),
+    Command("resume", cmd_resume, [], "ID", "thaw a paused container", 1, 1),
+    Command("ps", cmd_ps, [Flag(("format", "f"), "format", "str", "table", help="table or json")],
+            "[--format table|json] ID [ps options]", "list the processes in a container", 1, None,
+            stop_at_args=True),
+    Command("events", cmd_events, [
+        Flag(("stats",), "stats", help="print one stats snapshot and exit"),
+        Flag(("interval",), "interval", "str", "5s", help="time between snapshots (default 5s)"),
+    ], "[--stats] [--interval D] ID", "show a container's resource usage (and OOM events)", 1, 1),
     Command("features", cmd_features, [], "", "print what this runtime supports (runtime-spec features)", 0, 0),
     Command("spec", cmd_spec, [
         Flag(("bundle", "b"), "bundle", "str", help="directory to write config.json in (default .)"),

@@ -11,7 +11,7 @@ import os
 
 from . import cgroups, hooks, shim, state
 from . import plan as plan_mod
-from .cgroups import resources
+from .cgroups import devices, resources
 from .errors import MiniociError
 
 
@@ -57,8 +57,10 @@ def start(spec, container, opts, tl):
     if opts.pid_file and not os.path.isdir(os.path.dirname(os.path.abspath(opts.pid_file))):
         raise MiniociError(f"--pid-file {opts.pid_file}: its directory does not exist")
     layout = cgroups.detect()
-    cgroup = cgroups.Cgroup(layout, cgroups.resolve_path(spec.cgroups_path, container.id))
-    writes = resources.plan_writes(spec.resources, spec.devices, spec.file)
+    cgroup = cgroups.Cgroup.for_path(layout, cgroups.resolve_path(spec.cgroups_path, container.id, spec.file),
+                                     file=spec.file)
+    wanted = resources.route(cgroup, resources.plan(spec.resources, spec.file, linux_devices=spec.devices))
+    devices_part, device_filter = devices.route(cgroup, wanted.devices, spec.file)
     from . import seccomp as seccomp_mod    # light: libseccomp is imported on a cache miss only
     seccomp = seccomp_mod.prepare(spec, container.root, tl) if seccomp_mod.wanted(spec) else None
     net = _network(spec, container)
@@ -70,10 +72,11 @@ def start(spec, container, opts, tl):
         container.reserve()
         undo.append(container.remove)
         # Recorded before anything else is made, so that `delete --force`
-        # finds it all even if this process is killed half-way.
+        # finds it all even if this process is killed half-way (parents
+        # are registered before they are made: see cgroups.remove).
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
-                               cgroup_dirs=cgroup.directories(), cgroup_made=[], config=spec.file,
-                               cgroup_path=cgroup.path, hooks=hooks.as_dicts(spec.hooks),
+                               cgroup_dirs=cgroup.directories(), resources=spec.resources or {},
+                               config=spec.file, hooks=hooks.as_dicts(spec.hooks),
                                network=net.record() if net else None)
         container.save(data)
         fifo_fd = console_fd = listener_fd = None
@@ -90,12 +93,17 @@ def start(spec, container, opts, tl):
             from .seccomp import notify
             listener_fd = notify.connect(seccomp.listener_path)
             undo.append(lambda: os.close(listener_fd))
-        made = cgroup.create()
-        undo.append(lambda: cgroup.destroy(made))
-        cgroup.apply(writes)
+        tl.mark("state")
+        undo.append(cgroup.destroy)
+        cgroup.create()
+        tl.mark_part("cgroup.create")
+        resources.apply(wanted)
+        tl.mark_part("cgroup.resources")
+        devices.apply(devices_part, device_filter, wanted.devices, spec.file)
         cgroup_fd = cgroup.open_v2()
         if cgroup_fd is not None:
             undo.append(lambda: os.close(cgroup_fd))
+        tl.mark_part("cgroup.devices")
         tl.mark("cgroup")
         if net is not None:
             from . import network
@@ -114,7 +122,7 @@ def start(spec, container, opts, tl):
 
         child = shim.Child(the_plan)
         tl.mark("prepare", child.step_times()[0])
-        data.update(pid=child.pid, pid_start=state.process_start_time(child.pid), cgroup_made=made,
+        data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
                     namespaces=_namespace_paths(spec, child.pid))
         container.save(data)
         if listener_fd is not None:
@@ -266,7 +274,7 @@ def stop_and_remove(started, tl):
     state entry, timing each as teardown."""
     started.container.lock()
     t = shim.now()
-    started.cgroup.destroy(started.state["cgroup_made"])
+    started.cgroup.destroy()
     tl.mark_after_exit("cgroup.remove", t)
     if started.state.get("network"):
         from . import network
@@ -311,7 +319,9 @@ def exec_in(root, cid, proc, opts, tl):
     pid = data["pid"]
     short = {"network": "net", "mount": "mnt"}
     namespaces = {t: f"/proc/{pid}/ns/{short.get(t, t)}" for t in (data.get("namespaces") or {})}
-    cgroup = cgroups.Cgroup(cgroups.detect(), data["cgroup_path"])
+    # The directories themselves: a relative cgroupsPath was resolved against
+    # the cgroup of whoever created the container, not ours.
+    cgroup = cgroups.Cgroup.from_dirs(cgroups.detect(), data["cgroup_dirs"])
     undo = []
     child = None
     try:
@@ -391,15 +401,36 @@ def _cgroup_pids(data):
 
 
 def signal_container(root, cid, sig, all_processes=False):
+    """`kill`: the init, or (--all) every process in the cgroup.  With --all
+    the cgroup is frozen while the pids are read and signalled, so that no
+    fork slips between (runc does the same); SIGKILL uses v2's cgroup.kill
+    where the kernel has it, which needs no freezing."""
     c, data, status = load(root, cid)
     if status == "stopped":
         raise MiniociError(f"container {cid!r} is not running")
-    pids = _cgroup_pids(data) if all_processes else [data["pid"]]
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
+    if not all_processes:
+        _kill(data["pid"], sig)
+        return
+    from .cgroups import freezer
+    dirs = data.get("cgroup_dirs") or []
+    if sig == 9 and any(os.path.exists(os.path.join(d, "cgroup.kill")) for d in dirs):
+        cgroups.kill(dirs, sig)
+        return
+    thaw = status != "paused" and freezer.available(dirs)
+    if thaw:
+        freezer.set_frozen(dirs, True)
+    try:
+        cgroups.kill(dirs, sig)
+    finally:
+        if thaw:
+            freezer.set_frozen(dirs, False)
+
+
+def _kill(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def delete(root, cid, force=False):
@@ -422,7 +453,7 @@ def delete(root, cid, force=False):
         raise MiniociError(f"cannot delete container {cid!r}: it is {status} (use --force)")
     if status != "stopped":
         _kill_all(data)
-    cgroups.remove(data.get("cgroup_dirs") or [], data.get("cgroup_made") or [])
+    cgroups.remove(data.get("cgroup_dirs") or [])
     if data.get("network"):
         from . import network
         network.teardown(data["network"])
@@ -433,19 +464,16 @@ def delete(root, cid, force=False):
 
 def _kill_all(data, timeout=10.0):
     """SIGKILL the init and everything in the cgroup, then wait until the
-    init is gone.  A frozen cgroup is thawed after the kill is queued, since
-    frozen tasks cannot die."""
+    init is gone.  A frozen v1 cgroup is thawed after the kill is queued,
+    since its tasks cannot die frozen."""
     import time
     from .cgroups import freezer
     dirs = data.get("cgroup_dirs") or []
 
     def kill_everything():
-        for pid in [data.get("pid") or 0] + _cgroup_pids(data):
-            if pid > 0:       # never 0 or -1: those mean our own group, or everyone
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
+        if (data.get("pid") or 0) > 0:    # never 0 or -1: our own group, or everyone
+            _kill(data["pid"], 9)
+        cgroups.kill(dirs, 9)
 
     kill_everything()
     if freezer.is_frozen(dirs):
@@ -456,3 +484,61 @@ def _kill_all(data, timeout=10.0):
             raise MiniociError(f"container process {data.get('pid')} did not die within {timeout:g}s")
         time.sleep(0.002)
         kill_everything()
+
+
+# ---- resources, freezer, processes and stats of a container -------------------
+
+def _running(root, cid, what, allowed=("running", "created", "paused")):
+    c, data, status = load(root, cid)
+    if status not in allowed:
+        raise MiniociError(f"cannot {what} container {cid!r}: it is {status}")
+    return c, data, status
+
+
+def update(root, cid, request, file):
+    """`update`: apply the resources in `request` (a LinuxResources object
+    from `file`, or built from flags) to a living container, and keep the
+    result in its state for the next update."""
+    c, data, _ = _running(root, cid, "update")
+    current = data.get("resources") or {}
+    merged = resources.merge(current, request)
+    wanted = resources.plan(request, file, prefix="", current=current, with_devices=False)
+    layout = cgroups.detect()
+    cgroup = cgroups.Cgroup.from_dirs(layout, data.get("cgroup_dirs") or [])
+    resources.apply(resources.route(cgroup, wanted))
+    data["resources"] = merged
+    c.save(data)
+
+
+def pause(root, cid):
+    from .cgroups import freezer
+    c, data, _ = _running(root, cid, "pause", ("running", "created"))
+    freezer.set_frozen(data.get("cgroup_dirs") or [], True)
+
+
+def resume(root, cid):
+    from .cgroups import freezer
+    c, data, _ = _running(root, cid, "resume", ("paused",))
+    freezer.set_frozen(data.get("cgroup_dirs") or [], False)
+
+
+def processes(root, cid):
+    """`ps`: the pids in the container's cgroup."""
+    c, data, _ = load(root, cid, lock=False)
+    return sorted(_cgroup_pids(data))
+
+
+def oom_kills(root, cid):
+    from .cgroups import stats as stats_mod
+    c, data, status = load(root, cid, lock=False)
+    return stats_mod.oom_kills(cgroups.Cgroup.from_dirs(cgroups.detect(), data.get("cgroup_dirs") or []))
+
+
+def stats(root, cid):
+    """`events --stats`: the cgroup's usage counters, as runc reports them."""
+    from .cgroups import stats as stats_mod
+    c, data, status = load(root, cid, lock=False)
+    if status == "stopped":
+        raise MiniociError(f"container {cid!r} is not running")
+    layout = cgroups.detect()
+    return stats_mod.collect(cgroups.Cgroup.from_dirs(layout, data.get("cgroup_dirs") or []))

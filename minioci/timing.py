@@ -5,6 +5,10 @@ child's steps are stamped by the shim in shared memory (same clock).  The
 marks are merged in time order and each phase is the time since the mark
 before it, so the phases add up to the total exactly and none is counted
 twice, even where parent and child run at once.
+
+A phase may be broken into parts (`mark_part`): cgroup into cgroup.create,
+cgroup.resources and cgroup.devices.  Parts are shown under their phase and
+do not change the phases' sums.
 """
 import os
 import time
@@ -15,11 +19,30 @@ from . import T_IMPORT, T_START
 class Timeline:
     def __init__(self, start=T_START):
         self.marks = [(start, None)]
+        self.part_marks = []            # [(t, part)] inside the phase that ends next
         self.after_exit = []            # teardown phases, not part of startup
 
     def mark(self, phase, t=None):
         """`phase` ended at t (default: now)."""
         self.marks.append((time.monotonic_ns() if t is None else t, phase))
+
+    def mark_part(self, part, t=None):
+        """`part` of the phase being timed ended at t (default: now)."""
+        self.part_marks.append((time.monotonic_ns() if t is None else t, part))
+
+    def parts(self):
+        """{phase: [(part, ns)]}: each part's time since the phase began or
+        the part before it (summed where a phase occurs more than once)."""
+        marks = sorted(self.marks, key=lambda m: m[0])
+        out = {}
+        for (t0, _), (t1, phase) in zip(marks, marks[1:]):
+            prev = t0
+            for t, part in sorted(self.part_marks):
+                if t0 < t <= t1:
+                    got = out.setdefault(phase, {})
+                    got[part] = got.get(part, 0) + t - prev
+                    prev = t
+        return {phase: list(got.items()) for phase, got in out.items()}
 
     def mark_after_exit(self, phase, start, end=None):
         self.after_exit.append((phase, (time.monotonic_ns() if end is None else end) - start))
@@ -42,9 +65,13 @@ class Timeline:
 
     def as_dict(self, **extra):
         total = self.total()
-        return dict(extra, total_ms=total / 1e6,
-                    phases=[{"phase": p, "ms": ns / 1e6, "share": ns / total if total else 0.0}
-                            for p, ns in self.phases()],
+        parts = self.parts()
+        phases = []
+        for p, ns in self.phases():
+            phases.append({"phase": p, "ms": ns / 1e6, "share": ns / total if total else 0.0})
+            if p in parts:
+                phases[-1]["parts"] = [{"phase": q, "ms": q_ns / 1e6} for q, q_ns in parts[p]]
+        return dict(extra, total_ms=total / 1e6, phases=phases,
                     after_exit=[{"phase": p, "ms": ns / 1e6} for p, ns in self.after_exit])
 
 
@@ -57,7 +84,10 @@ def start_of_main(timeline):
 def format_table(d):
     """The phase table --timing prints (phase, ms, share of total)."""
     head = ("phase", "ms", "share")
-    body = [(p["phase"], f"{p['ms']:.3f}", f"{100 * p['share']:.1f}%") for p in d["phases"]]
+    body = []
+    for p in d["phases"]:
+        body.append((p["phase"], f"{p['ms']:.3f}", f"{100 * p['share']:.1f}%"))
+        body += [(f"  {q['phase']}", f"{q['ms']:.3f}", "") for q in p.get("parts", ())]
     total = ("total (start to exec)", f"{d['total_ms']:.3f}", "100.0%")
     after = [(f"after exit: {p['phase']}", f"{p['ms']:.3f}", "") for p in d["after_exit"]]
     width = max(len(r[0]) for r in [head, total] + body + after)

@@ -148,4 +148,12 @@ int mo_setns(int fd, int nstype);                      /* 0 or -errno */
 int mo_netns_create(const char *path);
 int mo_umount(const char *path, int flags);            /* umount2(); 0 or -errno */
 
+/* cgroup v2 device filter: load `count` 8-byte eBPF instructions as a
+ * BPF_PROG_TYPE_CGROUP_DEVICE program (fd or -errno; the verifier's log goes
+ * to `log` when given), and attach it to a cgroup directory fd with
+ * attach flags `flags` (0 or -errno). */
+int mo_bpf_load_device_filter(const unsigned char *insns, unsigned int count, const char *license,
+                              char *log, unsigned int log_size);
+int mo_bpf_attach_device_filter(int cgroup_fd, int prog_fd, unsigned int flags);
+
 #endif

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
@@ -1134,4 +1135,35 @@ int mo_netns_create(const char *path)
 int mo_umount(const char *path, int flags)
 {
     return umount2(path, flags) < 0 ? -errno : 0;
+}
+
+/* ---- cgroup v2 device filter (eBPF): the parent loads and attaches it ---- */
+
+int mo_bpf_load_device_filter(const unsigned char *insns, unsigned int count, const char *license,
+                              char *log, unsigned int log_size)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (unsigned long long)(unsigned long)insns;
+    attr.insn_cnt = count;
+    attr.license = (unsigned long long)(unsigned long)license;
+    if (log && log_size) {
+        attr.log_buf = (unsigned long long)(unsigned long)log;
+        attr.log_size = log_size;
+        attr.log_level = 1;
+    }
+    int fd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+    return fd < 0 ? -errno : fd;
+}
+
+int mo_bpf_attach_device_filter(int cgroup_fd, int prog_fd, unsigned int flags)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.target_fd = (unsigned int)cgroup_fd;
+    attr.attach_bpf_fd = (unsigned int)prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = flags;
+    return syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr) < 0 ? -errno : 0;
 }

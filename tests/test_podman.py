@@ -199,3 +199,16 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
     r = podman("run", "--rm", "--rootfs", podman.rootfs, "/no/such/binary", env=env, runtime=False)
     assert r.returncode == 127
     assert "/no/such/binary" in r.stderr and "No such file or directory" in r.stderr
+
+
+def test_update_pause_unpause(podman):
+    name = podman.name()
+    r = podman.run("-d", "--name", name, "--memory", "64m", ["/bin/busybox", "sleep", "1000"])
+    assert r.returncode == 0, r.stderr
+    r = podman("update", "--memory", "128m", "--cpus", "0.25", name)     # update --resources=FILE
+    assert r.returncode == 0, r.stderr
+    r = podman("exec", name, "/bin/busybox", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+               "/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+    assert r.stdout.split() == [str(128 << 20), "25000"], r.stderr
+    assert podman("pause", name).returncode == 0 and podman.status(name) == "paused"
+    assert podman("unpause", name).returncode == 0 and podman.status(name) == "running"

@@ -22,6 +22,9 @@ def check_structure(d):
     assert abs(total - d["total_ms"]) <= 0.05 * d["total_ms"]
     assert abs(sum(p["share"] for p in d["phases"]) - 1) < 0.05
     assert names[-1] == "exec"
+    cgroup = d["phases"][names.index("cgroup")]
+    assert [q["phase"] for q in cgroup["parts"]] == ["cgroup.create", "cgroup.resources", "cgroup.devices"]
+    assert 0 <= sum(q["ms"] for q in cgroup["parts"]) <= cgroup["ms"]
 
 
 def test_timing_json_on_stderr(rt):
@@ -58,6 +61,20 @@ def test_phases_add_up_even_when_marks_interleave():
     tl.mark("a", 40)          # a phase met twice is summed
     assert tl.phases() == [("a", 10 + 15), ("b", 10), ("child", 5)]
     assert tl.total() == 40 and sum(ns for _, ns in tl.phases()) == 40
+
+
+def test_parts_are_shown_under_their_phase_and_do_not_change_the_sums():
+    tl = Timeline(start=0)
+    tl.mark("a", 10)
+    tl.mark_part("b.one", 12)
+    tl.mark_part("b.two", 17)
+    tl.mark("b", 20)
+    tl.mark("c", 30)
+    assert tl.phases() == [("a", 10), ("b", 10), ("c", 10)]
+    assert tl.parts() == {"b": [("b.one", 2), ("b.two", 5)]}
+    d = tl.as_dict()
+    assert d["phases"][1]["parts"] == [{"phase": "b.one", "ms": 2e-6}, {"phase": "b.two", "ms": 5e-6}]
+    assert "\n  b.one " in format_table(d)
 
 
 def test_table_format():

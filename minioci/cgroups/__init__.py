@@ -1,18 +1,32 @@
 """A container's cgroup, on cgroup v2, v1 and hybrid hosts.
 
-`detect()` reads the host's layout from /proc/self/mountinfo.  A `Cgroup` is
-the container's directory in every hierarchy the layout has: on v2 one
-directory; on v1 one per hierarchy; on a hybrid host both (each controller
-where it actually lives, as runc does).  The per-version work is in v1.py and
-v2.py; this module only composes them.
+`detect()` reads the host's layout from /proc/self/mountinfo (and the
+kernel's controller names from /proc/cgroups).  A `Cgroup` is the
+container's directory in every hierarchy the layout has: on v2 one
+directory; on v1 one per hierarchy; on a hybrid host both, each controller
+where it actually lives (as runc does).  The per-version work is in v1.py
+and v2.py; this module only composes them.
+
+The container's process joins by itself (see `join_steps`); the functions at
+the end (`pids`, `kill`, `remove`) work on an existing container from the
+directory list kept in its state.
 """
 import os
 
-from ..errors import MiniociError
+from ..errors import ConfigError, MiniociError
 from . import fs
 
 MOUNTINFO = "/proc/self/mountinfo"
-PROC_CGROUP = "/proc/self/cgroup"
+PROC_CGROUPS = "/proc/cgroups"
+PROC_SELF_CGROUP = "/proc/self/cgroup"
+
+# What /proc/cgroups lists on current kernels; used where it cannot be read.
+KNOWN_CONTROLLERS = frozenset(["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls",
+                               "blkio", "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc"])
+
+
+# v1 controller → the v2 controller that does its work.
+V2_NAMES = {"blkio": "io", "cpuacct": "cpu"}
 
 
 class Layout:
@@ -28,118 +42,185 @@ class Layout:
         self.v1 = v1
         self.v2 = v2
         self.kind = "hybrid" if v1 and v2 else "v1" if v1 else "v2"
+        self._v2_controllers = None
 
     def v1_controllers(self):
         return {c for _, _, ctrls in self.v1.values() for c in ctrls}
 
     def v2_controllers(self):
-        if not self.v2:
-            return set()
-        try:
-            with open(os.path.join(self.v2[0], "cgroup.controllers")) as f:
-                return set(f.read().split())
-        except OSError:
-            return set()
+        """The controllers the cgroup2 root offers (cgroup.controllers)."""
+        if self._v2_controllers is None:
+            ctrls = frozenset()
+            if self.v2:
+                try:
+                    ctrls = frozenset(fs.read(self.v2[0], "cgroup.controllers").split())
+                except OSError:
+                    pass
+            self._v2_controllers = ctrls
+        return self._v2_controllers
+
+    def where(self, controller):
+        """"v1", "v2" or None: where `controller` is mounted here."""
+        if controller in self.v1_controllers():
+            return "v1"
+        if controller in self.v2_controllers():
+            return "v2"
+        return None
 
 
-def detect(mountinfo=MOUNTINFO):
-    """Read the layout from mountinfo: cgroup (v1) and cgroup2 mounts."""
-    v1, v2 = {}, None
+def detect(mountinfo=MOUNTINFO, proc_cgroups=PROC_CGROUPS):
+    """The host's layout, from mountinfo's cgroup and cgroup2 mounts."""
     with open(mountinfo) as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fields, rfields = left.split(), right.split()
-            if len(fields) < 5 or len(rfields) < 3:
-                continue
-            fstype, mount_root, mountpoint = rfields[0], fields[3], _unescape(fields[4])
-            if fstype == "cgroup2":
-                v2 = v2 or (mountpoint, mount_root)
-            elif fstype == "cgroup":
-                ctrls = [o for o in rfields[2].split(",") if o in _V1_NAMES or o.startswith("name=")]
-                if ctrls:
-                    v1.setdefault(",".join(ctrls), (mountpoint, mount_root, ctrls))
+        text = f.read()
+    return parse_layout(text, kernel_controllers(proc_cgroups))
+
+
+def kernel_controllers(proc_cgroups=PROC_CGROUPS):
+    """{controller: enabled} from /proc/cgroups (subsys_name hierarchy
+    num_cgroups enabled)."""
+    try:
+        with open(proc_cgroups) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return {c: True for c in KNOWN_CONTROLLERS}
+    out = {}
+    for line in lines:
+        if line and not line.startswith("#"):
+            fields = line.split()
+            out[fields[0]] = len(fields) < 4 or fields[3] == "1"
+    return out
+
+
+def parse_layout(mountinfo_text, controllers):
+    """A Layout from mountinfo text; `controllers` names the kernel's v1
+    controllers (mount options that are not one of them are flags)."""
+    v1, v2 = {}, None
+    for line in mountinfo_text.splitlines():
+        left, _, right = line.partition(" - ")
+        fields, rfields = left.split(), right.split()
+        if len(fields) < 5 or len(rfields) < 3:
+            continue
+        fstype, mount_root, mountpoint = rfields[0], _unescape(fields[3]), _unescape(fields[4])
+        if fstype == "cgroup2":
+            v2 = v2 or (mountpoint, mount_root)
+        elif fstype == "cgroup":
+            ctrls = [o for o in rfields[2].split(",") if o in controllers or o.startswith("name=")]
+            if ctrls:
+                # The first mount of a hierarchy wins (later ones are binds).
+                v1.setdefault(",".join(ctrls), (mountpoint, mount_root, ctrls))
     if not v1 and not v2:
         raise MiniociError("no cgroup filesystem is mounted (looked in /proc/self/mountinfo)")
     return Layout(v1, v2)
-
-
-# Known v1 controllers; mount options that are not one of them are flags.
-_V1_NAMES = frozenset(["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls",
-                       "blkio", "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc"])
 
 
 def _unescape(path):
     return path.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 
 
-def own_cgroups(proc_cgroup=PROC_CGROUP):
+def own_cgroups(text=None):
     """{frozenset of controller names: cgroup path} of this process; the v2
     hierarchy's key is frozenset({""})."""
+    if text is None:
+        with open(PROC_SELF_CGROUP) as f:
+            text = f.read()
     out = {}
-    with open(proc_cgroup) as f:
-        for line in f:
-            _, names, path = line.rstrip("\n").split(":", 2)
-            out[frozenset(names.split(","))] = path
+    for line in text.splitlines():
+        _, names, path = line.split(":", 2)
+        out[frozenset(names.split(","))] = path
     return out
 
 
-def resolve_path(cgroups_path, container_id):
+def resolve_path(cgroups_path, container_id, file="config.json"):
     """The container's cgroup path: linux.cgroupsPath, or /minioci/<id>.
 
     The systemd form `slice:prefix:name` needs systemd, which minioci does not
-    drive; it is refused with a clear error.
+    drive; it is refused with a clear error, as is any `..` or `.`.
     """
+    where = "linux.cgroupsPath"
     if not cgroups_path:
         return f"/minioci/{container_id}"
     if ":" in cgroups_path and not cgroups_path.startswith("/"):
-        raise MiniociError(f"linux.cgroupsPath: {cgroups_path!r} is systemd's slice:prefix:name form; "
-                           "minioci manages cgroupfs directly and cannot use it")
-    if ".." in cgroups_path.split("/"):
-        raise MiniociError(f"linux.cgroupsPath: {cgroups_path!r} must not contain '..'")
+        raise ConfigError(file, where, f"{cgroups_path!r} is systemd's slice:prefix:name form; "
+                                       "minioci manages cgroupfs directly and cannot use it")
+    parts = cgroups_path.split("/")
+    if ".." in parts or "." in parts:
+        raise ConfigError(file, where, f"{cgroups_path!r} must not contain '..' or '.'")
+    if not cgroups_path.strip("/"):
+        raise ConfigError(file, where, f"{cgroups_path!r} is the root cgroup; name a cgroup below it")
     return cgroups_path
 
 
 class Cgroup:
-    """The container's cgroup in every hierarchy of `layout`.
+    """The container's cgroup: its directory in every hierarchy of `layout`
+    (`parts`).  Nothing touches the filesystem until create()."""
 
-    `path` is absolute, or relative to this process's own cgroup in each
-    hierarchy (runc's rule).  Nothing touches the filesystem until create().
-    """
-
-    def __init__(self, layout, path, own=None):
-        from . import v1, v2
+    def __init__(self, layout, parts, path=None):
         self.layout = layout
-        self.path = path
-        own = own if own is not None or path.startswith("/") else own_cgroups()
-        self.parts = []           # one v1.Hierarchy or v2.Unified per hierarchy
+        self.parts = parts        # one v1.Hierarchy or v2.Unified per hierarchy
+        self.path = path          # the cgroupsPath it was made from, if known
+        self.v2 = next((p for p in parts if p.version == 2), None)
+
+    @classmethod
+    def for_path(cls, layout, path, own=None, file="config.json"):
+        """The container's directories for cgroup path `path`: absolute, or
+        relative to this process's own cgroup in each hierarchy (runc's
+        rule).  Refused if one would hold minioci itself: deleting the
+        container would kill it."""
+        from . import v1, v2
+        own = own_cgroups() if own is None else own
+        found = []               # (part, mountpoint, mount root, minioci's own cgroup there)
         for name, (mountpoint, root, ctrls) in layout.v1.items():
-            self.parts.append(v1.Hierarchy(name, ctrls,
-                                           _directory(mountpoint, root, path, own, frozenset(ctrls))))
+            mine = own.get(frozenset(ctrls))
+            found.append((v1.Hierarchy(name, ctrls, _directory(mountpoint, root, path, mine)),
+                          mountpoint, root, mine))
         if layout.v2:
             mountpoint, root = layout.v2
-            self.parts.append(v2.Unified(_directory(mountpoint, root, path, own, frozenset([""])),
-                                         layout.v2_controllers()))
+            mine = own.get(frozenset([""]))
+            found.append((v2.Unified(_directory(mountpoint, root, path, mine), layout.v2_controllers()),
+                          mountpoint, root, mine))
+        for part, mountpoint, root, mine in found:
+            here = _directory(mountpoint, root, mine or "/", None)
+            if _under(here, part.directory):
+                raise ConfigError(file, "linux.cgroupsPath",
+                                  f"{path!r} would hold minioci's own cgroup ({here})")
+        return cls(layout, [f[0] for f in found], path)
+
+    @classmethod
+    def from_dirs(cls, layout, directories):
+        """An existing container's Cgroup, from the directories in its state
+        (a relative cgroupsPath was resolved against its creator's cgroup)."""
+        from . import v1, v2
+        parts = []
+        for d in directories:
+            name = next((n for n, (mountpoint, _, _) in layout.v1.items() if _under(d, mountpoint)), None)
+            if name is not None:
+                parts.append(v1.Hierarchy(name, layout.v1[name][2], d))
+            elif layout.v2 and _under(d, layout.v2[0]):
+                parts.append(v2.Unified(d, layout.v2_controllers()))
+        return cls(layout, parts)
 
     def directories(self):
         return [p.directory for p in self.parts]
 
+    def part_for(self, controller):
+        """The part holding `controller` (named as v1 names it), or None.  A
+        controller is bound to exactly one hierarchy; v2 calls blkio "io"
+        and does cpuacct's accounting in "cpu"."""
+        for part in self.parts:
+            if (V2_NAMES.get(controller, controller) if part.version == 2 else controller) in part.controllers:
+                return part
+        return None
+
     def create(self):
-        """Make the directories (and missing parents).  On failure, remove
-        whatever this call made."""
-        made = []
+        """Make the directories, and the missing parents (each registered as
+        minioci's before it is made; see remove()).  On failure, remove what
+        was made."""
         try:
             for part in self.parts:
-                made += part.create()
+                part.create(register_parent)
         except OSError as e:
-            fs.remove_empty(made)
+            remove(self.directories())
             raise MiniociError(f"create cgroup {e.filename}: {e.strerror}") from None
-        return made
-
-    def apply(self, writes):
-        """Write linux.resources as resources.plan_writes() planned them; each
-        part takes the fields it owns."""
-        from .resources import apply
-        apply(self, writes)
 
     def join(self, pid):
         """Move `pid` in from outside (cgroup.procs: the slow, locked way)."""
@@ -156,12 +237,9 @@ class Cgroup:
 
     def open_v2(self):
         """An fd of the v2 directory for clone3's CLONE_INTO_CGROUP, or None."""
-        v2 = next((p for p in self.parts if p.version == 2), None)
-        return None if v2 is None else os.open(v2.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-
-    def pids(self):
-        """Every process in the container's cgroup."""
-        return pids(self.directories())
+        if self.v2 is None:
+            return None
+        return os.open(self.v2.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def container_mounts(self, m, cgroupns, userns):
         """Plan steps for a config mount of type "cgroup" (m): what the
@@ -181,7 +259,7 @@ class Cgroup:
                         fstype=None if bind else fstype, data=data,
                         flags=flags | (MS_BIND | MS_REC if bind else 0), propagation=0, target_kind=1)
 
-        v2 = next((p for p in self.parts if p.version == 2), None)
+        v2 = self.v2
         if self.layout.kind == "v2":
             if cgroupns:
                 return [mount(dest, "cgroup2", "cgroup2")]
@@ -208,47 +286,135 @@ class Cgroup:
             steps.append(dict(mount(dest, None, None), flags=flags | MS_REMOUNT))
         return steps
 
-    def destroy(self, made=()):
-        remove(self.directories(), made)
+    def destroy(self):
+        remove(self.directories())
 
+
+def _under(path, mountpoint):
+    return (path + "/").startswith(mountpoint.rstrip("/") + "/")
+
+
+def _directory(mountpoint, mount_root, path, own):
+    """The directory of cgroup `path` (absolute, or relative to `own`) in a
+    hierarchy mounted at `mountpoint`."""
+    if not path.startswith("/"):
+        path = os.path.join(own or "/", path)
+    # A mount whose root is not "/" (a cgroup namespace, a bind) shows the
+    # hierarchy from that root on.
+    if mount_root != "/" and _under(path, mount_root):
+        path = path[len(mount_root.rstrip("/")):]
+    return os.path.normpath(mountpoint + "/" + path.lstrip("/"))
+
+
+# ---- an existing container's cgroup, from the directories in its state ------
 
 def pids(directories):
-    """The processes in a container's cgroup (its first readable directory)."""
+    """Every process in the container's cgroup, sub-cgroups included (from its
+    first readable directory: each hierarchy holds them all)."""
     for d in directories:
-        procs = fs.read_pids(d)
+        procs = fs.read_pids(d, recursive=True)
         if procs is not None:
             return procs
     return []
 
 
-def remove(directories, made=(), timeout=5.0):
-    """Remove a container's cgroup directories, killing whatever is still
-    inside and waiting for it to go; then the parents its create() made
-    (`made`), where no other container uses them."""
+def kill(directories, sig=9):
+    """Signal every process in the container's cgroup.  SIGKILL goes through
+    v2's cgroup.kill where the kernel has it (atomic: no fork escapes it);
+    otherwise the processes are signalled one by one."""
+    if sig == 9:
+        for d in directories:
+            if os.path.exists(os.path.join(d, "cgroup.kill")):
+                try:
+                    fs.write(d, "cgroup.kill", "1")
+                    return
+                except OSError:
+                    break
+    me = os.getpid()
+    for pid in pids(directories):
+        if pid != me:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+def remove(directories, timeout=5.0):
+    """Remove a container's cgroup directories (and any cgroups its processes
+    made below them), killing whatever is still inside and waiting for it to
+    go; then the parents minioci made for it, where nobody else uses them.
+    The common case, an empty cgroup, is one rmdir per directory."""
     import time
     deadline = time.monotonic() + timeout
     for d in directories:
-        while os.path.isdir(d):
+        while True:
             try:
                 fs.remove_tree(d)
                 break
+            except FileNotFoundError:
+                break
             except OSError as e:
+                procs = fs.read_pids(d, recursive=True) or []
+                if os.getpid() in procs:
+                    raise MiniociError(f"remove cgroup {d}: it holds minioci itself") from None
                 if time.monotonic() > deadline:
-                    raise MiniociError(f"remove cgroup {d}: {e.strerror}") from None
-                for pid in fs.read_pids(d) or []:
-                    try:
-                        os.kill(pid, 9)
-                    except ProcessLookupError:
-                        pass
+                    raise MiniociError(f"remove cgroup {d}: {e.strerror} "
+                                       f"(processes still inside: {procs})") from None
+                kill([d])
                 time.sleep(0.002)
-    fs.remove_empty(made)
+        remove_parents(os.path.dirname(d))
 
 
-def _directory(mountpoint, mount_root, path, own, key):
-    if not path.startswith("/"):
-        path = os.path.join(own.get(key, "/"), path)
-    # A mount whose root is not "/" (a cgroup namespace, a bind) shows the
-    # hierarchy from that root on.
-    if mount_root != "/" and (path + "/").startswith(mount_root.rstrip("/") + "/"):
-        path = path[len(mount_root.rstrip("/")):]
-    return os.path.normpath(mountpoint + "/" + path.lstrip("/"))
+# ---- the parents minioci made (/minioci, a cgroupsPath's missing parents) ------
+#
+# Containers share parents, and the one that made a parent may go first: its
+# own record would leave the parent behind.  So a parent is registered as
+# minioci's (a file named after it, made before the mkdir) in one place for
+# all state roots, and whoever leaves it empty removes it:
+#   - unregister, then rmdir;
+#   - busy: register again and retry the rmdir once: whoever was inside
+#     either left in between (the retry succeeds) or is still inside and will
+#     find the registration when it leaves.
+
+PARENTS = "/run/minioci-cgroup-parents"
+
+
+def _parent_entry(d):
+    return os.path.join(PARENTS, d.replace("%", "%25").replace("/", "%2F"))
+
+
+def register_parent(d):
+    try:
+        os.close(os.open(_parent_entry(d), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except FileNotFoundError:
+        os.makedirs(PARENTS, 0o700, exist_ok=True)
+        register_parent(d)
+    except OSError:
+        pass                     # a name too long to register: the parent stays
+
+
+def remove_parents(d):
+    """rmdir `d` and its registered ancestors, deepest first, while empty."""
+    while True:
+        entry = _parent_entry(d)
+        try:
+            os.unlink(entry)
+        except OSError:
+            return               # not minioci's, or being removed by another
+        try:
+            os.rmdir(d)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            register_parent(d)   # in use: keep it registered for its users,
+            try:                 # and retry once in case they just left
+                os.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return
+            try:
+                os.unlink(entry)
+            except OSError:
+                pass
+        d = os.path.dirname(d)

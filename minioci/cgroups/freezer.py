@@ -15,6 +15,10 @@ def _v2(dirs):
     return next((d for d in dirs if os.path.exists(os.path.join(d, "cgroup.freeze"))), None)
 
 
+def available(dirs):
+    return _v1(dirs) is not None or _v2(dirs) is not None
+
+
 def is_frozen(dirs):
     d = _v1(dirs)
     try:

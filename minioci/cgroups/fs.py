@@ -2,8 +2,9 @@
 import os
 
 
-def makedirs(directory, attempts=10):
+def makedirs(directory, before_parent=None, attempts=10):
     """mkdir -p; return the directories this call created, top first.
+    `before_parent(d)` is called before each missing parent is made.
 
     Another container's teardown may remove an empty shared parent (such as
     /minioci) between our check and our mkdir; then start over."""
@@ -16,6 +17,8 @@ def makedirs(directory, attempts=10):
             d = os.path.dirname(d)
         try:
             for d in reversed(missing):
+                if before_parent is not None and d != directory:
+                    before_parent(d)
                 try:
                     os.mkdir(d, 0o755)
                 except FileExistsError:
@@ -29,27 +32,32 @@ def makedirs(directory, attempts=10):
 
 
 def remove_tree(directory):
-    """rmdir a cgroup and its children (a cgroup goes only once they have)."""
-    for entry in os.scandir(directory):
-        if entry.is_dir(follow_symlinks=False):
-            remove_tree(entry.path)
+    """rmdir a cgroup and the cgroups below it (a cgroup goes only once its
+    children have).  Tries the plain rmdir first: a container's cgroup rarely
+    has children, and listing a cgroup directory is not free."""
+    try:
+        os.rmdir(directory)
+        return
+    except FileNotFoundError:
+        raise
+    except OSError:
+        children = [e.path for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
+        if not children:
+            raise                       # processes still inside
+    for child in children:
+        remove_tree(child)
     os.rmdir(directory)
 
 
-def remove_empty(directories):
-    """rmdir each (deepest first) that is still there and empty; a parent
-    another container still uses stays."""
-    for d in sorted(directories, key=len, reverse=True):
-        try:
-            os.rmdir(d)
-        except OSError:
-            pass
-
-
 def write(directory, name, value):
-    fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CLOEXEC)
+    """One write(2) of `value` (cgroup files take a value per write); an
+    error names the file."""
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
         os.write(fd, value.encode() if isinstance(value, str) else value)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
     finally:
         os.close(fd)
 
@@ -59,11 +67,33 @@ def read(directory, name):
         return f.read()
 
 
-def read_pids(directory):
+def read_pids(directory, recursive=False):
+    """The pids in cgroup.procs (and in every cgroup below, if recursive), or
+    None if the directory is gone."""
     try:
-        return [int(p) for p in read(directory, "cgroup.procs").split()]
+        out = [int(p) for p in read(directory, "cgroup.procs").split()]
     except FileNotFoundError:
         return None
+    if recursive:
+        try:
+            for entry in os.scandir(directory):
+                if entry.is_dir(follow_symlinks=False):
+                    out += read_pids(entry.path, True) or []
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def read_keyed(directory, name):
+    """A flat-keyed file ("key value" per line) as {key: int}."""
+    out = {}
+    for line in read(directory, name).splitlines():
+        key, _, value = line.partition(" ")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            pass
+    return out
 
 
 class Directory:
@@ -74,9 +104,6 @@ class Directory:
 
     def join(self, pid):
         write(self.directory, "cgroup.procs", str(pid))
-
-    def procs(self):
-        return read_pids(self.directory)
 
     def write(self, name, value):
         write(self.directory, name, value)

@@ -13,13 +13,22 @@ class Hierarchy(fs.Directory):
         self.controllers = frozenset(controllers)
         self.directory = directory
 
-    def create(self):
-        made = fs.makedirs(self.directory)
+    def create(self, before_parent=None):
+        made = fs.makedirs(self.directory, before_parent)
         if "cpuset" in self.controllers:
-            # A new v1 cpuset starts with no CPUs and no memory nodes, and a
-            # process cannot join it until they are filled in from the parent.
-            for d in made:
-                for name in ("cpuset.cpus", "cpuset.mems"):
-                    if not fs.read(d, name).strip():
-                        fs.write(d, name, fs.read(os.path.dirname(d), name).strip())
+            _fill_cpuset(self.directory)
         return made
+
+
+def _fill_cpuset(d):
+    """A new v1 cpuset starts with no CPUs and no memory nodes, and no process
+    can join it until they are copied from the parent.  The parent may be new
+    too (ours, or a concurrent create's not yet filled in): fill it first."""
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        if not fs.read(d, name).strip():
+            parent = os.path.dirname(d)
+            value = fs.read(parent, name).strip()
+            if not value:
+                _fill_cpuset(parent)
+                value = fs.read(parent, name).strip()
+            fs.write(d, name, value)

@@ -12,15 +12,27 @@ class Unified(fs.Directory):
         self.directory = directory
         self.controllers = frozenset(controllers)
 
-    def create(self):
-        made = fs.makedirs(self.directory)
-        # Controllers reach a cgroup only through its parents' subtree_control;
-        # enable every one the hierarchy offers along the new path, as runc does.
-        if self.controllers:
-            for d in made:
-                parent = os.path.dirname(d)
-                wanted = set(fs.read(parent, "cgroup.controllers").split())
-                missing = wanted - set(fs.read(parent, "cgroup.subtree_control").split())
-                if missing:
-                    fs.write(parent, "cgroup.subtree_control", " ".join("+" + c for c in sorted(missing)))
+    def create(self, before_parent=None):
+        made = fs.makedirs(self.directory, before_parent)
+        # What reached the new cgroup shows in its cgroup.controllers: one
+        # read, and usually nothing more to do.
+        if self.controllers - set(fs.read(self.directory, "cgroup.controllers").split()):
+            self._enable_controllers()
         return made
+
+    def _enable_controllers(self):
+        """A controller reaches a cgroup only through every ancestor's
+        cgroup.subtree_control: enable each one a level offers, from the top
+        down, as runc does (parents may predate us, like /libpod_parent)."""
+        levels = []
+        d = os.path.dirname(self.directory)
+        while os.path.exists(os.path.join(d, "cgroup.subtree_control")):
+            levels.insert(0, d)
+            if d == os.path.dirname(d):
+                break
+            d = os.path.dirname(d)
+        for d in levels:
+            offered = set(fs.read(d, "cgroup.controllers").split())
+            missing = offered - set(fs.read(d, "cgroup.subtree_control").split())
+            if missing:
+                fs.write(d, "cgroup.subtree_control", " ".join("+" + c for c in sorted(missing)))

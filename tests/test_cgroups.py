@@ -1,0 +1,523 @@
+"""cgroups on the real kernel: every resource written and read back on this
+host's layout, limits that hold (memory, pids, CPU quota), the commands that
+work on a container's cgroup (update, pause, resume, ps, events, kill --all),
+the v2 paths run for real on the unified hierarchy (eBPF device filter,
+cgroup.freeze, cgroup.kill), clean removal (100 containers at once, a
+create killed half-way) and bad input."""
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import MINIOCI, base_config, needs_root
+from minioci import cgroups
+from minioci.cgroups import devices, devices_bpf, freezer
+
+LAYOUT = cgroups.detect()
+
+
+def sh(script, **resources):
+    cfg = base_config(["sh", "-c", script])
+    cfg["linux"]["resources"].update(resources)
+    return cfg
+
+
+def start_detached(rt, cfg, cid=None):
+    cid = cid or rt.new_id()
+    # A detached container keeps our stdio: give it nothing to hold open.
+    err = rt.tmp / f"{cid}.stderr"
+    with open(err, "w") as f:
+        r = rt.call("run", "-d", "-b", rt.bundle(cfg), cid, stdout=subprocess.DEVNULL, stderr=f,
+                    capture_output=False)
+    assert r.returncode == 0, err.read_text()
+    return cid
+
+
+def create(rt, bundle, cid):
+    """`create`, its stdio kept from the container (which would hold our
+    pipes open until it exits); returns (exit status, stderr)."""
+    err = rt.tmp / f"{cid}.create.stderr"
+    with open(err, "w") as f:
+        r = subprocess.run(rt.cmd("create", "-b", bundle, cid), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=f, timeout=60)
+    return r.returncode, err.read_text()
+
+
+def state_file(rt, cid):
+    return json.loads(Path(rt.root, cid, "state.json").read_text())
+
+
+def cgroup_of(rt, cid):
+    return cgroups.Cgroup.from_dirs(LAYOUT, state_file(rt, cid)["cgroup_dirs"])
+
+
+def read(part, v1_name, v2_name=None):
+    name = v1_name if part.version == 1 else (v2_name or v1_name)
+    return Path(part.directory, name).read_text().strip()
+
+
+def status(rt, cid):
+    return json.loads(rt.call("state", cid).stdout)["status"]
+
+
+def wait_status(rt, cid, wanted, timeout=10):
+    deadline = time.monotonic() + timeout
+    while status(rt, cid) != wanted:
+        assert time.monotonic() < deadline, f"{cid} never became {wanted}"
+        time.sleep(0.02)
+
+
+def block_device():
+    """major:minor of a real block device (throttling needs one)."""
+    for name in sorted(os.listdir("/sys/block")):
+        if not name.startswith(("loop", "ram", "zram")):
+            return [int(x) for x in Path("/sys/block", name, "dev").read_text().split(":")]
+    pytest.skip("no block device to throttle")
+
+
+def delete(rt, cid):
+    r = rt.call("delete", "--force", cid)
+    assert r.returncode == 0, r.stderr
+
+
+# ---- every resource, read back ----------------------------------------------------
+
+@needs_root
+def test_every_resource_is_written_and_reads_back(rt):
+    major, minor = block_device()
+    res = {
+        "memory": {"limit": 64 << 20, "swap": 128 << 20, "reservation": 32 << 20},
+        "cpu": {"shares": 512, "quota": 30000, "period": 100000, "burst": 2000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 77},
+        "blockIO": {"weight": 300, **{k: [{"major": major, "minor": minor, "rate": rate}] for k, rate in (
+            ("throttleReadBpsDevice", 1 << 20), ("throttleWriteBpsDevice", 2 << 20),
+            ("throttleReadIOPSDevice", 100), ("throttleWriteIOPSDevice", 200))}},
+    }
+    if LAYOUT.where("memory") == "v1":
+        res["memory"].update(swappiness=30, disableOOMKiller=True)
+    if LAYOUT.where("hugetlb"):
+        res["hugepageLimits"] = [{"pageSize": "2MB", "limit": 4 << 20}]
+    if LAYOUT.v2:
+        res["unified"] = {"cgroup.max.descendants": "5"}        # a core file: on any cgroup2
+    cid = start_detached(rt, sh("sleep 100", **res))
+    cg = cgroup_of(rt, cid)
+    mem, cpu, cpuset, pids, blkio = (cg.part_for(c) for c in ("memory", "cpu", "cpuset", "pids", "blkio"))
+    assert read(mem, "memory.limit_in_bytes", "memory.max") == str(64 << 20)
+    assert read(mem, "memory.memsw.limit_in_bytes", "memory.swap.max") == str((128 if mem.version == 1 else 64) << 20)
+    assert read(mem, "memory.soft_limit_in_bytes", "memory.low") == str(32 << 20)
+    if mem.version == 1:
+        assert read(mem, "memory.swappiness") == "30"
+        assert "oom_kill_disable 1" in read(mem, "memory.oom_control")
+    assert read(cpu, "cpu.shares", "cpu.weight") == ("512" if cpu.version == 1 else "50")
+    if cpu.version == 1:
+        assert (read(cpu, "cpu.cfs_quota_us"), read(cpu, "cpu.cfs_period_us")) == ("30000", "100000")
+        assert read(cpu, "cpu.cfs_burst_us") == "2000"
+    else:
+        assert read(cpu, "cpu.max") == "30000 100000" and read(cpu, "cpu.max.burst") == "2000"
+    assert (read(cpuset, "cpuset.cpus"), read(cpuset, "cpuset.mems")) == ("0", "0")
+    assert read(pids, "pids.max") == "77"
+    dev = f"{major}:{minor}"
+    if blkio.version == 1:
+        assert read(blkio, "blkio.throttle.read_bps_device") == f"{dev} {1 << 20}"
+        assert read(blkio, "blkio.throttle.write_bps_device") == f"{dev} {2 << 20}"
+        assert read(blkio, "blkio.throttle.read_iops_device") == f"{dev} 100"
+        assert read(blkio, "blkio.throttle.write_iops_device") == f"{dev} 200"
+        weight = "blkio.weight" if Path(blkio.directory, "blkio.weight").exists() else "blkio.bfq.weight"
+        assert read(blkio, weight).split()[-1] == "300"
+    else:
+        assert read(blkio, "io.max") == f"{dev} rbps={1 << 20} wbps={2 << 20} riops=100 wiops=200"
+    if "hugepageLimits" in res:
+        huge = cg.part_for("hugetlb")
+        assert read(huge, "hugetlb.2MB.limit_in_bytes", "hugetlb.2MB.max") == str(4 << 20)
+    if LAYOUT.v2:
+        assert read(cg.v2, "cgroup.max.descendants") == "5"
+    delete(rt, cid)
+
+
+@needs_root
+def test_cpu_idle(rt):
+    cid = start_detached(rt, sh("sleep 100", cpu={"idle": 1}))
+    cpu = cgroup_of(rt, cid).part_for("cpu")
+    assert read(cpu, "cpu.idle") == "1"
+    if cpu.version == 1:
+        assert read(cpu, "cpu.shares") == "3"          # what SCHED_IDLE's weight reads as
+    delete(rt, cid)
+
+
+@needs_root
+@pytest.mark.skipif(LAYOUT.where("cpu") != "v1", reason="realtime limits are cgroup v1 only")
+def test_realtime_runtime_and_period(rt):
+    # The runtime comes out of the parent's budget: only the root has one.
+    cid = rt.new_id()
+    cfg = sh("sleep 100", cpu={"realtimeRuntime": 10000, "realtimePeriod": 500000})
+    cfg["linux"]["cgroupsPath"] = f"/cgwt-rt-{cid}"
+    start_detached(rt, cfg, cid)
+    cpu = cgroup_of(rt, cid).part_for("cpu")
+    assert (read(cpu, "cpu.rt_runtime_us"), read(cpu, "cpu.rt_period_us")) == ("10000", "500000")
+    delete(rt, cid)
+    assert not os.path.exists(cpu.directory)
+
+
+@needs_root
+def test_the_process_is_in_every_cgroup_before_it_execs(rt):
+    # No cgroup namespace: /proc/self/cgroup shows the full paths.
+    cid = rt.new_id()
+    path = f"/cgwt-libpod_parent-{cid}/libpod-{cid}"
+    cfg = sh("cat /proc/self/cgroup")
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "cgroup"]
+    cfg["linux"]["cgroupsPath"] = path
+    lines = rt.output(cfg, cid=cid).splitlines()
+    assert len(lines) == len(LAYOUT.v1) + (1 if LAYOUT.v2 else 0)
+    assert all(line.endswith(":" + path) for line in lines), lines
+    # and the parent it made is gone with it
+    assert not any(os.path.exists(os.path.join(m, path.split("/")[1])) for m, _, _ in LAYOUT.v1.values())
+
+
+# ---- limits that hold -------------------------------------------------------------------
+
+@needs_root
+def test_past_the_memory_limit_the_oom_killer_strikes_and_the_exit_shows_it(rt):
+    r = rt.run(sh("exec dd if=/dev/zero of=/dev/null bs=64M count=1",
+                  memory={"limit": 16 << 20, "swap": 16 << 20}))
+    assert r.returncode == 128 + 9, r.stderr
+    assert "killed by the OOM killer" in r.stderr
+
+
+@needs_root
+def test_pids_limit_stops_fork_inside(rt):
+    r = rt.run(sh("for i in $(seq 30); do sleep 5 & echo $i; done", pids={"limit": 20}))
+    started = [int(x) for x in r.stdout.split()]
+    assert "can't fork" in r.stderr, r.stderr
+    assert 10 <= len(started) < 20          # the shell itself is one of the 20
+
+
+@needs_root
+def test_cpu_quota_holds_a_busy_loop_near_its_share(rt):
+    usage = ("if [ -f /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then cat /sys/fs/cgroup/cpuacct/cpuacct.usage; "
+             "else f=/sys/fs/cgroup/cpu.stat; [ -f $f ] || f=/sys/fs/cgroup/unified/cpu.stat; "
+             "awk '/usage_usec/ {print $2 * 1000}' $f; fi")
+    out = rt.output(sh(f"timeout 1 sh -c 'while :; do :; done'; {usage}",
+                       cpu={"quota": 20000, "period": 100000}))
+    seconds = int(float(out.split()[-1])) / 1e9
+    # 0.2 CPU for the one second: enforcement, not speed (unlimited, ~1.0).
+    assert 0.05 < seconds < 0.45, seconds
+
+
+# ---- the commands on a container's cgroup --------------------------------------------
+
+@needs_root
+def test_ps_update_pause_resume_events_and_kill_all(rt, tmp_path):
+    cid = start_detached(rt, sh("sleep 1000 & sleep 1000 & wait", memory={"limit": 64 << 20, "swap": 128 << 20},
+                                pids={"limit": 50}))
+    pids = json.loads(rt.call("ps", "--format", "json", cid).stdout)
+    assert len(pids) == 3 and state_file(rt, cid)["pid"] in pids
+    table = rt.call("ps", cid).stdout.splitlines()
+    assert "PID" in table[0] and sorted(int(line.split()[1]) for line in table[1:]) == sorted(pids)
+
+    cg = cgroup_of(rt, cid)
+    mem, cpu, pid_part = cg.part_for("memory"), cg.part_for("cpu"), cg.part_for("pids")
+    r = rt.call("update", "--memory", "128m", "--memory-swap", "256m", "--cpu-quota", "25000",
+                "--cpu-period", "50000", "--pids-limit", "30", cid)
+    assert r.returncode == 0, r.stderr
+    assert read(mem, "memory.limit_in_bytes", "memory.max") == str(128 << 20)
+    assert read(pid_part, "pids.max") == "30"
+    assert (read(cpu, "cpu.cfs_quota_us"), read(cpu, "cpu.cfs_period_us")) == ("25000", "50000") \
+        if cpu.version == 1 else read(cpu, "cpu.max") == "25000 50000"
+    # lowering memory below the old limit takes the other write order on v1
+    (tmp_path / "r.json").write_text(json.dumps({"memory": {"limit": 32 << 20, "swap": 48 << 20}}))
+    r = rt.call("update", "--resources", tmp_path / "r.json", cid)
+    assert r.returncode == 0, r.stderr
+    assert read(mem, "memory.limit_in_bytes", "memory.max") == str(32 << 20)
+    r = rt.call("update", "--resources=-", cid, input=json.dumps({"pids": {"limit": 40}}))
+    assert r.returncode == 0 and read(pid_part, "pids.max") == "40", r.stderr
+    assert state_file(rt, cid)["resources"]["memory"] == {"limit": 32 << 20, "swap": 48 << 20}
+
+    assert rt.call("pause", cid).returncode == 0
+    assert status(rt, cid) == "paused" and freezer.is_frozen(cg.directories())
+    assert rt.call("pause", cid).returncode != 0           # already paused
+    assert rt.call("resume", cid).returncode == 0
+    assert status(rt, cid) == "running" and not freezer.is_frozen(cg.directories())
+    assert "it is running" in rt.call("resume", cid).stderr
+
+    r = rt.call("events", "--stats", cid)
+    event = json.loads(r.stdout)
+    assert event["type"] == "stats" and event["id"] == cid
+    data = event["data"]
+    assert data["pids"] == {"current": 3, "limit": 40}
+    assert data["memory"]["usage"]["limit"] == 32 << 20 and data["memory"]["usage"]["usage"] > 0
+    assert data["cpu"]["usage"]["total"] > 0
+
+    # TERM to every process: the sleeps die, so the shell's wait returns and
+    # the container stops (TERM to the init alone would be ignored).
+    assert rt.call("kill", "--all", cid, "TERM").returncode == 0
+    wait_status(rt, cid, "stopped")
+    assert rt.call("delete", cid).returncode == 0
+    assert not any(os.path.exists(d) for d in cg.directories())
+
+
+@needs_root
+def test_kill_all_with_sigkill_empties_the_cgroup(rt):
+    cid = start_detached(rt, sh("sleep 1000 & sleep 1000 & wait"))
+    dirs = cgroup_of(rt, cid).directories()
+    assert rt.call("kill", "--all", cid, "KILL").returncode == 0
+    wait_status(rt, cid, "stopped")
+    assert cgroups.pids(dirs) == []
+    assert rt.call("delete", cid).returncode == 0
+
+
+@needs_root
+def test_events_streams_stats_and_oom_until_the_container_stops(rt):
+    cid = start_detached(rt, sh("sleep 0.5; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 0.7",
+                                memory={"limit": 16 << 20, "swap": 16 << 20}))
+    r = rt.call("events", "--interval", "100ms", cid, timeout=20)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert {"type": "oom", "id": cid} in events
+    assert sum(e["type"] == "stats" for e in events) >= 3
+    delete(rt, cid)
+
+
+@needs_root
+def test_check_before_update_refuses_a_limit_below_usage_even_when_paused(rt, tmp_path):
+    # 4 MB in a tmpfs file: charged to the container, and not reclaimable
+    # without swap; well above the smallest limit allowed.
+    cid = start_detached(rt, sh("head -c 4000000 /dev/zero > /dev/shm/x; sleep 100"))
+    mem = cgroup_of(rt, cid).part_for("memory")
+    deadline = time.monotonic() + 10
+    while int(read(mem, "memory.usage_in_bytes", "memory.current")) < 4000000:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert rt.call("pause", cid).returncode == 0
+    res = tmp_path / "r.json"
+    res.write_text(json.dumps({"memory": {"limit": 1 << 20, "checkBeforeUpdate": True}}))
+    r = rt.call("update", "-r", res, cid)
+    assert r.returncode != 0 and "memory.limit: 1048576 is below the container's current memory use" in r.stderr
+    res.write_text(json.dumps({"memory": {"limit": 64 << 20, "checkBeforeUpdate": True}}))
+    assert rt.call("update", "-r", res, cid).returncode == 0
+    assert read(mem, "memory.limit_in_bytes", "memory.max") == str(64 << 20)
+    assert status(rt, cid) == "paused"
+    delete(rt, cid)
+
+
+@needs_root
+def test_update_of_a_stopped_container_is_an_error(rt):
+    cid = rt.new_id()
+    assert create(rt, rt.bundle(sh("true")), cid) == (0, "")
+    assert rt.call("start", cid).returncode == 0
+    wait_status(rt, cid, "stopped")
+    r = rt.call("update", "--memory", "64m", cid)
+    assert r.returncode != 0 and f"cannot update container {cid!r}: it is stopped" in r.stderr
+    assert rt.call("pause", cid).returncode != 0
+    assert rt.call("delete", cid).returncode == 0
+
+
+@needs_root
+@pytest.mark.parametrize("args,message", [
+    (["--memory", "-5"], "--memory: invalid size '-5'"),
+    (["--memory", "lots"], "--memory: invalid size 'lots'"),
+    (["--pids-limit", "abc"], "--pids-limit needs a number"),
+    (["--cpu-quota", "5"], "--cpu-quota: must be -1 (no limit) or at least 1000 microseconds"),
+    (["--memory", "1g"], "--memory: memory.swap (134217728) must be at least memory.limit (1073741824)"),
+    (["--cpuset-cpus", "a-b"], "--cpuset-cpus: 'a-b' is not a list like 0-3,5"),
+    (["--pids-limit", "10000000"], "--pids-limit: must be from -1 to 4194304"),
+    ([], "nothing to update"),
+    (["--resources", "/nonexistent.json"], "--resources /nonexistent.json: No such file or directory"),
+    (["--resources", "RES", "--memory", "1m"], "cannot be combined"),
+])
+def test_bad_updates_are_refused_and_change_nothing(rt, tmp_path, args, message):
+    cid = start_detached(rt, sh("sleep 100", memory={"limit": 64 << 20, "swap": 128 << 20}))
+    (tmp_path / "RES").write_text("{}")
+    args = [str(tmp_path / "RES") if a == "RES" else a for a in args]
+    r = rt.call("update", *args, cid)
+    assert r.returncode != 0 and message in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1
+    assert read(cgroup_of(rt, cid).part_for("memory"), "memory.limit_in_bytes", "memory.max") == str(64 << 20)
+    delete(rt, cid)
+
+
+@needs_root
+def test_bad_update_file_names_the_file_and_field(rt, tmp_path):
+    cid = start_detached(rt, sh("sleep 100"))
+    bad = tmp_path / "res.json"
+    bad.write_text(json.dumps({"memory": {"limit": -5}}))
+    r = rt.call("update", "-r", bad, cid)
+    assert r.returncode != 0 and f"{bad}: memory.limit: must be at least -1, not -5" in r.stderr
+    bad.write_text("{not json")
+    assert f"{bad}: invalid JSON" in rt.call("update", "-r", bad, cid).stderr
+    delete(rt, cid)
+
+
+# ---- the v2 paths, for real on the unified hierarchy ---------------------------------
+
+@pytest.fixture
+def v2_cgroup():
+    """A cgroup of our own in the cgroup2 mount (hybrid or pure v2)."""
+    if os.geteuid() != 0 or not LAYOUT.v2:
+        pytest.skip("needs root and a cgroup2 mount")
+    d = os.path.join(LAYOUT.v2[0], f"cgwt-v2-{uuid.uuid4().hex[:10]}")
+    os.mkdir(d)
+    yield d
+    cgroups.remove([d])
+
+
+def open_in_cgroup(directory, path, mode="r"):
+    """Whether a process in `directory` may open `path`."""
+    redirect = "<" if mode == "r" else "<>"
+    script = (f'echo $$ > {directory}/cgroup.procs && '
+              f'( exec 3{redirect}{path} ) 2>/dev/null && echo open || echo denied')
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_ebpf_device_filter_attached_to_a_real_v2_cgroup(v2_cgroup):
+    # podman's deny-all plus the default list: /dev/null opens, a block
+    # device does not, and mknod of anything is allowed.
+    devices_bpf.attach(v2_cgroup, devices_bpf.program(devices.rules([{"allow": False, "access": "rwm"}], [])))
+    assert open_in_cgroup(v2_cgroup, "/dev/null", "rw") == "open"
+    assert open_in_cgroup(v2_cgroup, "/dev/loop0") == "denied"
+    assert open_in_cgroup(v2_cgroup, "/dev/fuse", "rw") == "denied"
+
+
+def test_ebpf_filter_can_allow_all_but_one(v2_cgroup):
+    devices_bpf.attach(v2_cgroup, devices_bpf.program(devices.rules(
+        [{"allow": True}, {"allow": False, "type": "c", "major": 10, "minor": 229}], [])))
+    assert open_in_cgroup(v2_cgroup, "/dev/loop0") == "open"
+    assert open_in_cgroup(v2_cgroup, "/dev/fuse", "rw") == "denied"
+
+
+def v2_usage(directory):
+    return int(Path(directory, "cpu.stat").read_text().split("usage_usec ")[1].split()[0])
+
+
+@needs_root
+@pytest.mark.skipif(not LAYOUT.v2, reason="needs a cgroup2 mount")
+def test_v2_freeze_and_kill_on_a_real_container(rt):
+    cid = start_detached(rt, sh("while :; do :; done"))
+    v2 = cgroup_of(rt, cid).v2.directory
+    freezer.set_frozen([v2], True)                    # cgroup.freeze, not the v1 freezer
+    assert "frozen 1" in Path(v2, "cgroup.events").read_text()
+    before = v2_usage(v2)
+    time.sleep(0.2)
+    assert v2_usage(v2) == before                     # frozen: no CPU at all
+    freezer.set_frozen([v2], False)
+    time.sleep(0.2)
+    assert v2_usage(v2) > before
+    assert os.path.exists(os.path.join(v2, "cgroup.kill"))
+    cgroups.kill([v2], signal.SIGKILL)
+    wait_status(rt, cid, "stopped")
+    assert cgroups.pids([v2]) == []
+    assert rt.call("delete", cid).returncode == 0
+
+
+# ---- clean removal -----------------------------------------------------------------------
+
+def all_cgroup_dirs():
+    roots = [m for m, _, _ in LAYOUT.v1.values()] + ([LAYOUT.v2[0]] if LAYOUT.v2 else [])
+    out = set()
+    for root in roots:
+        for d, subdirs, _ in os.walk(root):
+            out.update(os.path.join(d, s) for s in subdirs)
+    return out
+
+
+@needs_root
+def test_100_containers_at_once_leave_no_cgroup_behind(rt):
+    parent = f"cgwt-many-{uuid.uuid4().hex[:8]}"
+    ids = [rt.new_id() for _ in range(100)]
+    before = all_cgroup_dirs()
+
+    def one(i, cid):
+        cfg = base_config(["true"])
+        if i % 2:               # half in a parent of their own, half in /minioci
+            cfg["linux"]["cgroupsPath"] = f"/{parent}/{cid}"
+        bundle = rt.bundle(cfg)
+        results = [create(rt, bundle, cid)]
+        results += [(r.returncode, r.stderr) for r in (rt.call("start", cid), rt.call("delete", "--force", cid))]
+        return results
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        outcomes = list(pool.map(one, range(100), ids))
+    assert all(o == [(0, "")] * 3 for o in outcomes), [o for o in outcomes if o != [(0, "")] * 3][:3]
+    after = all_cgroup_dirs()
+    ours = {d for d in (before ^ after) if parent in d or any(cid in d for cid in ids)}
+    assert not ours, sorted(ours)[:5]
+
+
+@needs_root
+def test_a_create_killed_half_way_is_removed_by_delete_force(rt):
+    cid = rt.new_id()
+    parent = f"cgwt-crash-{cid}"
+    cfg = base_config(["true"])
+    cfg["linux"]["cgroupsPath"] = f"/{parent}/{cid}"
+    first = cgroups.Cgroup.for_path(LAYOUT, f"/{parent}/{cid}").directories()[0]
+    proc = subprocess.Popen(rt.cmd("create", "-b", rt.bundle(cfg), cid), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not os.path.isdir(first):
+        assert time.monotonic() < deadline and proc.poll() is None
+    proc.kill()                        # mid-way through setting up the cgroups
+    proc.wait()
+    r = rt.call("delete", "--force", cid)
+    assert r.returncode == 0, r.stderr
+    assert not any(parent in d for d in all_cgroup_dirs())
+    assert not os.path.exists(os.path.join(rt.root, cid))
+
+
+# ---- bad input: one clear error, nothing left ---------------------------------------
+
+BAD = [
+    ("memory limit negative", {"memory": {"limit": -5}}, "linux.resources.memory.limit",
+     "must be at least -1, not -5"),
+    ("pids absurd", {"pids": {"limit": 10**12}}, "linux.resources.pids.limit", "must be from -1 to 4194304"),
+    ("cpu quota absurd", {"cpu": {"quota": 2**60}}, "linux.resources.cpu.quota", "must be from -1 to"),
+    ("swappiness", {"memory": {"swappiness": 200}}, "linux.resources.memory.swappiness", "from 0 to 100"),
+    ("device type", {"devices": [{"allow": True, "type": "z"}]}, "linux.resources.devices[0].type",
+     "unknown device type 'z'"),
+    ("huge page size", {"hugepageLimits": [{"pageSize": "3MB", "limit": 0}]},
+     "linux.resources.hugepageLimits[0].pageSize", "this host has no 3MB huge pages"),
+    ("no such block device", {"blockIO": {"throttleReadBpsDevice": [{"major": 259, "minor": 12345, "rate": 1}]}},
+     "linux.resources.blockIO.throttleReadBpsDevice[0]", "No such device"),
+    ("wildcard hole", {"devices": [{"allow": False}, {"allow": True, "type": "b"},
+                                   {"allow": False, "type": "b", "major": 8, "minor": 0}]},
+     "linux.resources.devices[2]", "it is part of the wildcard rule b *:* rwm"),
+    ("unified on a v1 controller", {"unified": {"memory.high": "1"}}, "linux.resources.unified.memory.high",
+     "the memory controller is not available on cgroup v2"),
+]
+if LAYOUT.where("net_cls") is None:
+    BAD.append(("net_cls not mounted", {"network": {"classID": 1}}, "linux.resources.network.classID",
+                "needs the net_cls controller"))
+if LAYOUT.where("hugetlb") is None:
+    BAD = [b for b in BAD if b[0] != "huge page size"]
+if LAYOUT.where("memory") != "v1" or not LAYOUT.v2:
+    BAD = [b for b in BAD if b[0] != "unified on a v1 controller"]
+
+
+@needs_root
+@pytest.mark.parametrize("name,res,path,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_resources_give_one_clear_error_and_leave_nothing(rt, name, res, path, message):
+    cfg = sh("true")
+    cfg["linux"]["resources"] = res
+    bundle = rt.bundle(cfg)
+    cid = rt.new_id()
+    r = rt.call("run", "-b", bundle, cid)
+    assert r.returncode != 0
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"minioci: {bundle}/config.json: {path}: "), r.stderr
+    assert message in lines[0], lines[0]
+    # the rt fixture checks that no state, cgroup, mount or process is left
+
+
+@needs_root
+def test_a_cgroups_path_holding_minioci_itself_is_refused(rt):
+    mine = cgroups.own_cgroups().get(frozenset(["memory"]))
+    if not mine or mine == "/":
+        pytest.skip("minioci runs in the root memory cgroup here")
+    cfg = sh("true")
+    cfg["linux"]["cgroupsPath"] = mine
+    r = rt.run(cfg)
+    assert r.returncode != 0 and "would hold minioci's own cgroup" in r.stderr
