@@ -133,10 +133,29 @@ class Runtime:
                     os.rmdir(d)
                 except OSError:
                     pass
+        for d in (self.root, os.path.dirname(self.root)):     # the shared parent, once empty
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+
+
+# Host paths minioci itself keeps for all containers (the cgroup parents it
+# made, the network setup lock); the test session leaves them as it found them.
+RUNTIME_HOST_PATHS = ("/run/minioci-cgroup-parents", "/run/lock/minioci-network.lock", "/run/minioci-test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_left_as_found():
+    existed = {p: os.path.exists(p) for p in RUNTIME_HOST_PATHS}
+    yield
+    for p, was in existed.items():
+        if was:
+            continue
         try:
-            os.rmdir(self.root)
+            os.rmdir(p) if os.path.isdir(p) else os.unlink(p)
         except OSError:
-            pass
+            pass                  # still in use (not empty): not ours to take away
 
 
 @pytest.fixture

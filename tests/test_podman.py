@@ -33,10 +33,26 @@ def rootfs(tmp_path_factory):
     path = tmp_path_factory.mktemp("podman") / "rootfs"
     shutil.copytree(ROOTFS, path, symlinks=True)
     existed = {p: os.path.exists(p) for p in (DEFAULT_ROOT, f"{DEFAULT_ROOT}/seccomp-cache")}
+    podman_cgroups = _libpod_cgroups()
     yield str(path)
     for p in sorted(existed, key=len, reverse=True):
         if not existed[p]:
             shutil.rmtree(p, ignore_errors=True)
+    # podman's own cgroupfs parent (and conmon's cgroup in it), if we made podman make it
+    for d in sorted(_libpod_cgroups() - podman_cgroups, key=len, reverse=True):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
+def _libpod_cgroups():
+    out = set()
+    for base in os.listdir("/sys/fs/cgroup"):
+        top = os.path.join("/sys/fs/cgroup", base, "libpod_parent")
+        for d, subdirs, _ in os.walk(top):
+            out.add(d)
+    return out
 
 
 class Podman:

@@ -83,8 +83,11 @@ def test_pid_namespace_joined_by_path(rt):
         assert link == os.readlink(f"/proc/{inner}/ns/pid")
         assert int(pid) > 1                     # pid 1 there is the sleep
     finally:
-        holder.kill()
-        holder.wait()
+        # unshare --fork: killing it would orphan its child; kill the child,
+        # and unshare reaps it and exits
+        for pid in open(f"/proc/{holder.pid}/task/{holder.pid}/children").read().split():
+            os.kill(int(pid), signal.SIGKILL)
+        holder.wait(10)
 
 
 def mountinfo(text):

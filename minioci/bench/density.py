@@ -16,6 +16,7 @@ import time
 
 from ..cli import Flag, parse_flags
 from ..errors import MiniociError
+from .startup import _rmdir_if_empty
 
 FLAGS = [
     Flag(("runtime",), "runtime", "list", help="a peer runtime to compare (default: crun and runc, if found)"),
@@ -23,6 +24,7 @@ FLAGS = [
     Flag(("json",), "json", help="print the results as JSON"),
 ]
 CGROUP_PARENT = "minioci-bench-density"
+DENSITY_ROOT = "/run/minioci-bench-density"
 
 
 def main(g, argv):
@@ -93,7 +95,7 @@ def _spawn_all(argvs):
 
 def driver(name, runtime, n, rootfs):
     work = tempfile.mkdtemp(prefix="minioci-density-")
-    root = os.path.join("/run/minioci-bench-density", name)
+    root = os.path.join(DENSITY_ROOT, name)
     ids = [f"density-{name}-{i}" for i in range(n)]
     try:
         for cid in ids:
@@ -113,6 +115,7 @@ def driver(name, runtime, n, rootfs):
             subprocess.run([runtime, "--root", root, "delete", "--force", cid], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
+        _rmdir_if_empty(DENSITY_ROOT)
         for base in os.listdir("/sys/fs/cgroup"):
             try:
                 os.rmdir(os.path.join("/sys/fs/cgroup", base, CGROUP_PARENT))

@@ -46,6 +46,8 @@ TARGETS = [
     ("cycle:busybox", "runc", 0.5),
 ]
 
+BENCH_ROOT = "/run/minioci-bench"     # each runtime's state root goes under it, and all of it after
+
 CYCLE = """#!/bin/sh
 # create -> start -> delete of one container, as podman drives a runtime
 rt=$1; shift
@@ -117,7 +119,7 @@ def _hides_unified():
 
 
 def run_bench(a, me, peers, work):
-    roots = {name: os.path.join("/run/minioci-bench", name) for name in ["minioci"] + [n for n, _ in peers]}
+    roots = {name: os.path.join(BENCH_ROOT, name) for name in ["minioci"] + [n for n, _ in peers]}
     bundles = {}
     for src in ("busybox", "podman-default"):
         path = os.path.join(a.bundles, src)
@@ -183,7 +185,15 @@ def run_bench(a, me, peers, work):
                 times[(case, name)] += [t * 1000 for t in res["times"]]
     for root in roots.values():
         shutil.rmtree(root, ignore_errors=True)
+    _rmdir_if_empty(BENCH_ROOT)
     return summarize(commands, times, peers, hide)
+
+
+def _rmdir_if_empty(path):
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _q(s):
