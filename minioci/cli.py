@@ -8,7 +8,6 @@ arguments.  Like runc (urfave/cli), `-flag` and `--flag` are the same, and
 import os
 import sys
 
-from . import log
 from .errors import MiniociError
 
 
@@ -115,7 +114,9 @@ def main(argv=None):
             split += 1
     try:
         g = parse_flags(argv[:split], GLOBAL_FLAGS)
-        log.configure(g.log, g.log_format, g.debug)
+        if g.log or g.debug:
+            from . import log
+            log.configure(g.log, g.log_format, g.debug)
         if g.version:
             return _version()
         rest = argv[split:]
@@ -142,6 +143,7 @@ def main(argv=None):
             raise MiniociError(f"minioci {cmd.name}: usage: minioci {cmd.name} {cmd.usage}", status=2)
         return cmd.func(g, args, tl) or 0
     except MiniociError as e:
+        from . import log
         log.error(str(e))
         return e.status
     except KeyboardInterrupt:

@@ -3,7 +3,6 @@ the parser).  Each takes (global flags, command flags, timeline)."""
 import os
 
 from . import container as ctr
-from . import spec as spec_mod
 from . import state
 from .cli import Command, Flag
 from .errors import MiniociError
@@ -59,6 +58,7 @@ def _start_options(a, create):
 
 def cmd_run(g, a, tl):
     bundle, cid = _bundle_and_id(a)
+    from . import spec as spec_mod
     spec = spec_mod.load(bundle)
     tl.mark("config")
     container = state.Container(g.root, cid)
@@ -225,6 +225,7 @@ def _report_timing(tl, mode, cid, command, **extra):
 
 def cmd_create(g, a, tl):
     cid = a.positional[0]
+    from . import spec as spec_mod
     spec = spec_mod.load(a.bundle or ".")
     tl.mark("config")
     ctr.start(spec, state.Container(g.root, cid), _start_options(a, create=True), tl)

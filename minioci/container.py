@@ -8,11 +8,14 @@ the error propagates.  With a network mode that needs links (veth, ipvlan,
 macvlan) the parent makes the network namespace first and the child joins it.
 """
 import os
+import time
 
-from . import cgroups, hooks, shim, state
-from . import plan as plan_mod
-from .cgroups import devices, resources
+from . import cgroups, state
 from .errors import MiniociError
+
+# The modules only starting a process needs (shim, plan, resources, devices,
+# hooks) are imported where they are used: `start`, `kill` and `delete` are
+# separate processes, and each import costs a fraction of a millisecond.
 
 
 class StartOptions:
@@ -45,6 +48,9 @@ class Started:
 def start(spec, container, opts, tl):
     """Set up and spawn the container described by `spec`; returns Started
     once its process has exec'ed, or (create) waits for `start`."""
+    from . import plan as plan_mod
+    from . import shim
+    from .cgroups import devices, resources
     proc = spec.process
     if proc is None:
         raise MiniociError(f"{spec.file}: process: is required to start a container")
@@ -76,7 +82,7 @@ def start(spec, container, opts, tl):
         # are registered before they are made: see cgroups.remove).
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
                                cgroup_dirs=cgroup.directories(), resources=spec.resources or {},
-                               config=spec.file, hooks=hooks.as_dicts(spec.hooks),
+                               config=spec.file, hooks=_hooks_as_dicts(spec),
                                network=net.record() if net else None)
         container.save(data)
         fifo_fd = console_fd = listener_fd = None
@@ -163,7 +169,7 @@ def start(spec, container, opts, tl):
                 pass
         if child is not None:
             # It existed and is gone: the runtime-spec's lifecycle ends with poststop.
-            hooks.run(data["hooks"], "poststop", _hook_state(data, "stopped", 0), fatal=False)
+            _run_hooks(data, "poststop", "stopped", 0)
         raise
 
 
@@ -177,25 +183,41 @@ def _network(spec, container):
     return network.from_spec(spec, container)
 
 
+def _hooks_as_dicts(spec):
+    if not any(spec.hooks.values()):
+        return {}
+    from . import hooks
+    return hooks.as_dicts(spec.hooks)
+
+
 def _hook_state(data, status, pid):
+    from . import hooks
     return hooks.state_json(data["id"], status, pid, data["bundle"], data["annotations"])
+
+
+def _run_hooks(data, stage, status, pid, fatal=False):
+    """Run the container's `stage` hooks (kept in its state), if it has any."""
+    if not (data.get("hooks") or {}).get(stage):
+        return
+    from . import hooks
+    hooks.run(data["hooks"], stage, _hook_state(data, status, pid), fatal=fatal)
 
 
 def _creation_hooks(spec, container, child, data, tl):
     """The child stopped before pivot_root: run prestart and createRuntime
     here, in the runtime's namespaces, then let it go on with the state its
     own createContainer/startContainer hooks need."""
-    creating = _hook_state(data, "creating", child.pid)
-    hooks.run(data["hooks"], "prestart", creating, fatal=True)
-    hooks.run(data["hooks"], "createRuntime", creating, fatal=True)
+    _run_hooks(data, "prestart", "creating", child.pid, fatal=True)
+    _run_hooks(data, "createRuntime", "creating", child.pid, fatal=True)
     tl.mark("hooks.createRuntime")
+    creating = _hook_state(data, "creating", child.pid)
     created = _hook_state(data, "created", child.pid)
     child.go((creating + "\0" + created).encode())
     return child.wait_report()
 
 
 def run_poststart(data):
-    hooks.run(data.get("hooks") or {}, "poststart", _hook_state(data, "running", data["pid"]), fatal=False)
+    _run_hooks(data, "poststart", "running", data["pid"])
 
 
 def _mark_child_steps(tl, child, outcome, t_end):
@@ -232,6 +254,7 @@ def _namespace_paths(spec, pid):
 
 
 def _connect(path):
+    from . import shim
     fd = shim.lib.mo_connect_unix(path.encode())
     if fd < 0:
         raise MiniociError(f"connect to console socket {path}: {os.strerror(-fd)}")
@@ -260,7 +283,7 @@ def write_pid_file(path, pid):
     os.rename(tmp, path)
 
 
-def wait_exit(pid, on_signal=None):
+def wait_exit(pid):
     """Reap until `pid` exits; its exit code the way a shell reports it
     (128+N for death by signal N)."""
     while True:
@@ -272,21 +295,22 @@ def wait_exit(pid, on_signal=None):
 def stop_and_remove(started, tl):
     """After the container's init exited (run): remove the cgroup and the
     state entry, timing each as teardown."""
+    now = time.monotonic_ns
     started.container.lock()
-    t = shim.now()
+    t = now()
     started.cgroup.destroy()
     tl.mark_after_exit("cgroup.remove", t)
     if started.state.get("network"):
         from . import network
-        t = shim.now()
+        t = now()
         network.teardown(started.state["network"])
         tl.mark_after_exit("network.remove", t)
-    t = shim.now()
+    t = now()
     started.container.remove()
     tl.mark_after_exit("state.remove", t)
     if started.state.get("hooks"):
-        t = shim.now()
-        hooks.run(started.state["hooks"], "poststop", _hook_state(started.state, "stopped", 0), fatal=False)
+        t = now()
+        _run_hooks(started.state, "poststop", "stopped", 0)
         tl.mark_after_exit("hooks.poststop", t)
 
 
@@ -304,6 +328,8 @@ def exec_in(root, cid, proc, opts, tl):
     """Start `proc` in the running container `cid`: its cgroup, every
     namespace of its init, its seccomp profile, and proc's own user,
     capabilities and rlimits.  Returns the shim.Child once it has exec'ed."""
+    from . import plan as plan_mod
+    from . import shim
     c, data, status = load(root, cid, lock=False)
     if status in ("stopped", "paused"):
         raise MiniociError(f"cannot exec in container {cid!r}: it is {status}")
@@ -458,8 +484,7 @@ def delete(root, cid, force=False):
         from . import network
         network.teardown(data["network"])
     c.remove()
-    if data.get("hooks"):
-        hooks.run(data["hooks"], "poststop", _hook_state(data, "stopped", 0), fatal=False)
+    _run_hooks(data, "poststop", "stopped", 0)
 
 
 def _kill_all(data, timeout=10.0):
@@ -501,6 +526,7 @@ def update(root, cid, request, file):
     result in its state for the next update."""
     c, data, _ = _running(root, cid, "update")
     current = data.get("resources") or {}
+    from .cgroups import resources
     merged = resources.merge(current, request)
     wanted = resources.plan(request, file, prefix="", current=current, with_devices=False)
     layout = cgroups.detect()

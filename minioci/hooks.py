@@ -55,13 +55,6 @@ def _env(entries):
     return dict(e.split("=", 1) for e in entries if "=" in e)
 
 
-def in_container_hooks(spec):
-    """Whether the child must stop before pivot_root for the parent's hooks
-    (and to receive the state its own hooks need)."""
-    h = spec.hooks
-    return any(h.get(s) for s in ("prestart", "createRuntime", "createContainer", "startContainer"))
-
-
 def child_steps(spec, stage, state_index):
     """Plan steps that run spec.hooks[stage] inside the container."""
     return [dict(op="hook", phase=f"hooks.{stage}", path=h.path, args=h.args, env=h.env,

@@ -13,7 +13,6 @@ it can be and execve.
 """
 import os
 
-from . import hooks
 from .spec import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC, MS_SHARED, MS_SLAVE, NAMESPACES, sysctl_path
 
 S_IFCHR, S_IFBLK, S_IFIFO = 0o020000, 0o060000, 0o010000
@@ -160,7 +159,7 @@ def build(spec, opts=None):
         for p in spec.masked_paths:
             add("mask", "masked paths", path=p)
     if proc is not None:
-        _process(proc, opts, add, hooks.child_steps(spec, "startContainer", 1))
+        _process(proc, opts, add, _hook_steps(spec, "startContainer", 1))
     return Plan(clone_flags, ns.get("pid") or None, cgroup_fd, steps, spec.uid_mappings, spec.gid_mappings)
 
 
@@ -247,10 +246,17 @@ def _creation_hooks(spec, add):
     """Stop for the parent's prestart/createRuntime hooks, then run
     createContainer: after the mounts, while the old root is still reachable,
     as the runtime-spec wants."""
-    if hooks.in_container_hooks(spec):
+    if any(spec.hooks.get(s) for s in ("prestart", "createRuntime", "createContainer", "startContainer")):
         add("parent_hooks", "hooks.createRuntime")
-        for s in hooks.child_steps(spec, "createContainer", 0):
+        for s in _hook_steps(spec, "createContainer", 0):
             add(**s)
+
+
+def _hook_steps(spec, stage, state_index):
+    if not spec.hooks.get(stage):
+        return []
+    from . import hooks
+    return hooks.child_steps(spec, stage, state_index)
 
 
 def _devices(spec, add):
