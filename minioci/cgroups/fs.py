@@ -63,8 +63,13 @@ def write(directory, name, value):
 
 
 def read(directory, name):
-    with open(os.path.join(directory, name)) as f:
-        return f.read()
+    """The file's text, in one read(2): cgroup files are small, and the os
+    calls cost less than a buffered text file."""
+    fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 65536).decode()
+    finally:
+        os.close(fd)
 
 
 def read_pids(directory, recursive=False):
