@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine (as root):
 #   make run    set up, then start the bundled busybox container with its phase timings
 #   make test   set up, then run the test suite
-.PHONY: setup run test clean
+.PHONY: setup run test bench clean
 
 setup:
 	./scripts/setup
@@ -14,3 +14,6 @@ test: setup
 
 clean:
 	rm -rf .venv build bundles/*/rootfs
+
+bench: setup
+	.venv/bin/minioci bench

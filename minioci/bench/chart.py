@@ -15,7 +15,7 @@ GROUPS = [
     ("exec", lambda p: p == "exec"),
 ]
 OTHER = "other phases"
-UNACCOUNTED = "after exec (teardown, exit)"
+UNACCOUNTED = "after exec: teardown, exit (cycle: start, delete)"
 
 
 def grouped(phases):
