@@ -126,14 +126,7 @@ def build(spec, opts=None):
     # Only stdio and --preserve-fds reach the container (CVE-2024-21626).
     add("close_fds", "fds", first=3 + opts.preserve_fds)
 
-    for t in SETNS_ORDER:
-        if ns.get(t):
-            add("setns", f"ns.{_SHORT_NS.get(t, t)}", path=ns[t], nstype=NAMESPACES[t])
-            if t == "user":
-                add("user", "ns.user", uid=0, gid=0, groups=[])
-                if late_pid:
-                    add("unshare", "ns.pid", nstype=NAMESPACES["pid"], name="pid")
-                    add("fork", "ns.pid")
+    _join_namespaces(ns, add, late_pid)
     for t in UNSHARE_ORDER:
         if t in new:
             add("unshare", f"ns.{_SHORT_NS.get(t, t)}", nstype=NAMESPACES[t], name=t)
@@ -175,13 +168,24 @@ def build_exec(proc, namespaces, opts):
     for s in opts.cgroup_join:        # as host root, before any user namespace
         add(**s)
     add("close_fds", "fds", first=3 + opts.preserve_fds)
+    _join_namespaces(namespaces, add)
+    _process(proc, opts, add)
+    return Plan(0, namespaces.get("pid") or None, opts.cgroup_fd, steps, [], [])
+
+
+def _join_namespaces(namespaces, add, late_pid=False):
+    """setns into each namespace given by path ({type: path}), user first;
+    after the user namespace, become its root (the ids held until then are
+    the host's, unmapped there), and with late_pid make the new PID
+    namespace there and fork into it (see build)."""
     for t in SETNS_ORDER:
         if namespaces.get(t):
             add("setns", f"ns.{_SHORT_NS.get(t, t)}", path=namespaces[t], nstype=NAMESPACES[t])
             if t == "user":
                 add("user", "ns.user", uid=0, gid=0, groups=[])
-    _process(proc, opts, add)
-    return Plan(0, namespaces.get("pid") or None, opts.cgroup_fd, steps, [], [])
+                if late_pid:
+                    add("unshare", "ns.pid", nstype=NAMESPACES["pid"], name="pid")
+                    add("fork", "ns.pid")
 
 
 def _rootfs(spec, opts, add):

@@ -812,7 +812,7 @@ static void step_hook(const struct mo_step *s)
         if (r == 0) {
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
-            fail(0, "hook %s did not finish within %ds", s->s2, s->i1);
+            fail(0, "hook %s: did not finish within %ds", s->s2, s->i1);
         }
     }
     if (pidfd >= 0)
@@ -822,9 +822,9 @@ static void step_hook(const struct mo_step *s)
         if (errno != EINTR)
             fail(errno, "wait for hook %s", s->s2);
     if (WIFSIGNALED(status))
-        fail(0, "hook %s was killed by signal %d", s->s2, WTERMSIG(status));
+        fail(0, "hook %s: killed by signal %d", s->s2, WTERMSIG(status));
     if (WEXITSTATUS(status) != 0)
-        fail(0, "hook %s exited with status %d", s->s2, WEXITSTATUS(status));
+        fail(0, "hook %s: exited with status %d", s->s2, WEXITSTATUS(status));
 }
 
 static void run_step(const struct mo_step *s)
