@@ -538,7 +538,8 @@ def update(root, cid, request, file):
 
 def pause(root, cid):
     from .cgroups import freezer
-    c, data, _ = _running(root, cid, "pause", ("running", "created"))
+    # A created container has not started its program: nothing to pause yet.
+    c, data, _ = _running(root, cid, "pause", ("running",))
     freezer.set_frozen(data.get("cgroup_dirs") or [], True)
 
 

@@ -381,3 +381,23 @@ def test_exec_gets_only_stdio(rt):
     r = rt.call("exec", cid, "ls", "/proc/self/fd")
     assert r.stdout.split() == ["0", "1", "2", "3"], r.stderr      # 3: ls's own directory
     assert rt.call("delete", "--force", cid).returncode == 0
+
+
+def test_pausing_a_created_container_is_refused(rt):
+    cid = create(rt, sh("sleep 300"))
+    r = rt.call("pause", cid)
+    assert r.returncode != 0 and r.stderr == f"minioci: cannot pause container {cid!r}: it is created\n"
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
+def test_commands_need_no_environment_and_no_stdin(rt):
+    """podman runs start/kill/delete/state with almost no environment (no
+    PATH, no HOME) and its own stdio: nothing may depend on either."""
+    cid = create(rt, sh("exec sleep 300"))
+    bare = dict(env={}, stdin=subprocess.DEVNULL)
+    assert rt.call("start", cid, **bare).returncode == 0
+    assert json.loads(rt.call("state", cid, **bare).stdout)["status"] == "running"
+    assert rt.call("kill", cid, "9", **bare).returncode == 0
+    wait_status(rt, cid, "stopped")
+    assert rt.call("delete", "--force", cid, **bare).returncode == 0
+    assert rt.call("delete", "--force", cid, **bare).returncode == 0      # unknown by now: still 0

@@ -228,3 +228,8 @@ def test_update_pause_unpause(podman):
     assert r.stdout.split() == [str(128 << 20), "25000"], r.stderr
     assert podman("pause", name).returncode == 0 and podman.status(name) == "paused"
     assert podman("unpause", name).returncode == 0 and podman.status(name) == "running"
+    # rm -f of a paused container: podman resumes, kills and deletes it
+    assert podman("pause", name).returncode == 0
+    r = podman("rm", "-f", name)
+    assert r.returncode == 0, r.stderr
+    assert podman("container", "exists", name).returncode != 0

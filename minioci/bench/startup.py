@@ -160,7 +160,9 @@ def run_bench(a, me, peers, work):
     for rnd in range(a.rounds):
         sys.stderr.write(f"round {rnd + 1}/{a.rounds}: {len(commands)} commands x {per_round} runs\n")
         export = os.path.join(work, f"round{rnd}.json")
-        argv = ["hyperfine", "-N", "--style", "basic", "--warmup", str(a.warmup),
+        # hyperfine's own progress bar shows on a terminal; its summary goes
+        # to our stderr too, our report to stdout.
+        argv = ["hyperfine", "-N", "--warmup", str(a.warmup),
                 "--runs", str(per_round), "--export-json", export]
         env_wrapped = []
         for case, name, cmd, prepare, timing, bundle in commands:
@@ -176,7 +178,7 @@ def run_bench(a, me, peers, work):
         if hide:
             argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                     'umount /sys/fs/cgroup/unified && exec "$@"', "sh"] + argv
-        r = subprocess.run(argv, stdout=subprocess.DEVNULL)
+        r = subprocess.run(argv, stdout=sys.stderr)
         if r.returncode != 0:
             raise MiniociError(f"bench: hyperfine failed (exit {r.returncode}); a runtime may have failed "
                                f"to start a container: try one of the commands by hand")
