@@ -67,8 +67,7 @@ def start(spec, container, opts, tl):
                                      file=spec.file)
     wanted = resources.route(cgroup, resources.plan(spec.resources, spec.file, linux_devices=spec.devices))
     devices_part, device_filter = devices.route(cgroup, wanted.devices, spec.file)
-    from . import seccomp as seccomp_mod    # light: libseccomp is imported on a cache miss only
-    seccomp = seccomp_mod.prepare(spec, container.root, tl) if seccomp_mod.wanted(spec) else None
+    seccomp = _seccomp(spec, container.root, tl)
     net = _network(spec, container)
     tl.mark("validate")
 
@@ -171,6 +170,17 @@ def start(spec, container, opts, tl):
             # It existed and is gone: the runtime-spec's lifecycle ends with poststop.
             _run_hooks(data, "poststop", "stopped", 0)
         raise
+
+
+def _seccomp(spec, root, tl):
+    """The seccomp Filter the config asks for, or None.  minioci.seccomp is
+    imported only then (a config without one loads none of it), so the
+    annotation's name (seccomp.BPF_ANNOTATION, crun's ready BPF) is spelled
+    out here."""
+    if spec.seccomp is None and "run.oci.seccomp_bpf_data" not in spec.annotations:
+        return None
+    from . import seccomp      # light: libseccomp is imported on a cache miss only
+    return seccomp.prepare(spec, root, tl)
 
 
 def _network(spec, container):
@@ -339,9 +349,8 @@ def exec_in(root, cid, proc, opts, tl):
         spec = spec_mod.load(data["bundle"], os.path.basename(data.get("config") or "config.json"))
     except MiniociError:
         spec = None      # the bundle is gone: exec without the container's seccomp profile
-    from . import seccomp as seccomp_mod
-    if spec is not None and seccomp_mod.wanted(spec):
-        seccomp = seccomp_mod.prepare(spec, root, tl)
+    if spec is not None:
+        seccomp = _seccomp(spec, root, tl)
     pid = data["pid"]
     short = {"network": "net", "mount": "mnt"}
     namespaces = {t: f"/proc/{pid}/ns/{short.get(t, t)}" for t in (data.get("namespaces") or {})}

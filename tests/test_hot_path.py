@@ -49,3 +49,5 @@ def test_warm_run_loads_only_the_lean_set(tmp_path, bundle):
     assert stdlib <= ALLOWED_STDLIB, sorted(stdlib - ALLOWED_STDLIB)
     assert not [m for m in modules if m.startswith(FORBIDDEN_MINIOCI)]
     assert "minioci.shim" in modules and "minioci.plan" in modules    # the probe saw the real path
+    # seccomp's package only where the config has a filter
+    assert ("minioci.seccomp" in modules) == (bundle == "podman-default")

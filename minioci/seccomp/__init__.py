@@ -32,11 +32,6 @@ class Filter:
         self.listener_metadata = listener_metadata
 
 
-def wanted(spec):
-    """Whether a container needs a filter at all."""
-    return spec.seccomp is not None or BPF_ANNOTATION in spec.annotations
-
-
 def prepare(spec, root, tl):
     """The Filter for spec (None without one): validated, then from the cache
     under `root` (the state root) or compiled and cached.  Marks `validate`,
