@@ -67,6 +67,7 @@ def start(spec, container, opts, tl):
                                      file=spec.file)
     wanted = resources.route(cgroup, resources.plan(spec.resources, spec.file, linux_devices=spec.devices))
     devices_part, device_filter = devices.route(cgroup, wanted.devices, spec.file)
+    tl.mark("validate")
     seccomp = _seccomp(spec, container.root, tl)
     net = _network(spec, container)
     tl.mark("validate")

@@ -18,7 +18,8 @@ ALLOWED_STDLIB = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", 
                   "_json", "_sha256", "fcntl", "_cffi_backend"}
 # minioci modules that serve other paths only
 FORBIDDEN_MINIOCI = ("minioci.bench", "minioci.network", "minioci.terminal", "minioci.seccomp.compile",
-                     "minioci.seccomp.commands", "minioci.specgen")
+                     "minioci.seccomp.commands", "minioci.specgen",
+                     "minioci.seccomp.profile")    # a cache hit does not parse the profile again
 
 PROBE = """
 import sys

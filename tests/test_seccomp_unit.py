@@ -8,6 +8,7 @@ import pytest
 
 from minioci import log
 from minioci.errors import ConfigError
+from minioci import seccomp
 from minioci.seccomp import BPF_ANNOTATION, Filter, _from_annotation, _load_flags, bpf, key, profile
 from minioci.seccomp.cache import HEADER_SIZE, Cache, encode, verify
 from minioci.seccomp.notify import message
@@ -75,12 +76,14 @@ def test_flags_and_listener():
 def test_load_flags_add_what_notify_needs_and_drop_what_cannot_apply():
     raw = small()
     raw["flags"] = ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_TSYNC"]
-    assert _load_flags(profile.parse(raw, "f")) == profile.FLAG_TSYNC      # no listener: nothing to wait on
+    profile.parse(raw, "f")                    # valid, as both calls below require
+    assert _load_flags(raw, False) == seccomp.FLAG_TSYNC      # no listener: nothing to wait on
     raw["syscalls"].append({"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"})
     raw["listenerPath"] = "/a"
-    flags = _load_flags(profile.parse(raw, "f"))
-    assert flags & profile.FLAG_NEW_LISTENER and flags & profile.FLAG_TSYNC_ESRCH
-    assert flags & profile.FLAG_WAIT_KILLABLE_RECV       # this kernel (>= 5.19) has it
+    profile.parse(raw, "f")
+    flags = _load_flags(raw, True)
+    assert flags & seccomp.FLAG_NEW_LISTENER and flags & seccomp.FLAG_TSYNC_ESRCH
+    assert flags & seccomp.FLAG_WAIT_KILLABLE_RECV       # this kernel (>= 5.19) has it
 
 
 BAD = [

@@ -20,6 +20,19 @@ from .. import log
 # crun's annotation: a ready BPF program, base64, used instead of compiling.
 BPF_ANNOTATION = "run.oci.seccomp_bpf_data"
 
+# seccomp(2)'s SECCOMP_FILTER_FLAG_*.
+FLAG_TSYNC = 1
+FLAG_LOG = 2
+FLAG_SPEC_ALLOW = 4
+FLAG_NEW_LISTENER = 8
+FLAG_TSYNC_ESRCH = 16
+FLAG_WAIT_KILLABLE_RECV = 32
+FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": FLAG_TSYNC, "SECCOMP_FILTER_FLAG_LOG": FLAG_LOG,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": FLAG_SPEC_ALLOW,
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": FLAG_WAIT_KILLABLE_RECV,
+}
+
 
 class Filter:
     """What the container's process loads: the program, seccomp(2)'s flags,
@@ -33,39 +46,48 @@ class Filter:
 
 
 def prepare(spec, root, tl):
-    """The Filter for spec (None without one): validated, then from the cache
-    under `root` (the state root) or compiled and cached.  Marks `validate`,
-    then `seccomp.key` and `seccomp.cache` (hit) or `seccomp.compile` (miss)."""
-    from . import profile as profile_mod
+    """The Filter for spec (None without one): from the cache under `root`
+    (the state root), or validated, compiled and cached.  Marks `seccomp.key`,
+    then `seccomp.cache` (hit) or `validate` and `seccomp.compile` (miss)."""
     raw = spec.seccomp
+    annotated = BPF_ANNOTATION in spec.annotations
+    if raw is not None and not annotated:
+        from . import key
+        from .cache import Cache
+        cache = Cache(root)
+        library = cache.library()
+        k = key.compute(raw, library) if library else None
+        tl.mark("seccomp.key")
+        bpf = cache.load(k) if k else None
+        if bpf is not None:
+            # This very object (the key covers all of it) was validated and
+            # compiled before: it is not parsed again.
+            tl.mark("seccomp.cache")
+            return Filter(bpf, *_settings(raw))
+    from . import profile as profile_mod
     prof = profile_mod.parse(raw, spec.file) if raw is not None else None
-    flags, listener, metadata = _load_flags(prof), "", ""
-    if prof is not None and prof.uses_notify:
-        listener, metadata = prof.listener_path, prof.listener_metadata
-    if BPF_ANNOTATION in spec.annotations:
+    if annotated:
         bpf = _from_annotation(spec.annotations[BPF_ANNOTATION], spec.file)
         tl.mark("validate")
-        return Filter(bpf, flags, listener, metadata)
+        return Filter(bpf, *_settings(raw))
     if prof is None:
         return None
     tl.mark("validate")
-    return Filter(_cached_or_compiled(raw, prof, root, tl), flags, listener, metadata)
-
-
-def _cached_or_compiled(raw, prof, root, tl):
-    from . import key
-    from .cache import Cache
-    cache = Cache(root)
-    library = cache.library()
-    k = key.compute(raw, library) if library else None
-    tl.mark("seccomp.key")
-    bpf = cache.load(k) if k else None
-    if bpf is not None:
-        tl.mark("seccomp.cache")
-        return bpf
     bpf, _ = compile_and_store(raw, prof, cache)
     tl.mark("seccomp.compile")
-    return bpf
+    return Filter(bpf, *_settings(raw))
+
+
+def _settings(raw):
+    """(seccomp(2) flags, listener path, listener metadata) of a valid
+    seccomp object (None: no filter of its own)."""
+    if raw is None:
+        return 0, "", ""
+    notify = any(r.get("action") == "SCMP_ACT_NOTIFY" for r in raw.get("syscalls") or [])
+    flags = _load_flags(raw, notify)
+    if not notify:
+        return flags, "", ""
+    return flags, raw.get("listenerPath") or "", raw.get("listenerMetadata") or ""
 
 
 def compile_and_store(raw, prof, cache):
@@ -94,7 +116,7 @@ def features():
     """linux.seccomp of the runtime-spec's features document (`minioci
     features`): what this kernel and the installed libseccomp support."""
     import errno
-    from .profile import ARCHITECTURES, FLAGS, OPS
+    from .profile import ARCHITECTURES, OPS
     try:
         with open("/proc/sys/kernel/seccomp/actions_avail") as f:
             avail = set(f.read().split())
@@ -116,21 +138,19 @@ def features():
             "supportedFlags": sorted(f for f, since in _FLAG_KERNELS.items() if kernel >= since)}
 
 
-def _load_flags(prof):
-    """seccomp(2) flags for the profile, as this kernel takes them."""
-    from .profile import (FLAG_NEW_LISTENER, FLAG_TSYNC, FLAG_TSYNC_ESRCH,
-                          FLAG_WAIT_KILLABLE_RECV)
-    if prof is None:
-        return 0
-    flags = prof.flags
-    if prof.uses_notify:
+def _load_flags(raw, uses_notify):
+    """seccomp(2) flags for a valid seccomp object, as this kernel takes them."""
+    flags = 0
+    for name in raw.get("flags") or []:
+        flags |= FLAGS[name]
+    if uses_notify:
         flags |= FLAG_NEW_LISTENER
         if flags & FLAG_TSYNC:
             # The kernel refuses TSYNC with a listener unless told to report
             # a thread it cannot sync as ESRCH (there is only one thread).
             flags |= FLAG_TSYNC_ESRCH
     if flags & FLAG_WAIT_KILLABLE_RECV:
-        if not prof.uses_notify:
+        if not uses_notify:
             log.debug("seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ignored: no SCMP_ACT_NOTIFY rule")
             flags &= ~FLAG_WAIT_KILLABLE_RECV
         elif _kernel_version() < (5, 19):

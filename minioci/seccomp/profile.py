@@ -8,6 +8,7 @@ Syscall names are only checked for type; unknown ones are skipped when the
 filter is compiled (as runc and crun do), since they depend on libseccomp.
 """
 from ..errors import ConfigError
+from . import FLAGS          # seccomp(2)'s flags by name: see the package
 
 EPERM = 1
 
@@ -48,19 +49,6 @@ ARCHITECTURES = {
     "SCMP_ARCH_PARISC": 15, "SCMP_ARCH_PARISC64": 15 | _B64,
     "SCMP_ARCH_RISCV64": 243 | _B64 | _LE, "SCMP_ARCH_LOONGARCH64": 258 | _B64 | _LE,
     "SCMP_ARCH_M68K": 4, "SCMP_ARCH_SH": 42 | _LE, "SCMP_ARCH_SHEB": 42,
-}
-
-# seccomp(2)'s SECCOMP_FILTER_FLAG_*.
-FLAG_TSYNC = 1
-FLAG_LOG = 2
-FLAG_SPEC_ALLOW = 4
-FLAG_NEW_LISTENER = 8
-FLAG_TSYNC_ESRCH = 16
-FLAG_WAIT_KILLABLE_RECV = 32
-FLAGS = {
-    "SECCOMP_FILTER_FLAG_TSYNC": FLAG_TSYNC, "SECCOMP_FILTER_FLAG_LOG": FLAG_LOG,
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": FLAG_SPEC_ALLOW,
-    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": FLAG_WAIT_KILLABLE_RECV,
 }
 
 # The listener gets its fd with sendmsg(2) after the filter is loaded: a
