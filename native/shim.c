@@ -19,6 +19,7 @@
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,7 +28,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <poll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -130,10 +130,10 @@ static int openat2_in_root(const char *path, int flags)
     return (int)syscall(SYS_openat2, C.rootfd, path, &how, sizeof how);
 }
 
-/* Create the missing component `name` in directory `parent`, where `prefix`
- * (the path up to and including it) did not resolve.  If `name` is a dangling
- * symlink, what it points to is created instead, inside the rootfs like
- * everything else (securejoin's MkdirAll does the same for runc). */
+/* Create the missing component `name` (of `path`, starting at offset
+ * `start`) in the directory `parent`.  If `name` is a dangling symlink, what
+ * it points to is created instead, inside the rootfs like everything else
+ * (securejoin's MkdirAll does the same for runc). */
 static int open_in_root_depth(const char *path, int kind, int depth);
 
 static int create_component(int parent, const char *name, const char *path, size_t start,
