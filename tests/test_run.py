@@ -454,3 +454,24 @@ def test_oom_score_adj(rt):
     cfg = sh("cat /proc/self/oom_score_adj")
     cfg["process"]["oomScoreAdj"] = 500
     assert rt.output(cfg).strip() == "500"
+
+
+def test_joining_mount_cgroup_and_time_namespaces_by_path(rt):
+    """A joined mount namespace is used as it is (no rootfs set up in it)."""
+    if not os.path.exists("/proc/self/ns/time"):
+        pytest.skip("kernel without time namespaces")
+    holder = subprocess.Popen(["unshare", "--mount", "--cgroup", "--time", "sleep", "60"])
+    try:
+        time.sleep(0.2)
+        cfg = base_config(["/bin/busybox", "sh", "-c",
+                           "for n in mnt cgroup time; do readlink /proc/self/ns/$n; done"])
+        cfg["linux"]["namespaces"] = [{"type": "pid"}] + [
+            {"type": t, "path": f"/proc/{holder.pid}/ns/{short}"}
+            for t, short in (("mount", "mnt"), ("cgroup", "cgroup"), ("time", "time"))]
+        del cfg["hostname"]
+        inside = rt.output(cfg).split()
+        assert inside == [os.readlink(f"/proc/{holder.pid}/ns/{n}") for n in ("mnt", "cgroup", "time")]
+        assert inside[0] != os.readlink("/proc/self/ns/mnt")
+    finally:
+        holder.kill()
+        holder.wait()
