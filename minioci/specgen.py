@@ -83,9 +83,24 @@ def features():
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": False}},
         },
-        "annotations": {"org.minioci.version": __version__},
+        "annotations": _annotations(),
     }
     return doc
+
+
+def _annotations():
+    """minioci's own facts, and the config annotations it reads (runc lists
+    its libseccomp the same way)."""
+    from .network import PREFIX
+    from .network.config import MODES
+    out = {"org.minioci.version": __version__,
+           PREFIX + "mode": ",".join(MODES),
+           "run.oci.seccomp_bpf_data": "a ready seccomp BPF program, base64 (crun's annotation)"}
+    from .cli import _libseccomp_version
+    lib = _libseccomp_version()
+    if lib:
+        out["io.github.seccomp.libseccomp.version"] = lib
+    return out
 
 
 def _seccomp_features():
