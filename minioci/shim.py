@@ -169,11 +169,6 @@ class Child:
         sh = self._c.shared
         return sh.t_clone, sh.t_child, [sh.t_step[i] for i in range(sh.steps_done)]
 
-    def exec_start(self):
-        """When the child called execve (the exec step stamps its start)."""
-        sh = self._c.shared
-        return sh.t_step[len(self.plan.steps) - 1]
-
     def release(self):
         lib.mo_release(self._c)
 

@@ -1,5 +1,5 @@
 """The state store: one directory per container under the root (--root,
-default /run/minioci), holding state.json (written atomically) and, while the
+default /run/minioci, see cli.GLOBAL_FLAGS), holding state.json (written atomically) and, while the
 container is created but not started, exec.fifo.  Each container directory
 is locked (flock) by any command that changes it, so commands on one id are
 serialized.
@@ -10,7 +10,6 @@ import time
 from . import OCI_VERSION, leanjson
 from .errors import MiniociError
 
-DEFAULT_ROOT = "/run/minioci"
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
 LOCK_FILE = "lock"
