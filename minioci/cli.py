@@ -130,7 +130,7 @@ def main(argv=None):
         cmd = commands.COMMANDS.get(rest[0])
         if cmd is None:
             raise MiniociError(f"unknown command {rest[0]!r} (see minioci --help)", status=2)
-        if "-h" in rest[1:] or "--help" in rest[1:]:
+        if _asks_for_help(rest[1:], cmd):
             sys.stdout.write(_command_help(cmd))
             return 0
         if cmd.raw:
@@ -148,6 +148,15 @@ def main(argv=None):
         return e.status
     except KeyboardInterrupt:
         return 130
+
+
+def _asks_for_help(argv, cmd):
+    """-h/--help among the command's own flags.  For exec and bench, whose
+    trailing arguments are someone else's (`exec ID ls -h`), only before the
+    first of those."""
+    if cmd.stop_at_args or cmd.raw:
+        argv = argv[:next((i for i, t in enumerate(argv) if not t.startswith("-")), len(argv))]
+    return "-h" in argv or "--help" in argv
 
 
 def _version():

@@ -49,3 +49,11 @@ def test_help_lists_commands(capsys):
     out = capsys.readouterr().out
     for name in ("run", "create", "start", "state", "kill", "delete", "list"):
         assert f"  {name} " in out
+
+
+def test_help_of_a_command_but_not_of_what_exec_runs(capsys):
+    assert cli._asks_for_help(["--help"], commands.COMMANDS["exec"])
+    assert not cli._asks_for_help(["ID", "ls", "-h"], commands.COMMANDS["exec"])
+    assert cli._asks_for_help(["-b", "x", "--help"], commands.COMMANDS["run"])
+    assert cli.main(["exec", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: minioci exec ")
