@@ -124,7 +124,7 @@ def new_state(cid, bundle, rootfs, pid, annotations, **internal):
     (cgroup directories, the init's start time to detect pid reuse...)."""
     return dict(internal, ociVersion=OCI_VERSION, id=cid, pid=pid, status="created", bundle=bundle,
                 rootfs=rootfs, created=rfc3339_now(), owner="", annotations=annotations or {},
-                pid_start=process_start_time(pid))
+                pid_start=process_start_time(pid) if pid else None)
 
 
 def rfc3339_now():

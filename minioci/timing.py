@@ -106,20 +106,21 @@ def report(timeline, mode, **extra):
     """Print or write the timing: mode "table" or "json" goes to stderr;
     MINIOCI_TIMING=/path.json also writes the JSON there, and
     MINIOCI_TIMING=/dir/ a file per run in that directory (benchmarks)."""
-    d = timeline.as_dict(**extra)
     path = os.environ.get("MINIOCI_TIMING")
-    if mode or path:
-        from . import leanjson
-        text = leanjson.dumps(d)
-        if path and path.endswith("/"):
-            path = f"{path}{extra.get('command', 'minioci')}-{os.getpid()}.json"
-        if path:
-            tmp = f"{path}.{os.getpid()}.tmp"
-            with open(tmp, "w") as f:
-                f.write(text + "\n")
-            os.rename(tmp, path)
-        if mode == "json":
-            os.write(2, (text + "\n").encode())
-        elif mode:
-            os.write(2, format_table(d).encode())
+    if not (mode or path):
+        return None
+    d = timeline.as_dict(**extra)
+    from . import leanjson
+    text = leanjson.dumps(d)
+    if path and path.endswith("/"):
+        path = f"{path}{extra.get('command', 'minioci')}-{os.getpid()}.json"
+    if path:
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(text + "\n")
+        os.rename(tmp, path)
+    if mode == "json":
+        os.write(2, (text + "\n").encode())
+    elif mode:
+        os.write(2, format_table(d).encode())
     return d
