@@ -1,34 +1,12 @@
-"""minioci's command line: runc's commands, flags and exit statuses.
-
-A small hand-written parser (argparse costs ~11 ms to import here, more than
-the rest of a container start): global flags, a command, its flags and
-arguments.  Like runc (urfave/cli), `-flag` and `--flag` are the same, and
-`--flag=value` and `--flag value` both work.
+"""minioci's command line: runc's global flags, the dispatch to a command
+(minioci/commands.py), exit statuses, --version and --help.  The parser
+itself is minioci/flags.py.
 """
 import os
 import sys
 
 from .errors import MiniociError
-
-
-class Flag:
-    def __init__(self, names, dest, kind="bool", default=None, help=""):
-        self.names = names            # ("bundle", "b"): --bundle, -bundle, -b
-        self.dest = dest
-        self.kind = kind              # bool | str | int | list | optional (value only via =)
-        self.default = default if default is not None else ([] if kind == "list" else
-                                                            False if kind == "bool" else None)
-        self.help = help
-
-
-class Command:
-    def __init__(self, name, func, flags, usage, summary, min_args=0, max_args=0, stop_at_args=False,
-                 raw=False):
-        self.name, self.func, self.flags = name, func, flags
-        self.usage, self.summary = usage, summary
-        self.min_args, self.max_args = min_args, max_args
-        self.stop_at_args = stop_at_args   # exec: everything after the id is the command
-        self.raw = raw                     # bench: its modules parse their own flags
+from .flags import Args, Flag, flag_line, parse_flags
 
 
 GLOBAL_FLAGS = [
@@ -42,61 +20,6 @@ GLOBAL_FLAGS = [
     Flag(("version", "v"), "version", help="print the version"),
     Flag(("help", "h"), "help", help="show help"),
 ]
-
-
-class Args:
-    def __init__(self):
-        self.positional = []
-
-
-def parse_flags(argv, flags, stop_at_args=False, where="minioci"):
-    """Parse flags (anywhere, unless stop_at_args) and positionals."""
-    table = {}
-    for f in flags:
-        for n in f.names:
-            table[n] = f
-    args = Args()
-    for f in flags:
-        setattr(args, f.dest, f.default if f.kind != "list" else list(f.default))
-    i = 0
-    while i < len(argv):
-        tok = argv[i]
-        i += 1
-        if tok == "--":
-            args.positional += argv[i:]
-            break
-        if not tok.startswith("-") or tok == "-":
-            args.positional.append(tok)
-            if stop_at_args:         # exec: after the id, the rest is the command
-                args.positional += argv[i:]
-                break
-            continue
-        name, eq, value = tok.lstrip("-").partition("=")
-        f = table.get(name)
-        if f is None:
-            raise MiniociError(f"{where}: unknown flag {tok.split('=')[0]}", status=2)
-        if f.kind == "bool":
-            v = True if not eq else value.lower() in ("1", "true", "yes")
-            setattr(args, f.dest, v)
-            continue
-        if f.kind == "optional":
-            setattr(args, f.dest, value if eq else True)
-            continue
-        if not eq:
-            if i >= len(argv):
-                raise MiniociError(f"{where}: flag {tok} needs a value", status=2)
-            value = argv[i]
-            i += 1
-        if f.kind == "int":
-            try:
-                value = int(value)
-            except ValueError:
-                raise MiniociError(f"{where}: flag {tok} needs a number, not {value!r}", status=2) from None
-        if f.kind == "list":
-            getattr(args, f.dest).append(value)
-        else:
-            setattr(args, f.dest, value)
-    return args
 
 
 def main(argv=None):
@@ -130,8 +53,8 @@ def main(argv=None):
         cmd = commands.COMMANDS.get(rest[0])
         if cmd is None:
             raise MiniociError(f"unknown command {rest[0]!r} (see minioci --help)", status=2)
-        if _asks_for_help(rest[1:], cmd):
-            sys.stdout.write(_command_help(cmd))
+        if cmd.asks_for_help(rest[1:]):
+            sys.stdout.write(cmd.help())
             return 0
         if cmd.raw:
             args = Args()
@@ -150,15 +73,6 @@ def main(argv=None):
         return 130
 
 
-def _asks_for_help(argv, cmd):
-    """-h/--help among the command's own flags.  For exec and bench, whose
-    trailing arguments are someone else's (`exec ID ls -h`), only before the
-    first of those."""
-    if cmd.stop_at_args or cmd.raw:
-        argv = argv[:next((i for i, t in enumerate(argv) if not t.startswith("-")), len(argv))]
-    return "-h" in argv or "--help" in argv
-
-
 def _version():
     """runc's shape: `runc version X`, `spec: Y`, then the pieces it is made of."""
     from . import OCI_VERSION, __version__
@@ -169,49 +83,26 @@ def _version():
         lines.append("shim: cffi API mode")
     except ImportError:
         lines.append("shim: not built")
-    lib = _libseccomp_version()
+    from .seccomp import libseccomp_version
+    lib = libseccomp_version()
     if lib:
         lines.append(f"libseccomp: {lib}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 
-def _libseccomp_version():
-    import ctypes
-    try:
-        lib = ctypes.CDLL("libseccomp.so.2")
-        lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
-        v = lib.seccomp_version().contents
-        return f"{v[0]}.{v[1]}.{v[2]}"
-    except (OSError, AttributeError):
-        return None
-
-
 def _usage(topic):
     from . import commands
     if topic and topic[0] in commands.COMMANDS:
-        sys.stdout.write(_command_help(commands.COMMANDS[topic[0]]))
+        sys.stdout.write(commands.COMMANDS[topic[0]].help())
         return
     lines = ["usage: minioci [global flags] <command> [flags] [arguments]", "",
              "A lightweight OCI container runtime that times its own startup.", "", "Commands:"]
     for cmd in commands.COMMANDS.values():
         lines.append(f"  {cmd.name:<10} {cmd.summary}")
-    lines += ["", "Global flags:"] + [_flag_line(f) for f in GLOBAL_FLAGS]
+    lines += ["", "Global flags:"] + [flag_line(f) for f in GLOBAL_FLAGS]
     lines += ["", "`minioci <command> --help` shows a command's flags."]
     sys.stdout.write("\n".join(lines) + "\n")
-
-
-def _flag_line(f):
-    names = ", ".join(("--" if len(n) > 1 else "-") + n for n in f.names)
-    value = {"str": " VALUE", "int": " N", "list": " VALUE", "optional": "[=VALUE]"}.get(f.kind, "")
-    return f"  {names + value:<28} {f.help}"
-
-
-def _command_help(cmd):
-    lines = [f"usage: minioci {cmd.name} {cmd.usage}", "", cmd.summary]
-    if cmd.flags:
-        lines += ["", "Flags:"] + [_flag_line(f) for f in cmd.flags]
-    return "\n".join(lines) + "\n"
 
 
 def run():

@@ -4,8 +4,8 @@ import os
 
 from . import container as ctr
 from . import state
-from .cli import Command, Flag
 from .errors import MiniociError
+from .flags import Command, Flag
 
 # Signals `run` passes on to the container's init, as runc does.
 FORWARDED_SIGNALS = (1, 2, 3, 10, 12, 15, 28)   # HUP INT QUIT USR1 USR2 TERM WINCH

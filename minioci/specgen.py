@@ -96,8 +96,8 @@ def _annotations():
     out = {"org.minioci.version": __version__,
            PREFIX + "mode": ",".join(MODES),
            "run.oci.seccomp_bpf_data": "a ready seccomp BPF program, base64 (crun's annotation)"}
-    from .cli import _libseccomp_version
-    lib = _libseccomp_version()
+    from .seccomp import libseccomp_version
+    lib = libseccomp_version()
     if lib:
         out["io.github.seccomp.libseccomp.version"] = lib
     return out

@@ -15,9 +15,9 @@ import sys
 import tempfile
 import time
 
-from ..cli import Flag, parse_flags
 from ..errors import MiniociError
-from .startup import _rmdir_if_empty
+from ..flags import Flag, parse_flags
+from . import find_peers, hides_unified, minioci_path, rmdir_if_empty
 
 FLAGS = [
     Flag(("runtime",), "runtime", "list", help="a peer runtime to compare (default: crun and runc, if found)"),
@@ -33,9 +33,8 @@ def main(g, argv):
     if len(a.positional) != 1 or not a.positional[0].isdigit() or int(a.positional[0]) < 1:
         raise MiniociError("usage: minioci bench density N [--runtime PATH]...")
     n = int(a.positional[0])
-    from .startup import _hides_unified, _minioci_path, _peers
-    runtimes = [("minioci", _minioci_path())] + _peers(a.runtime)
-    hide = _hides_unified()
+    runtimes = [("minioci", minioci_path())] + find_peers(a.runtime)
+    hide = hides_unified()
     rootfs = os.path.abspath(os.path.join(a.bundles, "busybox", "rootfs"))
     results = {}
     for name, path in runtimes:
@@ -122,7 +121,7 @@ def driver(name, runtime, n, rootfs):
             subprocess.run([runtime, "--root", root, "delete", "--force", cid], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
-        _rmdir_if_empty(DENSITY_ROOT)
+        rmdir_if_empty(DENSITY_ROOT)
         for base in os.listdir("/sys/fs/cgroup"):
             try:
                 os.rmdir(os.path.join("/sys/fs/cgroup", base, CGROUP_PARENT))

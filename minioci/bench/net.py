@@ -32,8 +32,8 @@ import sys
 import time
 import uuid
 
-from ..cli import parse_flags, Flag
 from ..errors import MiniociError
+from ..flags import Flag, parse_flags
 from ..network import netns
 
 NET = "org.minioci.net."

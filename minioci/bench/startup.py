@@ -24,8 +24,9 @@ import sys
 import tempfile
 import time
 
-from ..cli import Flag, parse_flags
 from ..errors import MiniociError
+from ..flags import Flag, parse_flags
+from . import find_peers, hides_unified, minioci_path, rmdir_if_empty
 
 FLAGS = [
     Flag(("runtime",), "runtime", "list", help="a peer runtime to compare (default: crun and runc, if found)"),
@@ -57,8 +58,8 @@ rt=$1; shift
 
 def main(g, argv):
     a = parse_flags(argv, FLAGS, where="minioci bench")
-    me = _minioci_path()
-    peers = _peers(a.runtime)
+    me = minioci_path()
+    peers = find_peers(a.runtime)
     work = tempfile.mkdtemp(prefix="minioci-bench-")
     try:
         result = run_bench(a, me, peers, work)
@@ -68,23 +69,6 @@ def main(g, argv):
     sys.stdout.write(markdown(result))
     sys.stdout.write("\nwrote " + ", ".join(paths) + "\n")
     return 0
-
-
-def _minioci_path():
-    """The installed launcher next to this interpreter (what users run)."""
-    path = os.path.join(os.path.dirname(sys.executable), "minioci")
-    if not os.access(path, os.X_OK):
-        raise MiniociError(f"bench: no minioci launcher at {path}")
-    return path
-
-
-def _peers(given):
-    if given:
-        for p in given:
-            if not shutil.which(p):
-                raise MiniociError(f"bench: runtime {p!r} not found")
-        return [(os.path.basename(p), shutil.which(p)) for p in given]
-    return [(name, shutil.which(name)) for name in ("crun", "runc") if shutil.which(name)]
 
 
 def bench_bundle(src, work, name):
@@ -106,16 +90,6 @@ def bench_bundle(src, work, name):
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f)
     return out
-
-
-def _hides_unified():
-    """crun 1.8.1 refuses a hybrid host that holds a controller on the v2 side
-    ("cgroups in hybrid mode not supported"): the session then runs in a
-    private mount namespace without /sys/fs/cgroup/unified, for every runtime
-    alike, and the report says so."""
-    from ..cgroups import detect
-    layout = detect()
-    return layout.kind == "hybrid" and bool(layout.v2_controllers())
 
 
 def run_bench(a, me, peers, work):
@@ -154,7 +128,7 @@ def run_bench(a, me, peers, work):
     # as minioci's launcher starts it (see summarize()).
     commands.append(("floor", "python", [sys.executable, "-I", "-S", "-c", "pass"], "true", None, work))
 
-    hide = _hides_unified() and any(n == "crun" for n, _ in peers)
+    hide = hides_unified() and any(n == "crun" for n, _ in peers)
     times = {(c[0], c[1]): [] for c in commands}
     per_round = max(1, -(-a.runs // a.rounds))
     for rnd in range(a.rounds):
@@ -187,15 +161,8 @@ def run_bench(a, me, peers, work):
                 times[(case, name)] += [t * 1000 for t in res["times"]]
     for root in roots.values():
         shutil.rmtree(root, ignore_errors=True)
-    _rmdir_if_empty(BENCH_ROOT)
+    rmdir_if_empty(BENCH_ROOT)
     return summarize(commands, times, peers, hide)
-
-
-def _rmdir_if_empty(path):
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
 
 
 def _q(s):

@@ -138,6 +138,19 @@ def features():
             "supportedFlags": sorted(f for f, since in _FLAG_KERNELS.items() if kernel >= since)}
 
 
+def libseccomp_version():
+    """The installed libseccomp's version ("2.5.4"), or None; through ctypes
+    alone, without pyseccomp (`minioci --version`, `minioci features`)."""
+    import ctypes
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2")
+        lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
+        v = lib.seccomp_version().contents
+        return f"{v[0]}.{v[1]}.{v[2]}"
+    except (OSError, AttributeError):
+        return None
+
+
 def _load_flags(raw, uses_notify):
     """seccomp(2) flags for a valid seccomp object, as this kernel takes them."""
     flags = 0
