@@ -69,7 +69,7 @@ def start(spec, container, opts, tl):
     devices_part, device_filter = devices.route(cgroup, wanted.devices, spec.file)
     tl.mark("validate")
     seccomp = _seccomp(spec, container.root, tl)
-    net = _network(spec, container)
+    net = network_settings(spec, container)
     tl.mark("validate")
 
     undo = []
@@ -184,7 +184,7 @@ def _seccomp(spec, root, tl):
     return seccomp.prepare(spec, root, tl)
 
 
-def _network(spec, container):
+def network_settings(spec, container):
     """The network the parent sets up (minioci/network/), if the config's
     annotations ask for one.  The package is imported only then: a plain run
     stays lean (the prefix is network.PREFIX, spelled out here for that)."""

@@ -132,7 +132,7 @@ def load_process(file):
         raise ConfigError(file, "", f"cannot read: {e.strerror}") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(file, "", f"invalid JSON: {e}") from None
-    c = _Checker(file)
+    c = Checker(file)
     c.object(doc, "")
     _check_process_support(c, doc, "")
     return _process(c, doc, "")
@@ -140,7 +140,7 @@ def load_process(file):
 
 def parse(doc, file, bundle):
     """Validate a decoded config (`doc`) read from `file` in `bundle`."""
-    c = _Checker(file)
+    c = Checker(file)
     c.object(doc, "")
     linux = c.field(doc, "linux", "", "object", default={})
     namespaces = _namespaces(c, linux)
@@ -181,7 +181,7 @@ def _p(path):
     return f"{path}." if path else ""
 
 
-class _Checker:
+class Checker:
     """Type checks that raise ConfigError naming the file and JSON path."""
 
     def __init__(self, file):
@@ -219,9 +219,6 @@ class _Checker:
             self.fail(where, _KIND_MESSAGES[kind])
         return value
 
-
-# For the parsers of config sections that live elsewhere (seccomp/profile.py).
-Checker = _Checker
 
 _KIND_MESSAGES = {
     "string": "must be a string", "bool": "must be a boolean", "object": "must be an object",
@@ -391,7 +388,7 @@ def _namespaces(c, linux):
             c.fail(f"{where}.type", f"namespace {t!r} is given twice")
         p = c.field(ns, "path", where, "string", default="")
         if p:
-            _check_namespace_file(c, f"{where}.path", p, t)
+            check_namespace_file(c, f"{where}.path", p, t)
         out[t] = p
     return out
 
@@ -399,7 +396,7 @@ def _namespaces(c, linux):
 NS_GET_NSTYPE = 0xB703   # ioctl on a namespace file: its CLONE_NEW* type
 
 
-def _check_namespace_file(c, where, path, nstype):
+def check_namespace_file(c, where, path, nstype):
     if not path.startswith("/"):
         c.fail(where, f"must be an absolute path, not {path!r}")
     import fcntl

@@ -83,7 +83,7 @@ def test_mount_with_escaped_path_and_non_root_mount():
     layout = cgroups.parse_layout(text, KERNEL)
     assert layout.v2 == ("/sys/fs/cgroup x", "/docker/abc")
     # a path under the mount's root is shown relative to it
-    assert cgroups._directory("/sys/fs/cgroup x", "/docker/abc", "/docker/abc/c1", None) == "/sys/fs/cgroup x/c1"
+    assert cgroups.directory_in("/sys/fs/cgroup x", "/docker/abc", "/docker/abc/c1", None) == "/sys/fs/cgroup x/c1"
 
 
 OWN = cgroups.own_cgroups("2:cpu,cpuacct:/user.slice\n1:name=systemd:/user.slice/session-1.scope\n"

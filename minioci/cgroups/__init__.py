@@ -171,15 +171,15 @@ class Cgroup:
         found = []               # (part, mountpoint, mount root, minioci's own cgroup there)
         for name, (mountpoint, root, ctrls) in layout.v1.items():
             mine = own.get(frozenset(ctrls))
-            found.append((v1.Hierarchy(name, ctrls, _directory(mountpoint, root, path, mine)),
+            found.append((v1.Hierarchy(name, ctrls, directory_in(mountpoint, root, path, mine)),
                           mountpoint, root, mine))
         if layout.v2:
             mountpoint, root = layout.v2
             mine = own.get(frozenset([""]))
-            found.append((v2.Unified(_directory(mountpoint, root, path, mine), layout.v2_controllers()),
+            found.append((v2.Unified(directory_in(mountpoint, root, path, mine), layout.v2_controllers()),
                           mountpoint, root, mine))
         for part, mountpoint, root, mine in found:
-            here = _directory(mountpoint, root, mine or "/", None)
+            here = directory_in(mountpoint, root, mine or "/", None)
             if _under(here, part.directory):
                 raise ConfigError(file, "linux.cgroupsPath",
                                   f"{path!r} would hold minioci's own cgroup ({here})")
@@ -294,7 +294,7 @@ def _under(path, mountpoint):
     return (path + "/").startswith(mountpoint.rstrip("/") + "/")
 
 
-def _directory(mountpoint, mount_root, path, own):
+def directory_in(mountpoint, mount_root, path, own):
     """The directory of cgroup `path` (absolute, or relative to `own`) in a
     hierarchy mounted at `mountpoint`."""
     if not path.startswith("/"):
