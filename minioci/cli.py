@@ -79,7 +79,7 @@ def _version():
     lines = [f"minioci version {__version__}", f"spec: {OCI_VERSION}",
              f"python: {sys.version.split()[0]}"]
     try:
-        from . import _shim  # noqa: F401  (the native shim is part of the install)
+        from . import shim  # noqa: F401  (the native shim is part of the install)
         lines.append("shim: cffi API mode")
     except ImportError:
         lines.append("shim: not built")
