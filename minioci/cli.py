@@ -22,48 +22,32 @@ GLOBAL_FLAGS = [
 ]
 
 
-def main(argv=None):
-    from .timing import Timeline, start_of_main
-    tl = Timeline()
-    start_of_main(tl)
+def main(argv=None, tl=None):
+    """Run the command line `argv` (default: this process's); its exit
+    status.  `tl` is the timeline so far: a served request's (worker.py)
+    begins in the front end, a direct run's with this process."""
+    if tl is None:
+        from .timing import Timeline, start_of_main
+        tl = Timeline()
+        start_of_main(tl)
     argv = sys.argv[1:] if argv is None else argv
-    # Global flags come before the command.
-    split = 0
-    while split < len(argv) and argv[split].startswith("-"):
-        name = argv[split].lstrip("-").partition("=")[0]
-        flag = next((f for f in GLOBAL_FLAGS if name in f.names), None)
-        split += 1
-        if flag is not None and flag.kind in ("str", "int") and "=" not in argv[split - 1]:
-            split += 1
     try:
-        g = parse_flags(argv[:split], GLOBAL_FLAGS)
+        g, rest = parse_globals(argv)
         if g.log or g.debug:
             from . import log
             log.configure(g.log, g.log_format, g.debug)
         if g.version:
             return _version()
-        rest = argv[split:]
         if not rest or g.help or rest[0] in ("help", "-h", "--help"):
             _usage(rest[1:] if rest and rest[0] == "help" else [])
             return 0 if (g.help or rest) else 2
         if g.systemd_cgroup:
             raise MiniociError("--systemd-cgroup: minioci manages cgroupfs directly; systemd cgroup "
                                "management is not available (no systemd on this host)")
-        from . import commands
-        cmd = commands.COMMANDS.get(rest[0])
-        if cmd is None:
-            raise MiniociError(f"unknown command {rest[0]!r} (see minioci --help)", status=2)
-        if cmd.asks_for_help(rest[1:]):
+        cmd, args = parse_command(rest)
+        if args is None:
             sys.stdout.write(cmd.help())
             return 0
-        if cmd.raw:
-            args = Args()
-            args.positional = rest[1:]
-        else:
-            args = parse_flags(rest[1:], cmd.flags, cmd.stop_at_args, where=f"minioci {cmd.name}")
-        n = len(args.positional)
-        if n < cmd.min_args or (cmd.max_args is not None and n > cmd.max_args):
-            raise MiniociError(f"minioci {cmd.name}: usage: minioci {cmd.name} {cmd.usage}", status=2)
         return cmd.func(g, args, tl) or 0
     except MiniociError as e:
         from . import log
@@ -71,6 +55,38 @@ def main(argv=None):
         return e.status
     except KeyboardInterrupt:
         return 130
+
+
+def parse_globals(argv):
+    """(global flags, the rest of argv): global flags come before the command."""
+    split = 0
+    while split < len(argv) and argv[split].startswith("-"):
+        name = argv[split].lstrip("-").partition("=")[0]
+        flag = next((f for f in GLOBAL_FLAGS if name in f.names), None)
+        split += 1
+        if flag is not None and flag.kind in ("str", "int") and "=" not in argv[split - 1]:
+            split += 1
+    return parse_flags(argv[:split], GLOBAL_FLAGS), argv[split:]
+
+
+def parse_command(rest):
+    """(Command, its Args) for `rest` (the command and what follows it), or
+    (Command, None) when it asks for its help."""
+    from . import commands
+    cmd = commands.COMMANDS.get(rest[0])
+    if cmd is None:
+        raise MiniociError(f"unknown command {rest[0]!r} (see minioci --help)", status=2)
+    if cmd.asks_for_help(rest[1:]):
+        return cmd, None
+    if cmd.raw:
+        args = Args()
+        args.positional = rest[1:]
+    else:
+        args = parse_flags(rest[1:], cmd.flags, cmd.stop_at_args, where=f"minioci {cmd.name}")
+    n = len(args.positional)
+    if n < cmd.min_args or (cmd.max_args is not None and n > cmd.max_args):
+        raise MiniociError(f"minioci {cmd.name}: usage: minioci {cmd.name} {cmd.usage}", status=2)
+    return cmd, args
 
 
 def _version():

@@ -3,13 +3,9 @@ the parser).  Each takes (global flags, command flags, timeline)."""
 import os
 
 from . import container as ctr
-from . import state
+from . import parent, state
 from .errors import MiniociError
 from .flags import Command, Flag
-
-# Signals `run` passes on to the container's init, as runc does.
-FORWARDED_SIGNALS = (1, 2, 3, 10, 12, 15, 28)   # HUP INT QUIT USR1 USR2 TERM WINCH
-SIGWINCH = 28
 
 SIGNALS = {
     "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
@@ -70,49 +66,6 @@ def cmd_run(g, a, tl):
     return _run_foreground(spec, container, a, tl)
 
 
-class _Foreground:
-    """What `run` and `exec` do while their process runs in the foreground:
-    pass our signals on to it, relay its terminal, reap it."""
-
-    def __init__(self):
-        import _signal      # not `signal`: it imports enum, ~4 ms
-        self.pid = None
-        self.pending = []
-        self.relay = None
-        for sig in FORWARDED_SIGNALS:
-            _signal.signal(sig, self._forward)
-        # Orphans of a container without its own PID namespace come to us,
-        # and are reaped (as `runc run` does).
-        from . import shim
-        shim.lib.mo_set_child_subreaper()
-
-    def _forward(self, sig, frame):
-        if sig == SIGWINCH and self.relay is not None:
-            self.relay.resize()
-        elif self.pid is not None:
-            try:
-                os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
-        else:
-            self.pending.append(sig)     # arrived before the process existed
-
-    def attach(self, pid):
-        self.pid = pid
-        for sig in self.pending:
-            self._forward(sig, None)
-
-    def wait(self, terminal_fd):
-        """Relay the terminal (if any) until it closes, then reap; the exit
-        status the way a shell reports it."""
-        if terminal_fd is not None:
-            from .terminal import Relay
-            self.relay = Relay(terminal_fd)
-            with self.relay:
-                self.relay.run()
-        return ctr.wait_exit(self.pid)
-
-
 def _terminal_size(proc):
     if proc is not None and proc.terminal and os.isatty(0):
         from .terminal import window_size
@@ -123,14 +76,14 @@ def _terminal_size(proc):
 def _run_foreground(spec, container, a, tl):
     """Start, pass signals on, relay the terminal, reap, clean up; exit with
     the container's status (128+N for signal N)."""
-    fg = _Foreground()
+    fg = parent.foreground()
     opts = _start_options(a, create=False)
     opts.console_size = _terminal_size(spec.process)
     started = ctr.start(spec, container, opts, tl)
-    fg.attach(started.pid)
+    fg.attach(started.child)
     ctr.run_poststart(started.state)
     try:
-        code = fg.wait(started.child.terminal_fd)
+        code = fg.wait(started.child)
         if code == 128 + 9:
             _say_if_oom_killed(started)
     finally:
@@ -160,16 +113,16 @@ def cmd_exec(g, a, tl):
             raise MiniociError("exec --tty --detach needs --console-socket")
         opts = ctr.ExecOptions(console_socket=a.console_socket, preserve_fds=a.preserve_fds,
                                pid_file=a.pid_file, console_size=_terminal_size(proc))
-        fg = None if a.detach else _Foreground()
+        fg = None if a.detach else parent.foreground()
         child = ctr.exec_in(g.root, cid, proc, opts, tl)
     except MiniociError as e:
         e.status = 255
         raise
     if a.detach:
         return 0
-    fg.attach(child.pid)
+    fg.attach(child)
     try:
-        return fg.wait(child.terminal_fd)
+        return fg.wait(child)
     finally:
         child.release()
 

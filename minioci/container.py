@@ -10,7 +10,7 @@ macvlan) the parent makes the network namespace first and the child joins it.
 import os
 import time
 
-from . import cgroups, state
+from . import cgroups, parent, state
 from .errors import MiniociError
 
 # The modules only starting a process needs (shim, plan, resources, devices,
@@ -49,7 +49,6 @@ def start(spec, container, opts, tl):
     """Set up and spawn the container described by `spec`; returns Started
     once its process has exec'ed, or (create) waits for `start`."""
     from . import plan as plan_mod
-    from . import shim
     from .cgroups import devices, resources
     proc = spec.process
     if proc is None:
@@ -126,7 +125,7 @@ def start(spec, container, opts, tl):
             cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
         tl.mark("plan")
 
-        child = shim.Child(the_plan)
+        child = parent.spawn(the_plan)
         tl.mark("prepare", child.step_times()[0])
         data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
                     namespaces=_namespace_paths(spec, child.pid))
@@ -144,7 +143,7 @@ def start(spec, container, opts, tl):
         outcome = child.wait_report()
         if outcome == "hooks":
             outcome = _creation_hooks(spec, container, child, data, tl)
-        _mark_child_steps(tl, child, outcome, shim.now())
+        _mark_child_steps(tl, child, outcome)
         if child.pid != data["pid"]:       # the plan forked (plan.py: late_pid)
             data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
                         namespaces=_namespace_paths(spec, child.pid))
@@ -160,7 +159,7 @@ def start(spec, container, opts, tl):
         return Started(container, spec, child, cgroup, data)
     except BaseException:
         if child is not None:
-            _kill_and_reap(child.pid)
+            child.kill_and_reap()
             child.release()
         for step in reversed(undo):
             try:
@@ -231,7 +230,7 @@ def run_poststart(data):
     _run_hooks(data, "poststart", "running", data["pid"])
 
 
-def _mark_child_steps(tl, child, outcome, t_end):
+def _mark_child_steps(tl, child, outcome):
     # Read only now: the child stamps its start once it runs, which may be
     # after clone() has returned here.
     _, t_child, ends = child.step_times()
@@ -242,7 +241,7 @@ def _mark_child_steps(tl, child, outcome, t_end):
     if outcome == "exec":
         # The exec step stamps when it called execve; the socket closing (the
         # kernel's close-on-exec) ends it.
-        tl.mark("exec", t_end)
+        tl.mark("exec", child.t_report)
 
 
 def _write_id_maps(pid, spec):
@@ -272,17 +271,6 @@ def _connect(path):
     return fd
 
 
-def _kill_and_reap(pid):
-    try:
-        os.kill(pid, 9)
-    except ProcessLookupError:
-        pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-
-
 def write_pid_file(path, pid):
     """The host pid, no newline, written atomically (conmon reads it at once)."""
     directory = os.path.dirname(os.path.abspath(path))
@@ -292,15 +280,6 @@ def write_pid_file(path, pid):
     with open(tmp, "w") as f:
         f.write(str(pid))
     os.rename(tmp, path)
-
-
-def wait_exit(pid):
-    """Reap until `pid` exits; its exit code the way a shell reports it
-    (128+N for death by signal N)."""
-    while True:
-        got, status = os.waitpid(-1, 0)
-        if got == pid:
-            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
 def stop_and_remove(started, tl):
@@ -338,9 +317,9 @@ class ExecOptions:
 def exec_in(root, cid, proc, opts, tl):
     """Start `proc` in the running container `cid`: its cgroup, every
     namespace of its init, its seccomp profile, and proc's own user,
-    capabilities and rlimits.  Returns the shim.Child once it has exec'ed."""
+    capabilities and rlimits.  Returns the child (parent.spawn) once it has
+    exec'ed."""
     from . import plan as plan_mod
-    from . import shim
     c, data, status = load(root, cid, lock=False)
     if status in ("stopped", "paused"):
         raise MiniociError(f"cannot exec in container {cid!r}: it is {status}")
@@ -378,23 +357,21 @@ def exec_in(root, cid, proc, opts, tl):
             seccomp_listener_fd=listener_fd, console_size=opts.console_size,
             cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
         tl.mark("plan")
-        # Nothing in the container may reach us through /proc while we join
-        # it (runc's CVE-2019-5736); the child inherits this from its first
-        # instruction, and execve restores it for the new program.
-        import prctl
-        prctl.set_dumpable(False)
-        child = shim.Child(the_plan)
+        # Nothing in the container may reach the joining process through
+        # /proc (runc's CVE-2019-5736): it is non-dumpable from its first
+        # instruction, and execve restores that for the new program.
+        child = parent.spawn(the_plan, dumpable=False)
         if listener_fd is not None:
             child.set_listener_state(notify.message(seccomp, cid, child.pid, data["bundle"],
                                                     data.get("annotations"), "running", pid))
         outcome = child.wait_report()
-        _mark_child_steps(tl, child, outcome, shim.now())
+        _mark_child_steps(tl, child, outcome)
         if opts.pid_file:
             write_pid_file(opts.pid_file, child.pid)
         return child
     except BaseException:
         if child is not None:
-            _kill_and_reap(child.pid)
+            child.kill_and_reap()
             child.release()
         raise
     finally:

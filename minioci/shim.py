@@ -105,7 +105,8 @@ def encode(plan):
 
 
 class Child:
-    """A spawned child running a plan; the parent's handle on it."""
+    """A spawned child running a plan; the parent's handle on it.  On the
+    served path remote.Child is the same interface (see parent.py)."""
 
     def __init__(self, plan):
         self.plan = plan
@@ -116,6 +117,7 @@ class Child:
             raise MiniociError(f"clone container process: {os.strerror(-rc)}")
         self.pid = self._c.pid
         self.terminal_fd = None
+        self.t_report = None            # when the last report (or the exec) was seen
 
     def go(self, state=b""):
         """Let the child go on; `state` is the JSON its own hooks get."""
@@ -137,6 +139,7 @@ class Child:
         fd = ffi.new("int *")
         while True:
             what = lib.mo_wait_report(self._c, fd)
+            self.t_report = lib.mo_now()
             if what == lib.MO_REPORT_TERMINAL:
                 self.terminal_fd = fd[0]
                 continue
@@ -169,9 +172,16 @@ class Child:
         sh = self._c.shared
         return sh.t_clone, sh.t_child, [sh.t_step[i] for i in range(sh.steps_done)]
 
+    def kill_and_reap(self):
+        """SIGKILL the child and reap it (a start that failed half-way)."""
+        try:
+            os.kill(self.pid, 9)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
     def release(self):
         lib.mo_release(self._c)
-
-
-def now():
-    return lib.mo_now()

@@ -101,19 +101,68 @@ class Spec:
         self.__dict__.update(fields)
 
 
-def load(bundle, config_name="config.json"):
-    """Read and validate `<bundle>/config.json` into a Spec."""
+def load(bundle, config_name="config.json", cwd=None):
+    """Read and validate `<bundle>/config.json` into a Spec.  `cwd`: the
+    directory a relative bundle is in, if not this process's (a server
+    reading a client's bundle)."""
     file = os.path.join(bundle, config_name)
-    return parse(read_json(file), file, os.path.abspath(bundle))
+    if cwd is None:
+        where, abs_bundle = file, os.path.abspath(bundle)
+    else:
+        where, abs_bundle = os.path.join(cwd, file), os.path.normpath(os.path.join(cwd, bundle))
+    raw = _read(where, file)
+    if _validated is None:
+        return parse(_decode(raw, file), file, abs_bundle)
+    key = (file, abs_bundle, raw)
+    known = _validated.pop(key, None)
+    if known is not None:
+        spec, host_checks = _validated[key] = known        # now the most recent
+        c = Checker(file)
+        for check, args in host_checks:
+            check(c, *args)
+        return spec
+    c = Checker(file)
+    spec = parse(_decode(raw, file), file, abs_bundle, c)
+    _validated[key] = (spec, c.host_checks)
+    while len(_validated) > _validated_limit:
+        del _validated[next(iter(_validated))]
+    return spec
+
+
+# Validated configs by their bytes (and where they were read), for a process
+# that loads many: `minioci serve` looks each request's config up before it
+# forks the worker, so a config seen before is neither parsed nor validated
+# again; only its checks of the host (paths that must exist) run again.
+# None (the default): nothing is kept.
+_validated = None
+_validated_limit = 0
+
+
+def keep_validated(limit=64):
+    """From now on, keep up to `limit` validated configs (the most recently
+    used)."""
+    global _validated, _validated_limit
+    _validated, _validated_limit = {}, limit
+
+
+def validated_count():
+    return len(_validated or ())
 
 
 def read_json(file):
     """The decoded JSON document in `file`; errors name the file."""
+    return _decode(_read(file, file), file)
+
+
+def _read(path, file):
     try:
-        with open(file, "rb") as f:
-            raw = f.read()
+        with open(path, "rb") as f:
+            return f.read()
     except OSError as e:
         raise ConfigError(file, "", f"cannot read: {e.strerror}") from None
+
+
+def _decode(raw, file):
     try:
         return leanjson.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -138,9 +187,9 @@ def load_process(file):
     return _process(c, doc, "")
 
 
-def parse(doc, file, bundle):
+def parse(doc, file, bundle, c=None):
     """Validate a decoded config (`doc`) read from `file` in `bundle`."""
-    c = Checker(file)
+    c = c or Checker(file)
     c.object(doc, "")
     linux = c.field(doc, "linux", "", "object", default={})
     namespaces = _namespaces(c, linux)
@@ -186,9 +235,17 @@ class Checker:
 
     def __init__(self, file):
         self.file = file
+        self.host_checks = []      # [(check, args)]: what host() ran
 
     def fail(self, path, message):
         raise ConfigError(self.file, path, message)
+
+    def host(self, check, *args):
+        """Run `check(self, *args)`, a check whose outcome depends on the host
+        rather than on the config's bytes (a path that must exist), and
+        remember it: it runs again whenever the config is used (see load)."""
+        self.host_checks.append((check, args))
+        check(self, *args)
 
     def object(self, value, path):
         if not isinstance(value, dict):
@@ -235,8 +292,7 @@ def _root(c, doc, bundle):
     if not path:
         c.fail("root.path", "must not be empty")
     full = os.path.normpath(os.path.join(bundle, path))
-    if not os.path.isdir(full):
-        c.fail("root.path", f"{full} is not a directory")
+    c.host(_must_be_directory, "root.path", full)
     return Spec(path=full,
                 readonly=c.field(root, "readonly", "root", "bool", default=False))
 
@@ -339,8 +395,7 @@ def _mount(c, m, path, bundle):
         if not source:
             c.fail(f"{path}.source", "is required for a bind mount")
         source = os.path.normpath(os.path.join(bundle, source))
-        if not os.path.exists(source):
-            c.fail(f"{path}.source", f"{source} does not exist")
+        c.host(_must_exist, f"{path}.source", source, f"{source} does not exist")
     elif not mtype:
         c.fail(f"{path}.type", "is required unless the mount is a bind mount")
     return Spec(destination=os.path.normpath(dest), type=mtype, source=source, options=options,
@@ -388,7 +443,7 @@ def _namespaces(c, linux):
             c.fail(f"{where}.type", f"namespace {t!r} is given twice")
         p = c.field(ns, "path", where, "string", default="")
         if p:
-            check_namespace_file(c, f"{where}.path", p, t)
+            c.host(check_namespace_file, f"{where}.path", p, t)
         out[t] = p
     return out
 
@@ -491,8 +546,8 @@ def _check_unsupported(c, doc, linux):
         if linux.get(key) is not None:
             c.fail(f"linux.{key}", "is not supported by minioci")
     _check_process_support(c, doc.get("process") or {}, "process")
-    if linux.get("mountLabel") and not os.path.exists("/sys/fs/selinux/enforce"):
-        c.fail("linux.mountLabel", "SELinux is not enabled on this host")
+    if linux.get("mountLabel"):
+        c.host(_must_exist, "linux.mountLabel", SELINUX, "SELinux is not enabled on this host")
     if linux.get("personality") is not None:
         c.fail("linux.personality", "is not supported by minioci")
 
@@ -501,10 +556,25 @@ def _check_process_support(c, proc, path):
     for key in ("ioPriority", "scheduler", "execCPUAffinity"):
         if proc.get(key) is not None:
             c.fail(f"{_p(path)}{key}", "is not supported by minioci")
-    if proc.get("apparmorProfile") and not os.path.exists("/sys/kernel/security/apparmor"):
-        c.fail(f"{_p(path)}apparmorProfile", "AppArmor is not enabled on this host")
-    if proc.get("selinuxLabel") and not os.path.exists("/sys/fs/selinux/enforce"):
-        c.fail(f"{_p(path)}selinuxLabel", "SELinux is not enabled on this host")
+    if proc.get("apparmorProfile"):
+        c.host(_must_exist, f"{_p(path)}apparmorProfile", APPARMOR, "AppArmor is not enabled on this host")
+    if proc.get("selinuxLabel"):
+        c.host(_must_exist, f"{_p(path)}selinuxLabel", SELINUX, "SELinux is not enabled on this host")
+
+
+# Where the kernel shows that a security module is on.
+SELINUX = "/sys/fs/selinux/enforce"
+APPARMOR = "/sys/kernel/security/apparmor"
+
+
+def _must_exist(c, where, path, message):
+    if not os.path.exists(path):
+        c.fail(where, message)
+
+
+def _must_be_directory(c, where, path):
+    if not os.path.isdir(path):
+        c.fail(where, f"{path} is not a directory")
 
 
 def _check_consistency(c, spec):
