@@ -39,11 +39,29 @@ def parse_signal(text):
 
 def _bundle_and_id(a):
     """`run bundles/x` (a bundle, id generated) or runc's `run [-b DIR] ID`."""
-    if a.bundle is None and a.positional and os.path.isfile(os.path.join(a.positional[0], "config.json")):
+    if _names_a_bundle(a):
         return a.positional[0], state.generate_id()
     bundle = a.bundle or "."
     cid = a.positional[0] if a.positional else state.generate_id()
     return bundle, cid
+
+
+def _names_a_bundle(a, cwd=""):
+    return a.bundle is None and a.positional and os.path.isfile(os.path.join(cwd, a.positional[0], "config.json"))
+
+
+def config_to_load(g, name, a, cwd):
+    """(bundle, config file name) that command `name`, with flags `a`, run in
+    `cwd`, will load: a server has it validated before it forks the worker
+    (server.py).  None for a command that loads no config."""
+    if name == "run":
+        return (a.positional[0] if _names_a_bundle(a, cwd) else a.bundle or "."), "config.json"
+    if name == "create":
+        return a.bundle or ".", "config.json"
+    if name == "exec" and not a.process:
+        data = state.Container(os.path.join(cwd, g.root), a.positional[0]).load()
+        return data["bundle"], os.path.basename(data.get("config") or "config.json")
+    return None
 
 
 def _start_options(a, create):
@@ -417,7 +435,7 @@ def cmd_events(g, a, tl):
 def cmd_features(g, a, tl):
     import json
     from .specgen import features
-    print(json.dumps(features(), indent=2))
+    print(json.dumps(features(g.root), indent=2))
     return 0
 
 
@@ -447,6 +465,11 @@ def cmd_bench(g, a, tl):
     else:
         raise MiniociError(f"minioci bench: unknown benchmark {what!r} (startup, density, net)", status=2)
     return bench.main(g, argv)
+
+
+def cmd_serve(g, a, tl):
+    from . import server
+    return server.main(g.root, stop=a.stop, status=a.status, preload_all=a.preload)
 
 
 def cmd_seccomp(g, a, tl):
@@ -522,6 +545,12 @@ COMMANDS = {c.name: c for c in [
         Flag(("format", "f"), "format", "str", "table", help="table or json"),
         Flag(("quiet", "q"), "quiet", help="print ids only"),
     ], "[flags]", "list containers", 0, 0),
+    Command("serve", cmd_serve, [
+        Flag(("stop",), "stop", help="stop the server listening on the state root"),
+        Flag(("status",), "status", help="say whether a server listens, and what it has done"),
+        Flag(("preload",), "preload", help="import pyroute2 and pyseccomp at start, not on first use"),
+    ], "[--stop | --status | --preload]",
+            "serve requests from a warm process, listening on <root>/serve.sock (docs/serve.md)", 0, 0),
     Command("seccomp", cmd_seccomp, [], "compile FILE | cache [clear]",
             "compile a seccomp profile into the cache ahead of time; show or clear the cache", 1, 2),
 ]}

@@ -35,6 +35,11 @@ DEV_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
 
 _SHORT_NS = {"network": "net", "mount": "mnt"}
 
+# Step fields that hold one of the parent's fds for the child to use (the
+# Plan's cgroup_fd is another); a served request's front end holds them at
+# numbers of its own (remote.py).  A negative value is no fd.
+FD_FIELDS = {"wait_start": "fd", "terminal": "socket_fd", "seccomp": "listener_fd"}
+
 
 class Plan:
     """What the child does, and what the parent must do for it.

@@ -17,7 +17,8 @@ the two equal).  The exchange, front end (F), server (S), worker (W):
 and for a command that starts a process, F is the container's parent and W
 drives it (remote.Child mirrors shim.Child call for call):
 
-    W→F  FOREGROUND   run/exec in the foreground: F becomes a subreaper, signals go to the container
+    W→F  FOREGROUND   run/exec in the foreground: F becomes a subreaper, signals are the container's
+    W→F  ATTACH       the container runs: signals held back so far go to it now
     W→F  SPAWN_FDS    the plan's fds               F→W  FD_NUMBERS  where F holds them
     W→F  SPAWN        plan bytes (minioci.shim.encode)   F→W  SPAWNED  pid or -errno
     W→F  GO, LISTENER_STATE, KILL_REAP                   F→W  RESULT   0 or -errno
@@ -57,6 +58,7 @@ SUPERVISE = 19
 EXITED = 20
 CONTROL = 21
 STATUS = 22
+ATTACH = 23
 
 SPAWN_NOT_DUMPABLE = 1      # SPAWN's flags: the child starts non-dumpable (exec)
 

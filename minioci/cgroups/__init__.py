@@ -18,7 +18,9 @@ from . import fs
 
 MOUNTINFO = "/proc/self/mountinfo"
 PROC_CGROUPS = "/proc/cgroups"
-PROC_SELF_CGROUP = "/proc/self/cgroup"
+# The runtime's own cgroups (a relative cgroupsPath starts there): this
+# process's, or in a served request's worker the client's (worker.py).
+OWN_CGROUP_FILE = "/proc/self/cgroup"
 
 # What /proc/cgroups lists on current kernels; used where it cannot be read.
 KNOWN_CONTROLLERS = frozenset(["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls",
@@ -118,10 +120,10 @@ def _unescape(path):
 
 
 def own_cgroups(text=None):
-    """{frozenset of controller names: cgroup path} of this process; the v2
-    hierarchy's key is frozenset({""})."""
+    """{frozenset of controller names: cgroup path} of the runtime (see
+    OWN_CGROUP_FILE); the v2 hierarchy's key is frozenset({""})."""
     if text is None:
-        with open(PROC_SELF_CGROUP) as f:
+        with open(OWN_CGROUP_FILE) as f:
             text = f.read()
     out = {}
     for line in text.splitlines():

@@ -1,0 +1,156 @@
+"""A served request, in the process the server forked for it (server.py).
+
+The worker becomes the client as far as the command can tell: the client's
+fds at their numbers (stdio, preserved fds), its working directory, umask and
+environment, and its cgroup for relative cgroupsPaths; then it runs the same
+`cli.main` as the direct path, on a timeline that began in the front end.
+Children are the front end's (parent.serve_through).  When the client goes
+away, the worker dies at once, as a direct-path runtime would have been
+killed with it.
+"""
+import os
+import socket
+import struct
+import sys
+import time
+
+from . import wire
+
+
+def run(server, conn, req, peer_pid, marks):
+    """Never returns.  `marks`: the server's [(t, phase)] for the timeline."""
+    t_fork = time.monotonic_ns()
+    try:
+        conn = _become_the_client(server, conn, req, peer_pid)
+    except Exception as e:                  # a bug: the client runs the direct path, and says why
+        try:
+            wire.send(conn, wire.REFUSED, f"the worker failed to start: {e!r}".encode())
+        except OSError:
+            pass                            # the server tells it (WORKER_EXIT)
+        os._exit(1)
+    try:
+        wire.send(conn, wire.STARTED, struct.pack("<i", os.getpid()))
+        wire.receive(conn, wire.BEGIN)
+    except (OSError, wire.ProtocolError):
+        os._exit(0)                          # the client gave up waiting: it runs the direct path
+    _die_with_client(conn)
+    from . import parent, remote
+    from .timing import Timeline
+    tl = Timeline(start=req.t_start)
+    tl.mark("front end", req.t_connect)
+    tl.mark("connect", req.t_sent)
+    for t, phase in marks:
+        tl.mark(phase, t)
+    tl.mark("fork", t_fork)
+    tl.mark("worker")
+    parent.serve_through(remote.Parent(conn))
+    from . import cli
+    try:
+        code = cli.main(req.argv[1:], tl)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        # What Python does with an exception nobody caught: a traceback, status 1.
+        import traceback
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        wire.send(conn, wire.EXIT, struct.pack("<i", code))
+    except OSError:
+        pass
+    os._exit(code)
+
+
+def _become_the_client(server, conn, req, peer_pid):
+    _default_signals()
+    conn = _take_fds(server, conn, req)
+    os.umask(req.umask)
+    os.environ.clear()
+    for entry in req.env:
+        key, eq, value = entry.partition("=")
+        if eq and key:
+            os.environ[key] = value
+    _new_stdio()
+    from . import cgroups, log
+    from . import server as server_mod
+    log.configure()                          # the server's --log and --debug are not the client's
+    cgroups.OWN_CGROUP_FILE = f"/proc/{peer_pid}/cgroup"
+    server_mod.served_by = f"pid {os.getppid()}, {wire.socket_path(server.root)}"
+    return conn
+
+
+def _default_signals():
+    """As a new Python process has them: the server's handlers and wakeup
+    fd are its own."""
+    import signal
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _take_fds(server, conn, req):
+    """The client's fds at their numbers, the working directory entered,
+    and nothing else of the server's open; the connection (close-on-exec)
+    is returned, at a number above the client's."""
+    import fcntl
+    server.forget()
+    conn_fd = conn.detach()
+    wanted = {n: fd for n, fd in req.fds.items()}
+    keep = [conn_fd, req.cwd_fd] + list(wanted.values())
+    above = max([2] + list(wanted) + keep) + 1
+    moved = {fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, above) for fd in keep}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in moved.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    for number, fd in wanted.items():
+        os.dup2(moved[fd], number)            # inheritable, as the client had it
+    os.fchdir(moved[req.cwd_fd])
+    for fd in list(wanted.values()) + [req.cwd_fd]:
+        os.close(moved[fd])
+    req.fds, req.cwd_fd = {}, None
+    return socket.socket(fileno=moved[conn_fd])
+
+
+def _new_stdio():
+    """sys.stdin/stdout/stderr on the client's fds 0-2, buffered as a new
+    process would buffer them (line by line on a terminal)."""
+    def stream(fd, mode, errors):
+        try:
+            line = mode == "w" and os.isatty(fd)
+            return open(fd, mode, buffering=1 if line else -1, closefd=False, encoding="utf-8",
+                        errors=errors)
+        except OSError:
+            return None                       # the client had it closed
+    sys.stdin = stream(0, "r", "surrogateescape")
+    sys.stdout = stream(1, "w", "surrogateescape")
+    sys.stderr = stream(2, "w", "backslashreplace")
+
+
+def _die_with_client(conn):
+    """If the client disappears (killed, like a direct-path runtime can be),
+    so does this worker, at once: SIGIO comes when the connection changes,
+    and a hang-up means the client is gone."""
+    import fcntl
+    import select
+    import signal
+
+    def check(sig, frame):
+        p = select.poll()
+        p.register(conn, select.POLLRDHUP)
+        if any(ev & (select.POLLHUP | select.POLLRDHUP) for _, ev in p.poll(0)):
+            os.kill(os.getpid(), signal.SIGKILL)
+    signal.signal(signal.SIGIO, check)
+    fcntl.fcntl(conn, fcntl.F_SETOWN, os.getpid())
+    fcntl.fcntl(conn, fcntl.F_SETFL, fcntl.fcntl(conn, fcntl.F_GETFL) | os.O_ASYNC)
+    check(signal.SIGIO, None)                 # gone already?

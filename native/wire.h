@@ -1,0 +1,63 @@
+/* The served path's wire protocol: message types and layouts shared by the
+ * front end (frontend.c) and the server and its workers (minioci/wire.py,
+ * which documents the exchange; tests/test_wire.py keeps the numbers equal).
+ *
+ * One SOCK_SEQPACKET packet per message: a u32 type, then its payload
+ * (little-endian integers, NUL-terminated strings); fds travel with it.
+ */
+#ifndef MINIOCI_WIRE_H
+#define MINIOCI_WIRE_H
+
+#define MO_WIRE_VERSION 1
+#define MO_WIRE_SOCKET_NAME "serve.sock"
+
+#define MO_WIRE_REQUEST 1
+#define MO_WIRE_REFUSED 2
+#define MO_WIRE_STARTED 3
+#define MO_WIRE_BEGIN 4
+#define MO_WIRE_EXIT 5
+#define MO_WIRE_WORKER_EXIT 6
+#define MO_WIRE_FOREGROUND 7
+#define MO_WIRE_SPAWN_FDS 8
+#define MO_WIRE_FD_NUMBERS 9
+#define MO_WIRE_SPAWN 10
+#define MO_WIRE_SPAWNED 11
+#define MO_WIRE_GO 12
+#define MO_WIRE_RESULT 13
+#define MO_WIRE_LISTENER_STATE 14
+#define MO_WIRE_WAIT_REPORT 15
+#define MO_WIRE_REPORT 16
+#define MO_WIRE_RELEASE 17
+#define MO_WIRE_KILL_REAP 18
+#define MO_WIRE_SUPERVISE 19
+#define MO_WIRE_EXITED 20
+#define MO_WIRE_CONTROL 21
+#define MO_WIRE_STATUS 22
+#define MO_WIRE_ATTACH 23
+
+#define MO_WIRE_SPAWN_NOT_DUMPABLE 1   /* SPAWN's flags */
+
+#define MO_WIRE_MAX_PACKET (4 << 20)
+#define MO_WIRE_MAX_FDS 253
+
+/* REQUEST: this head, then nfds i32 fd numbers (-1: the working directory),
+ * then strings: build id, cwd, argv[argc], env[envc]. */
+struct mo_wire_request {
+    unsigned int version;
+    long long t_start, t_connect, t_sent;
+    unsigned int umask;
+    unsigned int nfds, argc, envc;
+} __attribute__((packed));
+
+/* REPORT: this head, then steps_done i64 step ends, then the message. */
+struct mo_wire_report {
+    int outcome;            /* 0 exec'ed, MO_REPORT_READY/ERROR/HOOKS, or -errno */
+    int pid;
+    int err;
+    long long t_report, t_clone, t_child;
+    int failed_step;
+    int steps_done;
+    int msg_len;
+} __attribute__((packed));
+
+#endif
