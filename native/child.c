@@ -310,25 +310,44 @@ static int kernel_fs(const char *fstype)
     return 0;
 }
 
-/* The mount point for a kernel filesystem: created if missing, and then a
- * directory reached without following any symlink. */
+/* The mount point for a kernel filesystem: an ordinary directory, reached
+ * from the rootfs one component at a time without following any symlink
+ * (missing ones are made), so nothing is created through a symlink either. */
 static int open_ordinary_dir(const char *path, const char *fstype)
 {
-    int fd = open_in_root(path, MO_TARGET_DIR);
-    if (fd < 0)
-        fail(errno, "create mount point %s", path);
-    close(fd);
     struct open_how how = {
         .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
     };
-    fd = (int)syscall(SYS_openat2, C.rootfd, path, &how, sizeof how);
-    if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
-        fail(0, "mount %s on %s: it must be mounted on an ordinary directory, not through a symlink",
-             fstype, path);
-    if (fd < 0)
-        fail(errno, "open mount point %s", path);
-    return fd;
+    char name[NAME_MAX + 1];
+    int dir = openat2_in_root("/", O_PATH | O_DIRECTORY);
+    if (dir < 0)
+        fail(errno, "open the rootfs");
+    for (const char *p = path; *p;) {
+        p += strspn(p, "/");
+        size_t n = strcspn(p, "/");
+        if (n == 0)
+            break;
+        if (n > NAME_MAX)
+            fail(ENAMETOOLONG, "create mount point %s", path);
+        memcpy(name, p, n);
+        name[n] = '\0';
+        p += n;
+        int next = (int)syscall(SYS_openat2, dir, name, &how, sizeof how);
+        if (next < 0 && errno == ENOENT) {
+            if (mkdirat(dir, name, 0755) < 0 && errno != EEXIST)
+                fail(errno, "create mount point %s", path);
+            next = (int)syscall(SYS_openat2, dir, name, &how, sizeof how);
+        }
+        if (next < 0 && (errno == ELOOP || errno == ENOTDIR))
+            fail(0, "mount %s on %s: it must be mounted on an ordinary directory, not through a symlink",
+                 fstype, path);
+        if (next < 0)
+            fail(errno, "open mount point %s", path);
+        close(dir);
+        dir = next;
+    }
+    return dir;
 }
 
 /* s1 source, s2 destination (container path), s3 fstype, s4 data,
