@@ -1,25 +1,16 @@
-"""minioci's command line: runc's global flags, the dispatch to a command
-(minioci/commands.py), exit statuses, --version and --help.  The parser
-itself is minioci/flags.py.
+"""minioci's command line: the dispatch to a command (minioci/commands.py,
+which holds the global flags and the commands; the parser is
+minioci/flags.py), exit statuses, --version and --help.  `serve` is
+dispatched here: the server (minioci/server.py) runs every other command
+through main().
 """
 import os
 import sys
 
 from .errors import MiniociError
-from .flags import Args, Flag, flag_line, parse_flags
+from .flags import flag_line
 
 
-GLOBAL_FLAGS = [
-    Flag(("root",), "root", "str", "/run/minioci", "state directory"),
-    Flag(("log",), "log", "str", help="write errors (and --debug output) to this file"),
-    Flag(("log-format",), "log_format", "str", "text", "text or json"),
-    Flag(("debug",), "debug", help="print debug messages"),
-    Flag(("systemd-cgroup",), "systemd_cgroup", help="use systemd to manage cgroups (not available)"),
-    Flag(("rootless",), "rootless", "str", help="accepted for runc compatibility"),
-    Flag(("criu",), "criu", "str", help="accepted for runc compatibility"),
-    Flag(("version", "v"), "version", help="print the version"),
-    Flag(("help", "h"), "help", help="show help"),
-]
 
 
 def main(argv=None, tl=None):
@@ -31,8 +22,9 @@ def main(argv=None, tl=None):
         tl = Timeline()
         start_of_main(tl)
     argv = sys.argv[1:] if argv is None else argv
+    from . import commands
     try:
-        g, rest = parse_globals(argv)
+        g, rest = commands.parse_globals(argv)
         if g.log or g.debug:
             from . import log
             log.configure(g.log, g.log_format, g.debug)
@@ -44,10 +36,14 @@ def main(argv=None, tl=None):
         if g.systemd_cgroup:
             raise MiniociError("--systemd-cgroup: minioci manages cgroupfs directly; systemd cgroup "
                                "management is not available (no systemd on this host)")
-        cmd, args = parse_command(rest)
+        cmd, args = commands.parse_command(rest)
         if args is None:
             sys.stdout.write(cmd.help())
             return 0
+        if cmd.func is None:
+            # `serve`: the server runs the other commands, each with main().
+            from . import server
+            return server.main(g, args, run=main)
         return cmd.func(g, args, tl) or 0
     except MiniociError as e:
         from . import log
@@ -55,38 +51,6 @@ def main(argv=None, tl=None):
         return e.status
     except KeyboardInterrupt:
         return 130
-
-
-def parse_globals(argv):
-    """(global flags, the rest of argv): global flags come before the command."""
-    split = 0
-    while split < len(argv) and argv[split].startswith("-"):
-        name = argv[split].lstrip("-").partition("=")[0]
-        flag = next((f for f in GLOBAL_FLAGS if name in f.names), None)
-        split += 1
-        if flag is not None and flag.kind in ("str", "int") and "=" not in argv[split - 1]:
-            split += 1
-    return parse_flags(argv[:split], GLOBAL_FLAGS), argv[split:]
-
-
-def parse_command(rest):
-    """(Command, its Args) for `rest` (the command and what follows it), or
-    (Command, None) when it asks for its help."""
-    from . import commands
-    cmd = commands.COMMANDS.get(rest[0])
-    if cmd is None:
-        raise MiniociError(f"unknown command {rest[0]!r} (see minioci --help)", status=2)
-    if cmd.asks_for_help(rest[1:]):
-        return cmd, None
-    if cmd.raw:
-        args = Args()
-        args.positional = rest[1:]
-    else:
-        args = parse_flags(rest[1:], cmd.flags, cmd.stop_at_args, where=f"minioci {cmd.name}")
-    n = len(args.positional)
-    if n < cmd.min_args or (cmd.max_args is not None and n > cmd.max_args):
-        raise MiniociError(f"minioci {cmd.name}: usage: minioci {cmd.name} {cmd.usage}", status=2)
-    return cmd, args
 
 
 def _version():
@@ -116,7 +80,7 @@ def _usage(topic):
              "A lightweight OCI container runtime that times its own startup.", "", "Commands:"]
     for cmd in commands.COMMANDS.values():
         lines.append(f"  {cmd.name:<10} {cmd.summary}")
-    lines += ["", "Global flags:"] + [flag_line(f) for f in GLOBAL_FLAGS]
+    lines += ["", "Global flags:"] + [flag_line(f) for f in commands.GLOBAL_FLAGS]
     lines += ["", "`minioci <command> --help` shows a command's flags."]
     sys.stdout.write("\n".join(lines) + "\n")
 

@@ -1,11 +1,12 @@
-"""The commands: runc's names, flags and semantics (see minioci/cli.py for
-the parser).  Each takes (global flags, command flags, timeline)."""
+"""The commands: runc's names, global flags, flags and semantics (the
+parser is minioci/flags.py, the dispatch minioci/cli.py).  Each takes
+(global flags, command flags, timeline)."""
 import os
 
 from . import container as ctr
 from . import parent, state
 from .errors import MiniociError
-from .flags import Command, Flag
+from .flags import Args, Command, Flag, parse_flags
 
 SIGNALS = {
     "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
@@ -14,6 +15,51 @@ SIGNALS = {
     "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29,
     "POLL": 29, "PWR": 30, "SYS": 31,
 }
+
+
+# runc's global flags: before the command.
+GLOBAL_FLAGS = [
+    Flag(("root",), "root", "str", "/run/minioci", "state directory"),
+    Flag(("log",), "log", "str", help="write errors (and --debug output) to this file"),
+    Flag(("log-format",), "log_format", "str", "text", "text or json"),
+    Flag(("debug",), "debug", help="print debug messages"),
+    Flag(("systemd-cgroup",), "systemd_cgroup", help="use systemd to manage cgroups (not available)"),
+    Flag(("rootless",), "rootless", "str", help="accepted for runc compatibility"),
+    Flag(("criu",), "criu", "str", help="accepted for runc compatibility"),
+    Flag(("version", "v"), "version", help="print the version"),
+    Flag(("help", "h"), "help", help="show help"),
+]
+
+
+def parse_globals(argv):
+    """(global flags, the rest of argv): global flags come before the command."""
+    split = 0
+    while split < len(argv) and argv[split].startswith("-"):
+        name = argv[split].lstrip("-").partition("=")[0]
+        flag = next((f for f in GLOBAL_FLAGS if name in f.names), None)
+        split += 1
+        if flag is not None and flag.kind in ("str", "int") and "=" not in argv[split - 1]:
+            split += 1
+    return parse_flags(argv[:split], GLOBAL_FLAGS), argv[split:]
+
+
+def parse_command(rest):
+    """(Command, its Args) for `rest` (the command and what follows it), or
+    (Command, None) when it asks for its help."""
+    cmd = COMMANDS.get(rest[0])
+    if cmd is None:
+        raise MiniociError(f"unknown command {rest[0]!r} (see minioci --help)", status=2)
+    if cmd.asks_for_help(rest[1:]):
+        return cmd, None
+    if cmd.raw:
+        args = Args()
+        args.positional = rest[1:]
+    else:
+        args = parse_flags(rest[1:], cmd.flags, cmd.stop_at_args, where=f"minioci {cmd.name}")
+    n = len(args.positional)
+    if n < cmd.min_args or (cmd.max_args is not None and n > cmd.max_args):
+        raise MiniociError(f"minioci {cmd.name}: usage: minioci {cmd.name} {cmd.usage}", status=2)
+    return cmd, args
 
 
 def parse_signal(text):
@@ -467,11 +513,6 @@ def cmd_bench(g, a, tl):
     return bench.main(g, argv)
 
 
-def cmd_serve(g, a, tl):
-    from . import server
-    return server.main(g.root, stop=a.stop, status=a.status, preload_all=a.preload)
-
-
 def cmd_seccomp(g, a, tl):
     from .seccomp import commands as seccomp_commands
     return seccomp_commands.run(g.root, a.positional)
@@ -545,7 +586,8 @@ COMMANDS = {c.name: c for c in [
         Flag(("format", "f"), "format", "str", "table", help="table or json"),
         Flag(("quiet", "q"), "quiet", help="print ids only"),
     ], "[flags]", "list containers", 0, 0),
-    Command("serve", cmd_serve, [
+    # No function: cli.main runs the server, which runs every other command.
+    Command("serve", None, [
         Flag(("stop",), "stop", help="stop the server listening on the state root"),
         Flag(("status",), "status", help="say whether a server listens, and what it has done"),
         Flag(("preload",), "preload", help="import pyroute2 and pyseccomp at start, not on first use"),

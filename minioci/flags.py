@@ -2,8 +2,8 @@
 
 argparse costs ~11 ms to import here, more than the rest of a container
 start.  Like runc (urfave/cli), `-flag` and `--flag` are the same, and
-`--flag=value` and `--flag value` both work.  minioci/cli.py holds the global
-flags and the dispatch, minioci/commands.py the commands.
+`--flag=value` and `--flag value` both work.  minioci/commands.py holds the
+global flags and the commands, minioci/cli.py the dispatch.
 """
 from .errors import MiniociError
 

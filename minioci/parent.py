@@ -23,17 +23,12 @@ def serve_through(remote):
     _remote = remote
 
 
-def spawn(plan, dumpable=True):
+def spawn(plan):
     """Clone the container's process and start it on `plan`: a shim.Child,
-    or its remote twin.  `dumpable=False`: the process starts non-dumpable,
-    so that nothing in a container it joins can reach it through /proc
-    (runc's CVE-2019-5736); execve restores it for the new program."""
+    or its remote twin."""
     if _remote is not None:
-        return _remote.spawn(plan, dumpable)
+        return _remote.spawn(plan)
     from . import shim
-    if not dumpable:
-        import prctl
-        prctl.set_dumpable(False)
     return shim.Child(plan)
 
 

@@ -13,10 +13,14 @@ import struct
 from . import wire
 from .errors import MiniociError
 
-# mo_wait_report's outcomes, as REPORT carries them (native/minioci_shim.h).
-OUTCOMES = {0: "exec", 1: "ready", 4: "hooks"}
-REPORT_ERROR = 2
-REPORT_HEAD = "iiiqqqiii"     # outcome, pid, errno, t_report, t_clone, t_child, failed step, steps done, msg length
+# mo_wait_report's outcomes (native/minioci_shim.h enum mo_report).
+REPORT_READY, REPORT_ERROR, REPORT_TERMINAL, REPORT_HOOKS, REPORT_PID = 1, 2, 3, 4, 5
+# REPORT: outcome, pid, errno, t_report, t_clone, t_child, t_init, failed step, steps done,
+# message length (native/wire.h struct mo_wire_report)
+REPORT_HEAD = "iiiqqqqiii"
+# SPAWN: clone flags, steps, cgroup fd, preserved fds, new user namespace, kept fds
+# (struct mo_wire_spawn), then the kept fds (i32 each) and the encoded plan
+SPAWN_HEAD = "Qiiiii"
 
 
 class Parent:
@@ -43,8 +47,8 @@ class Parent:
         if rc < 0:
             raise MiniociError(f"{what}: {os.strerror(-rc)}")
 
-    def spawn(self, plan, dumpable=True):
-        return Child(self, plan, dumpable)
+    def spawn(self, plan):
+        return Child(self, plan)
 
     def foreground(self):
         return Foreground(self)
@@ -53,43 +57,71 @@ class Parent:
 class Child:
     """shim.Child's twin: the child is the front end's, these calls are its."""
 
-    def __init__(self, remote, plan, dumpable=True):
+    def __init__(self, remote, plan):
         from . import shim
         self.remote = remote
         self.plan = plan
         self.terminal_fd = None           # the front end holds the terminal and relays it
         self.t_report = None
-        mine = plan_fds(plan)
+        self._listener_state = None
+        mine = plan.fds() + ([plan.cgroup_fd] if plan.cgroup_fd is not None and plan.cgroup_fd >= 0 else [])
         theirs = []
         if mine:
             payload = remote.call(wire.SPAWN_FDS, fds=mine, reply=wire.FD_NUMBERS)
             theirs = list(struct.unpack(f"<{len(mine)}i", payload))
-        flags = 0 if dumpable else wire.SPAWN_NOT_DUMPABLE
-        payload = remote.call(wire.SPAWN, struct.pack("<I", flags) +
-                              shim.encode(renumbered(plan, dict(zip(mine, theirs)))), reply=wire.SPAWNED)
+            if min(theirs) < 0:
+                raise MiniociError("the front end could not take the container's fds")
+        there = plan.with_fds(dict(zip(mine, theirs)))
+        data = shim.encode(there)
+        keep = there.fds()
+        head = struct.pack("<" + SPAWN_HEAD, there.clone_flags, len(there.steps),
+                           -1 if there.cgroup_fd is None else there.cgroup_fd, there.preserve_fds,
+                           int(there.parent_setup), len(keep))
+        payload = remote.call(wire.SPAWN, head + struct.pack(f"<{len(keep)}i", *keep) + data,
+                              reply=wire.SPAWNED)
         rc, pid, t_clone = struct.unpack("<iiq", payload)
         if rc < 0:
             raise MiniociError(f"clone container process: {os.strerror(-rc)}")
         self.pid = pid
-        self._times = (t_clone, 0, [])
+        self._times = (t_clone, 0, 0, [])
 
     def go(self, state=b""):
         self.remote.result(wire.GO, state, "start container process")
 
-    def set_listener_state(self, state):
+    def set_listener_state(self, make):
+        """As shim.Child's: `make(pid)` is sent for the process that loads
+        the filter, this one or the one a fork step makes."""
+        self._listener_state = make
+        if not self.plan.find("fork"):
+            self._send_listener_state()
+
+    def _send_listener_state(self):
+        state = self._listener_state(self.pid)
         self.remote.result(wire.LISTENER_STATE, state,
                            f"pass the seccomp listener state ({len(state)} bytes) to the container process")
 
     def wait_report(self):
-        r = wire.Reader(self.remote.call(wire.WAIT_REPORT, reply=wire.REPORT))
-        outcome, self.pid, err, self.t_report, t_clone, t_child, _, done, _ = r.ints(REPORT_HEAD)
-        self._times = (t_clone, t_child, list(r.ints(f"{done}q")))
-        msg = r.string()
-        if outcome in OUTCOMES:
-            return OUTCOMES[outcome]
-        if outcome == REPORT_ERROR:
-            raise MiniociError(f"{msg}: {os.strerror(err)}" if err else msg)
-        raise MiniociError(f"read from container process: {os.strerror(-outcome)}")
+        while True:
+            r = wire.Reader(self.remote.call(wire.WAIT_REPORT, reply=wire.REPORT))
+            what, self.pid, err, self.t_report, t_clone, t_child, t_init, _, done, _ = r.ints(REPORT_HEAD)
+            self._times = (t_clone, t_child, t_init, list(r.ints(f"{done}q")))
+            msg = r.string()
+            if what == REPORT_TERMINAL:
+                continue                  # the front end keeps the pty master
+            if what == REPORT_READY:
+                return "ready"
+            if what == REPORT_HOOKS:
+                return "hooks"
+            if what == REPORT_PID:
+                # The plan goes on in a sibling (the front end reaped the first).
+                if self._listener_state is not None:
+                    self._send_listener_state()
+                continue
+            if what == REPORT_ERROR:
+                raise MiniociError(f"{msg}: {os.strerror(err)}" if err else msg)
+            if what == 0:
+                return "exec"
+            raise MiniociError(f"read from container process: {os.strerror(-what)}")
 
     def step_times(self):
         return self._times
@@ -114,27 +146,3 @@ class Foreground:
 
     def wait(self, child):
         return struct.unpack("<i", self.remote.call(wire.SUPERVISE, reply=wire.EXITED))[0]
-
-
-def plan_fds(plan):
-    """The parent's fds the plan hands the child, each once."""
-    from .plan import FD_FIELDS
-    fds = [plan.cgroup_fd] if plan.cgroup_fd is not None and plan.cgroup_fd >= 0 else []
-    for step in plan.steps:
-        field = FD_FIELDS.get(step["op"])
-        if field and step.get(field) is not None and step[field] >= 0 and step[field] not in fds:
-            fds.append(step[field])
-    return fds
-
-
-def renumbered(plan, numbers):
-    """A copy of `plan` whose fds are the front end's (`numbers`: ours → theirs)."""
-    from .plan import FD_FIELDS, Plan
-    steps = []
-    for step in plan.steps:
-        field = FD_FIELDS.get(step["op"])
-        if field and step.get(field) in numbers:
-            step = dict(step, **{field: numbers[step[field]]})
-        steps.append(step)
-    return Plan(plan.clone_flags, plan.pid_ns_path, numbers.get(plan.cgroup_fd, plan.cgroup_fd), steps,
-                plan.uid_mappings, plan.gid_mappings)

@@ -22,7 +22,7 @@ import socket
 import struct
 import time
 
-from . import __version__, log, wire
+from . import __version__, control, log, wire
 from .errors import MiniociError
 
 # Namespaces a client must share with the server: the worker acts in the
@@ -57,8 +57,9 @@ def installed_build_id():
 
 
 class Server:
-    def __init__(self, root, listener, owns_path):
+    def __init__(self, root, listener, owns_path, run):
         self.root = root
+        self.run_command = run              # cli.main, for workers
         self.listener = listener
         self.owns_path = owns_path          # we made the socket file (not systemd)
         self.build = build_id()
@@ -210,7 +211,7 @@ class Server:
             if child == 0:
                 try:
                     from . import worker
-                    worker.run(self, conn, req, pid, marks)
+                    worker.run(self, conn, req, pid, marks, self.run_command)
                 finally:
                     os._exit(255)          # not reached: the worker exits
             self.workers[child] = conn
@@ -252,12 +253,12 @@ class Server:
         need that is heavy to import (loaded after the fork, see
         _load_later), or None if the command loads no config.  A config with
         errors is left for the worker to report."""
-        from . import cli, commands, spec
+        from . import commands, spec
         try:
-            g, rest = cli.parse_globals(req.argv[1:])
-            if not rest:
+            g, rest = commands.parse_globals(req.argv[1:])
+            if not rest or not req.cwd.startswith("/"):
                 return None
-            cmd, args = cli.parse_command(rest)
+            cmd, args = commands.parse_command(rest)
             where = commands.config_to_load(g, cmd.name, args, req.cwd) if args is not None else None
             if where is None:
                 return None
@@ -340,14 +341,23 @@ def preload(what):
         log.debug(f"serve: cannot preload {what}: {e}")
 
 
-def warm_up(root):
-    """What every request needs, imported and read once."""
-    from . import cgroups, cli, commands, container, hooks, parent, plan, remote, shim, spec, state  # noqa: F401
-    from . import terminal, timing, worker  # noqa: F401
-    from .cgroups import devices, freezer, resources, stats  # noqa: F401
-    from .seccomp import notify  # noqa: F401
-    # and what the commands import where they need it (json pulls in re, ~10 ms)
-    import fcntl, json, prctl, re, subprocess, termios, traceback, tty  # noqa: E401,F401
+# What requests need, imported once in the server: minioci's modules, and
+# what its commands import where they use it (json pulls in re, ~10 ms).
+WARM_MODULES = (
+    "minioci.cgroups", "minioci.cgroups.devices", "minioci.cgroups.freezer", "minioci.cgroups.resources",
+    "minioci.cgroups.stats", "minioci.commands", "minioci.container", "minioci.hooks",
+    "minioci.parent", "minioci.plan", "minioci.remote", "minioci.seccomp", "minioci.seccomp.notify",
+    "minioci.shim", "minioci.spec", "minioci.state", "minioci.terminal", "minioci.timing", "minioci.worker",
+    "fcntl", "json", "prctl", "re", "subprocess", "termios", "traceback", "tty",
+)
+
+
+def warm_up():
+    """Import what every request needs, and read the cgroup layout once."""
+    import importlib
+    for name in WARM_MODULES:
+        importlib.import_module(name)
+    from . import cgroups
     try:
         cgroups.detect()
     except MiniociError:
@@ -379,7 +389,7 @@ def listen(root):
     path = wire.socket_path(root)
     os.makedirs(root, mode=0o700, exist_ok=True)
     if os.path.exists(path):
-        if ask(root, "status", timeout=1.0) is not None:
+        if control.ask(root, "status", timeout=1.0) is not None:
             raise MiniociError(f"serve: a server is already listening on {path}")
         os.unlink(path)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
@@ -394,54 +404,21 @@ def listen(root):
     return s
 
 
-def ask(root, what, timeout=2.0):
-    """Send CONTROL `what` ("status", "stop") to the server on `root`; its
-    answer, or None if none is listening."""
-    path = wire.socket_path(root)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    s.settimeout(timeout)
-    try:
-        s.connect(path)
-        wire.send(s, wire.CONTROL, what.encode())
-        kind, payload, _ = wire.receive(s)
-    except (OSError, wire.ProtocolError):
-        return None
-    finally:
-        s.close()
-    if kind == wire.REFUSED:
-        raise MiniociError(f"serve: the server refused: {payload.decode(errors='replace')}")
-    return payload.decode(errors="replace")
-
-
-# In a worker: the server it was forked from ("pid N, <socket>").
-served_by = None
-
-
-def status_line(root):
-    """One line for `minioci features`: is a server running on `root`?"""
-    if served_by is not None:
-        return f"running: this request was served by {served_by}"
-    try:
-        answer = ask(root, "status", timeout=0.5)
-    except MiniociError as e:
-        return str(e)
-    if answer is None:
-        return f"not running (no server on {wire.socket_path(root)})"
-    fields = dict(line.split(" ", 1) for line in answer.splitlines() if " " in line)
-    return f"running: pid {fields.get('pid')}, {fields.get('socket')}, build {fields.get('build')}"
-
-
-def main(root, stop=False, status=False, preload_all=False):
-    if stop:
-        if ask(root, "stop") is None:
+def main(g, a, run):
+    """`minioci serve [--stop | --status | --preload]` on the state root
+    g.root; `run(argv, timeline)` runs a request's command line in its
+    worker (cli.main)."""
+    root = g.root
+    if a.stop:
+        if control.ask(root, "stop") is None:
             raise MiniociError(f"serve: no server is listening on {wire.socket_path(root)}")
         # The socket goes with the server; wait for that (briefly).
         deadline = time.monotonic() + 5
         while os.path.exists(wire.socket_path(root)) and time.monotonic() < deadline:
             time.sleep(0.01)
         return 0
-    if status:
-        answer = ask(root, "status")
+    if a.status:
+        answer = control.ask(root, "status")
         if answer is None:
             print(f"not running (no server on {wire.socket_path(root)})")
             return 3                   # as `systemctl status` says "not running"
@@ -453,9 +430,9 @@ def main(root, stop=False, status=False, preload_all=False):
         listener = listen(root)
     from . import spec
     spec.keep_validated(VALIDATED_CONFIGS)
-    warm_up(root)
-    server = Server(root, listener, owns_path)
-    if preload_all:
+    warm_up()
+    server = Server(root, listener, owns_path, run)
+    if a.preload:
         for what in ("network", "seccomp"):
             server.loaded.add(what)
             preload(what)

@@ -101,7 +101,7 @@ def _annotations(root):
     lib = libseccomp_version()
     if lib:
         out["io.github.seccomp.libseccomp.version"] = lib
-    from .server import status_line
+    from .control import status_line
     out["org.minioci.serve"] = status_line(root)
     return out
 

@@ -1,5 +1,5 @@
 """The state store: one directory per container under the root (--root,
-default /run/minioci: see cli.GLOBAL_FLAGS), holding state.json (written
+default /run/minioci: see commands.GLOBAL_FLAGS), holding state.json (written
 atomically) and, while the container is created but not started, exec.fifo.
 Each container is locked (a POSIX record lock on its `lock` file) by any
 command that changes it, so commands on one id are serialized.

@@ -20,7 +20,7 @@ drives it (remote.Child mirrors shim.Child call for call):
     W→F  FOREGROUND   run/exec in the foreground: F becomes a subreaper, signals are the container's
     W→F  ATTACH       the container runs: signals held back so far go to it now
     W→F  SPAWN_FDS    the plan's fds               F→W  FD_NUMBERS  where F holds them
-    W→F  SPAWN        plan bytes (minioci.shim.encode)   F→W  SPAWNED  pid or -errno
+    W→F  SPAWN        the plan (shim.encode) and spawn args  F→W  SPAWNED  pid or -errno
     W→F  GO, LISTENER_STATE, KILL_REAP                   F→W  RESULT   0 or -errno
     W→F  WAIT_REPORT                                     F→W  REPORT   what, pid, times, error
     W→F  SUPERVISE    relay the terminal, reap         F→W  EXITED   the container's status
@@ -59,8 +59,6 @@ EXITED = 20
 CONTROL = 21
 STATUS = 22
 ATTACH = 23
-
-SPAWN_NOT_DUMPABLE = 1      # SPAWN's flags: the child starts non-dumpable (exec)
 
 MAX_PACKET = 4 << 20        # REQUEST's argv and environment are the largest
 MAX_FDS = 253               # the kernel's SCM_MAX_FD

@@ -4,7 +4,8 @@ The worker becomes the client as far as the command can tell: the client's
 fds at their numbers (stdio, preserved fds), its working directory, umask and
 environment, and its cgroup for relative cgroupsPaths; then it runs the same
 `cli.main` as the direct path, on a timeline that began in the front end.
-Children are the front end's (parent.serve_through).  When the client goes
+Children are the front end's (parent.serve_through).  The command line
+runs through the function the server was given (cli.main).  When the client goes
 away, the worker dies at once, as a direct-path runtime would have been
 killed with it.
 """
@@ -17,8 +18,9 @@ import time
 from . import wire
 
 
-def run(server, conn, req, peer_pid, marks):
-    """Never returns.  `marks`: the server's [(t, phase)] for the timeline."""
+def run(server, conn, req, peer_pid, marks, run_command):
+    """Never returns.  `marks`: the server's [(t, phase)] for the timeline;
+    `run_command(argv, timeline)`: cli.main."""
     t_fork = time.monotonic_ns()
     try:
         conn = _become_the_client(server, conn, req, peer_pid)
@@ -44,9 +46,8 @@ def run(server, conn, req, peer_pid, marks):
     tl.mark("fork", t_fork)
     tl.mark("worker")
     parent.serve_through(remote.Parent(conn))
-    from . import cli
     try:
-        code = cli.main(req.argv[1:], tl)
+        code = run_command(req.argv[1:], tl)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
     except BaseException:
@@ -77,11 +78,10 @@ def _become_the_client(server, conn, req, peer_pid):
         if eq and key:
             os.environ[key] = value
     _new_stdio()
-    from . import cgroups, log
-    from . import server as server_mod
+    from . import cgroups, control, log
     log.configure()                          # the server's --log and --debug are not the client's
     cgroups.OWN_CGROUP_FILE = f"/proc/{peer_pid}/cgroup"
-    server_mod.served_by = f"pid {os.getppid()}, {wire.socket_path(server.root)}"
+    control.served_by = f"pid {os.getppid()}, {wire.socket_path(server.root)}"
     return conn
 
 

@@ -25,16 +25,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "frontend.h"
+#include "native.h"
 #include "wire.h"
 
 #ifndef MO_BUILD_ID
@@ -79,7 +82,7 @@ static struct {
     int log_json;
     int debug;
     const char *command;      /* the first argument after the global flags, or NULL */
-    int preserve_fds;
+    int extra_fds;            /* fds 3 .. 3+n-1 are the caller's: --preserve-fds, LISTEN_FDS */
     long long t_start, t_connect, t_sent;
     int conn;
     pid_t worker;
@@ -245,10 +248,23 @@ static void parse_args(void)
         if (flag_is(F.argv[i], "preserve-fds", &v)) {
             if (!v && i + 1 < F.argc)
                 v = F.argv[++i];
-            if (v)
-                F.preserve_fds = atoi(v);
+            if (v && atoi(v) > F.extra_fds && atoi(v) < MO_WIRE_MAX_FDS - 8)
+                F.extra_fds = atoi(v);
         }
     }
+}
+
+/* fd moved to a number past the caller's (stdio and its extra fds), so
+ * that it is neither sent as one of them nor passes into a container as
+ * one (mo_spawn wants the plan's fds there too); -1 if it cannot be. */
+static int above_floor(int fd)
+{
+    int floor = 3 + F.extra_fds;
+    if (fd < 0 || fd >= floor)
+        return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    close(fd);
+    return moved;
 }
 
 /* ---- the direct path ------------------------------------------------------- */
@@ -380,18 +396,14 @@ static int send_request(char *why, size_t whylen)
     if (!getcwd(cwd, sizeof cwd))
         cwd[0] = '\0';              /* the worker enters the directory through its fd */
     int fds[MO_WIRE_MAX_FDS], numbers[MO_WIRE_MAX_FDS], nfds = 0;
-    int dot = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int dot = above_floor(open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (dot < 0) {
         snprintf(why, whylen, "cannot open the working directory: %s", strerror(errno));
         return -1;
     }
     fds[nfds] = dot;
     numbers[nfds++] = -1;
-    int extra = F.preserve_fds;
-    const char *listen = getenv("LISTEN_FDS");
-    if (listen && atoi(listen) > extra)
-        extra = atoi(listen);
-    for (int fd = 0; fd < 3 + extra && nfds < MO_WIRE_MAX_FDS; fd++)
+    for (int fd = 0; fd < 3 + F.extra_fds && nfds < MO_WIRE_MAX_FDS; fd++)
         if (fd_is_open(fd)) {
             fds[nfds] = fd;
             numbers[nfds++] = fd;
@@ -457,7 +469,7 @@ static int start_served(char *why, size_t whylen)
         return -1;
     }
     F.t_connect = now_ns();
-    F.conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    F.conn = above_floor(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (F.conn < 0) {
         snprintf(why, whylen, "socket: %s", strerror(errno));
         return -1;
@@ -500,7 +512,7 @@ static int start_served(char *why, size_t whylen)
         return -1;
     }
     memcpy(&F.worker, m.data, sizeof(int));
-    F.worker_pidfd = (int)syscall(SYS_pidfd_open, F.worker, 0);
+    F.worker_pidfd = above_floor((int)syscall(SYS_pidfd_open, F.worker, 0));
     /* Past this point the worker runs the command: no turning back. */
     if (send_msg(F.conn, MO_WIRE_BEGIN, NULL, 0, NULL, 0) < 0) {
         snprintf(why, whylen, "the server's worker went away before it began");
@@ -525,6 +537,8 @@ static void catch_signals(void)
 {
     if (pipe2(F.sigpipe, O_CLOEXEC | O_NONBLOCK) < 0)
         return;
+    F.sigpipe[0] = above_floor(F.sigpipe[0]);
+    F.sigpipe[1] = above_floor(F.sigpipe[1]);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -532,6 +546,8 @@ static void catch_signals(void)
     sigemptyset(&sa.sa_mask);
     for (int i = 0; i < NFORWARDED; i++)
         sigaction(FORWARDED[i], &sa, NULL);
+    sa.sa_flags |= SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, NULL);        /* wakes supervise() to reap */
 }
 
 static void to_worker(int sig)
@@ -573,28 +589,35 @@ static void end_like(int status)
 
 /* ---- the container's parent (the commands that start a process) ----------- */
 
-/* The child lives here: clone, reports, the terminal and reaping are this
- * process's; the worker decides everything and drives it (remote.Child).
- * mo_spawn and friends come with the native restructure (a plan as bytes,
- * the child exec'ing a sealed copy of this executable); until they do, the
- * commands that start a process take the direct path. */
+/* The container's process is this process's child: clone, reports, the
+ * terminal and reaping happen here; the worker decides everything and drives
+ * it, call for call (remote.Child is shim.Child's twin). */
 static struct {
-    pid_t pid;                /* the container's process, once spawned */
-} P;
-
-static int parent_can_serve(const char *command)
-{
-    return strcmp(command, "run") && strcmp(command, "create") && strcmp(command, "exec");
-}
+    struct mo_child child;
+    int spawned;
+    int held[MO_WIRE_MAX_FDS];    /* the plan's fds, as FD_NUMBERS named them */
+    int nheld;
+    int terminal;                 /* the pty master a terminal step sent us, or -1 */
+    struct termios saved;         /* stdin's mode while the terminal is relayed */
+    int raw;
+    int exit_code;                /* the container's, once reaped (-1 before) */
+} P = { .terminal = -1, .exit_code = -1 };
 
 static void forwarded(int sig)
 {
     if (!F.foreground) {
-        to_worker(sig);
-    } else if (F.attached && P.pid > 0) {
-        kill(P.pid, sig);
+        if (sig != SIGCHLD)
+            to_worker(sig);
+    } else if (sig == SIGCHLD) {
+        /* reaped where it matters (supervise) */
+    } else if (sig == SIGWINCH && P.terminal >= 0 && P.raw) {
+        struct winsize ws;
+        if (ioctl(0, TIOCGWINSZ, &ws) == 0)
+            ioctl(P.terminal, TIOCSWINSZ, &ws);
+    } else if (F.attached && P.child.pid > 0) {
+        kill(P.child.pid, sig);
     } else if (F.npending < (int)(sizeof F.pending / sizeof F.pending[0])) {
-        F.pending[F.npending++] = sig;     /* before the process exists */
+        F.pending[F.npending++] = sig;     /* before the process runs */
     }
 }
 
@@ -603,9 +626,189 @@ static int reply_int(unsigned int type, int value)
     return send_msg(F.conn, type, &value, sizeof value, NULL, 0);
 }
 
+static void drop_held(void)
+{
+    for (int i = 0; i < P.nheld; i++)
+        close(P.held[i]);
+    P.nheld = 0;
+}
+
+static int spawn(const struct msg *m)
+{
+    struct mo_wire_spawn head;
+    if (m->len < sizeof head)
+        return -EBADMSG;
+    memcpy(&head, m->data, sizeof head);
+    size_t keep_len = sizeof(int) * (size_t)head.nkeep;
+    if (head.nkeep < 0 || head.nkeep > 64 || m->len < sizeof head + keep_len || P.spawned)
+        return -EBADMSG;
+    int keep[64];
+    memcpy(keep, m->data + sizeof head, keep_len);
+    /* Every fd the plan names must be one the worker sent. */
+    for (int i = 0; i < head.nkeep; i++) {
+        int ok = 0;
+        for (int j = 0; j < P.nheld; j++)
+            ok |= keep[i] == P.held[j];
+        if (!ok)
+            return -EBADF;
+    }
+    int init_fd = mo_init_memfd("/proc/self/exe");
+    if (init_fd < 0)
+        return init_fd;
+    struct mo_spawn_args args = {
+        .plan = m->data + sizeof head + keep_len,
+        .plan_len = m->len - sizeof head - keep_len,
+        .nsteps = head.nsteps,
+        .clone_flags = (unsigned long)head.clone_flags,
+        .cgroup_fd = head.cgroup_fd,
+        .init_fd = init_fd,
+        .preserve_fds = head.preserve_fds,
+        .keep_fds = keep,
+        .nkeep = head.nkeep,
+        .new_userns = head.new_userns,
+    };
+    int rc = mo_spawn(&args, &P.child);
+    close(init_fd);
+    drop_held();             /* the child has its own copies; the worker keeps its own */
+    if (rc == 0)
+        P.spawned = 1;
+    return rc;
+}
+
+static void report(void)
+{
+    int fd = -1;
+    int what = mo_wait_report(&P.child, &fd);
+    long long t = mo_now();
+    if (what == MO_REPORT_TERMINAL && fd >= 0) {
+        if (P.terminal >= 0)
+            close(P.terminal);
+        P.terminal = fd;
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    struct mo_shared *sh = P.child.shared;
+    if (what == MO_REPORT_PID) {
+        /* The plan goes on in a sibling; reap the process that forked it. */
+        waitpid(P.child.pid, NULL, 0);
+        P.child.pid = sh->pid;
+    }
+    const char *msg = what == MO_REPORT_ERROR ? sh->msg : "";
+    struct mo_wire_report r = {
+        .outcome = what, .pid = P.child.pid, .err = sh->err, .t_report = t, .t_clone = sh->t_clone,
+        .t_child = sh->t_child, .t_init = sh->t_init, .failed_step = sh->failed_step,
+        .steps_done = sh->steps_done, .msg_len = (int)strnlen(msg, sizeof sh->msg),
+    };
+    if (r.steps_done < 0 || r.steps_done > sh->nsteps)
+        r.steps_done = 0;
+    size_t len = sizeof r + sizeof(long long) * (size_t)r.steps_done + (size_t)r.msg_len + 1;
+    char *out = packet;
+    memcpy(out, &r, sizeof r);
+    memcpy(out + sizeof r, sh->t_step, sizeof(long long) * (size_t)r.steps_done);
+    memcpy(out + len - r.msg_len - 1, msg, (size_t)r.msg_len);
+    out[len - 1] = '\0';
+    send_msg(F.conn, MO_WIRE_REPORT, out, len, NULL, 0);
+}
+
+static int reap_container(int block)
+{
+    for (;;) {
+        int status;
+        pid_t got = waitpid(-1, &status, block ? 0 : WNOHANG);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return 0;
+        if (got == P.child.pid) {
+            P.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            return 1;
+        }
+    }
+}
+
+static void raw_terminal(void)
+{
+    if (!isatty(0) || tcgetattr(0, &P.saved) < 0)
+        return;
+    struct termios raw = P.saved;
+    cfmakeraw(&raw);
+    tcsetattr(0, TCSANOW, &raw);
+    P.raw = 1;
+    struct winsize ws;
+    if (ioctl(0, TIOCGWINSZ, &ws) == 0)
+        ioctl(P.terminal, TIOCSWINSZ, &ws);
+}
+
+static void parent_done(void)
+{
+    if (P.raw) {
+        tcsetattr(0, TCSADRAIN, &P.saved);
+        P.raw = 0;
+    }
+}
+
+static int copy(int from, int to)
+{
+    char buf[65536];
+    ssize_t n = read(from, buf, sizeof buf);
+    if (n <= 0)
+        return n < 0 && errno == EINTR ? 1 : 0;
+    write_all(to, buf, (size_t)n);
+    return 1;
+}
+
+/* What `run` and `exec` do in the foreground (parent.Foreground): relay the
+ * terminal until it closes, then reap until the container's process is
+ * gone; its status as a shell reports it.  The worker may not die meanwhile
+ * unnoticed: if it does, this process ends as it did. */
+static int supervise(void)
+{
+    int in_open = 1;
+    if (P.terminal >= 0)
+        raw_terminal();
+    reap_container(0);
+    while (P.terminal >= 0 || P.exit_code < 0) {
+        struct pollfd pfd[4] = { { F.sigpipe[0], POLLIN, 0 }, { F.conn, POLLIN, 0 },
+                                 { P.terminal, POLLIN, 0 }, { in_open ? 0 : -1, POLLIN, 0 } };
+        int n = P.terminal >= 0 ? 4 : 2;
+        if (poll(pfd, (nfds_t)n, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pfd[0].revents & POLLIN)
+            drain_signals();             /* SIGCHLD among them wakes us for the reaping */
+        if (P.exit_code < 0)
+            reap_container(0);
+        if (pfd[1].revents & (POLLIN | POLLHUP)) {
+            struct msg m;
+            int r = recv_msg(F.conn, &m);
+            close_fds(&m);
+            int status = 1 << 8;
+            if (r > 0 && m.type == MO_WIRE_WORKER_EXIT && m.len >= sizeof(int))
+                memcpy(&status, m.data, sizeof status);
+            parent_done();
+            end_like(status);
+        }
+        if (n == 4) {
+            if ((pfd[2].revents & (POLLIN | POLLHUP | POLLERR)) && !copy(P.terminal, 1)) {
+                close(P.terminal);           /* EIO: every slave fd is closed */
+                P.terminal = -1;
+                parent_done();
+            } else if ((pfd[3].revents & (POLLIN | POLLHUP)) && !copy(0, P.terminal)) {
+                in_open = 0;                 /* our stdin ended; keep relaying output */
+            }
+        }
+    }
+    if (P.exit_code < 0)
+        reap_container(1);
+    return P.exit_code;
+}
+
 /* A message of the spawning protocol: 0 handled, -1 not one of them. */
 static int parent_message(struct msg *m)
 {
+    int rc;
     switch (m->type) {
     case MO_WIRE_FOREGROUND:
         /* Orphans of a container without its own PID namespace come to us,
@@ -619,29 +822,58 @@ static int parent_message(struct msg *m)
             forwarded(F.pending[i]);
         F.npending = 0;
         return 0;
-    case MO_WIRE_SPAWN_FDS:
-    case MO_WIRE_SPAWN:
-    case MO_WIRE_GO:
-    case MO_WIRE_LISTENER_STATE:
-    case MO_WIRE_WAIT_REPORT:
-    case MO_WIRE_KILL_REAP:
-    case MO_WIRE_SUPERVISE:
-        close_fds(m);
-        if (m->type == MO_WIRE_SPAWN) {
-            struct { int rc, pid; long long t_clone; } __attribute__((packed)) no = { -ENOSYS, 0, 0 };
-            send_msg(F.conn, MO_WIRE_SPAWNED, &no, sizeof no, NULL, 0);
-        } else {
-            reply_int(MO_WIRE_RESULT, -ENOSYS);
+    case MO_WIRE_SPAWN_FDS: {
+        /* Above stdio and the preserved fds, as mo_spawn wants them. */
+        int numbers[MO_WIRE_MAX_FDS], n = m->nfds;
+        for (int i = 0; i < n; i++) {
+            numbers[i] = above_floor(m->fds[i]);
+            if (numbers[i] >= 0 && P.nheld < MO_WIRE_MAX_FDS)
+                P.held[P.nheld++] = numbers[i];
         }
+        m->nfds = 0;
+        send_msg(F.conn, MO_WIRE_FD_NUMBERS, numbers, sizeof(int) * (size_t)n, NULL, 0);
+        return 0;
+    }
+    case MO_WIRE_SPAWN: {
+        struct mo_wire_spawned r = { spawn(m), 0, 0 };
+        if (r.rc == 0) {
+            r.pid = P.child.pid;
+            r.t_clone = P.child.shared->t_clone;
+        }
+        send_msg(F.conn, MO_WIRE_SPAWNED, &r, sizeof r, NULL, 0);
+        return 0;
+    }
+    case MO_WIRE_GO:
+        rc = P.spawned ? mo_go(&P.child, m->data, m->len) : -ESRCH;
+        reply_int(MO_WIRE_RESULT, rc);
+        return 0;
+    case MO_WIRE_LISTENER_STATE:
+        rc = P.spawned ? mo_set_listener_state(&P.child, m->data, m->len) : -ESRCH;
+        reply_int(MO_WIRE_RESULT, rc);
+        return 0;
+    case MO_WIRE_WAIT_REPORT:
+        if (!P.spawned || !P.child.shared)
+            return -1;
+        report();
+        return 0;
+    case MO_WIRE_KILL_REAP:
+        if (P.spawned && P.child.pid > 0) {
+            kill(P.child.pid, SIGKILL);
+            while (waitpid(P.child.pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
+        reply_int(MO_WIRE_RESULT, 0);
         return 0;
     case MO_WIRE_RELEASE:
+        if (P.spawned)
+            mo_release(&P.child);
+        return 0;
+    case MO_WIRE_SUPERVISE:
+        rc = P.spawned ? supervise() : 255;
+        reply_int(MO_WIRE_EXITED, rc);
         return 0;
     }
     return -1;
-}
-
-static void parent_done(void)
-{
 }
 
 /* ---- serving ---------------------------------------------------------------- */
@@ -695,14 +927,15 @@ int mo_frontend_main(int argc, char **argv)
     F.argc = argc;
     F.argv = argv;
     parse_args();
+    const char *listen = getenv("LISTEN_FDS");
+    if (listen && atoi(listen) > F.extra_fds && atoi(listen) < MO_WIRE_MAX_FDS - 8)
+        F.extra_fds = atoi(listen);
     const char *mode = getenv("MINIOCI_SERVE");
     int require = mode && !strcmp(mode, "always");
     if (mode && (!strcmp(mode, "never") || !strcmp(mode, "0")))
         run_direct("MINIOCI_SERVE=never");
     if (F.command && !strcmp(F.command, "serve"))
         run_direct(NULL);                 /* the server itself, and --stop, --status */
-    if (F.command && !parent_can_serve(F.command))
-        run_direct("the front end cannot be the parent of this command's process yet");
     char why[512];
     if (start_served(why, sizeof why) < 0) {
         if (require) {

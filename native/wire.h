@@ -35,8 +35,6 @@
 #define MO_WIRE_STATUS 22
 #define MO_WIRE_ATTACH 23
 
-#define MO_WIRE_SPAWN_NOT_DUMPABLE 1   /* SPAWN's flags */
-
 #define MO_WIRE_MAX_PACKET (4 << 20)
 #define MO_WIRE_MAX_FDS 253
 
@@ -49,12 +47,32 @@ struct mo_wire_request {
     unsigned int nfds, argc, envc;
 } __attribute__((packed));
 
-/* REPORT: this head, then steps_done i64 step ends, then the message. */
-struct mo_wire_report {
-    int outcome;            /* 0 exec'ed, MO_REPORT_READY/ERROR/HOOKS, or -errno */
+/* SPAWN: this head, then nkeep i32 fds (the front end's numbers, as
+ * FD_NUMBERS gave them), then the encoded plan: mo_spawn's arguments. */
+struct mo_wire_spawn {
+    unsigned long long clone_flags;
+    int nsteps;
+    int cgroup_fd;
+    int preserve_fds;
+    int new_userns;
+    int nkeep;
+} __attribute__((packed));
+
+/* SPAWNED */
+struct mo_wire_spawned {
+    int rc;                 /* 0 or -errno */
     int pid;
+    long long t_clone;
+} __attribute__((packed));
+
+/* REPORT: one mo_wait_report, as seen by the front end (which keeps a
+ * terminal's pty master and reaps the process a fork step leaves): this
+ * head, then steps_done i64 step ends, then the message (NUL-terminated). */
+struct mo_wire_report {
+    int outcome;            /* 0 exec'ed, MO_REPORT_*, or -errno */
+    int pid;                /* the container's process now */
     int err;
-    long long t_report, t_clone, t_child;
+    long long t_report, t_clone, t_child, t_init;
     int failed_step;
     int steps_done;
     int msg_len;
