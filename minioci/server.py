@@ -61,10 +61,11 @@ class Server:
         self.root = root
         self.run_command = run              # cli.main, for workers
         self.listener = listener
-        self.owns_path = owns_path          # we made the socket file (not systemd)
+        self.owns_path = owns_path          # (dev, inode) of the socket file we made; None: systemd's
         self.build = build_id()
         self.started = time.time()
         self.requests = 0
+        self.refused = 0
         self.workers = {}                   # pid → its connection (WORKER_EXIT goes there)
         self.pending = {}                   # fd → (connection, deadline): no request yet
         self.stopping = False
@@ -112,9 +113,12 @@ class Server:
 
     def close(self):
         if self.owns_path:
+            # Ours, unless another server has replaced it meanwhile.
+            path = wire.socket_path(self.root)
             try:
-                if os.stat(wire.socket_path(self.root)).st_ino == os.fstat(self.listener.fileno()).st_ino:
-                    os.unlink(wire.socket_path(self.root))
+                st = os.stat(path)
+                if (st.st_dev, st.st_ino) == self.owns_path:
+                    os.unlink(path)
             except OSError:
                 pass
         self.listener.close()
@@ -223,6 +227,7 @@ class Server:
 
     def _refuse(self, conn, why):
         log.debug(f"serve: refused: {why}")
+        self.refused += 1
         try:
             wire.send(conn, wire.REFUSED, why.encode())
         except OSError:
@@ -296,7 +301,8 @@ class Server:
         from . import spec
         alive = len(self.workers)
         return (f"pid {os.getpid()}\nsocket {wire.socket_path(self.root)}\nbuild {self.build}\n"
-                f"up {time.time() - self.started:.0f} s\nrequests {self.requests}\nworkers {alive}\n"
+                f"up {time.time() - self.started:.0f} s\nrequests {self.requests}\nrefused {self.refused}\n"
+                f"workers {alive}\n"
                 f"configs {spec.validated_count()}\n")
 
     def forget(self):
@@ -425,9 +431,11 @@ def main(g, a, run):
         print(answer, end="")
         return 0
     listener = inherited_listener()
-    owns_path = listener is None
+    owns_path = None
     if listener is None:
         listener = listen(root)
+        st = os.stat(wire.socket_path(root))
+        owns_path = (st.st_dev, st.st_ino)
     from . import spec
     spec.keep_validated(VALIDATED_CONFIGS)
     warm_up()

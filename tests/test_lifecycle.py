@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from conftest import MINIOCI, base_config, cgroup_dirs
+from conftest import base_config, cgroup_dirs
+
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 
 DEVNULL = subprocess.DEVNULL
 
@@ -287,8 +289,8 @@ def _processes_of(cid):
     return out
 
 
-def test_version_has_runc_style_lines():
-    r = subprocess.run([MINIOCI, "--version"], capture_output=True, text=True)
+def test_version_has_runc_style_lines(rt):
+    r = rt.call("--version")
     lines = r.stdout.splitlines()
     assert lines[0].startswith("minioci version ") and any(line.startswith("spec: 1.") for line in lines)
 
@@ -301,11 +303,11 @@ def test_systemd_cgroup_is_refused_clearly(rt):
 def test_spec_writes_runcs_default_which_runs(rt, tmp_path):
     bundle = tmp_path / "b"
     bundle.mkdir()
-    r = subprocess.run([MINIOCI, "spec", "--bundle", bundle], capture_output=True, text=True)
+    r = rt.call("spec", "--bundle", bundle)
     assert r.returncode == 0, r.stderr
     cfg = json.loads((bundle / "config.json").read_text())
     assert cfg["process"]["args"] == ["sh"] and cfg["process"]["terminal"] is True
-    r = subprocess.run([MINIOCI, "spec", "--bundle", bundle], capture_output=True, text=True)
+    r = rt.call("spec", "--bundle", bundle)
     assert r.returncode != 0 and "exists" in r.stderr
     from conftest import ROOTFS
     cfg["root"]["path"] = str(ROOTFS)
@@ -313,8 +315,8 @@ def test_spec_writes_runcs_default_which_runs(rt, tmp_path):
     assert rt.output(cfg) == "default-config-runs\n"
 
 
-def test_features_document():
-    r = subprocess.run([MINIOCI, "features"], capture_output=True, text=True)
+def test_features_document(rt):
+    r = rt.call("features")
     doc = json.loads(r.stdout)
     assert doc["ociVersionMin"] == "1.0.0" and doc["ociVersionMax"].startswith("1.")
     assert set(doc["hooks"]) == {"prestart", "createRuntime", "createContainer", "startContainer",
