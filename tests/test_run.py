@@ -8,6 +8,8 @@ import time
 import pytest
 
 from conftest import CAPS, MINIOCI, ROOTFS, base_config
+
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 from minioci import spec
 
 
@@ -338,17 +340,22 @@ def test_terminal_gives_the_container_a_pty(rt):
     cfg = sh("tty; stty size")
     cfg["process"]["terminal"] = True
     cmd = " ".join(rt.cmd("run", "-b", rt.bundle(cfg), rt.new_id()))
-    r = subprocess.run(["script", "-qec", f"stty cols 77 rows 22; {cmd}", "/dev/null"],
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stdout
-    lines = r.stdout.replace("\r", "").split("\n")
+    # script's stdin stays open: at its end script(1) would type an EOF (a
+    # NUL in raw mode) into the terminal, racing the container's output.
+    p = subprocess.Popen(["script", "-qec", f"stty cols 77 rows 22; {cmd}", "/dev/null"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    out = p.stdout.read()
+    p.stdin.close()
+    assert p.wait(60) == 0, out
+    lines = out.replace("\r", "").split("\n")
     assert "/dev/pts/0" in lines and "22 77" in lines
 
 
-def test_mqueue_without_an_ipc_namespace_binds_the_hosts(rt, tmp_path):
+def test_mqueue_without_an_ipc_namespace_binds_the_hosts(rt, route, tmp_path):
     """No IPC namespace of its own: the host's /dev/mqueue is bound, as runc
     falls back to.  The host here has none mounted, so the test mounts one in
-    a private mount namespace of its own."""
+    a private mount namespace of its own (served: a client in another mount
+    namespace than the server's is refused, and takes the direct path)."""
     cfg = sh("grep ' /dev/mqueue ' /proc/self/mountinfo | cut -d' ' -f4,9")
     cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "ipc"]
     bundle = rt.bundle(cfg)
@@ -357,14 +364,17 @@ def test_mqueue_without_an_ipc_namespace_binds_the_hosts(rt, tmp_path):
         os.mkdir("/dev/mqueue")
     try:
         script = (f"mount -t mqueue mqueue /dev/mqueue && "
-                  f"exec {' '.join(rt.cmd('run', '-b', bundle, rt.new_id()))}")
+                  f"exec {' '.join(rt.cmd('--debug', 'run', '-b', bundle, rt.new_id()))}")
         r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "MINIOCI_SERVE": "auto"})
     finally:
         if made:
             os.rmdir("/dev/mqueue")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["/", "mqueue"]
+    if route == "served":
+        assert "the client is in another mnt namespace than the server" in r.stderr
 
 
 def test_mqueue_bind_fallback_reports_a_missing_host_mqueue(rt):
