@@ -288,7 +288,7 @@ class Server:
     def _control(self, conn, what):
         if what == "stop":
             self.stopping = True
-            reply = "stopping"
+            reply = f"stopping {os.getpid()}"
         else:
             reply = self.status()
         try:
@@ -416,12 +416,16 @@ def main(g, a, run):
     worker (cli.main)."""
     root = g.root
     if a.stop:
-        if control.ask(root, "stop") is None:
+        answer = control.ask(root, "stop")
+        if answer is None:
             raise MiniociError(f"serve: no server is listening on {wire.socket_path(root)}")
-        # The socket goes with the server; wait for that (briefly).
-        deadline = time.monotonic() + 5
-        while os.path.exists(wire.socket_path(root)) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # Done when the server is: its pid is in the answer.
+        try:
+            pidfd = os.pidfd_open(int(answer.split()[1]))
+        except (IndexError, ValueError, OSError):
+            return 0
+        select.select([pidfd], [], [], 10)
+        os.close(pidfd)
         return 0
     if a.status:
         answer = control.ask(root, "status")

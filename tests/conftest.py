@@ -45,12 +45,18 @@ def base_config(args=("true",), rootfs=ROOTFS):
     return cfg
 
 
-def host_mounts(under=(str(REPO), "/tmp", "/run/minioci-test", "/sys/fs/cgroup")):
+def host_mounts(under=(str(REPO), "/tmp", "/run/minioci-test", "/sys/fs/cgroup"), session=None):
     """Host mount points where a container's mounts would land if they
-    leaked (other work on the machine, like podman's, mounts elsewhere)."""
+    leaked (other work on the machine, like podman's, mounts elsewhere).
+    Under /tmp/pytest-of-*, only this session's (`session`, its base
+    temporary directory): other test sessions on the machine mount there too."""
     with open("/proc/self/mountinfo") as f:
         points = [line.split()[4] for line in f]
-    return sorted(p for p in points if any(p == u or p.startswith(u + "/") for u in under))
+    others = os.path.dirname(str(session)) + "/" if session else None
+
+    def ours(p):
+        return not others or not p.startswith(others) or p == str(session) or p.startswith(f"{session}/")
+    return sorted(p for p in points if any(p == u or p.startswith(u + "/") for u in under) and ours(p))
 
 
 def cgroup_dirs(cid):
@@ -238,7 +244,11 @@ def rt(tmp_path, route, monkeypatch):
     if not IS_ROOT:
         pytest.skip("starts real containers: needs root")
     runtime = Runtime(tmp_path)
-    mounts_before = host_mounts()
+    session = tmp_path.parent
+    # Where this test's containers could leak mounts: not other sessions' roots
+    # under /run/minioci-test, nor their temporary directories.
+    under = (str(REPO), "/tmp", runtime.root, "/sys/fs/cgroup")
+    mounts_before = host_mounts(under, session)
     if route == "served":
         runtime.server = Server(runtime.root).start()
         monkeypatch.setenv("MINIOCI_SERVE", "always")
@@ -255,10 +265,10 @@ def rt(tmp_path, route, monkeypatch):
     if runtime.server:
         left += runtime.server.stop()
     deadline = time.monotonic() + 5
-    while host_mounts() != mounts_before and time.monotonic() < deadline:
+    while host_mounts(under, session) != mounts_before and time.monotonic() < deadline:
         time.sleep(0.05)
-    if host_mounts() != mounts_before:
-        left.append(f"host mounts changed: {set(host_mounts()) ^ set(mounts_before)}")
+    if host_mounts(under, session) != mounts_before:
+        left.append(f"host mounts changed: {set(host_mounts(under, session)) ^ set(mounts_before)}")
     assert not left, f"left behind: {left}"
 
 
