@@ -24,7 +24,6 @@ import pyseccomp
 
 from conftest import MINIOCI, REPO, ROOTFS, base_config
 
-BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 from minioci.seccomp import cache as cache_mod
 from minioci.seccomp import profile
 from minioci.seccomp.compile import compile_profile
