@@ -15,6 +15,7 @@ direct path instead; nothing is ever done twice (wire.py: STARTED/BEGIN).
 Workers do not depend on the server once forked: stopping or killing it
 leaves every request in flight to finish.
 """
+import gc
 import os
 import select
 import signal
@@ -72,6 +73,8 @@ class Server:
         self.stale = False
         self.loaded = set()                 # heavy modules imported after a first use
         self.own_namespaces = namespace_ids("self")
+        # A worker forked ahead (worker.spare): (pid, its socket, what it knows).
+        self.spare = None
 
     # ---- the loop ---------------------------------------------------------
 
@@ -109,6 +112,8 @@ class Server:
                     poller.unregister(fd)
                     del self.pending[fd]
                     conn.close()
+            if self.spare is None and not self.stopping:
+                self._fork_spare()
         self.close()
 
     def close(self):
@@ -122,10 +127,60 @@ class Server:
             except OSError:
                 pass
         self.listener.close()
+        self._retire_spare()
         for conn, _ in self.pending.values():
             conn.close()
         for conn in self.workers.values():
             conn.close()
+
+    # ---- the spare: a worker forked before the request that needs it --------
+
+    def _knows(self):
+        """What a worker inherits that changes: configs kept, modules loaded."""
+        from . import spec
+        return spec.validated_generation(), frozenset(self.loaded)
+
+    def _fork_spare(self):
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        gc.freeze()                      # a worker's collections leave the server's objects (and pages) alone
+        try:
+            pid = os.fork()
+        except OSError as e:
+            log.warning(f"serve: cannot fork a spare worker: {e.strerror}")
+            mine.close()
+            theirs.close()
+            return
+        if pid == 0:
+            try:
+                mine.detach()
+                from . import worker
+                worker.spare(self, theirs, self.run_command)
+            finally:
+                os._exit(255)            # not reached
+        theirs.close()
+        self.spare = (pid, mine, self._knows())
+
+    def _retire_spare(self):
+        if self.spare is not None:
+            self.spare[1].close()        # it sees EOF, and exits
+            self.spare = None
+
+    def _hand_over(self, conn, req, peer_pid, marks):
+        """Give the request to the spare, if it knows all the server knows;
+        its pid, or None."""
+        if self.spare is None or self.spare[2] != self._knows():
+            self._retire_spare()
+            return None
+        pid, sock, _ = self.spare
+        self.spare = None
+        try:
+            wire.send(sock, wire.JOB, wire.encode_job(peer_pid, marks, req.payload),
+                      [conn.fileno()] + req.received)
+        except OSError:
+            return None                  # it died: fork instead
+        finally:
+            sock.close()
+        return pid
 
     def _signals(self, wake_r):
         try:
@@ -208,16 +263,19 @@ class Server:
             heavy = self._warm(req)
             if heavy is not None:
                 marks.append((time.monotonic_ns(), "config"))
-            try:
-                child = os.fork()
-            except OSError as e:
-                return self._refuse(conn, f"the server cannot fork: {e.strerror}")
-            if child == 0:
+            child = self._hand_over(conn, req, pid, marks)
+            if child is None:
+                gc.freeze()
                 try:
-                    from . import worker
-                    worker.run(self, conn, req, pid, marks, self.run_command)
-                finally:
-                    os._exit(255)          # not reached: the worker exits
+                    child = os.fork()
+                except OSError as e:
+                    return self._refuse(conn, f"the server cannot fork: {e.strerror}")
+                if child == 0:
+                    try:
+                        from . import worker
+                        worker.forked(self, conn, req, pid, marks, self.run_command)
+                    finally:
+                        os._exit(255)          # not reached: the worker exits
             self.workers[child] = conn
             self._load_later(heavy)
         finally:
@@ -309,6 +367,9 @@ class Server:
         """In a worker: let go of the server's sockets without closing what
         their fd numbers will hold next (the worker closes the numbers)."""
         self.listener.detach()
+        if self.spare is not None:
+            self.spare[1].detach()
+            self.spare = None
         for conn, _ in self.pending.values():
             conn.detach()
         for conn in self.workers.values():

@@ -121,9 +121,11 @@ def load(bundle, config_name="config.json", cwd=None):
         for check, args in host_checks:
             check(c, *args)
         return spec
+    global _validated_count
     c = Checker(file)
     spec = parse(_decode(raw, file), file, abs_bundle, c)
     _validated[key] = (spec, c.host_checks)
+    _validated_count += 1
     while len(_validated) > _validated_limit:
         del _validated[next(iter(_validated))]
     return spec
@@ -136,6 +138,7 @@ def load(bundle, config_name="config.json", cwd=None):
 # None (the default): nothing is kept.
 _validated = None
 _validated_limit = 0
+_validated_count = 0        # configs kept so far (see validated_generation)
 
 
 def keep_validated(limit=64):
@@ -147,6 +150,11 @@ def keep_validated(limit=64):
 
 def validated_count():
     return len(_validated or ())
+
+
+def validated_generation():
+    """Changes whenever a config is kept: a process forked earlier lacks it."""
+    return _validated_count
 
 
 def read_json(file):

@@ -59,6 +59,7 @@ EXITED = 20
 CONTROL = 21
 STATUS = 22
 ATTACH = 23
+JOB = 24                    # server → its spare worker only: a request to take over
 
 MAX_PACKET = 4 << 20        # REQUEST's argv and environment are the largest
 MAX_FDS = 253               # the kernel's SCM_MAX_FD
@@ -162,6 +163,8 @@ class Request:
         self.cwd = r.string()
         self.argv = [r.string() for _ in range(argc)]
         self.env = [r.string() for _ in range(envc)]
+        self.payload = payload
+        self.received = list(fds)            # in the order they came
         self.cwd_fd = None
         self.fds = {}
         for number, fd in zip(numbers, fds):
@@ -183,3 +186,22 @@ class Request:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def encode_job(peer_pid, marks, request):
+    """JOB: the client's pid, the server's timeline marks so far, and the
+    REQUEST payload as it came (its fds follow the connection's)."""
+    out = [struct.pack("<ii", peer_pid, len(marks))]
+    for t, phase in marks:
+        out.append(struct.pack("<q", t) + phase.encode() + b"\0")
+    return b"".join(out) + request
+
+
+def decode_job(payload):
+    r = Reader(payload)
+    peer_pid, n = r.ints("ii")
+    marks = []
+    for _ in range(n):
+        t = r.int("q")
+        marks.append((t, r.string()))
+    return peer_pid, marks, r.rest()

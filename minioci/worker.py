@@ -18,12 +18,38 @@ import time
 from . import wire
 
 
-def run(server, conn, req, peer_pid, marks, run_command):
-    """Never returns.  `marks`: the server's [(t, phase)] for the timeline;
-    `run_command(argv, timeline)`: cli.main."""
-    t_fork = time.monotonic_ns()
+def forked(server, conn, req, peer_pid, marks, run_command):
+    """Forked for this request.  `marks`: the server's [(t, phase)] for the
+    timeline; `run_command(argv, timeline)`: cli.main.  Never returns."""
+    marks = marks + [(time.monotonic_ns(), "fork")]
+    _default_signals()
+    server.forget()
+    serve(conn, req, peer_pid, marks, run_command, server.root)
+
+
+def spare(server, jobs, run_command):
+    """Forked before any request asked (the server keeps one spare): let go
+    of the server and rehearse now, then take the request the server hands
+    over on `jobs` (wire.JOB).  Never returns."""
+    _default_signals()
+    server.forget()
+    root = server.root
+    _close_all_but([jobs.fileno()])
     try:
-        conn = _become_the_client(server, conn, req, peer_pid)
+        _, payload, fds = wire.receive(jobs, wire.JOB)
+    except (OSError, wire.ProtocolError):
+        os._exit(0)                          # retired unused
+    t = time.monotonic_ns()
+    jobs.close()
+    peer_pid, marks, request = wire.decode_job(payload)
+    req = wire.Request(request, fds[1:])
+    serve(socket.socket(fileno=fds[0]), req, peer_pid, marks + [(t, "handover")], run_command, root)
+
+
+def serve(conn, req, peer_pid, marks, run_command, root):
+    """Become the client, then run its command line.  Never returns."""
+    try:
+        conn = _become_the_client(conn, req, peer_pid, root)
     except Exception as e:                  # a bug: the client runs the direct path, and says why
         try:
             wire.send(conn, wire.REFUSED, f"the worker failed to start: {e!r}".encode())
@@ -43,7 +69,6 @@ def run(server, conn, req, peer_pid, marks, run_command):
     tl.mark("connect", req.t_sent)
     for t, phase in marks:
         tl.mark(phase, t)
-    tl.mark("fork", t_fork)
     tl.mark("worker")
     parent.serve_through(remote.Parent(conn))
     try:
@@ -68,9 +93,8 @@ def run(server, conn, req, peer_pid, marks, run_command):
     os._exit(code)
 
 
-def _become_the_client(server, conn, req, peer_pid):
-    _default_signals()
-    conn = _take_fds(server, conn, req)
+def _become_the_client(conn, req, peer_pid, root):
+    conn = _take_fds(conn, req)
     os.umask(req.umask)
     os.environ.clear()
     for entry in req.env:
@@ -81,7 +105,7 @@ def _become_the_client(server, conn, req, peer_pid):
     from . import cgroups, control, log
     log.configure()                          # the server's --log and --debug are not the client's
     cgroups.OWN_CGROUP_FILE = f"/proc/{peer_pid}/cgroup"
-    control.served_by = f"pid {os.getppid()}, {wire.socket_path(server.root)}"
+    control.served_by = f"pid {os.getppid()}, {wire.socket_path(root)}"
     return conn
 
 
@@ -95,24 +119,27 @@ def _default_signals():
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _take_fds(server, conn, req):
+def _close_all_but(keep):
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass                          # listdir's own
+
+
+def _take_fds(conn, req):
     """The client's fds at their numbers, the working directory entered,
     and nothing else of the server's open; the connection (close-on-exec)
     is returned, at a number above the client's."""
     import fcntl
-    server.forget()
     conn_fd = conn.detach()
     wanted = {n: fd for n, fd in req.fds.items()}
     keep = [conn_fd, req.cwd_fd] + list(wanted.values())
     above = max([2] + list(wanted) + keep) + 1
     moved = {fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, above) for fd in keep}
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd not in moved.values():
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    _close_all_but(set(moved.values()))
     for number, fd in wanted.items():
         os.dup2(moved[fd], number)            # inheritable, as the client had it
     os.fchdir(moved[req.cwd_fd])

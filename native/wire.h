@@ -34,6 +34,7 @@
 #define MO_WIRE_CONTROL 21
 #define MO_WIRE_STATUS 22
 #define MO_WIRE_ATTACH 23
+#define MO_WIRE_JOB 24              /* the server to its spare worker; never on a client's socket */
 
 #define MO_WIRE_MAX_PACKET (4 << 20)
 #define MO_WIRE_MAX_FDS 253
