@@ -48,7 +48,6 @@ class Started:
 def start(spec, container, opts, tl):
     """Set up and spawn the container described by `spec`; returns Started
     once its process has exec'ed, or (create) waits for `start`."""
-    from . import plan as plan_mod
     from .cgroups import devices, resources
     proc = spec.process
     if proc is None:
@@ -62,11 +61,7 @@ def start(spec, container, opts, tl):
     if opts.pid_file and not os.path.isdir(os.path.dirname(os.path.abspath(opts.pid_file))):
         raise MiniociError(f"--pid-file {opts.pid_file}: its directory does not exist")
     check_preserved_fds(opts.preserve_fds)
-    layout = cgroups.detect()
-    cgroup = cgroups.Cgroup.for_path(layout, cgroups.resolve_path(spec.cgroups_path, container.id, spec.file),
-                                     file=spec.file)
-    wanted = resources.route(cgroup, resources.plan(spec.resources, spec.file, linux_devices=spec.devices))
-    devices_part, device_filter = devices.route(cgroup, wanted.devices, spec.file)
+    cgroup, wanted, devices_part, device_filter = _cgroup_settings(spec, container)
     tl.mark("validate")
     seccomp = _seccomp(spec, container.root, tl)
     net = network_settings(spec, container)
@@ -117,13 +112,7 @@ def start(spec, container, opts, tl):
             network.setup(net, data["network"], lambda: container.save(data), tl)
             spec.namespaces["network"] = net.netns      # the child joins it
 
-        ns = spec.namespaces
-        the_plan = plan_mod.build(spec, plan_mod.Options(
-            exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
-            preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
-            console_size=opts.console_size,
-            cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
-            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
+        the_plan = _plan(spec, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd)
         tl.mark("plan")
 
         child = parent.spawn(the_plan)
@@ -171,6 +160,40 @@ def start(spec, container, opts, tl):
             # It existed and is gone: the runtime-spec's lifecycle ends with poststop.
             _run_hooks(data, "poststop", "stopped", 0)
         raise
+
+
+def _cgroup_settings(spec, container):
+    """(Cgroup, resources to write, the devices' part and filter): what the
+    container's cgroup will be, checked, before anything is made."""
+    from .cgroups import devices, resources
+    layout = cgroups.detect()
+    cgroup = cgroups.Cgroup.for_path(layout, cgroups.resolve_path(spec.cgroups_path, container.id, spec.file),
+                                     file=spec.file)
+    wanted = resources.route(cgroup, resources.plan(spec.resources, spec.file, linux_devices=spec.devices))
+    devices_part, device_filter = devices.route(cgroup, wanted.devices, spec.file)
+    return cgroup, wanted, devices_part, device_filter
+
+
+def _plan(spec, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None):
+    from . import plan as plan_mod
+    ns = spec.namespaces
+    return plan_mod.build(spec, plan_mod.Options(
+        exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
+        preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
+        console_size=opts.console_size,
+        cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
+        cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
+
+
+def rehearse_start(spec, container):
+    """What start() works out before it changes anything (cgroup settings,
+    the plan and its encoding), with no effect: a server's spare worker runs
+    it ahead of a request, so that the pages this code writes are copied
+    (fork's copy-on-write) before a client waits for them (worker.py)."""
+    from . import shim
+    cgroup = _cgroup_settings(spec, container)[0]
+    network_settings(spec, container)
+    shim.encode(_plan(spec, cgroup, StartOptions(), None))
 
 
 def check_preserved_fds(n):

@@ -15,6 +15,7 @@ direct path instead; nothing is ever done twice (wire.py: STARTED/BEGIN).
 Workers do not depend on the server once forked: stopping or killing it
 leaves every request in flight to finish.
 """
+import collections
 import gc
 import os
 import select
@@ -75,6 +76,7 @@ class Server:
         self.own_namespaces = namespace_ids("self")
         # A worker forked ahead (worker.spare): (pid, its socket, what it knows).
         self.spare = None
+        self.recent = collections.deque(maxlen=2)    # (argv, cwd) of requests that loaded a config
 
     # ---- the loop ---------------------------------------------------------
 
@@ -328,6 +330,8 @@ class Server:
             loaded = spec.load(*where, cwd=req.cwd)
         except (MiniociError, OSError, ValueError):
             return ()
+        if not any(cwd == req.cwd and argv == req.argv for argv, cwd in self.recent):
+            self.recent.appendleft((req.argv, req.cwd))
         heavy = []
         if any(k.startswith("org.minioci.net.") and v != "loopback" for k, v in loaded.annotations.items()):
             heavy.append("network")
