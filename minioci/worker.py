@@ -49,7 +49,16 @@ def spare(server, jobs, run_command):
 
 
 def serve(conn, req, peer_pid, marks, run_command, root):
-    """Become the client, then run its command line.  Never returns."""
+    """Become the client, then run its command line.  Never returns.
+
+    STARTED goes first, so that the front end's BEGIN comes back while this
+    process takes on the client's fds, directory and environment; nothing
+    with an effect happens before BEGIN, and until then the worker can still
+    refuse (the front end then runs the direct path)."""
+    try:
+        wire.send(conn, wire.STARTED, struct.pack("<i", os.getpid()))
+    except OSError:
+        os._exit(0)                          # the client is gone
     try:
         conn = _become_the_client(conn, req, peer_pid, root)
     except Exception as e:                  # a bug: the client runs the direct path, and says why
@@ -59,7 +68,6 @@ def serve(conn, req, peer_pid, marks, run_command, root):
             pass                            # the server tells it (WORKER_EXIT)
         os._exit(1)
     try:
-        wire.send(conn, wire.STARTED, struct.pack("<i", os.getpid()))
         wire.receive(conn, wire.BEGIN)
     except (OSError, wire.ProtocolError):
         os._exit(0)                          # the client gave up waiting: it runs the direct path

@@ -533,6 +533,8 @@ static void on_signal(int sig)
     errno = saved;
 }
 
+static struct sigaction caught[NFORWARDED + 1];    /* what the caller gave us */
+
 static void catch_signals(void)
 {
     if (pipe2(F.sigpipe, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -545,9 +547,17 @@ static void catch_signals(void)
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     for (int i = 0; i < NFORWARDED; i++)
-        sigaction(FORWARDED[i], &sa, NULL);
+        sigaction(FORWARDED[i], &sa, &caught[i]);
     sa.sa_flags |= SA_NOCLDSTOP;
-    sigaction(SIGCHLD, &sa, NULL);        /* wakes supervise() to reap */
+    sigaction(SIGCHLD, &sa, &caught[NFORWARDED]);        /* wakes supervise() to reap */
+}
+
+/* Back to the caller's, for the direct path. */
+static void restore_signals(void)
+{
+    for (int i = 0; i < NFORWARDED; i++)
+        sigaction(FORWARDED[i], &caught[i], NULL);
+    sigaction(SIGCHLD, &caught[NFORWARDED], NULL);
 }
 
 static void to_worker(int sig)
@@ -878,7 +888,9 @@ static int parent_message(struct msg *m)
 
 /* ---- serving ---------------------------------------------------------------- */
 
-static int serve_loop(void)
+/* The served command's exit status, or -1: the worker refused before it
+ * ran anything (`why`), and the direct path runs the command. */
+static int serve_loop(char *why, size_t whylen)
 {
     catch_signals();
     for (;;) {
@@ -906,6 +918,12 @@ static int serve_loop(void)
             memcpy(&status, m.data, sizeof status);
             parent_done();
             return status;
+        case MO_WIRE_REFUSED:
+            close_fds(&m);
+            if (F.foreground || P.spawned)
+                return 1;                     /* not before it ran anything */
+            snprintf(why, whylen, "the server's worker refused: %.*s", (int)m.len, m.data);
+            return -1;
         case MO_WIRE_WORKER_EXIT:
             close_fds(&m);
             memcpy(&status, m.data, m.len >= sizeof(int) ? sizeof status : 0);
@@ -946,5 +964,15 @@ int mo_frontend_main(int argc, char **argv)
             close(F.conn);
         run_direct(why);
     }
-    return serve_loop();
+    int code = serve_loop(why, sizeof why);
+    if (code < 0) {
+        if (require) {
+            fprintf(stderr, "minioci: MINIOCI_SERVE=always: %s\n", why);
+            return 1;
+        }
+        restore_signals();
+        close(F.conn);
+        run_direct(why);
+    }
+    return code;
 }

@@ -453,3 +453,14 @@ def test_a_parent_minioci_did_not_make_stays(tmp_path, monkeypatch):
     c.create()
     c.destroy()
     assert os.listdir(mount) == ["libpod_parent"] and os.listdir(mount / "libpod_parent") == []
+
+
+def test_detect_keeps_the_layout_while_the_files_read_the_same(tmp_path):
+    mountinfo, proc_cgroups = tmp_path / "mountinfo", tmp_path / "cgroups"
+    mountinfo.write_text("50 40 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n")
+    proc_cgroups.write_text("#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t0\t1\t1\n")
+    first = cgroups.detect(str(mountinfo), str(proc_cgroups))
+    assert cgroups.detect(str(mountinfo), str(proc_cgroups)) is first
+    mountinfo.write_text("50 40 0:26 / /sys/fs/cgroup2 rw - cgroup2 cgroup2 rw\n")
+    again = cgroups.detect(str(mountinfo), str(proc_cgroups))
+    assert again is not first and again.v2 == ("/sys/fs/cgroup2", "/")

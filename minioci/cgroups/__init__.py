@@ -71,10 +71,21 @@ class Layout:
 
 
 def detect(mountinfo=MOUNTINFO, proc_cgroups=PROC_CGROUPS):
-    """The host's layout, from mountinfo's cgroup and cgroup2 mounts."""
+    """The host's layout, from mountinfo's cgroup and cgroup2 mounts.  The
+    last one is kept while the files read the same (a server's workers
+    inherit it: see server.py)."""
+    global _last_layout
     with open(mountinfo) as f:
         text = f.read()
-    return parse_layout(text, kernel_controllers(proc_cgroups))
+    controllers = kernel_controllers(proc_cgroups)
+    if _last_layout is not None and _last_layout[:2] == (text, controllers):
+        return _last_layout[2]
+    layout = parse_layout(text, controllers)
+    _last_layout = (text, controllers, layout)
+    return layout
+
+
+_last_layout = None
 
 
 def kernel_controllers(proc_cgroups=PROC_CGROUPS):
