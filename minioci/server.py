@@ -32,6 +32,7 @@ from .errors import MiniociError
 SHARED_NAMESPACES = ("mnt", "net", "pid", "ipc", "uts", "cgroup", "user", "time")
 REQUEST_WAIT = 5.0          # seconds a connection may take to send its request
 VALIDATED_CONFIGS = 64      # kept by spec.load (the most recently used)
+SPARE_WHILE_FEWER_WORKERS = 2
 
 
 def build_id():
@@ -114,7 +115,9 @@ class Server:
                     poller.unregister(fd)
                     del self.pending[fd]
                     conn.close()
-            if self.spare is None and not self.stopping:
+            # A spare is worth it while requests come one at a time; in a
+            # burst, workers fork directly (a spare's rehearsal is CPU they need).
+            if self.spare is None and not self.stopping and len(self.workers) < SPARE_WHILE_FEWER_WORKERS:
                 self._fork_spare()
         self.close()
 

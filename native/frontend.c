@@ -51,7 +51,7 @@
 #endif
 
 #define CONNECT_TIMEOUT_MS 1000   /* a server whose backlog is full */
-#define ANSWER_TIMEOUT_MS 2000    /* a server that accepted but is hung */
+#define ANSWER_TIMEOUT_MS 5000    /* a server that accepted but is hung (or one busy forking a burst) */
 
 extern char **environ;
 

@@ -48,7 +48,7 @@ def test_density_bench_leaves_nothing(tmp_path):
                         "--bundles", REPO / "bundles"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     results = json.loads(r.stdout)
-    assert set(results) == {"minioci", "runc"}
+    assert set(results) == {"minioci", "minioci-served", "runc"}
     for res in results.values():
         assert res["left"] == [] and res["failures"] == []
         assert res["up_s"] > 0 and res["peak_rss_kib"] > 0

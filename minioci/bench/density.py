@@ -3,6 +3,11 @@ started at once, then deleted, per runtime: total and per-container time, and
 the peak memory of the runtime's processes (GNU time's max RSS, so the
 Debian package `time` is needed).  Checks that nothing is left.
 
+minioci runs direct and served (`minioci-served`: a server on its state root
+for the session).  Served, the process GNU time sees is the front end; the
+command's work is in the server's workers, forked from it (their memory is
+mostly the server's, shared until written).
+
 Each runtime runs in a driver process of its own (`python -m
 minioci.bench.density --driver ...`), so crun can be given a private mount
 namespace without /sys/fs/cgroup/unified on a hybrid host (see startup.py).
@@ -33,7 +38,7 @@ def main(g, argv):
     if len(a.positional) != 1 or not a.positional[0].isdigit() or int(a.positional[0]) < 1:
         raise MiniociError("usage: minioci bench density N [--runtime PATH]...")
     n = int(a.positional[0])
-    runtimes = [("minioci", minioci_path())] + find_peers(a.runtime)
+    runtimes = [("minioci", minioci_path()), ("minioci-served", minioci_path())] + find_peers(a.runtime)
     hide = hides_unified()
     rootfs = os.path.abspath(os.path.join(a.bundles, "busybox", "rootfs"))
     results = {}
@@ -109,9 +114,23 @@ def driver(name, runtime, n, rootfs):
             with open(os.path.join(work, cid, "config.json"), "w") as f:
                 json.dump(_config(rootfs, cid), f)
         rt = [runtime, "--root", root]
+        server = None
+        if name.startswith("minioci"):
+            # The front end's way: served, or the direct path.
+            os.environ["MINIOCI_SERVE"] = "always" if name == "minioci-served" else "never"
+        if name == "minioci-served":
+            server = subprocess.Popen(rt + ["serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 30
+            while subprocess.run(rt + ["serve", "--status"], capture_output=True).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise MiniociError("minioci serve did not start")
+                time.sleep(0.01)
         t_create, peak1, fail1 = _spawn_all([rt + ["create", "--bundle", os.path.join(work, c), c] for c in ids], work)
         t_start, peak2, fail2 = _spawn_all([rt + ["start", c] for c in ids], work)
         t_delete, peak3, fail3 = _spawn_all([rt + ["delete", "--force", c] for c in ids], work)
+        if server is not None:
+            subprocess.run(rt + ["serve", "--stop"], capture_output=True)
+            server.wait(30)
         left = _leftovers(root, ids)
         failures = fail1 + fail2 + fail3
         return {"up_s": t_create + t_start, "create_s": t_create, "start_s": t_start, "down_s": t_delete,
