@@ -195,6 +195,22 @@ def test_the_state_lock_holds_across_both_paths(rt):
     assert int(server.status()["requests"]) == 2
 
 
+def test_a_signal_before_any_container_reaches_the_command(rt):
+    """^C on a served `events` (which has no process of its own to forward it
+    to) interrupts the command in its worker, as it would the direct path:
+    exit status 130."""
+    served(rt)
+    cid = rt.new_id()
+    assert rt.call("run", "-d", "-b", rt.bundle(sh("exec sleep 300")), cid, stdout=DEVNULL, stderr=DEVNULL,
+                   capture_output=False).returncode == 0
+    events = subprocess.Popen(rt.cmd("events", "--interval", "50ms", cid), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    assert json.loads(events.stdout.readline())["type"] == "stats"      # it runs, served
+    events.send_signal(signal.SIGINT)
+    assert events.wait(30) == 130, events.stderr.read()
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
 def test_concurrent_requests_are_separate_workers(rt):
     served(rt)
     ids = [rt.new_id() for _ in range(4)]
