@@ -6,6 +6,11 @@ import sys
 
 from ..errors import MiniociError
 
+# The ways minioci runs in the startup benchmark: the direct path, served,
+# and the shell launcher before the front end; each with the MINIOCI_SERVE
+# it runs under (the launcher has no front end to read it).
+WAYS = {"minioci": "never", "minioci-served": "always", "minioci-sh": None}
+
 
 def minioci_path():
     """The installed launcher next to this interpreter (what users run)."""

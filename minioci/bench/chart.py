@@ -36,7 +36,7 @@ def draw(result, path):
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    from .startup import WAYS
+    from . import WAYS
     cases = [c for c, by_rt in result["cases"].items() if any(by_rt.get(w, {}).get("phases") for w in WAYS)]
     if not cases:
         return None

@@ -32,7 +32,7 @@ import time
 
 from ..errors import MiniociError
 from ..flags import Flag, parse_flags
-from . import find_peers, hides_unified, minioci_path, rmdir_if_empty
+from . import WAYS, find_peers, hides_unified, minioci_path, rmdir_if_empty
 
 FLAGS = [
     Flag(("runtime",), "runtime", "list", help="a peer runtime to compare (default: crun and runc, if found)"),
@@ -46,9 +46,6 @@ FLAGS = [
          "which cases to run"),
     Flag(("ways",), "ways", "str", "minioci,minioci-served,minioci-sh", "which ways to run minioci"),
 ]
-
-# The ways minioci runs: MINIOCI_SERVE for the front end (minioci-sh has none).
-WAYS = {"minioci": "never", "minioci-served": "always", "minioci-sh": None}
 
 # The issues' targets: (case, minioci's way, peer, ratio way/peer must stay at or under).
 TARGETS = [
