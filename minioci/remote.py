@@ -24,8 +24,9 @@ SPAWN_HEAD = "Qiiiii"
 
 
 class Parent:
-    def __init__(self, conn):
+    def __init__(self, conn, fd_window=-1):
         self.conn = conn
+        self.fd_window = fd_window           # where the front end takes a plan's fds (-1: it says)
 
     def call(self, kind, payload=b"", fds=(), reply=wire.RESULT):
         """Send one message and wait for the front end's answer."""
@@ -65,19 +66,24 @@ class Child:
         self.t_report = None
         self._listener_state = None
         mine = plan.fds() + ([plan.cgroup_fd] if plan.cgroup_fd is not None and plan.cgroup_fd >= 0 else [])
-        theirs = []
-        if mine:
+        with_spawn = []
+        if 0 <= remote.fd_window and len(mine) <= wire.FD_WINDOW:
+            theirs = [remote.fd_window + i for i in range(len(mine))]
+            with_spawn = mine                 # they go with SPAWN, to those numbers
+        elif mine:
             payload = remote.call(wire.SPAWN_FDS, fds=mine, reply=wire.FD_NUMBERS)
             theirs = list(struct.unpack(f"<{len(mine)}i", payload))
             if min(theirs) < 0:
                 raise MiniociError("the front end could not take the container's fds")
+        else:
+            theirs = []
         there = plan.with_fds(dict(zip(mine, theirs)))
         data = shim.encode(there)
         keep = there.fds()
         head = struct.pack("<" + SPAWN_HEAD, there.clone_flags, len(there.steps),
                            -1 if there.cgroup_fd is None else there.cgroup_fd, there.preserve_fds,
                            int(there.parent_setup), len(keep))
-        payload = remote.call(wire.SPAWN, head + struct.pack(f"<{len(keep)}i", *keep) + data,
+        payload = remote.call(wire.SPAWN, head + struct.pack(f"<{len(keep)}i", *keep) + data, fds=with_spawn,
                               reply=wire.SPAWNED)
         rc, pid, t_clone = struct.unpack("<iiq", payload)
         if rc < 0:

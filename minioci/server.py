@@ -11,7 +11,7 @@ same command code as the direct path.  The front end stays the container's
 parent: see parent.py and remote.py.
 
 Anything the server cannot serve it refuses, and the front end runs the
-direct path instead; nothing is ever done twice (wire.py: STARTED/BEGIN).
+direct path instead; nothing is ever done twice (wire.py: the claim).
 Workers do not depend on the server once forked: stopping or killing it
 leaves every request in flight to finish.
 """
@@ -367,7 +367,7 @@ class Server:
         alive = len(self.workers)
         return (f"pid {os.getpid()}\nsocket {wire.socket_path(self.root)}\nbuild {self.build}\n"
                 f"up {time.time() - self.started:.0f} s\nrequests {self.requests}\nrefused {self.refused}\n"
-                f"workers {alive}\n"
+                f"workers {alive}\nspare {self.spare[0] if self.spare else '-'}\n"
                 f"configs {spec.validated_count()}\n")
 
     def forget(self):

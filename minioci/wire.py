@@ -7,20 +7,25 @@ descriptors travel with it (SCM_RIGHTS).  Integers are little-endian; strings
 are NUL-terminated.  native/wire.h holds the same numbers (a unit test keeps
 the two equal).  The exchange, front end (F), server (S), worker (W):
 
-    F→S  REQUEST      argv, environment, cwd, umask, times; fds: cwd, stdio, preserved fds
+    F→S  REQUEST      argv, environment, cwd, umask, times; fds: cwd, the claim, stdio, preserved fds
     S→F  REFUSED      why (not root, another version, namespaces): F runs the direct path
-    W→F  STARTED      the worker's pid, once forked
-    F→W  BEGIN        go ahead (F has not given up waiting: nothing runs twice)
+    W→F  STARTED      the worker's pid, once it has claimed the request
     W→F  EXIT         the command's exit status: the end
     S→F  WORKER_EXIT  the worker's wait status, when it ended without EXIT
+
+Nothing runs twice: the request carries the read end of a pipe holding one
+byte, the claim.  The worker takes it before it does anything; a front end
+that gives up waiting takes it instead, and runs the direct path only if it
+got it.  A worker refuses (REFUSED) only before it has run anything.
 
 and for a command that starts a process, F is the container's parent and W
 drives it (remote.Child mirrors shim.Child call for call):
 
     W→F  FOREGROUND   run/exec in the foreground: F becomes a subreaper, signals are the container's
     W→F  ATTACH       the container runs: signals held back so far go to it now
-    W→F  SPAWN_FDS    the plan's fds               F→W  FD_NUMBERS  where F holds them
-    W→F  SPAWN        the plan (shim.encode) and spawn args  F→W  SPAWNED  pid or -errno
+    W→F  SPAWN        the plan (shim.encode), spawn args, the plan's fds   F→W  SPAWNED  pid or -errno
+                      (the fds go to numbers F set aside: REQUEST's fd_window; without one,
+                       SPAWN_FDS first, and F answers FD_NUMBERS)
     W→F  GO, LISTENER_STATE, KILL_REAP                   F→W  RESULT   0 or -errno
     W→F  WAIT_REPORT                                     F→W  REPORT   what, pid, times, error
     W→F  SUPERVISE    relay the terminal, reap         F→W  EXITED   the container's status
@@ -33,13 +38,12 @@ import os
 import socket
 import struct
 
-VERSION = 1                 # REQUEST's first field: bumped when any layout changes
+VERSION = 2                 # REQUEST's first field: bumped when any layout changes
 SOCKET_NAME = "serve.sock"  # under the state root
 
 REQUEST = 1
 REFUSED = 2
 STARTED = 3
-BEGIN = 4
 EXIT = 5
 WORKER_EXIT = 6
 FOREGROUND = 7
@@ -61,6 +65,7 @@ STATUS = 22
 ATTACH = 23
 JOB = 24                    # server → its spare worker only: a request to take over
 
+FD_WINDOW = 64              # numbers a front end sets aside for a plan's fds (Request.fd_window)
 MAX_PACKET = 4 << 20        # REQUEST's argv and environment are the largest
 MAX_FDS = 253               # the kernel's SCM_MAX_FD
 
@@ -141,18 +146,23 @@ class Reader:
         return value
 
 
+CWD_FD = -1                 # REQUEST's fd numbers: the working directory (O_PATH)
+CLAIM_FD = -2               # ... and the claim (see above)
+
+
 class Request:
     """A front end's REQUEST, decoded.  `fds` maps each fd number the client
     holds (0, 1, 2, preserved fds) to the fd received for it; `cwd_fd` is its
-    working directory (O_PATH)."""
+    working directory (O_PATH), `claim_fd` the claim; `fd_window` the first
+    of the numbers the front end keeps free for a plan's fds (-1: none)."""
 
-    # u32 version, i64 t_start, t_connect, t_sent, u32 umask, u32 nfds, u32 argc, u32 envc,
-    # then i32 fd numbers; strings: build id, cwd, argv..., env...
-    HEAD = "IqqqIIII"
+    # u32 version, i64 t_start, t_connect, t_sent, u32 umask, i32 fd_window, u32 nfds, u32 argc,
+    # u32 envc, then i32 fd numbers; strings: build id, cwd, argv..., env...
+    HEAD = "IqqqIiIII"
 
     def __init__(self, payload, fds):
         r = Reader(payload)
-        (self.version, self.t_start, self.t_connect, self.t_sent, self.umask, nfds, argc,
+        (self.version, self.t_start, self.t_connect, self.t_sent, self.umask, self.fd_window, nfds, argc,
          envc) = r.ints(self.HEAD)
         if self.version != VERSION:
             raise ProtocolError(f"wire version {self.version}, this server speaks {VERSION}")
@@ -165,23 +175,38 @@ class Request:
         self.env = [r.string() for _ in range(envc)]
         self.payload = payload
         self.received = list(fds)            # in the order they came
-        self.cwd_fd = None
+        self.cwd_fd = self.claim_fd = None
         self.fds = {}
         for number, fd in zip(numbers, fds):
-            if number == -1:
+            if number == CWD_FD:
                 self.cwd_fd = fd
+            elif number == CLAIM_FD:
+                self.claim_fd = fd
             else:
                 self.fds[number] = fd
 
     @staticmethod
-    def encode(build_id, cwd, argv, env, numbers, umask=0o022, t_start=0, t_connect=0, t_sent=0):
+    def encode(build_id, cwd, argv, env, numbers, umask=0o022, t_start=0, t_connect=0, t_sent=0, fd_window=-1):
         """The payload, as the front end builds it (for tests and tools)."""
-        head = struct.pack("<" + Request.HEAD, VERSION, t_start, t_connect, t_sent, umask, len(numbers),
-                           len(argv), len(env))
+        head = struct.pack("<" + Request.HEAD, VERSION, t_start, t_connect, t_sent, umask, fd_window,
+                           len(numbers), len(argv), len(env))
         return head + struct.pack(f"<{len(numbers)}i", *numbers) + strings([build_id, cwd, *argv, *env])
 
+    def claim(self):
+        """Take the claim: True if this process may run the request (nothing
+        else will), False if the front end took it (it runs the direct path)."""
+        if self.claim_fd is None:
+            return False
+        try:
+            return os.read(self.claim_fd, 1) == b"C"
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(self.claim_fd)
+            self.claim_fd = None
+
     def close_fds(self):
-        for fd in list(self.fds.values()) + ([self.cwd_fd] if self.cwd_fd is not None else []):
+        for fd in self.received:
             try:
                 os.close(fd)
             except OSError:

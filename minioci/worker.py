@@ -49,12 +49,12 @@ def spare(server, jobs, run_command):
 
 
 def serve(conn, req, peer_pid, marks, run_command, root):
-    """Become the client, then run its command line.  Never returns.
-
-    STARTED goes first, so that the front end's BEGIN comes back while this
-    process takes on the client's fds, directory and environment; nothing
-    with an effect happens before BEGIN, and until then the worker can still
-    refuse (the front end then runs the direct path)."""
+    """Claim the request, become the client, run its command line.  Never
+    returns.  Until the claim nothing with an effect happens; after it, the
+    worker can still refuse (the front end then runs the direct path) as
+    long as it has run nothing."""
+    if not req.claim():
+        os._exit(0)                          # the client gave up waiting: it runs the direct path
     try:
         wire.send(conn, wire.STARTED, struct.pack("<i", os.getpid()))
     except OSError:
@@ -67,10 +67,6 @@ def serve(conn, req, peer_pid, marks, run_command, root):
         except OSError:
             pass                            # the server tells it (WORKER_EXIT)
         os._exit(1)
-    try:
-        wire.receive(conn, wire.BEGIN)
-    except (OSError, wire.ProtocolError):
-        os._exit(0)                          # the client gave up waiting: it runs the direct path
     _die_with_client(conn)
     from . import parent, remote
     from .timing import Timeline
@@ -80,7 +76,7 @@ def serve(conn, req, peer_pid, marks, run_command, root):
     for t, phase in marks:
         tl.mark(phase, t)
     tl.mark("worker")
-    parent.serve_through(remote.Parent(conn))
+    parent.serve_through(remote.Parent(conn, req.fd_window))
     try:
         code = run_command(req.argv[1:], tl)
     except SystemExit as e:

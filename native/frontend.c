@@ -12,8 +12,9 @@
  * When no server answers, or it is of another build, or anything about the
  * request is unusual, the front end runs the direct path: Python, exactly as
  * the shell launcher did (and `--debug` says why, once).  Nothing is ever
- * done twice: the worker waits for BEGIN, which is only sent once the front
- * end has committed to the served path.  The protocol: minioci/wire.py.
+ * done twice: a worker claims the request (one byte in a pipe) before it does
+ * anything, and the front end falls back only when it took the claim itself.
+ * The protocol: minioci/wire.py.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -83,6 +85,9 @@ static struct {
     int debug;
     const char *command;      /* the first argument after the global flags, or NULL */
     int extra_fds;            /* fds 3 .. 3+n-1 are the caller's: --preserve-fds, LISTEN_FDS */
+    int fd_window;            /* first of MO_WIRE_FD_WINDOW free numbers for a plan's fds, or -1 */
+    int own_floor;            /* our own fds go at or above this */
+    int claim;                /* the claim's read end (see wire.py), or -1 */
     long long t_start, t_connect, t_sent;
     int conn;
     pid_t worker;
@@ -92,7 +97,8 @@ static struct {
     int attached;             /* ... and it runs (ATTACH) */
     int pending[64];
     int npending;
-} F = { .root = "/run/minioci", .conn = -1, .worker_pidfd = -1, .sigpipe = { -1, -1 } };
+} F = { .root = "/run/minioci", .conn = -1, .worker_pidfd = -1, .sigpipe = { -1, -1 }, .fd_window = -1,
+        .claim = -1 };
 
 static long long now_ns(void)
 {
@@ -254,17 +260,53 @@ static void parse_args(void)
     }
 }
 
-/* fd moved to a number past the caller's (stdio and its extra fds), so
- * that it is neither sent as one of them nor passes into a container as
- * one (mo_spawn wants the plan's fds there too); -1 if it cannot be. */
+/* fd moved to a number past the caller's (stdio and its extra fds) and the
+ * window kept free for a plan's fds, so that it is neither sent as one of
+ * them nor passes into a container as one; -1 if it cannot be. */
 static int above_floor(int fd)
 {
-    int floor = 3 + F.extra_fds;
-    if (fd < 0 || fd >= floor)
+    if (fd < 0 || fd >= F.own_floor)
         return fd;
-    int moved = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, F.own_floor);
     close(fd);
     return moved;
+}
+
+/* Where our fds and a plan's go: above every fd we were given, a window of
+ * MO_WIRE_FD_WINDOW free numbers for the plan (so that the worker can name
+ * them in the plan it sends: no round trip), then ours. */
+static void place_fds(void)
+{
+    int highest = 2 + F.extra_fds;
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        char buf[4096];
+        long n;
+        while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0)
+            for (long off = 0; off < n;) {
+                struct { unsigned long long ino; long long off; unsigned short reclen; unsigned char type;
+                         char name[]; } *d = (void *)(buf + off);
+                int fd = atoi(d->name);
+                if (d->name[0] != '.' && fd != dir && fd > highest)
+                    highest = fd;
+                off += d->reclen;
+            }
+        close(dir);
+    }
+    struct rlimit nofile;
+    F.own_floor = 3 + F.extra_fds;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && (rlim_t)highest + 1 + MO_WIRE_FD_WINDOW + 16 < nofile.rlim_cur) {
+        F.fd_window = highest + 1;
+        F.own_floor = F.fd_window + MO_WIRE_FD_WINDOW;
+    }
+}
+
+/* Take the claim: 1 if the request is ours again (no worker has it, none
+ * will: the direct path may run it), 0 if a worker has it. */
+static int take_claim(void)
+{
+    char c;
+    return F.claim >= 0 && read(F.claim, &c, 1) == 1;
 }
 
 /* ---- the direct path ------------------------------------------------------- */
@@ -353,9 +395,12 @@ static int recv_msg(int sock, struct msg *m)
     struct iovec iov = { packet, sizeof packet };
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
     ssize_t n;
+    /* ECONNRESET: the other end went away leaving something we sent unread
+     * (a worker killed mid-exchange); it is reported once, before what was
+     * queued for us (the server's WORKER_EXIT), which the next read gets. */
     do {
         n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
+    } while (n < 0 && (errno == EINTR || errno == ECONNRESET));
     if (n < 0)
         return -errno;
     m->nfds = 0;
@@ -402,7 +447,17 @@ static int send_request(char *why, size_t whylen)
         return -1;
     }
     fds[nfds] = dot;
-    numbers[nfds++] = -1;
+    numbers[nfds++] = MO_WIRE_CWD_FD;
+    int claim[2];
+    if (pipe2(claim, O_CLOEXEC | O_NONBLOCK) < 0 || write(claim[1], "C", 1) != 1) {
+        close(dot);
+        snprintf(why, whylen, "cannot make the claim: %s", strerror(errno));
+        return -1;
+    }
+    close(claim[1]);
+    F.claim = above_floor(claim[0]);
+    fds[nfds] = F.claim;
+    numbers[nfds++] = MO_WIRE_CLAIM_FD;
     for (int fd = 0; fd < 3 + F.extra_fds && nfds < MO_WIRE_MAX_FDS; fd++)
         if (fd_is_open(fd)) {
             fds[nfds] = fd;
@@ -417,7 +472,8 @@ static int send_request(char *why, size_t whylen)
         strings += strlen(*e) + 1;
     struct mo_wire_request head = {
         .version = MO_WIRE_VERSION, .t_start = F.t_start, .t_connect = F.t_connect,
-        .umask = 0, .nfds = (unsigned int)nfds, .argc = (unsigned int)F.argc, .envc = (unsigned int)envc,
+        .umask = 0, .fd_window = F.fd_window, .nfds = (unsigned int)nfds, .argc = (unsigned int)F.argc,
+        .envc = (unsigned int)envc,
     };
     mode_t mask = umask(0);
     umask(mask);
@@ -458,6 +514,10 @@ static int send_request(char *why, size_t whylen)
     return 0;
 }
 
+__attribute__((noreturn)) static void end_like(int status);
+static void drain_signals(void);
+static void to_worker(int sig);
+
 /* Connect, send the request, and wait for the worker to start.  0: the
  * request is served from now on; -1: take the direct path (`why`). */
 static int start_served(char *why, size_t whylen)
@@ -485,40 +545,55 @@ static int start_served(char *why, size_t whylen)
     }
     if (send_request(why, whylen) < 0)
         return -1;
-    struct pollfd pfd = { F.conn, POLLIN, 0 };
-    int r;
-    do {
-        r = poll(&pfd, 1, ANSWER_TIMEOUT_MS);
-    } while (r < 0 && errno == EINTR);
-    if (r == 0) {
-        snprintf(why, whylen, "the server on %s did not answer within %d ms", addr.sun_path, ANSWER_TIMEOUT_MS);
-        return -1;
+    /* The worker's first message is STARTED, once it has claimed the
+     * request.  Until then the request can be taken back (the claim). */
+    long long deadline = now_ns() + ANSWER_TIMEOUT_MS * 1000000LL;
+    for (;;) {
+        struct pollfd pfd[2] = { { F.conn, POLLIN, 0 }, { F.sigpipe[0], POLLIN, 0 } };
+        long long left = deadline - now_ns();
+        int r = left > 0 ? poll(pfd, 2, (int)(left / 1000000) + 1) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r > 0 && (pfd[1].revents & POLLIN))
+            drain_signals();          /* held until a worker has the request */
+        if (r > 0 && !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        if (r == 0) {
+            deadline = now_ns() + ANSWER_TIMEOUT_MS * 1000000LL;
+            if (take_claim()) {
+                snprintf(why, whylen, "the server on %s did not answer within %d ms", addr.sun_path,
+                         ANSWER_TIMEOUT_MS);
+                return -1;
+            }
+            continue;                 /* a worker has it: its STARTED is on the way */
+        }
+        struct msg m;
+        r = recv_msg(F.conn, &m);
+        if (r > 0)
+            close_fds(&m);
+        if (r > 0 && m.type == MO_WIRE_REFUSED) {
+            /* from the server, or a worker that ran nothing */
+            snprintf(why, whylen, "the server refused: %.*s", (int)m.len, m.data);
+            return -1;
+        }
+        if (r > 0 && m.type == MO_WIRE_STARTED && m.len >= sizeof(int)) {
+            memcpy(&F.worker, m.data, sizeof(int));
+            F.worker_pidfd = above_floor((int)syscall(SYS_pidfd_open, F.worker, 0));
+            int held = F.npending;    /* what came before: the worker's now */
+            F.npending = 0;
+            for (int i = 0; i < held; i++)
+                to_worker(F.pending[i]);
+            return 0;                 /* the worker has it: no turning back */
+        }
+        int status = 1 << 8;
+        if (r > 0 && m.type == MO_WIRE_WORKER_EXIT && m.len >= sizeof(int))
+            memcpy(&status, m.data, sizeof status);
+        if (take_claim()) {
+            snprintf(why, whylen, "the server's worker ended before it claimed the request");
+            return -1;
+        }
+        end_like(status);             /* it claimed it, and died */
     }
-    struct msg m;
-    r = recv_msg(F.conn, &m);
-    if (r <= 0) {
-        snprintf(why, whylen, "the server on %s closed the connection (%s)", addr.sun_path,
-                 r == 0 ? "no answer" : strerror(-r));
-        return -1;
-    }
-    close_fds(&m);
-    if (m.type == MO_WIRE_REFUSED) {
-        snprintf(why, whylen, "the server refused: %.*s", (int)m.len, m.data);
-        return -1;
-    }
-    if (m.type != MO_WIRE_STARTED || m.len < sizeof(int)) {
-        snprintf(why, whylen, m.type == MO_WIRE_WORKER_EXIT ? "the server's worker ended before it started"
-                 : "the server's worker did not start (message %u)", m.type);
-        return -1;
-    }
-    memcpy(&F.worker, m.data, sizeof(int));
-    F.worker_pidfd = above_floor((int)syscall(SYS_pidfd_open, F.worker, 0));
-    /* Past this point the worker runs the command: no turning back. */
-    if (send_msg(F.conn, MO_WIRE_BEGIN, NULL, 0, NULL, 0) < 0) {
-        snprintf(why, whylen, "the server's worker went away before it began");
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- signals ---------------------------------------------------------------- */
@@ -615,7 +690,10 @@ static struct {
 
 static void forwarded(int sig)
 {
-    if (!F.foreground) {
+    if (!F.foreground && !F.worker) {
+        if (sig != SIGCHLD && F.npending < (int)(sizeof F.pending / sizeof F.pending[0]))
+            F.pending[F.npending++] = sig;     /* no worker has the request yet */
+    } else if (!F.foreground) {
         if (sig != SIGCHLD)
             to_worker(sig);
     } else if (sig == SIGCHLD) {
@@ -641,6 +719,32 @@ static void drop_held(void)
     for (int i = 0; i < P.nheld; i++)
         close(P.held[i]);
     P.nheld = 0;
+}
+
+/* A SPAWN's fds, to the numbers the worker named in the plan: the
+ * window's, fd_window + i.  0 or -errno. */
+static int take_window_fds(struct msg *m)
+{
+    int n = m->nfds, moved[MO_WIRE_MAX_FDS], err = 0;
+    m->nfds = 0;
+    if (n > MO_WIRE_FD_WINDOW || F.fd_window < 0)
+        err = -EBADF;
+    for (int i = 0; i < n; i++) {
+        moved[i] = above_floor(m->fds[i]);        /* received fds may have landed in the window */
+        if (moved[i] < 0 && !err)
+            err = -EMFILE;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!err) {
+            if (dup3(moved[i], F.fd_window + i, O_CLOEXEC) < 0)
+                err = -errno;
+            else
+                P.held[P.nheld++] = F.fd_window + i;
+        }
+        if (moved[i] >= 0)
+            close(moved[i]);
+    }
+    return err;
 }
 
 static int spawn(const struct msg *m)
@@ -845,7 +949,8 @@ static int parent_message(struct msg *m)
         return 0;
     }
     case MO_WIRE_SPAWN: {
-        struct mo_wire_spawned r = { spawn(m), 0, 0 };
+        int placed = m->nfds > 0 ? take_window_fds(m) : 0;
+        struct mo_wire_spawned r = { placed < 0 ? placed : spawn(m), 0, 0 };
         if (r.rc == 0) {
             r.pid = P.child.pid;
             r.t_clone = P.child.shared->t_clone;
@@ -892,7 +997,6 @@ static int parent_message(struct msg *m)
  * ran anything (`why`), and the direct path runs the command. */
 static int serve_loop(char *why, size_t whylen)
 {
-    catch_signals();
     for (;;) {
         struct pollfd pfd[2] = { { F.conn, POLLIN, 0 }, { F.sigpipe[0], POLLIN, 0 } };
         int r = poll(pfd, F.sigpipe[0] >= 0 ? 2 : 1, -1);
@@ -948,6 +1052,7 @@ int mo_frontend_main(int argc, char **argv)
     const char *listen = getenv("LISTEN_FDS");
     if (listen && atoi(listen) > F.extra_fds && atoi(listen) < MO_WIRE_MAX_FDS - 8)
         F.extra_fds = atoi(listen);
+    F.own_floor = 3 + F.extra_fds;
     const char *mode = getenv("MINIOCI_SERVE");
     int require = mode && !strcmp(mode, "always");
     if (mode && (!strcmp(mode, "never") || !strcmp(mode, "0")))
@@ -955,23 +1060,20 @@ int mo_frontend_main(int argc, char **argv)
     if (F.command && !strcmp(F.command, "serve"))
         run_direct(NULL);                 /* the server itself, and --stop, --status */
     char why[512];
-    if (start_served(why, sizeof why) < 0) {
+    place_fds();
+    catch_signals();                      /* from now on none is lost: held, then passed on */
+    int code = start_served(why, sizeof why) < 0 ? -1 : serve_loop(why, sizeof why);
+    if (code < 0) {
         if (require) {
             fprintf(stderr, "minioci: MINIOCI_SERVE=always: %s\n", why);
             return 1;
         }
         if (F.conn >= 0)
             close(F.conn);
-        run_direct(why);
-    }
-    int code = serve_loop(why, sizeof why);
-    if (code < 0) {
-        if (require) {
-            fprintf(stderr, "minioci: MINIOCI_SERVE=always: %s\n", why);
-            return 1;
-        }
         restore_signals();
-        close(F.conn);
+        drain_signals();                  /* held ones, for the direct path's process */
+        for (int i = 0; i < F.npending; i++)
+            raise(F.pending[i]);
         run_direct(why);
     }
     return code;

@@ -8,13 +8,12 @@
 #ifndef MINIOCI_WIRE_H
 #define MINIOCI_WIRE_H
 
-#define MO_WIRE_VERSION 1
+#define MO_WIRE_VERSION 2
 #define MO_WIRE_SOCKET_NAME "serve.sock"
 
 #define MO_WIRE_REQUEST 1
 #define MO_WIRE_REFUSED 2
 #define MO_WIRE_STARTED 3
-#define MO_WIRE_BEGIN 4
 #define MO_WIRE_EXIT 5
 #define MO_WIRE_WORKER_EXIT 6
 #define MO_WIRE_FOREGROUND 7
@@ -39,12 +38,19 @@
 #define MO_WIRE_MAX_PACKET (4 << 20)
 #define MO_WIRE_MAX_FDS 253
 
-/* REQUEST: this head, then nfds i32 fd numbers (-1: the working directory),
- * then strings: build id, cwd, argv[argc], env[envc]. */
+#define MO_WIRE_CWD_FD (-1)         /* REQUEST's fd numbers: the working directory (O_PATH) */
+#define MO_WIRE_CLAIM_FD (-2)       /* ... the claim: a pipe holding one byte, "C" */
+#define MO_WIRE_FD_WINDOW 64        /* numbers set aside for a plan's fds (see fd_window) */
+
+/* REQUEST: this head, then nfds i32 fd numbers (or MO_WIRE_CWD_FD,
+ * MO_WIRE_CLAIM_FD), then strings: build id, cwd, argv[argc], env[envc].
+ * fd_window: the first of MO_WIRE_FD_WINDOW numbers the front end keeps
+ * free, where a SPAWN's fds go (-1: none; SPAWN_FDS asks). */
 struct mo_wire_request {
     unsigned int version;
     long long t_start, t_connect, t_sent;
     unsigned int umask;
+    int fd_window;
     unsigned int nfds, argc, envc;
 } __attribute__((packed));
 

@@ -152,10 +152,15 @@ def test_a_worker_killed_half_way_leaves_what_a_killed_runtime_leaves(rt, delay)
     server = served(rt)
     pid = int(server.status()["pid"])
     cid = rt.new_id()
-    before = set(children(pid))
-    create = subprocess.Popen(rt.cmd("create", "-b", rt.bundle(sh("sleep 300")), cid), stdout=DEVNULL,
-                              stderr=subprocess.PIPE)
-    worker = wait_for(lambda: set(children(pid)) - before or create.poll() is not None, "a worker")
+    err = rt.tmp / f"{cid}.stderr"           # not a pipe: the created container holds it open
+    with open(err, "w") as f:
+        # auto: a worker killed before it claimed the request leaves it to the direct path
+        create = subprocess.Popen(rt.cmd("create", "-b", rt.bundle(sh("sleep 300")), cid), stdout=DEVNULL,
+                                  stderr=f, env=env(MINIOCI_SERVE="auto"))
+    # the worker: the server's child that holds the client's stderr (the spare holds /dev/null)
+    ours = os.stat(err).st_ino
+    worker = wait_for(lambda: {c for c in children(pid) if _fd_inode(c, 2) == ours}
+                      or create.poll() is not None, "a worker")
     time.sleep(delay)
     if worker is not True:
         for w in worker:
@@ -164,10 +169,17 @@ def test_a_worker_killed_half_way_leaves_what_a_killed_runtime_leaves(rt, delay)
             except ProcessLookupError:
                 pass                                   # done already
     create.wait(30)
-    assert create.returncode in (0, -signal.SIGKILL), create.stderr.read()
+    assert create.returncode in (0, -signal.SIGKILL), err.read_text()
     assert rt.call("delete", "--force", cid).returncode == 0
     assert rt.leftovers() == []
     assert not [p for p in os.listdir("/proc") if p.isdigit() and _names(p, cid)], "a container process survived"
+
+
+def _fd_inode(pid, fd):
+    try:
+        return os.stat(f"/proc/{pid}/fd/{fd}").st_ino
+    except OSError:
+        return None
 
 
 def _names(pid, cid):
