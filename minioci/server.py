@@ -83,7 +83,6 @@ class Server:
 
     def run(self):
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.wake = (wake_r, wake_w)
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda *_: None)      # the wakeup fd says which
@@ -106,7 +105,7 @@ class Server:
                 elif fd in self.pending:
                     conn, _ = self.pending.pop(fd)
                     poller.unregister(fd)
-                    self._request(conn)
+                    self._serve_one(conn)
                 if self.stopping:
                     break
             now = time.monotonic()
@@ -224,12 +223,26 @@ class Server:
                 return
             conn.setblocking(False)
             try:
-                self._request(conn)
+                self._serve_one(conn)
             except BlockingIOError:        # connected, nothing sent yet
                 self.pending[conn.fileno()] = (conn, time.monotonic() + REQUEST_WAIT)
                 poller.register(conn, select.POLLIN)
 
     # ---- one request -------------------------------------------------------
+
+    def _serve_one(self, conn):
+        """One connection's request; whatever goes wrong with it ends it (the
+        front end runs the direct path), never the server."""
+        try:
+            self._request(conn)
+        except BlockingIOError:
+            raise
+        except Exception as e:
+            log.warning(f"serve: a request failed: {e!r}")
+            try:
+                conn.close()
+            except OSError:
+                pass
 
     def _request(self, conn):
         try:

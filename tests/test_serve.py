@@ -355,3 +355,36 @@ def test_the_minioci_command_is_the_native_executable():
     assert exe.read_bytes()[:4] == b"\x7fELF"
     installed = Path(wire.__file__).parent / "bin" / "minioci"
     assert exe.read_bytes() == installed.read_bytes()
+
+
+def test_a_server_older_than_the_installed_files_stops(rt, tmp_path):
+    """Reinstalling minioci (a new build id in minioci/build_info.py) leaves
+    a running server stale: it refuses the new front end's request, says
+    why, and stops (socket activation then starts the new one)."""
+    import shutil
+    pkg = tmp_path / "pkg"
+    shutil.copytree(Path(wire.__file__).parent, pkg / "minioci")
+    server = Server(rt.root)
+    site = str(Path(wire.__file__).parents[1])           # cffi and the others
+    code = (f"import sys; sys.path[:0] = [{str(pkg)!r}, {site!r}]; from minioci.cli import main; "
+            f"sys.exit(main(['--root', {rt.root!r}, 'serve']))")
+    server.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", code], stdout=DEVNULL, stderr=subprocess.PIPE)
+    rt.server = server
+    try:
+        old = wait_for(server.status, "the server answers")["build"]
+        (pkg / "minioci" / "build_info.py").write_text('BUILD_ID = "newer"\n')
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect(os.path.join(rt.root, SERVE_SOCKET))
+        cwd = os.open("/", os.O_PATH)
+        wire.send(s, wire.REQUEST, wire.Request.encode("newer", "/", ["minioci", "list"], [], [-1]), [cwd])
+        os.close(cwd)
+        kind, answer, _ = wire.receive(s)
+        s.close()
+        assert (kind, answer.decode()) == (wire.REFUSED, f"the server (build {old}) is older than the installed "
+                                                         "files (build newer): it stops; start it again")
+        assert server.proc.wait(10) == 0
+        assert not os.path.exists(os.path.join(rt.root, SERVE_SOCKET))
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+        rt.server = None
