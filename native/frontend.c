@@ -1060,6 +1060,19 @@ int mo_frontend_main(int argc, char **argv)
     if (F.command && !strcmp(F.command, "serve"))
         run_direct(NULL);                 /* the server itself, and --stop, --status */
     char why[512];
+    /* No socket, no server: the direct path at once (the common case
+     * without one), as the error connect would give. */
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", F.root, MO_WIRE_SOCKET_NAME);
+    if (stat(path, &st) < 0 && errno == ENOENT) {
+        if (require) {
+            fprintf(stderr, "minioci: MINIOCI_SERVE=always: no server on %s (%s)\n", path, strerror(ENOENT));
+            return 1;
+        }
+        snprintf(why, sizeof why, "no server on %.400s (%s)", path, strerror(ENOENT));
+        run_direct(why);
+    }
     place_fds();
     catch_signals();                      /* from now on none is lost: held, then passed on */
     int code = start_served(why, sizeof why) < 0 ? -1 : serve_loop(why, sizeof why);
