@@ -5,7 +5,7 @@ import os
 from . import container as ctr
 from . import state
 from .cli import Command, Flag
-from .errors import MiniociError
+from .errors import MiniociError, strerror
 
 # Signals `run` passes on to the container's init, as runc does.
 FORWARDED_SIGNALS = (1, 2, 3, 10, 12, 15, 28)   # HUP INT QUIT USR1 USR2 TERM WINCH
@@ -337,7 +337,7 @@ def _update_request(a):
         try:
             text = sys.stdin.read() if a.resources == "-" else open(a.resources).read()
         except OSError as e:
-            raise MiniociError(f"--resources {a.resources}: {e.strerror}") from None
+            raise MiniociError(f"--resources {a.resources}: {strerror(e.errno)}") from None
         try:
             request = json.loads(text)
         except ValueError as e:

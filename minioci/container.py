@@ -11,7 +11,7 @@ import os
 import time
 
 from . import cgroups, state
-from .errors import MiniociError
+from .errors import MiniociError, strerror
 
 # The modules only starting a process needs (shim, plan, resources, devices,
 # hooks) are imported where they are used: `start`, `kill` and `delete` are
@@ -255,7 +255,7 @@ def _write_id_maps(pid, spec):
             finally:
                 os.close(fd)
         except OSError as e:
-            raise MiniociError(f"write /proc/{pid}/{name}: {e.strerror}") from None
+            raise MiniociError(f"write /proc/{pid}/{name}: {strerror(e.errno)}") from None
 
 
 def _namespace_paths(spec, pid):
@@ -268,7 +268,7 @@ def _connect(path):
     from . import shim
     fd = shim.lib.mo_connect_unix(path.encode())
     if fd < 0:
-        raise MiniociError(f"connect to console socket {path}: {os.strerror(-fd)}")
+        raise MiniociError(f"connect to console socket {path}: {strerror(-fd)}")
     return fd
 
 
@@ -422,7 +422,7 @@ def start_created(root, cid):
     except OSError as e:
         # ENXIO: no reader, the process waiting for start is gone.
         raise MiniociError(f"cannot start container {cid!r}: its process is not waiting "
-                           f"({e.strerror})") from None
+                           f"({strerror(e.errno)})") from None
     try:
         os.write(fd, b"0")
     finally:

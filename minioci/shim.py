@@ -6,7 +6,7 @@ travels in; native/minioci_shim.h documents the same per op.
 import os
 
 from ._shim import ffi, lib
-from .errors import MiniociError
+from .errors import MiniociError, strerror
 
 FIELDS = {
     "wait_parent": {},
@@ -113,7 +113,7 @@ class Child:
         self._c = ffi.new("struct mo_child *")
         rc = lib.mo_spawn(self._cplan, self._c)
         if rc < 0:
-            raise MiniociError(f"clone container process: {os.strerror(-rc)}")
+            raise MiniociError(f"clone container process: {strerror(-rc)}")
         self.pid = self._c.pid
         self.terminal_fd = None
 
@@ -121,14 +121,14 @@ class Child:
         """Let the child go on; `state` is the JSON its own hooks get."""
         rc = lib.mo_go(self._c, state, len(state))
         if rc < 0:
-            raise MiniociError(f"start container process: {os.strerror(-rc)}")
+            raise MiniociError(f"start container process: {strerror(-rc)}")
 
     def set_listener_state(self, state):
         """The bytes the child sends its seccomp listener with the notify fd."""
         rc = lib.mo_set_listener_state(self._c, state, len(state))
         if rc < 0:
             raise MiniociError(f"pass the seccomp listener state ({len(state)} bytes) to the container "
-                               f"process: {os.strerror(-rc)}")
+                               f"process: {strerror(-rc)}")
 
     def wait_report(self):
         """Block until the child execs ("exec"), reports it is waiting for
@@ -155,13 +155,13 @@ class Child:
                 raise self.error()
             if what == 0:
                 return "exec"
-            raise MiniociError(f"read from container process: {os.strerror(-what)}")
+            raise MiniociError(f"read from container process: {strerror(-what)}")
 
     def error(self):
         sh = self._c.shared
         msg = ffi.string(sh.msg).decode(errors="replace")
         err = sh.err
-        return MiniociError(f"{msg}: {os.strerror(err)}" if err else msg)
+        return MiniociError(f"{msg}: {strerror(err)}" if err else msg)
 
     def step_times(self):
         """(t_clone, t_child, [end of each step]) in CLOCK_MONOTONIC ns; a step

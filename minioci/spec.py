@@ -8,7 +8,7 @@ Later stages (plan, cgroups, seccomp) get plain, checked values.
 import os
 
 from . import leanjson
-from .errors import ConfigError
+from .errors import ConfigError, strerror
 
 # CLONE_NEW* flags, by the runtime-spec's namespace type names.
 NAMESPACES = {
@@ -113,7 +113,7 @@ def read_json(file):
         with open(file, "rb") as f:
             raw = f.read()
     except OSError as e:
-        raise ConfigError(file, "", f"cannot read: {e.strerror}") from None
+        raise ConfigError(file, "", f"cannot read: {strerror(e.errno)}") from None
     try:
         return leanjson.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -129,7 +129,7 @@ def load_process(file):
         with open(file, "rb") as f:
             doc = leanjson.loads(f.read().decode("utf-8"))
     except OSError as e:
-        raise ConfigError(file, "", f"cannot read: {e.strerror}") from None
+        raise ConfigError(file, "", f"cannot read: {strerror(e.errno)}") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(file, "", f"invalid JSON: {e}") from None
     c = _Checker(file)
@@ -406,7 +406,7 @@ def _check_namespace_file(c, where, path, nstype):
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
-        c.fail(where, f"{path}: {e.strerror}")
+        c.fail(where, f"{path}: {strerror(e.errno)}")
     try:
         actual = fcntl.ioctl(fd, NS_GET_NSTYPE)
     except OSError:

@@ -44,7 +44,7 @@ def seccomp(architectures=None, **rule):
 
 CASES = [
     # (id, config (dict, raw text or None for no file), JSON path in the message, message part)
-    ("missing config.json", None, "", "cannot read: No such file or directory"),
+    ("missing config.json", None, "", "cannot read: no such file or directory"),
     ("invalid JSON", '{"ociVersion": "1.0.2",}', "", "invalid JSON: Expecting property name"),
     ("not an object", "[1, 2]", "", "must be an object"),
     ("NaN is not JSON", '{"ociVersion": NaN}', "", "invalid JSON"),
@@ -88,7 +88,7 @@ CASES = [
     ("namespace path of the wrong type", lambda c: ns(c, mount="", network="/proc/self/ns/uts"),
      "linux.namespaces[1].path", "/proc/self/ns/uts is not a network namespace"),
     ("namespace path missing", lambda c: ns(c, mount="", ipc="/nonexistent/ns"),
-     "linux.namespaces[1].path", "/nonexistent/ns: No such file or directory"),
+     "linux.namespaces[1].path", "/nonexistent/ns: no such file or directory"),
     ("uid maps overlap", lambda c: setting(setting(setting(ns(c, mount="", user=""), [
         {"containerID": 0, "hostID": 100000, "size": 100}, {"containerID": 50, "hostID": 200000, "size": 10}],
         "linux", "uidMappings"), [{"containerID": 0, "hostID": 100000, "size": 100}], "linux", "gidMappings"),
@@ -198,10 +198,10 @@ def test_bad_cgroups_path(rt, tmp_path, name, cgroups_path, message):
 @pytest.mark.parametrize("name,change,message", [
     ("command not found", lambda c: setting(c, ["nope"], "process", "args"),
      'exec: "nope": executable file not found in $PATH'),
-    ("exec of a directory", lambda c: setting(c, ["/tmp"], "process", "args"), "exec /tmp: Permission denied"),
+    ("exec of a directory", lambda c: setting(c, ["/tmp"], "process", "args"), "exec /tmp: permission denied"),
     ("unknown filesystem", lambda c: setting(c, c["mounts"] + [{"destination": "/x", "type": "nofs",
                                                                  "source": "none"}], "mounts"),
-     "mount none on /x: No such device"),
+     "mount none on /x: no such device"),
     ("cwd missing", lambda c: setting(c, "/missing", "process", "cwd"), "chdir to cwd /missing"),
 ])
 def test_failures_inside_the_child_are_reported_and_cleaned_up(rt, name, change, message):

@@ -327,7 +327,7 @@ def test_update_of_a_stopped_container_is_an_error(rt):
     (["--cpuset-cpus", "a-b"], "--cpuset-cpus: 'a-b' is not a list like 0-3,5"),
     (["--pids-limit", "10000000"], "--pids-limit: must be from -1 to 4194304"),
     ([], "nothing to update"),
-    (["--resources", "/nonexistent.json"], "--resources /nonexistent.json: No such file or directory"),
+    (["--resources", "/nonexistent.json"], "--resources /nonexistent.json: no such file or directory"),
     (["--resources", "RES", "--memory", "1m"], "cannot be combined"),
 ])
 def test_bad_updates_are_refused_and_change_nothing(rt, tmp_path, args, message):
@@ -481,7 +481,7 @@ BAD = [
     ("huge page size", {"hugepageLimits": [{"pageSize": "3MB", "limit": 0}]},
      "linux.resources.hugepageLimits[0].pageSize", "this host has no 3MB huge pages"),
     ("no such block device", {"blockIO": {"throttleReadBpsDevice": [{"major": 259, "minor": 12345, "rate": 1}]}},
-     "linux.resources.blockIO.throttleReadBpsDevice[0]", "No such device"),
+     "linux.resources.blockIO.throttleReadBpsDevice[0]", "no such device"),
     ("wildcard hole", {"devices": [{"allow": False}, {"allow": True, "type": "b"},
                                    {"allow": False, "type": "b", "major": 8, "minor": 0}]},
      "linux.resources.devices[2]", "it is part of the wildcard rule b *:* rwm"),

@@ -214,7 +214,7 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
     assert (r.returncode, r.stdout) == (0, "registered\n"), r.stderr
     r = podman("run", "--rm", "--rootfs", podman.rootfs, "/no/such/binary", env=env, runtime=False)
     assert r.returncode == 127
-    assert "/no/such/binary" in r.stderr and "No such file or directory" in r.stderr
+    assert "/no/such/binary" in r.stderr and "no such file or directory" in r.stderr
 
 
 def test_update_pause_unpause(podman):

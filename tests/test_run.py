@@ -206,7 +206,7 @@ def test_raising_a_hard_rlimit_is_refused_clearly(rt):
     r = rt.run(cfg)
     if os.popen("grep CapEff /proc/self/status").read().split()[1][-7] in "0123":   # no CAP_SYS_RESOURCE
         assert r.returncode != 0
-        assert r.stderr == "minioci: setrlimit RLIMIT_NOFILE: Operation not permitted\n"
+        assert r.stderr == "minioci: setrlimit RLIMIT_NOFILE: operation not permitted\n"
 
 
 def test_hostname_domainname_sysctl_and_loopback(rt):
@@ -316,14 +316,14 @@ def test_cwd_is_resolved_inside_the_container(rt):
     cfg["process"]["cwd"] = "/nonexistent"
     r = rt.run(cfg)
     assert r.returncode != 0
-    assert r.stderr == "minioci: chdir to cwd /nonexistent: No such file or directory\n"
+    assert r.stderr == "minioci: chdir to cwd /nonexistent: no such file or directory\n"
 
 
 def test_command_not_found_is_one_clear_error(rt):
     r = rt.run(base_config(["no-such-command"]))
     assert r.returncode != 0
     assert r.stderr == 'minioci: exec: "no-such-command": executable file not found in $PATH: ' \
-                       "No such file or directory\n"
+                       "no such file or directory\n"
 
 
 def test_a_failing_mount_names_it(rt):
@@ -331,7 +331,7 @@ def test_a_failing_mount_names_it(rt):
     cfg["mounts"].append({"destination": "/data", "type": "nosuchfs", "source": "none"})
     r = rt.run(cfg)
     assert r.returncode != 0
-    assert r.stderr == "minioci: mount none on /data: No such device\n"
+    assert r.stderr == "minioci: mount none on /data: no such device\n"
 
 
 def test_terminal_gives_the_container_a_pty(rt):
@@ -373,7 +373,7 @@ def test_mqueue_bind_fallback_reports_a_missing_host_mqueue(rt):
     cfg = sh("true")
     cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "ipc"]
     r = rt.run(cfg)
-    assert r.stderr == "minioci: bind /dev/mqueue on /dev/mqueue: No such file or directory\n"
+    assert r.stderr == "minioci: bind /dev/mqueue on /dev/mqueue: no such file or directory\n"
 
 
 def test_time_namespace_offsets(rt):

@@ -561,4 +561,4 @@ def test_notify_without_a_listener_fails_clearly_and_leaves_nothing(rt, rootfs, 
     listener = tmp_path / "nobody.sock"
     r = rt.run(with_profile(rootfs, "true", notify_profile(listener)))
     assert r.returncode != 0
-    assert r.stderr == f"minioci: connect to seccomp listener {listener}: No such file or directory\n"
+    assert r.stderr == f"minioci: connect to seccomp listener {listener}: no such file or directory\n"

@@ -13,7 +13,7 @@ directory list kept in its state.
 """
 import os
 
-from ..errors import ConfigError, MiniociError
+from ..errors import ConfigError, MiniociError, strerror
 from . import fs
 
 MOUNTINFO = "/proc/self/mountinfo"
@@ -220,7 +220,7 @@ class Cgroup:
                 part.create(register_parent)
         except OSError as e:
             remove(self.directories())
-            raise MiniociError(f"create cgroup {e.filename}: {e.strerror}") from None
+            raise MiniociError(f"create cgroup {e.filename}: {strerror(e.errno)}") from None
 
     def join(self, pid):
         """Move `pid` in from outside (cgroup.procs: the slow, locked way)."""
@@ -358,7 +358,7 @@ def remove(directories, timeout=5.0):
                 if os.getpid() in procs:
                     raise MiniociError(f"remove cgroup {d}: it holds minioci itself") from None
                 if time.monotonic() > deadline:
-                    raise MiniociError(f"remove cgroup {d}: {e.strerror} "
+                    raise MiniociError(f"remove cgroup {d}: {strerror(e.errno)} "
                                        f"(processes still inside: {procs})") from None
                 kill([d])
                 time.sleep(0.002)

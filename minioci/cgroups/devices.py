@@ -13,7 +13,7 @@ it as an eBPF program (devices_bpf.py) attached to the container's cgroup.
 Both therefore behave the same, including v1's refusal to punch a hole in a
 wildcard rule.
 """
-from ..errors import ConfigError
+from ..errors import ConfigError, strerror
 
 WILDCARD = -1
 
@@ -159,7 +159,7 @@ def apply(part, program, todo, file="config.json"):
                 part.write(name, value)
             except OSError as e:
                 raise ConfigError(file, "linux.resources.devices",
-                                  f"write {value!r} to {part.directory}/{name}: {e.strerror}") from None
+                                  f"write {value!r} to {part.directory}/{name}: {strerror(e.errno)}") from None
         return
     from . import devices_bpf
     devices_bpf.attach(part.directory, program)

@@ -15,7 +15,7 @@ values already there (memory and memory+swap, CFS quota and period).
 `update` plans only what it was given, with the container's current
 resources (`current`) supplying the other half of settings that go together.
 """
-from ..errors import ConfigError
+from ..errors import ConfigError, strerror
 
 MAX = "max"
 INT64_MAX = 2**63 - 1
@@ -179,7 +179,7 @@ def _write(part, w, file, path):
     except FileNotFoundError:
         raise ConfigError(file, path, f"{_MISSING}: {part.directory}/{name} does not exist") from None
     except OSError as e:
-        raise ConfigError(file, path, f"write {value!r} to {part.directory}/{name}: {e.strerror}") from None
+        raise ConfigError(file, path, f"write {value!r} to {part.directory}/{name}: {strerror(e.errno)}") from None
 
 
 class _Check:
