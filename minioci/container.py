@@ -440,10 +440,16 @@ def signal_container(root, cid, sig, all_processes=False):
     """`kill`: the init, or (--all) every process in the cgroup.  With --all
     the cgroup is frozen while the pids are read and signalled, so that no
     fork slips between (runc does the same); SIGKILL uses v2's cgroup.kill
-    where the kernel has it, which needs no freezing."""
+    where the kernel has it, which needs no freezing.
+
+    As runc: a stopped container's init cannot be signalled, and the error
+    says "container not running" (containerd's shim maps those words to
+    NotFound); but --all still reaches what is left in its cgroup, which a
+    container without a PID namespace of its own keeps after its init has
+    exited (the shim asks for exactly that)."""
     c, data, status = load(root, cid)
-    if status == "stopped":
-        raise MiniociError(f"container {cid!r} is not running")
+    if status == "stopped" and not all_processes:
+        raise MiniociError(f"cannot signal container {cid!r}: container not running")
     if not all_processes:
         _kill(data["pid"], sig)
         return

@@ -127,6 +127,41 @@ def test_kill_all_signals_every_process(rt):
     assert rt.call("delete", cid).returncode == 0
 
 
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_kill_of_a_stopped_container_words_and_kill_all(rt):
+    """As runc: `kill` of a stopped container fails with "container not
+    running" (containerd maps exactly that to NotFound); `kill --all` of one
+    succeeds and reaches what is left in its cgroup, as containerd's shim
+    asks once the init of a container without a PID namespace has exited."""
+    cfg = sh("sleep 4321 & echo $! > /out/pid; exit 0")
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "pid"]
+    out = rt.tmp / "out"
+    out.mkdir()
+    cfg["mounts"].append({"destination": "/out", "type": "bind", "source": str(out)})
+    cid = create(rt, cfg)
+    assert rt.call("start", cid).returncode == 0
+    wait_status(rt, cid, "stopped")
+    left = int((out / "pid").read_text())               # no PID namespace: a host pid
+    assert _alive(left)
+    r = rt.call("kill", cid, "KILL")
+    assert r.returncode == 1 and "container not running" in r.stderr, r.stderr
+    r = rt.call("kill", "--all", cid, "KILL")
+    assert (r.returncode, r.stderr) == (0, "")
+    deadline = time.monotonic() + 10
+    while _alive(left):
+        assert time.monotonic() < deadline, "kill --all left the container's process alive"
+        time.sleep(0.01)
+    assert rt.call("kill", "--all", cid, "KILL").returncode == 0      # nothing left: still fine
+    assert rt.call("delete", cid).returncode == 0
+
+
 def test_exec_joins_every_namespace_and_the_cgroup(rt):
     cid = rt.new_id()
     cfg = sh("exec sleep 300")
@@ -258,7 +293,7 @@ def test_console_socket_that_is_not_a_socket(rt, tmp_path):
     (tmp_path / "file").write_text("")
     r = rt.call("create", "-b", rt.bundle(cfg), "--console-socket", tmp_path / "file", rt.new_id())
     assert r.returncode != 0
-    assert r.stderr == f"minioci: connect to console socket {tmp_path / 'file'}: Connection refused\n"
+    assert r.stderr == f"minioci: connect to console socket {tmp_path / 'file'}: connection refused\n"
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.01, 0.03, 0.06, 0.1, 0.2])
