@@ -160,9 +160,10 @@ def _asks_for_help(argv, cmd):
 
 
 def _version():
-    """runc's shape: `runc version X`, `spec: Y`, then the pieces it is made of."""
+    """runc's layout, which dockerd and podman read: `NAME version X`,
+    `commit: C`, `spec: Y`, then the pieces it is made of."""
     from . import OCI_VERSION, __version__
-    lines = [f"minioci version {__version__}", f"spec: {OCI_VERSION}",
+    lines = [f"minioci version {__version__}", f"commit: {_commit()}", f"spec: {OCI_VERSION}",
              f"python: {sys.version.split()[0]}"]
     try:
         from . import _shim  # noqa: F401  (the native shim is part of the install)
@@ -174,6 +175,16 @@ def _version():
         lines.append(f"libseccomp: {lib}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def _commit():
+    """The source commit this copy was installed from (written at build
+    time: setup.py), or "unknown"."""
+    try:
+        from ._commit import COMMIT
+    except ImportError:
+        return "unknown"
+    return COMMIT
 
 
 def _libseccomp_version():

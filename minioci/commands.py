@@ -272,7 +272,9 @@ def cmd_list(g, a, tl):
             data = c.load()
         except MiniociError:
             continue          # deleted while we looked
-        rows.append(_public_state(c, data, state.status(c, data)))
+        row = _public_state(c, data, state.status(c, data))
+        row["owner"] = _owner(c.dir)
+        rows.append(row)
     if a.quiet:
         print("\n".join(r["id"] for r in rows))
     elif a.format == "json":
@@ -280,11 +282,26 @@ def cmd_list(g, a, tl):
     else:
         lines = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         lines += [(r["id"], str(r["pid"]), r["status"], r["bundle"] or "", r["created"] or "",
-                   r["owner"] or "root") for r in rows]
+                   r["owner"]) for r in rows]
         widths = [max(len(line[i]) for line in lines) for i in range(6)]
         for line in lines:
             print("   ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
     return 0
+
+
+def _owner(directory):
+    """Who owns a container, as runc's `list` says it: the user owning its
+    state directory, by name (`#UID` when /etc/passwd has none).  `state`
+    leaves "owner" empty, as runc's does."""
+    import pwd
+    try:
+        uid = os.stat(directory).st_uid
+    except OSError:
+        return ""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 # ---- update, pause, resume, ps, events: the container's cgroup ----------------

@@ -322,10 +322,26 @@ def _processes_of(cid):
     return out
 
 
-def test_version_has_runc_style_lines():
+def test_version_has_runcs_layout():
+    """dockerd reads the runtime's name and version from the one line with
+    "version" in it, and the commit from `commit:` (as podman shows it)."""
+    from minioci import OCI_VERSION, __version__
     r = subprocess.run([MINIOCI, "--version"], capture_output=True, text=True)
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("minioci version ") and any(line.startswith("spec: 1.") for line in lines)
+    assert lines[0] == f"minioci version {__version__}"
+    commit = lines[1].removeprefix("commit: ")
+    assert lines[1].startswith("commit: ") and (commit == "unknown" or
+                                                all(ch in "0123456789abcdef" for ch in commit[:40]))
+    assert lines[2] == f"spec: {OCI_VERSION}"
+    assert [line for line in lines if "version" in line] == [lines[0]]
+
+
+def test_list_names_the_owner_and_state_leaves_it_empty(rt):
+    cid = create(rt, sh("sleep 300"))
+    assert json.loads(rt.call("list", "--format", "json").stdout)[0]["owner"] == "root"
+    assert rt.call("list").stdout.splitlines()[1].split()[-1] == "root"
+    assert state(rt, cid)["owner"] == ""                     # runc's `state` says nothing either
+    assert rt.call("delete", "--force", cid).returncode == 0
 
 
 def test_systemd_cgroup_is_refused_clearly(rt):
