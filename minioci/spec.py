@@ -439,18 +439,27 @@ def _id_mappings(c, linux, key):
     return out
 
 
+# A device type's file-type bits (S_IFCHR, S_IFBLK, S_IFIFO), which a
+# fileMode may carry as stat(2) reports them (podman sends 0o20666).
+DEVICE_TYPE_BITS = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
+S_IFMT = 0o170000
+
+
 def _device(c, d, where):
     c.object(d, where)
     path = c.field(d, "path", where, "string", required=True)
-    if not path.startswith("/dev/") or ".." in path.split("/"):
-        c.fail(f"{where}.path", f"must be an absolute path under /dev, not {path!r}")
+    # Anywhere in the container (the spec does not confine devices to /dev).
+    if not path.startswith("/") or os.path.normpath(path) == "/" or ".." in path.split("/"):
+        c.fail(f"{where}.path", f"must be an absolute path in the container, not {path!r}")
     dtype = c.field(d, "type", where, "string", required=True)
     if dtype not in ("c", "b", "u", "p"):
         c.fail(f"{where}.type", f"unknown device type {dtype!r} (one of c, b, u, p)")
     needs_numbers = dtype != "p"
     mode = c.field(d, "fileMode", where, "uint32", default=0o666)
-    if mode > 0o7777:
-        c.fail(f"{where}.fileMode", "must hold permission bits only (at most 0o7777)")
+    if mode & ~(S_IFMT | 0o7777) or mode & S_IFMT not in (0, DEVICE_TYPE_BITS[dtype]):
+        c.fail(f"{where}.fileMode", f"{mode:#o} is not a mode for a device of type {dtype!r} "
+                                    f"(permission bits, optionally with the type's {DEVICE_TYPE_BITS[dtype]:#o})")
+    mode &= 0o7777
     return Spec(path=os.path.normpath(path), type=dtype,
                 major=c.field(d, "major", where, "uint32", required=needs_numbers, default=0),
                 minor=c.field(d, "minor", where, "uint32", required=needs_numbers, default=0),

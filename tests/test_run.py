@@ -145,6 +145,24 @@ def test_devices(rt):
     assert out[-1] == "null-ok"
 
 
+def test_device_file_mode_may_carry_the_file_type_bits(rt):
+    """podman sends fileMode as stat(2) reports it (S_IFCHR | 0666 for
+    `--device /dev/null:/dev/mynull`); runc and crun take it."""
+    cfg = sh("stat -c '%n %F %t:%T %a' /dev/mynull; echo x > /dev/mynull && echo written")
+    cfg["linux"]["devices"] = [{"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3,
+                                "fileMode": 0o20666}]
+    assert rt.output(cfg).splitlines() == ["/dev/mynull character special file 1:3 666", "written"]
+
+
+def test_devices_outside_dev(rt):
+    """A device may be anywhere in the container (here in a tmpfs at /tmp,
+    so that the shared rootfs stays as it is); runc and crun make it."""
+    cfg = sh("stat -c '%n %F %t:%T' /tmp/sub/null2; echo x > /tmp/sub/null2 && echo written")
+    cfg["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]})
+    cfg["linux"]["devices"] = [{"path": "/tmp/sub/null2", "type": "c", "major": 1, "minor": 3}]
+    assert rt.output(cfg).splitlines() == ["/tmp/sub/null2 character special file 1:3", "written"]
+
+
 def test_device_cgroup_allows_config_devices_and_denies_the_rest(rt):
     # /dev/fuse (10:229) needs no capability to open, and is not on the default allow-list
     opener = "( exec 3<> /dev/fz ) 2>/dev/null && echo open || echo denied"
