@@ -153,6 +153,9 @@ def start(spec, container, opts, tl):
         if opts.pid_file:
             write_pid_file(opts.pid_file, child.pid)
             tl.mark("pid file")
+        data["status"] = "created"      # the create operation is done (runtime-spec lifecycle 2)
+        container.save(data)
+        tl.mark("state")
         container.unlock()
         for fd in (fifo_fd, console_fd, listener_fd, cgroup_fd):
             if fd is not None:
