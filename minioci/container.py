@@ -331,11 +331,13 @@ def stop_and_remove(started, tl):
 # ---- lifecycle of an existing container (start, exec, kill, delete) ----------
 
 class ExecOptions:
-    def __init__(self, console_socket=None, preserve_fds=0, pid_file=None, console_size=None):
+    def __init__(self, console_socket=None, preserve_fds=0, pid_file=None, console_size=None,
+                 sub_cgroups=()):
         self.console_socket = console_socket
         self.preserve_fds = preserve_fds
         self.pid_file = pid_file
         self.console_size = console_size
+        self.sub_cgroups = sub_cgroups       # --cgroup: see cgroups.Cgroup.below
 
 
 def exec_in(root, cid, proc, opts, tl):
@@ -361,6 +363,8 @@ def exec_in(root, cid, proc, opts, tl):
     # The directories themselves: a relative cgroupsPath was resolved against
     # the cgroup of whoever created the container, not ours.
     cgroup = cgroups.Cgroup.from_dirs(cgroups.detect(), data["cgroup_dirs"])
+    if opts.sub_cgroups:
+        cgroup = cgroup.below(opts.sub_cgroups)
     undo = []
     child = None
     try:

@@ -162,6 +162,42 @@ def test_kill_of_a_stopped_container_words_and_kill_all(rt):
     assert rt.call("delete", cid).returncode == 0
 
 
+def test_run_keep_leaves_a_stopped_container_until_delete(rt):
+    cid = rt.new_id()
+    r = rt.run(sh("exit 3"), "--keep", cid=cid)
+    assert r.returncode == 3, r.stderr
+    assert state(rt, cid)["status"] == "stopped"
+    assert cgroup_dirs(cid)                                   # kept, as runc keeps it
+    assert rt.call("delete", cid).returncode == 0
+    assert not cgroup_dirs(cid) and rt.call("state", cid).returncode != 0
+
+
+def test_exec_cgroup_joins_an_existing_sub_cgroup(rt):
+    cid = create(rt, sh("sleep 300"))
+    with open(os.path.join(rt.root, cid, "state.json")) as f:
+        dirs = json.load(f)["cgroup_dirs"]
+    for d in dirs:
+        os.mkdir(os.path.join(d, "sub"))
+        if os.path.basename(os.path.dirname(os.path.dirname(d))) == "cpuset":
+            for name in ("cpuset.cpus", "cpuset.mems"):     # a new v1 cpuset starts empty
+                with open(os.path.join(d, name)) as src, open(os.path.join(d, "sub", name), "w") as dst:
+                    dst.write(src.read())
+    rt.call("start", cid)
+    r = rt.call("exec", "--cgroup", "sub", cid, "cat", "/proc/self/cgroup")
+    assert r.returncode == 0, r.stderr
+    # seen from the container's cgroup namespace, rooted at its cgroup
+    paths = [line.split(":", 2)[2] for line in r.stdout.splitlines()]
+    assert paths and set(paths) == {"/sub"}, r.stdout
+    r = rt.call("exec", "--cgroup", "pids:sub", cid, "cat", "/proc/self/cgroup")
+    lines = dict(line.split(":", 2)[1:] for line in r.stdout.splitlines())
+    assert (lines["pids"], lines["memory"]) == ("/sub", "/"), r.stdout
+    r = rt.call("exec", "--cgroup", "nope", cid, "true")
+    assert r.returncode == 255 and "/nope does not exist (the sub-cgroup must exist)" in r.stderr
+    r = rt.call("exec", "--cgroup", "../x", cid, "true")
+    assert r.returncode == 255 and "must be relative" in r.stderr
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
 def test_exec_joins_every_namespace_and_the_cgroup(rt):
     cid = rt.new_id()
     cfg = sh("exec sleep 300")

@@ -199,6 +199,35 @@ class Cgroup:
                 parts.append(v2.Unified(d, layout.v2_controllers()))
         return cls(layout, parts)
 
+    def below(self, requests):
+        """The Cgroup of existing sub-cgroups, for `exec --cgroup`: each
+        request is runc's "[CONTROLLER[,CONTROLLER...]:]PATH", PATH relative
+        to the container's cgroup; one without controllers goes for every
+        hierarchy a request does not name."""
+        default, by_controller = None, {}
+        for request in requests:
+            names, _, path = request.rpartition(":")
+            if not path or path.startswith("/") or ".." in path.split("/"):
+                raise MiniociError(f"exec --cgroup {request}: the path must be relative to the "
+                                   "container's cgroup, without '..'")
+            if not names:
+                default = path
+            for name in filter(None, names.split(",")):
+                if self.part_for(name) is None and not any(p.name == name for p in self.parts):
+                    raise MiniociError(f"exec --cgroup {request}: no hierarchy has controller {name!r}")
+                by_controller[name] = path
+        dirs = []
+        for part in self.parts:
+            names = set(part.controllers) | {part.name}
+            if part.version == 2:
+                names |= {v1 for v1, v2 in V2_NAMES.items() if v2 in part.controllers}
+            path = next((by_controller[n] for n in sorted(names) if n in by_controller), default)
+            d = os.path.join(part.directory, path) if path else part.directory
+            if not os.path.isdir(d):
+                raise MiniociError(f"exec --cgroup: {d} does not exist (the sub-cgroup must exist)")
+            dirs.append(d)
+        return Cgroup.from_dirs(self.layout, dirs)
+
     def directories(self):
         return [p.directory for p in self.parts]
 
