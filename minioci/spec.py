@@ -503,8 +503,13 @@ def _check_unsupported(c, doc, linux):
         if linux.get(key) is not None:
             c.fail(f"linux.{key}", "is not supported by minioci")
     _check_process_support(c, doc.get("process") or {}, "process")
-    if linux.get("mountLabel") and not os.path.exists("/sys/fs/selinux/enforce"):
-        c.fail("linux.mountLabel", "SELinux is not enabled on this host")
+    if linux.get("mountLabel"):
+        # Without SELinux a mount label means nothing, and runc and crun
+        # mount without it; with SELinux it would have to be applied.
+        if selinux_enabled():
+            c.fail("linux.mountLabel", "applying SELinux labels is not supported by minioci")
+        from . import log
+        log.warning("linux.mountLabel: ignored, SELinux is not enabled on this host")
     if linux.get("personality") is not None:
         c.fail("linux.personality", "is not supported by minioci")
 
@@ -513,10 +518,23 @@ def _check_process_support(c, proc, path):
     for key in ("ioPriority", "scheduler", "execCPUAffinity"):
         if proc.get(key) is not None:
             c.fail(f"{_p(path)}{key}", "is not supported by minioci")
-    if proc.get("apparmorProfile") and not os.path.exists("/sys/kernel/security/apparmor"):
-        c.fail(f"{_p(path)}apparmorProfile", "AppArmor is not enabled on this host")
-    if proc.get("selinuxLabel") and not os.path.exists("/sys/fs/selinux/enforce"):
-        c.fail(f"{_p(path)}selinuxLabel", "SELinux is not enabled on this host")
+    # A label or profile is either applied or refused: minioci applies none.
+    if proc.get("apparmorProfile"):
+        c.fail(f"{_p(path)}apparmorProfile",
+               "applying AppArmor profiles is not supported by minioci" if apparmor_enabled()
+               else "AppArmor is not enabled on this host")
+    if proc.get("selinuxLabel"):
+        c.fail(f"{_p(path)}selinuxLabel",
+               "applying SELinux labels is not supported by minioci" if selinux_enabled()
+               else "SELinux is not enabled on this host")
+
+
+def selinux_enabled():
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def apparmor_enabled():
+    return os.path.exists("/sys/kernel/security/apparmor")
 
 
 def _check_consistency(c, spec):

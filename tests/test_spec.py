@@ -104,3 +104,25 @@ def test_unknown_fields_are_ignored(tmp_path):
     cfg["somethingNew"] = {"x": 1}
     cfg["process"]["alsoNew"] = True
     parse(cfg, tmp_path)
+
+
+def test_mount_label_without_selinux_is_ignored_as_runc_and_crun_do(tmp_path, monkeypatch):
+    cfg = base_config()
+    cfg["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0:c1,c2"
+    monkeypatch.setattr(spec, "selinux_enabled", lambda: False)
+    assert parse(cfg, tmp_path).mounts                   # parses, the label plays no part
+    monkeypatch.setattr(spec, "selinux_enabled", lambda: True)
+    with pytest.raises(ConfigError, match="linux.mountLabel: applying SELinux labels is not supported"):
+        parse(cfg, tmp_path)
+
+
+@pytest.mark.parametrize("key,enabled,message", [
+    ("selinuxLabel", "selinux_enabled", "SELinux"), ("apparmorProfile", "apparmor_enabled", "AppArmor")])
+def test_process_labels_are_applied_or_refused_never_ignored(tmp_path, monkeypatch, key, enabled, message):
+    cfg = base_config()
+    cfg["process"][key] = "some-label"
+    for on, why in ((False, f"{message} is not enabled on this host"),
+                    (True, f"applying {message} .* is not supported by minioci")):
+        monkeypatch.setattr(spec, enabled, lambda: on)
+        with pytest.raises(ConfigError, match=f"process.{key}: {why}"):
+            parse(cfg, tmp_path)
