@@ -217,6 +217,13 @@ class _Checker:
         }[kind]
         if not ok:
             self.fail(where, _KIND_MESSAGES[kind])
+        # The kernel takes C strings: a NUL would cut a path or an argument short.
+        if kind == "string" and "\0" in value:
+            self.fail(where, "must not contain a NUL byte")
+        if kind == "strings":
+            for i, item in enumerate(value):
+                if "\0" in item:
+                    self.fail(f"{where}[{i}]", "must not contain a NUL byte")
         return value
 
 
@@ -249,6 +256,7 @@ def _process(c, proc, path):
     args = proc.get("args")
     if not (isinstance(args, list) and args and all(isinstance(a, str) for a in args)) or not args[0]:
         c.fail(f"{_p(path)}args", "must be a non-empty array of strings")
+    c.check(args, f"{_p(path)}args", "strings")
     cwd = c.field(proc, "cwd", path, "string", required=True)
     if not cwd.startswith("/"):
         c.fail(f"{_p(path)}cwd", f"must be an absolute path, not {cwd!r}")
