@@ -165,6 +165,18 @@ def test_realtime_runtime_and_period(rt):
 
 
 @needs_root
+@pytest.mark.skipif("devices" not in LAYOUT.v1_controllers(), reason="needs the v1 devices controller")
+def test_v1_device_rules_in_the_listed_order(rt):
+    cfg = sh("sleep 300", devices=[{"allow": False, "access": "rwm"},
+                                   {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rw"},
+                                   {"allow": True, "type": "b", "major": 7, "access": "r"},
+                                   {"allow": True, "type": "c", "major": 4, "minor": 1, "access": "rwm"}])
+    cid = start_detached(rt, cfg)
+    listed = read(cgroup_of(rt, cid).part_for("devices"), "devices.list").splitlines()
+    assert listed[:3] == ["c 10:229 rw", "b 7:* r", "c 4:1 rwm"]
+    delete(rt, cid)
+
+
 def test_the_process_is_in_every_cgroup_before_it_execs(rt):
     # No cgroup namespace: /proc/self/cgroup shows the full paths.
     cid = rt.new_id()
