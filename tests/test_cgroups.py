@@ -152,8 +152,30 @@ def test_cpu_idle(rt):
 
 @needs_root
 @pytest.mark.skipif(LAYOUT.where("cpu") != "v1", reason="realtime limits are cgroup v1 only")
+@pytest.mark.skipif("cpu" not in LAYOUT.v1_controllers() or not os.path.exists("/sys/fs/cgroup/cpu/cpu.rt_runtime_us"),
+                    reason="needs v1 cpu with realtime group scheduling")
+@pytest.mark.parametrize("cgroups_path", [None, "/cgwt-rt-{cid}/inner/{cid}"])
+def test_realtime_under_parents_minioci_makes(rt, cgroups_path):
+    """The runtime comes out of the parent's budget, and a new cgroup has
+    none: minioci gives the parents it made (/minioci, or a cgroupsPath's)
+    what the container needs."""
+    cid = rt.new_id()
+    cfg = sh("sleep 100", cpu={"realtimeRuntime": 10000, "realtimePeriod": 500000})
+    if cgroups_path:
+        cfg["linux"]["cgroupsPath"] = cgroups_path.format(cid=cid)
+    start_detached(rt, cfg, cid)
+    cpu = cgroup_of(rt, cid).part_for("cpu")
+    assert (read(cpu, "cpu.rt_runtime_us"), read(cpu, "cpu.rt_period_us")) == ("10000", "500000")
+    parent = os.path.dirname(cpu.directory)
+    assert int(Path(parent, "cpu.rt_runtime_us").read_text()) >= 10000 * 1000000 // 500000
+    delete(rt, cid)
+    assert not os.path.exists(cpu.directory)
+    if cgroups_path:
+        assert not os.path.exists(os.path.dirname(parent))        # the parents minioci made are gone
+
+
 def test_realtime_runtime_and_period(rt):
-    # The runtime comes out of the parent's budget: only the root has one.
+    # Directly below the root, which has the budget.
     cid = rt.new_id()
     cfg = sh("sleep 100", cpu={"realtimeRuntime": 10000, "realtimePeriod": 500000})
     cfg["linux"]["cgroupsPath"] = f"/cgwt-rt-{cid}"

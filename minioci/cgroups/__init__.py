@@ -447,3 +447,41 @@ def remove_parents(d):
             except OSError:
                 pass
         d = os.path.dirname(d)
+
+
+def grant_realtime_budget(directory, ratio):
+    """cgroup v1 realtime scheduling: a cgroup's runtime/period ratio must
+    fit in its parent's beside its siblings', and a new cgroup's budget is 0.
+    The parents minioci made above `directory` (registered: see above) get
+    what the container there needs (`ratio`, its runtime/period) beside
+    their other children, from the top down; they never lose budget.
+    Parents that are not minioci's are left as they are: if they lack the
+    budget, the container's own write fails and says so (as with runc)."""
+    import math
+    chain = []                      # minioci's parents, nearest first
+    d = os.path.dirname(directory)
+    while os.path.exists(_parent_entry(d)):
+        chain.append(d)
+        d = os.path.dirname(d)
+    needs, need, child = [], ratio, os.path.basename(directory)
+    for parent in chain:
+        need += sum(_realtime_ratio(os.path.join(parent, name)) for name in os.listdir(parent)
+                    if name != child and os.path.isdir(os.path.join(parent, name)))
+        needs.append((parent, need))
+        child = os.path.basename(parent)
+    for parent, need in reversed(needs):
+        want = math.ceil(need * int(fs.read(parent, "cpu.rt_period_us"))) + 1   # +1: the kernel rounds down
+        if int(fs.read(parent, "cpu.rt_runtime_us")) < want:
+            try:
+                fs.write(parent, "cpu.rt_runtime_us", str(want))
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, parent) from None
+
+
+def _realtime_ratio(d):
+    try:
+        runtime = int(fs.read(d, "cpu.rt_runtime_us"))
+        period = int(fs.read(d, "cpu.rt_period_us"))
+    except (OSError, ValueError):
+        return 0.0
+    return runtime / period if runtime > 0 else 0.0
