@@ -547,6 +547,8 @@ def apparmor_enabled():
 
 def _check_consistency(c, spec):
     ns = spec.namespaces
+    if "mount" not in ns:
+        _check_without_mount_namespace(c, spec)
     if "user" in ns and not ns["user"]:
         if not spec.uid_mappings or not spec.gid_mappings:
             c.fail("linux.uidMappings" if not spec.uid_mappings else "linux.gidMappings",
@@ -562,6 +564,24 @@ def _check_consistency(c, spec):
         c.fail("linux.timeOffsets", "needs a time namespace (linux.namespaces has no 'time')")
     for key in spec.sysctl:
         _check_sysctl(c, key, ns, spec)
+
+
+def _check_without_mount_namespace(c, spec):
+    """Without a mount namespace the container inherits the runtime's
+    (runtime-spec, config-linux.md): mounting anything would change the
+    host's mount table, so what needs a mount is refused, as runc refuses
+    masked and read-only paths ("unable to restrict sys entries without a
+    private MNT namespace")."""
+    why = "needs a mount namespace of the container's own (linux.namespaces has no 'mount': the " \
+          "container shares the host's mount table, which this would change)"
+    if spec.mounts:
+        c.fail(spec.mounts[0].path, why)
+    for key, value in (("linux.maskedPaths", spec.masked_paths), ("linux.readonlyPaths", spec.readonly_paths),
+                       ("linux.devices", spec.devices), ("linux.rootfsPropagation", spec.rootfs_propagation)):
+        if value:
+            c.fail(key, why)
+    if spec.root.readonly:
+        c.fail("root.readonly", why)
 
 
 def _check_sysctl(c, key, ns, spec):

@@ -493,3 +493,18 @@ def test_joining_mount_cgroup_and_time_namespaces_by_path(rt):
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.xfail(strict=True, reason="native: pending (issue 11 item 10: the shim needs a chroot step)")
+def test_without_a_mount_namespace_the_hosts_is_inherited(rt):
+    """runtime-spec: a namespace type not listed is inherited from the
+    runtime.  The process shares the host's mount table (nothing is mounted:
+    spec.py refuses what would be) and still gets root.path as its root."""
+    cfg = base_config(["/bin/busybox", "sh", "-c", "readlink /proc/self/ns/mnt; ls /bin/busybox; "
+                                                   "test -e /usr/bin/python3 || echo no-host-files"])
+    cfg["linux"]["namespaces"] = [{"type": "pid"}, {"type": "uts"}]
+    cfg["mounts"] = []
+    cfg["linux"]["maskedPaths"] = cfg["linux"]["readonlyPaths"] = []
+    cfg["root"]["readonly"] = False
+    out = rt.output(cfg).split()
+    assert out == [os.readlink("/proc/self/ns/mnt"), "/bin/busybox", "no-host-files"]
