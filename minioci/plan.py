@@ -208,12 +208,13 @@ def _rootfs(spec, opts, add):
             for s in steps:
                 add(**s)
         elif m.type == "mqueue":
-            # Lazy mqueue: mounted only because the config asks, and as a
-            # filesystem only where the container has an IPC namespace of its
-            # own (or joined); otherwise the host's is bound, as runc falls
-            # back to.  Its own phase, so its cost shows.
-            add("mqueue", "mqueue", destination=m.destination, flags=m.flags & ~(MS_BIND | MS_REC),
-                bind_only=0 if "ipc" in ns else 1)
+            # Lazy mqueue: mounted only because the config asks.  A fresh
+            # mqueue filesystem, also without an IPC namespace of its own
+            # (--ipc host: it then shows the host's queues), as runc mounts
+            # it; the shim binds the host's /dev/mqueue only where the kernel
+            # refuses the mount (a user namespace without its own IPC one).
+            # Its own phase, so its cost shows.
+            add("mqueue", "mqueue", destination=m.destination, flags=m.flags & ~(MS_BIND | MS_REC))
         else:
             kind = 1
             if m.bind and not os.path.isdir(m.source):

@@ -269,7 +269,6 @@ def test_read_only_and_tmpfs(docker):
     assert r.returncode == 0 and "tmpfs" in r.stdout, r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="native: pending (issue 11 item 2: a fresh mqueue with --ipc host)")
 def test_ipc_host(docker):
     r = docker.run("--rm", "--ipc", "host", ["sh", "-c", "readlink /proc/self/ns/ipc; "
                                                           "grep ' /dev/mqueue ' /proc/mounts"])
