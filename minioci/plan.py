@@ -13,7 +13,8 @@ it can be and execve.
 """
 import os
 
-from .spec import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC, MS_SHARED, MS_SLAVE, NAMESPACES, sysctl_path
+from .spec import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC, MS_SHARED, MS_SLAVE, MS_UNBINDABLE, NAMESPACES,
+                   sysctl_path)
 
 S_IFCHR, S_IFBLK, S_IFIFO = 0o020000, 0o060000, 0o010000
 
@@ -151,6 +152,8 @@ def build(spec, opts=None):
             add("readonly", "readonly paths", path=p)
         for p in spec.masked_paths:
             add("mask", "masked paths", path=p)
+        if spec.rootfs_propagation & MS_UNBINDABLE:     # after the last bind in the container
+            add("root_propagation", "pivot_root", propagation=spec.rootfs_propagation)
     if proc is not None:
         _process(proc, opts, add, _hook_steps(spec, "startContainer", 1))
     return Plan(clone_flags, ns.get("pid") or None, cgroup_fd, steps, spec.uid_mappings, spec.gid_mappings)
@@ -190,9 +193,11 @@ def _join_namespaces(namespaces, add, late_pid=False):
 
 def _rootfs(spec, opts, add):
     ns = spec.namespaces
-    # Nothing mounted in the container may propagate back to the host.
+    # Nothing mounted in the container may propagate back to the host.  A
+    # shared root is made so once it is the root, an unbindable one at the
+    # very end (see build): nothing can be bound from an unbindable mount.
     prop = spec.rootfs_propagation
-    before = prop if prop and not prop & MS_SHARED else MS_SLAVE | MS_REC
+    before = prop if prop and not prop & (MS_SHARED | MS_UNBINDABLE) else MS_SLAVE | MS_REC
     add("rootfs", "rootfs", path=spec.root.path, propagation=before)
 
     dev_is_bind = False

@@ -459,6 +459,11 @@ def test_rootfs_propagation(rt):
     assert line and "shared:" not in line and "master:" not in line      # no peer group, no master
     cfg["linux"]["rootfsPropagation"] = "rshared"
     assert "shared:" in rt.output(cfg)
+    for value in ("unbindable", "runbindable"):      # as crun makes it (runc leaves it private)
+        cfg["linux"]["rootfsPropagation"] = value
+        assert rt.output(cfg).split(" - ")[0].split()[6:] == ["unbindable"], value
+    cfg["root"]["readonly"] = False
+    assert rt.output(cfg).split(" - ")[0].split()[6:] == ["unbindable"]
 
 
 def test_oom_score_adj(rt):
