@@ -331,10 +331,10 @@ def test_no_pivot(rt):
 
 def test_cwd_is_resolved_inside_the_container(rt):
     cfg = sh("pwd")
-    cfg["process"]["cwd"] = "/nonexistent"
+    cfg["process"]["cwd"] = "/etc/passwd/x"         # the container's /etc/passwd, a file
     r = rt.run(cfg)
     assert r.returncode != 0
-    assert r.stderr == "minioci: chdir to cwd /nonexistent: no such file or directory\n"
+    assert r.stderr.startswith("minioci: ") and "/etc/passwd/x: not a directory" in r.stderr
 
 
 def test_command_not_found_is_one_clear_error(rt):
@@ -506,3 +506,137 @@ def test_without_a_mount_namespace_the_hosts_is_inherited(rt):
     cfg["root"]["readonly"] = False
     out = rt.output(cfg).split()
     assert out == [os.readlink("/proc/self/ns/mnt"), "/bin/busybox", "no-host-files"]
+
+
+# ---- issue 11's native items: ready for the shim's restructure ----------------
+
+NATIVE = "native: pending (issue 11 item {}: {})"
+
+
+@pytest.mark.xfail(strict=True, reason=NATIVE.format(1, "tmpcopyup"))
+def test_tmpcopyup_copies_what_was_there(rt):
+    """podman's --read-only and --tmpfs mounts carry tmpcopyup: the new
+    tmpfs starts with the directory's content (runc and crun)."""
+    cfg = sh("grep ' /etc ' /proc/self/mountinfo | cut -d' ' -f9; cat /etc/passwd")
+    cfg["mounts"].append({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+                          "options": ["nosuid", "tmpcopyup"]})
+    assert rt.output(cfg) == "tmpfs\n" + (ROOTFS / "etc" / "passwd").read_text()
+
+
+@pytest.mark.xfail(strict=True, reason=NATIVE.format(1, "recursive mount options through mount_setattr"))
+def test_recursive_read_only_reaches_submounts(rt):
+    """rro: read-only with every submount (runc's features list it); /sys has
+    submounts of its own (/sys/fs/cgroup...)."""
+    cfg = sh("cat /proc/self/mountinfo")
+    cfg["mounts"].append({"destination": "/hostsys", "type": "bind", "source": "/sys", "options": ["rbind", "rro"]})
+    m = mountinfo(rt.output(cfg))
+    below = [point for point in m if point.startswith("/hostsys/")]
+    assert below and all("ro" in m[point][0] for point in ["/hostsys"] + below)
+
+
+@pytest.mark.xfail(strict=True, reason=NATIVE.format(1, "idmapped mounts"))
+def test_idmap_bind_mount_shows_host_root_as_container_root(rt, tmp_path):
+    (tmp_path / "owned").write_text("")            # owned by host root (0)
+    cfg = sh("stat -c %u /shared/owned")
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    cfg["mounts"].append({"destination": "/shared", "type": "bind", "source": str(tmp_path),
+                          "options": ["rbind", "idmap"]})
+    assert rt.output(cfg) == "0\n"                # without idmap: 65534, nobody
+
+
+@pytest.mark.xfail(strict=True, reason=NATIVE.format(5, "HOME from the container's /etc/passwd"))
+def test_home_comes_from_the_containers_passwd(rt):
+    """runc and crun: no HOME in process.env, so HOME is the passwd entry's
+    home for the process's uid, or / for a uid it does not list."""
+    cfg = sh('echo "$HOME"')
+    assert not any(e.startswith("HOME=") for e in cfg["process"]["env"])
+    assert rt.output(cfg) == "/root\n"
+    cfg["process"]["user"] = {"uid": 4242, "gid": 4242}
+    assert rt.output(cfg) == "/\n"
+    cfg["process"]["env"].append("HOME=/given")
+    assert rt.output(cfg) == "/given\n"
+
+
+@pytest.mark.xfail(strict=True, reason=NATIVE.format(8, "linux.personality"))
+def test_personality(rt):
+    cfg = sh("uname -m")
+    cfg["linux"]["personality"] = {"domain": "LINUX32"}
+    assert rt.output(cfg) == "i686\n"
+
+
+@pytest.mark.xfail(strict=True, reason=NATIVE.format(8, "process.scheduler"))
+def test_scheduler(rt):
+    cfg = sh("awk '/^policy/ {print $3}' /proc/self/sched")
+    cfg["process"]["scheduler"] = {"policy": "SCHED_BATCH"}
+    assert rt.output(cfg) == "3\n"
+
+
+@pytest.mark.xfail(strict=True, reason=NATIVE.format(8, "process.ioPriority"))
+def test_io_priority(rt):
+    cfg = sh("ionice -p $$")
+    cfg["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_BE", "priority": 3}
+    assert rt.output(cfg) == "best-effort: prio 3\n"
+
+
+@pytest.mark.xfail(strict=True, reason=NATIVE.format(8, "linux.memoryPolicy"))
+def test_memory_policy(rt):
+    cfg = sh("head -1 /proc/self/numa_maps | cut -d' ' -f2")
+    cfg["linux"]["memoryPolicy"] = {"mode": "MPOL_BIND", "nodes": "0"}
+    assert rt.output(cfg) == "bind:0\n"
+
+
+@pytest.mark.xfail(strict=True, reason=NATIVE.format(9, "a mount namespace joined by path gets root.path"))
+def test_a_joined_mount_namespace_still_gets_the_rootfs(rt):
+    holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", "60"])
+    try:
+        time.sleep(0.2)
+        cfg = base_config(["/bin/busybox", "sh", "-c", "readlink /proc/self/ns/mnt; "
+                           "test -e /usr/bin/python3 || echo rootfs; grep -c ' /proc/kcore ' /proc/self/mountinfo"])
+        cfg["linux"]["namespaces"] = [{"type": "pid"}, {"type": "mount", "path": f"/proc/{holder.pid}/ns/mnt"}]
+        del cfg["hostname"]
+        assert "/proc/kcore" in cfg["linux"]["maskedPaths"]
+        assert rt.output(cfg).split() == [os.readlink(f"/proc/{holder.pid}/ns/mnt"), "rootfs", "1"]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.xfail(strict=True, reason=NATIVE.format(14, "a missing cwd is created"))
+def test_a_missing_cwd_is_created_also_under_a_read_only_root(rt):
+    cfg = sh("pwd")
+    cfg["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
+    cfg["process"]["cwd"] = "/tmp/new/work"
+    assert cfg["root"]["readonly"]
+    assert rt.output(cfg) == "/tmp/new/work\n"
+
+
+@pytest.mark.xfail(strict=True, reason=NATIVE.format(15, "readonlyPaths keep nosuid, nodev, noexec"))
+def test_read_only_paths_keep_the_flags_of_their_mount(rt):
+    """runc: /proc/sys under a nosuid,nodev,noexec /proc stays so, read-only."""
+    cfg = sh("cat /proc/self/mountinfo")
+    for m in cfg["mounts"]:
+        if m["destination"] == "/proc":
+            m["options"] = ["nosuid", "noexec", "nodev"]
+    assert "/proc/sys" in cfg["linux"]["readonlyPaths"]
+    assert mountinfo(rt.output(cfg))["/proc/sys"][0] >= {"ro", "nosuid", "nodev", "noexec"}
+
+
+@pytest.mark.xfail(strict=True, reason=NATIVE.format(16, "mount sources opened before joining the user namespace"))
+def test_a_mount_source_the_user_namespace_cannot_reach(rt, tmp_path):
+    locked = tmp_path / "locked"
+    (locked / "data").mkdir(parents=True)
+    (locked / "data" / "f").write_text("reached\n")
+    locked.chmod(0o000)                            # host root's, and no one else may traverse it
+    cfg = sh("cat /data/f")
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    cfg["mounts"].append({"destination": "/data", "type": "bind", "source": str(locked / "data"),
+                          "options": ["rbind"]})
+    try:
+        out = rt.output(cfg)
+    finally:
+        locked.chmod(0o755)
+    assert out == "reached\n"

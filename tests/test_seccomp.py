@@ -562,3 +562,14 @@ def test_notify_without_a_listener_fails_clearly_and_leaves_nothing(rt, rootfs, 
     r = rt.run(with_profile(rootfs, "true", notify_profile(listener)))
     assert r.returncode != 0
     assert r.stderr == f"minioci: connect to seccomp listener {listener}: no such file or directory\n"
+
+
+@pytest.mark.xfail(strict=True, reason="native: pending (issue 11 item 11: only the exec runs under the "
+                                       "container's filter)")
+def test_a_filter_loaded_early_does_not_reach_the_runtimes_own_calls(rt, rootfs):
+    """Without no_new_privs the filter is loaded before the user switch (it
+    needs CAP_SYS_ADMIN): the syscalls minioci makes after it (getcwd, to
+    check the cwd) must not fall under it (crun starts this container)."""
+    seccomp = allow_but({"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1})
+    cfg = with_profile(rootfs, "echo started", seccomp, noNewPrivileges=False)
+    assert rt.output(cfg) == "started\n"
