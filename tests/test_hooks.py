@@ -131,3 +131,14 @@ def test_state_during_create_says_creating(rt, tmp_path):
     after = json.loads(rt.call("state", cid).stdout)
     assert after["status"] == "created" and after["pid"] == during["pid"]
     assert rt.call("delete", "--force", cid).returncode == 0
+
+
+@pytest.mark.parametrize("stage", ["prestart", "createRuntime", "createContainer", "startContainer"])
+def test_a_missing_hook_is_one_error_line(rt, tmp_path, stage):
+    """Inside the container (createContainer, startContainer) as outside it:
+    the failed exec is reported once, by minioci, not also by the hook's
+    own child."""
+    cfg = with_hooks(tmp_path, base_config(), **{stage: [{"path": "/no/such/hook"}]})
+    r = rt.run(cfg)
+    assert r.returncode == 1
+    assert r.stderr == f"minioci: hook {stage}[0] /no/such/hook: no such file or directory\n"
