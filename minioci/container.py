@@ -66,6 +66,7 @@ def start(spec, container, opts, tl):
     if opts.pid_file and not os.path.isdir(os.path.dirname(os.path.abspath(opts.pid_file))):
         raise MiniociError(f"--pid-file {opts.pid_file}: its directory does not exist")
     check_preserved_fds(opts.preserve_fds)
+    _leave_out_ungrantable_capabilities(proc, spec.file)
     layout = cgroups.detect()
     cgroup = cgroups.Cgroup.for_path(layout, cgroups.resolve_path(spec.cgroups_path, container.id, spec.file),
                                      file=spec.file)
@@ -189,6 +190,40 @@ def check_preserved_fds(n):
             os.fstat(fd)
         except OSError:
             raise MiniociError(f"--preserve-fds {n}: fd {fd} is not open") from None
+
+
+def _leave_out_ungrantable_capabilities(proc, file):
+    """A capability outside minioci's own bounding set cannot be granted:
+    the runtime-spec wants a warning, not a failure (this sandbox lacks
+    CAP_SYS_RESOURCE, which docker --privileged asks for).  Mutates `proc`."""
+    caps = proc.capabilities
+    if caps is None:
+        return
+    kinds = ("bounding", "effective", "inheritable", "permitted", "ambient")
+    wanted = 0
+    for kind in kinds:
+        wanted |= getattr(caps, kind)
+    have = bounding_set()
+    if not wanted & ~have:
+        return
+    from . import log
+    from .spec import CAPABILITIES
+    names = [name for i, name in enumerate(CAPABILITIES) if (wanted & ~have) >> i & 1]
+    log.warning(f"{file}: process.capabilities: not granted, outside minioci's bounding set: "
+                f"{', '.join(names)}")
+    for kind in kinds:
+        setattr(caps, kind, getattr(caps, kind) & have)
+
+
+def bounding_set():
+    """This process's capability bounding set (/proc/self/status CapBnd)."""
+    fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        text = os.read(fd, 8192)
+    finally:
+        os.close(fd)
+    start = text.index(b"CapBnd:") + 7
+    return int(text[start:text.index(b"\n", start)], 16)
 
 
 def _seccomp(spec, root, tl):
@@ -367,6 +402,7 @@ def exec_in(root, cid, proc, opts, tl):
     c, data, status = load(root, cid, lock=False)
     if status in ("stopped", "paused"):
         raise MiniociError(f"cannot exec in container {cid!r}: it is {status}")
+    _leave_out_ungrantable_capabilities(proc, "process")
     seccomp = None
     try:
         from . import spec as spec_mod

@@ -73,8 +73,6 @@ CASES = [
      "process.rlimits[0]", "soft limit 9 is above hard limit 1"),
     ("rlimit twice", lambda c: setting(c, [{"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1}] * 2, "process", "rlimits"),
      "process.rlimits[1].type", "RLIMIT_NOFILE is given twice"),
-    ("unknown capability", lambda c: setting(c, ["CAP_FLY"], "process", "capabilities", "bounding"),
-     "process.capabilities.bounding[0]", "unknown capability 'CAP_FLY'"),
     ("oomScoreAdj out of range", lambda c: setting(c, 5000, "process", "oomScoreAdj"), "process.oomScoreAdj",
      "must be from -1000 to 1000"),
     ("apparmor without AppArmor", lambda c: setting(c, "runtime/default", "process", "apparmorProfile"),
