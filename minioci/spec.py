@@ -147,7 +147,7 @@ def parse(doc, file, bundle):
     spec = Spec(
         file=file,
         bundle=bundle,
-        oci_version=c.field(doc, "ociVersion", "", "string", required=True),
+        oci_version=_oci_version(c, doc),
         root=_root(c, doc, bundle),
         process=_process(c, doc.get("process"), "process") if doc.get("process") is not None else None,
         hostname=c.field(doc, "hostname", "", "string", default=None),
@@ -237,6 +237,19 @@ _KIND_MESSAGES = {
     "uint64": "must be an integer from 0 to 18446744073709551615",
     "strings": "must be an array of strings",
 }
+
+
+def _oci_version(c, doc):
+    """SemVer 2.0.0, of the 1.x specification minioci implements."""
+    version = c.field(doc, "ociVersion", "", "string", required=True)
+    core, _, rest = version.partition("-")
+    core = core.partition("+")[0]
+    numbers = core.split(".")
+    if len(numbers) != 3 or not all(n.isdigit() and (n == "0" or not n.startswith("0")) for n in numbers):
+        c.fail("ociVersion", f"{version!r} is not a SemVer version (MAJOR.MINOR.PATCH)")
+    if numbers[0] != "1":
+        c.fail("ociVersion", f"{version!r}: minioci implements version 1 of the runtime-spec")
+    return version
 
 
 def _root(c, doc, bundle):
@@ -334,8 +347,15 @@ def _rlimits(c, proc, path):
 def _mount(c, m, path, bundle):
     c.object(m, path)
     dest = c.field(m, "destination", path, "string", required=True)
+    if not dest:
+        c.fail(f"{path}.destination", "must not be empty")
     if not dest.startswith("/"):
-        c.fail(f"{path}.destination", f"must be an absolute path, not {dest!r}")
+        # runtime-spec: "it MAY be a relative path, in which case it MUST be
+        # interpreted as relative to "/"" (old tools write "proc").
+        dest = "/" + dest
+    for key in ("uidMappings", "gidMappings"):
+        if m.get(key) is not None:
+            c.fail(f"{path}.{key}", "idmapped mounts are not supported by minioci")
     mtype = c.field(m, "type", path, "string", default="")
     source = c.field(m, "source", path, "string", default="")
     options = c.field(m, "options", path, "strings", default=[])
@@ -388,6 +408,8 @@ def _string_map(c, d, key, path):
     value = c.field(d, key, path, "object", default={})
     where = f"{path}.{key}" if path else key
     for k, v in value.items():
+        if not k:
+            c.fail(where, "a key must not be empty")
         if not isinstance(v, str):
             c.fail(f"{where}.{k}", "must be a string")
     return value

@@ -126,3 +126,18 @@ def test_process_labels_are_applied_or_refused_never_ignored(tmp_path, monkeypat
         monkeypatch.setattr(spec, enabled, lambda: on)
         with pytest.raises(ConfigError, match=f"process.{key}: {why}"):
             parse(cfg, tmp_path)
+
+
+def test_a_relative_mount_destination_is_taken_from_the_root(tmp_path):
+    """runtime-spec (Linux): it "MAY be a relative path, in which case it
+    MUST be interpreted as relative to "/"."""
+    cfg = base_config()
+    cfg["mounts"][0]["destination"] = "proc"
+    assert parse(cfg, tmp_path).mounts[0].destination == "/proc"
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.0.2-dev", "1.2.0", "1.1.0-rc.3+meta"])
+def test_oci_versions_accepted(tmp_path, version):
+    cfg = base_config()
+    cfg["ociVersion"] = version
+    assert parse(cfg, tmp_path).oci_version == version
