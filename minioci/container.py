@@ -87,6 +87,7 @@ def start(spec, container, opts, tl):
         # are registered before they are made: see cgroups.remove).
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
                                cgroup_dirs=cgroup.directories(), resources=spec.resources or {},
+                               cgroup_existing=cgroup.note_existing(),
                                config=spec.file, hooks=_hooks_as_dicts(spec),
                                network=net.record() if net else None)
         container.save(data)
@@ -551,7 +552,7 @@ def delete(root, cid, force=False):
         raise MiniociError(f"cannot delete container {cid!r}: it is {status} (use --force)")
     if status != "stopped":
         _kill_all(data)
-    cgroups.remove(data.get("cgroup_dirs") or [])
+    cgroups.remove(data.get("cgroup_dirs") or [], keep=data.get("cgroup_existing") or ())
     if data.get("network"):
         from . import network
         network.teardown(data["network"])

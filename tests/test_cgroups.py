@@ -199,6 +199,27 @@ def test_v1_device_rules_in_the_listed_order(rt):
     delete(rt, cid)
 
 
+def test_a_cgroup_that_was_there_before_is_emptied_not_removed(rt):
+    """runtime-spec (delete): "resources associated with the container, but
+    not created by this container, MUST NOT be deleted" (runc removes it)."""
+    cid = rt.new_id()
+    cfg = sh("sleep 100")
+    cfg["linux"]["cgroupsPath"] = f"/cgwt-pre-{cid}"
+    part = cgroups.Cgroup.for_path(LAYOUT, cfg["linux"]["cgroupsPath"]).parts[0]
+    os.mkdir(part.directory)
+    try:
+        start_detached(rt, cfg, cid)
+        dirs = state_file(rt, cid)["cgroup_dirs"]
+        assert part.directory in dirs and Path(part.directory, "cgroup.procs").read_text()
+        delete(rt, cid)
+        assert os.path.isdir(part.directory) and not Path(part.directory, "cgroup.procs").read_text()
+        assert not [d for d in dirs if d != part.directory and os.path.exists(d)]
+        cfg["process"]["args"] = ["true"]                          # and again, with run
+        assert rt.run(cfg).returncode == 0 and os.path.isdir(part.directory)
+    finally:
+        os.rmdir(part.directory)
+
+
 def test_the_process_is_in_every_cgroup_before_it_execs(rt):
     # No cgroup namespace: /proc/self/cgroup shows the full paths.
     cid = rt.new_id()

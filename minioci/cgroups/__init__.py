@@ -159,6 +159,14 @@ class Cgroup:
         self.parts = parts        # one v1.Hierarchy or v2.Unified per hierarchy
         self.path = path          # the cgroupsPath it was made from, if known
         self.v2 = next((p for p in parts if p.version == 2), None)
+        self.existing = []        # directories that were there before the container: kept
+
+    def note_existing(self):
+        """Which of the directories exist already (a cgroupsPath naming a
+        cgroup made by someone else): the runtime-spec forbids deleting what
+        the container did not create, so those are emptied, never removed."""
+        self.existing = [d for d in self.directories() if os.path.isdir(d)]
+        return self.existing
 
     @classmethod
     def for_path(cls, layout, path, own=None, file="config.json"):
@@ -248,7 +256,7 @@ class Cgroup:
             for part in self.parts:
                 part.create(register_parent)
         except OSError as e:
-            remove(self.directories())
+            remove(self.directories(), keep=self.existing)
             raise MiniociError(f"create cgroup {e.filename}: {strerror(e.errno)}") from None
 
     def join(self, pid):
@@ -316,7 +324,7 @@ class Cgroup:
         return steps
 
     def destroy(self):
-        remove(self.directories())
+        remove(self.directories(), keep=self.existing)
 
 
 def _under(path, mountpoint):
@@ -368,17 +376,21 @@ def kill(directories, sig=9):
                 pass
 
 
-def remove(directories, timeout=5.0):
+def remove(directories, timeout=5.0, keep=()):
     """Remove a container's cgroup directories (and any cgroups its processes
     made below them), killing whatever is still inside and waiting for it to
     go; then the parents minioci made for it, where nobody else uses them.
+    The directories in `keep` (there before the container) are only emptied.
     The common case, an empty cgroup, is one rmdir per directory."""
     import time
     deadline = time.monotonic() + timeout
     for d in directories:
         while True:
             try:
-                fs.remove_tree(d)
+                if d in keep:
+                    _empty(d)
+                else:
+                    fs.remove_tree(d)
                 break
             except FileNotFoundError:
                 break
@@ -391,7 +403,17 @@ def remove(directories, timeout=5.0):
                                        f"(processes still inside: {procs})") from None
                 kill([d])
                 time.sleep(0.002)
-        remove_parents(os.path.dirname(d))
+        if d not in keep:
+            remove_parents(os.path.dirname(d))
+
+
+def _empty(d):
+    """The cgroups below `d` go; OSError (EBUSY) while processes are in `d`."""
+    for entry in os.scandir(d):
+        if entry.is_dir(follow_symlinks=False):
+            fs.remove_tree(entry.path)
+    if fs.read_pids(d, recursive=False):
+        raise OSError(16, os.strerror(16), d)
 
 
 # ---- the parents minioci made (/minioci, a cgroupsPath's missing parents) ------
