@@ -159,7 +159,8 @@ def build(spec, opts=None):
         if spec.rootfs_propagation & MS_UNBINDABLE:     # after the last bind in the container
             add("root_propagation", "pivot_root", propagation=spec.rootfs_propagation)
     if proc is not None:
-        _process(proc, opts, add, _hook_steps(spec, "startContainer", 1))
+        dev_tmpfs = any(m.destination == "/dev" and not m.bind for m in spec.mounts)
+        _process(proc, opts, add, _hook_steps(spec, "startContainer", 1), console="mount" in new and dev_tmpfs)
     return Plan(clone_flags, cgroup_fd, steps, spec.uid_mappings, spec.gid_mappings, opts.preserve_fds,
                 parent_setup="user" in new)
 
@@ -253,6 +254,9 @@ def _rootfs(spec, opts, add):
 
     if not dev_is_bind:
         _devices(spec, add)
+    if spec.process is not None and spec.process.cwd != "/":
+        # Made if missing (runc and crun do), before the root can turn read-only.
+        add("mkdir", "cwd", path=spec.process.cwd)
     _creation_hooks(spec, add)
     if opts.no_pivot:
         add("move_root", "pivot_root")
@@ -306,7 +310,9 @@ def _makedev(major, minor):
     return ((major & 0xfff) << 8) | ((major & ~0xfff) << 32) | (minor & 0xff) | ((minor & ~0xff) << 12)
 
 
-def _process(proc, opts, add, start_hooks=()):
+def _process(proc, opts, add, start_hooks=(), console=False):
+    """The process's own settings; `console`: its terminal is also the
+    container's /dev/console (not for exec, nor without a /dev of its own)."""
     if proc.oom_score_adj is not None:
         add("write_file", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj))
     for resource, name, soft, hard in proc.rlimits:
@@ -314,7 +320,8 @@ def _process(proc, opts, add, start_hooks=()):
     if proc.terminal:
         rows, cols = proc.console_size or opts.console_size or (0, 0)
         add("terminal", "terminal", socket_fd=-1 if opts.console_fd is None else opts.console_fd,
-            uid=proc.uid, gid=proc.gid, size=(rows & 0xffff) << 16 | (cols & 0xffff))
+            uid=proc.uid, gid=proc.gid, size=(rows & 0xffff) << 16 | (cols & 0xffff),
+            console=int(console))
     caps = proc.capabilities
     if caps is not None:
         add("cap_bounding", "capabilities", keep=caps.bounding)

@@ -41,13 +41,14 @@ FIELDS = {
     "no_new_privs": {},
     "umask": {"mask": "i1"},
     "chdir": {"path": "s1"},
-    "terminal": {"socket_fd": "i1", "uid": "u1", "gid": "u2", "size": "u3"},
+    "terminal": {"socket_fd": "i1", "uid": "u1", "gid": "u2", "size": "u3", "console": "i2"},
     "find_exec": {"file": "s1", "env": "v2"},
     "seccomp": {"bpf": "blob", "flags": "i1", "listener_fd": "i2"},
     "close_fds": {"first": "i1"},
     "wait_start": {"fd": "i1"},
     "exec": {"args": "v1", "env": "v2"},
     "fork": {},
+    "mkdir": {"path": "s1"},
 }
 OPS = {name: getattr(lib, "MO_OP_" + name.upper()) for name in FIELDS}
 # Keys a step carries for Python only.

@@ -88,10 +88,17 @@ static void fail(int err, const char *fmt, ...)
     if (send_report(MO_REPORT_ERROR, -1) < 0) {
         /* No parent to tell (after `create` returned): say it where the
          * container's own stderr goes, as runc does. */
-        if (err)
-            dprintf(2, "minioci: %s: %s\n", sh->msg, strerror(err));
-        else
+        if (err) {
+            /* errno worded as runc (Go) words it, as the parent does
+             * (minioci/errors.py): engines match "no such file or directory". */
+            char text[256];
+            snprintf(text, sizeof text, "%s", strerror(err));
+            if (text[0] && !(text[1] >= 'A' && text[1] <= 'Z') && text[0] >= 'A' && text[0] <= 'Z')
+                text[0] = (char)(text[0] - 'A' + 'a');
+            dprintf(2, "minioci: %s: %s\n", sh->msg, text);
+        } else {
             dprintf(2, "minioci: %s\n", sh->msg);
+        }
     }
     _exit(1);
 }
@@ -418,8 +425,18 @@ static void step_mknod(const struct mo_step *s)
     int dir = open_parent_in_root(s->s2, &name);
     if (dir < 0)
         fail(errno, "create directory for %s", s->s2);
-    if (mknodat(dir, name, (mode_t)s->u1, (dev_t)s->u2) < 0 && errno != EEXIST)
-        fail(errno, "mknod %s", s->s2);
+    if (mknodat(dir, name, (mode_t)s->u1, (dev_t)s->u2) < 0) {
+        if (errno != EEXIST)
+            fail(errno, "mknod %s", s->s2);
+        /* runtime-spec: a file already at the path that is not the
+         * requested device is an error (not a file to chmod). */
+        struct stat st;
+        if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            fail(errno, "stat %s", s->s2);
+        if ((st.st_mode & S_IFMT) != ((mode_t)s->u1 & S_IFMT) ||
+            ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && st.st_rdev != (dev_t)s->u2))
+            fail(EEXIST, "device %s: a file that is not this device is already there", s->s2);
+    }
     /* mknod applies the umask; the config's mode is meant literally. */
     int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
@@ -432,6 +449,16 @@ static void step_mknod(const struct mo_step *s)
         fail(errno, "chown %s", s->s2);
     close(fd);
     close(dir);
+}
+
+/* s1: a directory (process.cwd) made inside the rootfs if it is missing,
+ * before the root can turn read-only (runc and crun make it too). */
+static void step_mkdir(const struct mo_step *s)
+{
+    int fd = open_in_root(s->s1, MO_TARGET_DIR);
+    if (fd < 0)
+        fail(errno, "create cwd %s", s->s1);
+    close(fd);
 }
 
 static void step_bind_dev(const struct mo_step *s)
@@ -510,7 +537,13 @@ static void step_readonly(const struct mo_step *s)
             return;
         fail(errno, "bind readonly path %s", s->s1);
     }
-    if (remount_bind(s->s1, MS_RDONLY | MS_REC) < 0)
+    /* A remount sets every flag anew: keep nosuid, nodev, noexec and the
+     * atime ones of the mount the path sits on (as runc does). */
+    struct statfs st;
+    unsigned long keep = 0;
+    if (statfs(s->s1, &st) == 0)
+        keep = st.f_flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+    if (remount_bind(s->s1, MS_RDONLY | MS_REC | keep) < 0)
         fail(errno, "remount %s read-only", s->s1);
 }
 
@@ -650,6 +683,20 @@ static void step_terminal(const struct mo_step *s)
     }
     if (ioctl(slave, TIOCSCTTY, 0) < 0)
         fail(errno, "set controlling terminal");
+    if (s->i2) {
+        /* runtime-spec: /dev/console is the pty, bound there. */
+        int n;
+        char pts[64];
+        if (ioctl(master, TIOCGPTN, &n) < 0)
+            fail(errno, "find the pty's number");
+        snprintf(pts, sizeof pts, "/dev/pts/%d", n);
+        int fd = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+            fail(errno, "create /dev/console");
+        close(fd);
+        if (mount(pts, "/dev/console", NULL, MS_BIND, NULL) < 0)
+            fail(errno, "bind %s on /dev/console", pts);
+    }
     for (int i = 0; i < 3; i++)
         if (dup2(slave, i) < 0)
             fail(errno, "dup pty to fd %d", i);
@@ -950,6 +997,7 @@ static void run_step(const struct mo_step *s)
     case MO_OP_WAIT_START: step_wait_start(s); break;
     case MO_OP_EXEC: step_exec(s); break;
     case MO_OP_FORK: step_fork(); break;
+    case MO_OP_MKDIR: step_mkdir(s); break;
     default: fail(EINVAL, "unknown step %d", s->op);
     }
 }

@@ -52,7 +52,7 @@ enum mo_op {
     MO_OP_CHDIR,             /* chdir(s1), resolved inside the new root */
     MO_OP_TERMINAL,          /* new pty from the container's /dev/ptmx, owned by u1:u2, sized
                                 u3 (rows << 16 | cols, 0: unset); master sent on fd i1,
-                                or to the parent when i1 < 0 */
+                                or to the parent when i1 < 0; i2: bind it on /dev/console */
     MO_OP_FIND_EXEC,         /* resolve s1 against PATH of envp v2; fails like runc */
     MO_OP_SECCOMP,           /* load the BPF program in blob with seccomp flags i1; if
                                 i2 >= 0 (flags hold NEW_LISTENER), send the notify fd with
@@ -62,6 +62,7 @@ enum mo_op {
     MO_OP_EXEC,              /* execve(found path, v1, v2) */
     MO_OP_FORK,              /* fork a sibling (CLONE_PARENT) that carries on: pid 1 of a PID
                                 namespace unshared or joined (setns) just before */
+    MO_OP_MKDIR,             /* directory s1 inside the rootfs, made if missing (process.cwd) */
     MO_OP_LAST
 };
 

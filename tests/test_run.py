@@ -374,7 +374,8 @@ def test_a_failing_mount_names_it(rt):
 
 
 def test_terminal_gives_the_container_a_pty(rt):
-    cfg = sh("tty; stty size")
+    """... which is also its /dev/console (runtime-spec: bound there)."""
+    cfg = sh("tty; stty size; stat -c 'console %t:%T' /dev/console")
     cfg["process"]["terminal"] = True
     cmd = " ".join(rt.cmd("run", "-b", rt.bundle(cfg), rt.new_id()))
     r = subprocess.run(["script", "-qec", f"stty cols 77 rows 22; {cmd}", "/dev/null"],
@@ -382,6 +383,7 @@ def test_terminal_gives_the_container_a_pty(rt):
     assert r.returncode == 0, r.stdout
     lines = r.stdout.replace("\r", "").split("\n")
     assert "/dev/pts/0" in lines and "22 77" in lines
+    assert "console 88:0" in lines                  # /dev/pts/0: major 136 (0x88), minor 0
 
 
 def test_mqueue_without_an_ipc_namespace_is_a_fresh_mount(rt):
@@ -638,7 +640,6 @@ def test_a_joined_mount_namespace_still_gets_the_rootfs(rt):
         holder.wait()
 
 
-@pytest.mark.xfail(strict=True, reason=NATIVE.format(14, "a missing cwd is created"))
 def test_a_missing_cwd_is_created_also_under_a_read_only_root(rt):
     cfg = sh("pwd")
     cfg["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
@@ -647,7 +648,6 @@ def test_a_missing_cwd_is_created_also_under_a_read_only_root(rt):
     assert rt.output(cfg) == "/tmp/new/work\n"
 
 
-@pytest.mark.xfail(strict=True, reason=NATIVE.format(15, "readonlyPaths keep nosuid, nodev, noexec"))
 def test_read_only_paths_keep_the_flags_of_their_mount(rt):
     """runc: /proc/sys under a nosuid,nodev,noexec /proc stays so, read-only."""
     cfg = sh("cat /proc/self/mountinfo")
@@ -675,3 +675,19 @@ def test_a_mount_source_the_user_namespace_cannot_reach(rt, tmp_path):
     finally:
         locked.chmod(0o755)
     assert out == "reached\n"
+
+
+def test_a_device_path_holding_another_file_is_an_error(rt, tmp_path):
+    """runtime-spec: "If a file already exists at path that does not match
+    the requested device, the runtime MUST generate an error" (here a file
+    bound into the container's own tmpfs, so the rootfs is not touched)."""
+    (tmp_path / "plain").write_text("not a device\n")
+    cfg = sh("true")
+    cfg["mounts"] += [{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"},
+                      {"destination": "/tmp/file", "type": "bind", "source": str(tmp_path / "plain")}]
+    cfg["linux"]["devices"] = [{"path": "/tmp/file", "type": "c", "major": 1, "minor": 3}]
+    r = rt.run(cfg)
+    assert r.returncode == 1
+    assert r.stderr == "minioci: device /tmp/file: a file that is not this device is already there: " \
+                       "file exists\n"
+    assert (tmp_path / "plain").stat().st_mode & 0o777 == 0o644       # not chmod'ed
