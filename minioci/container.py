@@ -54,12 +54,6 @@ def start(spec, container, opts, tl):
     proc = spec.process
     if proc is None:
         raise MiniociError(f"{spec.file}: process: is required to start a container")
-    if "mount" not in spec.namespaces:
-        # The process would share the host's mount table and enter root.path
-        # by chroot (spec.py refuses whatever would mount); the shim has no
-        # such step yet.
-        raise MiniociError(f"{spec.file}: linux.namespaces: a container without a mount namespace of "
-                           "its own is not supported by minioci yet (its root would be entered by chroot)")
     if proc.terminal and opts.console_socket is None and (opts.create or opts.detach):
         raise MiniociError("process.terminal needs --console-socket when the container is "
                            "created or run detached")

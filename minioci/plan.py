@@ -141,17 +141,23 @@ def build(spec, opts=None):
                 lines = "".join(f"{clock} {s} {n}\n" for clock, (s, n) in sorted(spec.time_offsets.items()))
                 add("write_file", "ns.time", path="/proc/self/timens_offsets", content=lines)
 
-    if "mount" in new:
+    # The rootfs is set up in the container's mount namespace, new or joined
+    # by path (runc does the same).  With none of its own the container
+    # shares the runtime's (runtime-spec) and is only chrooted into its
+    # root: spec.py refused whatever would have mounted in it.
+    mount_ns = "mount" in ns
+    if mount_ns:
         _rootfs(spec, opts, add)
     else:
         _creation_hooks(spec, add)
+        add("chroot", "pivot_root", path=spec.root.path)
     if spec.hostname is not None:
         add("sethostname", "hostname", name=spec.hostname)
     if spec.domainname is not None:
         add("setdomainname", "hostname", name=spec.domainname)
     for key, value in spec.sysctl.items():
         add("write_file", "sysctl", path=sysctl_path(key), content=value)
-    if "mount" in new:
+    if mount_ns:
         for p in spec.readonly_paths:
             add("readonly", "readonly paths", path=p)
         for p in spec.masked_paths:
@@ -160,7 +166,7 @@ def build(spec, opts=None):
             add("root_propagation", "pivot_root", propagation=spec.rootfs_propagation)
     if proc is not None:
         dev_tmpfs = any(m.destination == "/dev" and not m.bind for m in spec.mounts)
-        _process(proc, opts, add, _hook_steps(spec, "startContainer", 1), console="mount" in new and dev_tmpfs)
+        _process(proc, opts, add, _hook_steps(spec, "startContainer", 1), console=mount_ns and dev_tmpfs)
     return Plan(clone_flags, cgroup_fd, steps, spec.uid_mappings, spec.gid_mappings, opts.preserve_fds,
                 parent_setup="user" in new)
 

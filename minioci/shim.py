@@ -49,6 +49,7 @@ FIELDS = {
     "exec": {"args": "v1", "env": "v2"},
     "fork": {},
     "mkdir": {"path": "s1"},
+    "chroot": {"path": "s1"},
 }
 OPS = {name: getattr(lib, "MO_OP_" + name.upper()) for name in FIELDS}
 # Keys a step carries for Python only.

@@ -516,6 +516,17 @@ static void step_move_root(void)
     C.rootfd = -1;
 }
 
+/* Without a mount namespace of its own the container shares the runtime's
+ * mount table, where pivot_root would move every process's root: its
+ * process only changes its own. */
+static void step_chroot(const struct mo_step *s)
+{
+    if (chroot(s->s1) < 0)
+        fail(errno, "chroot into %s", s->s1);
+    if (chdir("/") < 0)
+        fail(errno, "chdir /");
+}
+
 static void step_mask(const struct mo_step *s)
 {
     struct stat st;
@@ -998,6 +1009,7 @@ static void run_step(const struct mo_step *s)
     case MO_OP_EXEC: step_exec(s); break;
     case MO_OP_FORK: step_fork(); break;
     case MO_OP_MKDIR: step_mkdir(s); break;
+    case MO_OP_CHROOT: step_chroot(s); break;
     default: fail(EINVAL, "unknown step %d", s->op);
     }
 }

@@ -63,6 +63,7 @@ enum mo_op {
     MO_OP_FORK,              /* fork a sibling (CLONE_PARENT) that carries on: pid 1 of a PID
                                 namespace unshared or joined (setns) just before */
     MO_OP_MKDIR,             /* directory s1 inside the rootfs, made if missing (process.cwd) */
+    MO_OP_CHROOT,            /* chroot into s1 (no mount namespace of the container's own) */
     MO_OP_LAST
 };
 

@@ -221,7 +221,7 @@ def test_bad_cgroups_path(rt, tmp_path, name, cgroups_path, message):
     ("unknown filesystem", lambda c: setting(c, c["mounts"] + [{"destination": "/x", "type": "nofs",
                                                                  "source": "none"}], "mounts"),
      "mount none on /x: no such device"),
-    ("cwd missing", lambda c: setting(c, "/missing", "process", "cwd"), "chdir to cwd /missing"),
+    ("cwd under a file", lambda c: setting(c, "/etc/passwd/x", "process", "cwd"), "create cwd /etc/passwd/x"),
 ])
 def test_failures_inside_the_child_are_reported_and_cleaned_up(rt, name, change, message):
     r = rt.run(change(base_config()))

@@ -530,19 +530,30 @@ def test_a_config_with_hundreds_of_mounts_runs(rt, tmp_path):
     assert rt.output(cfg) == "600\n"
 
 
-@pytest.mark.xfail(strict=True, reason="native: pending (issue 11 item 10: the shim needs a chroot step)")
 def test_without_a_mount_namespace_the_hosts_is_inherited(rt):
     """runtime-spec: a namespace type not listed is inherited from the
     runtime.  The process shares the host's mount table (nothing is mounted:
     spec.py refuses what would be) and still gets root.path as its root."""
-    cfg = base_config(["/bin/busybox", "sh", "-c", "readlink /proc/self/ns/mnt; ls /bin/busybox; "
-                                                   "test -e /usr/bin/python3 || echo no-host-files"])
+    cfg = base_config(["/bin/busybox", "sh", "-c", "ls /bin/busybox; test -e /usr/bin/python3 || echo no-host-files; "
+                                                   "exec sleep 100"])
     cfg["linux"]["namespaces"] = [{"type": "pid"}, {"type": "uts"}]
     cfg["mounts"] = []
     cfg["linux"]["maskedPaths"] = cfg["linux"]["readonlyPaths"] = []
     cfg["root"]["readonly"] = False
-    out = rt.output(cfg).split()
-    assert out == [os.readlink("/proc/self/ns/mnt"), "/bin/busybox", "no-host-files"]
+    cid = rt.new_id()
+    out = rt.tmp / "out"
+    with open(out, "w") as f:
+        r = rt.call("run", "-d", "-b", rt.bundle(cfg), cid, stdout=f, stderr=subprocess.STDOUT, capture_output=False)
+    assert r.returncode == 0, out.read_text()
+    pid = __import__("json").loads(rt.call("state", cid).stdout)["pid"]
+    deadline = time.monotonic() + 10
+    while "no-host-files" not in out.read_text():
+        assert time.monotonic() < deadline, out.read_text()
+        time.sleep(0.01)
+    assert out.read_text() == "/bin/busybox\nno-host-files\n"
+    assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    assert os.readlink(f"/proc/{pid}/root") == str(ROOTFS)
+    assert rt.call("delete", "--force", cid).returncode == 0
 
 
 # ---- issue 11's native items: ready for the shim's restructure ----------------
@@ -624,16 +635,15 @@ def test_memory_policy(rt):
     assert rt.output(cfg) == "bind:0\n"
 
 
-@pytest.mark.xfail(strict=True, reason=NATIVE.format(9, "a mount namespace joined by path gets root.path"))
 def test_a_joined_mount_namespace_still_gets_the_rootfs(rt):
     holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", "60"])
     try:
         time.sleep(0.2)
         cfg = base_config(["/bin/busybox", "sh", "-c", "readlink /proc/self/ns/mnt; "
-                           "test -e /usr/bin/python3 || echo rootfs; grep -c ' /proc/kcore ' /proc/self/mountinfo"])
+                           "test -e /usr/bin/python3 || echo rootfs; grep -c ' /proc/keys ' /proc/self/mountinfo"])
         cfg["linux"]["namespaces"] = [{"type": "pid"}, {"type": "mount", "path": f"/proc/{holder.pid}/ns/mnt"}]
         del cfg["hostname"]
-        assert "/proc/kcore" in cfg["linux"]["maskedPaths"]
+        assert "/proc/keys" in cfg["linux"]["maskedPaths"]
         assert rt.output(cfg).split() == [os.readlink(f"/proc/{holder.pid}/ns/mnt"), "rootfs", "1"]
     finally:
         holder.kill()
