@@ -65,6 +65,7 @@ static struct {
     char state[65536];  /* container state JSON for hooks, from the parent's go */
     size_t state_len;
     char exec_path[PATH_MAX];
+    char **exec_env;    /* the environment execve gets (MO_OP_FIND_EXEC adds HOME) */
 } C = { .rootfd = -1 };
 
 
@@ -732,12 +733,59 @@ static int check_executable(const char *path)
     return access(path, X_OK) == 0 ? 0 : errno;
 }
 
+/* The environment the program gets: `env`, and HOME when it has none, as
+ * runc and crun set it: the home of our uid in the container's /etc/passwd,
+ * or "/" if it lists no such user. */
+static char **with_home(char **env)
+{
+    size_t n = 0;
+    for (; env && env[n]; n++)
+        if (strncmp(env[n], "HOME=", 5) == 0)
+            return env;
+    static char home[PATH_MAX + 5] = "HOME=/";
+    int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        static char buf[1 << 16];
+        ssize_t len = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        buf[len > 0 ? len : 0] = '\0';
+        char want[16];
+        snprintf(want, sizeof want, "%u", (unsigned)getuid());
+        for (char *line = buf, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next)
+                *next++ = '\0';
+            char *field[7] = { line };
+            int k = 1;
+            for (char *p = line; *p && k < 7; p++)
+                if (*p == ':') {
+                    *p = '\0';
+                    field[k++] = p + 1;
+                }
+            if (k == 7 && strcmp(field[2], want) == 0) {
+                if (*field[5])
+                    snprintf(home, sizeof home, "HOME=%s", field[5]);
+                break;
+            }
+        }
+    }
+    char **out = malloc((n + 2) * sizeof *out);
+    if (!out)
+        fail(ENOMEM, "environment");
+    for (size_t i = 0; i < n; i++)
+        out[i] = env[i];
+    out[n] = home;
+    out[n + 1] = NULL;
+    return out;
+}
+
 /* Resolve the command like runc's exec.LookPath, with the container's PATH,
  * before seccomp can forbid the syscalls it needs, and before `create`
  * returns: a command that cannot run fails the create, as with runc. */
 static void step_find_exec(const struct mo_step *s)
 {
     const char *file = s->s1;
+    C.exec_env = with_home(s->v2);
     if (strchr(file, '/')) {
         if (snprintf(C.exec_path, sizeof C.exec_path, "%s", file) >= (int)sizeof C.exec_path)
             fail(ENAMETOOLONG, "exec %s", file);
@@ -831,7 +879,7 @@ static void step_exec(const struct mo_step *s)
     prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     /* Stamp exec's start; the parent stamps its end when the socket closes. */
     C.shared->t_step[C.step] = mo_now();
-    execve(C.exec_path, s->v1, s->v2);
+    execve(C.exec_path, s->v1, C.exec_env ? C.exec_env : s->v2);
     fail(errno, "exec %s", C.exec_path);
 }
 

@@ -233,6 +233,14 @@ def test_users(docker):
     assert (r.returncode, r.stdout) == (0, "1000\n"), r.stderr
     r = docker.run("--rm", "-u", "1000", "--group-add", "0", ["id", "-G"])
     assert r.returncode == 0 and sorted(r.stdout.split()) == ["0", "1000"], r.stderr
+    # HOME from the image's /etc/passwd, as runc sets it (docker leaves it to the runtime)
+    r = docker.run("--rm", "-u", "user", ["sh", "-c", 'echo "$HOME"'])
+    assert (r.returncode, r.stdout) == (0, "/home/user\n"), r.stderr
+    name = _name()
+    assert docker.run("-d", "--name", name, ["sleep", "1000"]).returncode == 0
+    r = docker("exec", "-u", "1000", name, "sh", "-c", 'echo "$HOME"')
+    assert (r.returncode, r.stdout) == (0, "/home/user\n"), r.stderr
+    _rm(docker, name)
 
 
 def _cap_eff(text):

@@ -594,7 +594,6 @@ def test_idmap_bind_mount_shows_host_root_as_container_root(rt, tmp_path):
     assert rt.output(cfg) == "0\n"                # without idmap: 65534, nobody
 
 
-@pytest.mark.xfail(strict=True, reason=NATIVE.format(5, "HOME from the container's /etc/passwd"))
 def test_home_comes_from_the_containers_passwd(rt):
     """runc and crun: no HOME in process.env, so HOME is the passwd entry's
     home for the process's uid, or / for a uid it does not list."""
