@@ -164,6 +164,11 @@ def build(spec, opts=None):
             add("mask", "masked paths", path=p)
         if spec.rootfs_propagation & MS_UNBINDABLE:     # after the last bind in the container
             add("root_propagation", "pivot_root", propagation=spec.rootfs_propagation)
+    if spec.personality is not None:
+        add("personality", "process", persona=spec.personality)
+    if spec.memory_policy is not None:
+        mode, nodes = spec.memory_policy
+        add("mempolicy", "process", mode=mode, nodemask=_nodemask(nodes), maxnode=1024 + 1)
     if proc is not None:
         dev_tmpfs = any(m.destination == "/dev" and not m.bind for m in spec.mounts)
         _process(proc, opts, add, _hook_steps(spec, "startContainer", 1), console=mount_ns and dev_tmpfs)
@@ -311,6 +316,20 @@ def _devices(spec, add):
         add("symlink", "devices", target="/proc/kcore", destination="/dev/core")
 
 
+def _nodemask(nodes):
+    """set_mempolicy's bitmask of 1024 nodes, as unsigned longs (64-bit LE)."""
+    mask = 0
+    for n in nodes:
+        mask |= 1 << n
+    return mask.to_bytes(1024 // 8, "little")
+
+
+def _sched_attr(policy, flags, nice, priority, runtime, deadline, period):
+    """struct sched_attr as sched_setattr(2) takes it (SCHED_ATTR_SIZE_VER0)."""
+    import struct
+    return struct.pack("<IIQiIQQQ", 48, policy, flags, nice, priority, runtime, deadline, period)
+
+
 def _makedev(major, minor):
     # glibc's gnu_dev_makedev
     return ((major & 0xfff) << 8) | ((major & ~0xfff) << 32) | (minor & 0xff) | ((minor & ~0xff) << 12)
@@ -323,6 +342,11 @@ def _process(proc, opts, add, start_hooks=(), console=False):
         add("write_file", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj))
     for resource, name, soft, hard in proc.rlimits:
         add("rlimit", "rlimits", resource=resource, name=name, soft=soft, hard=hard)
+    # As root, before any capability is dropped (realtime needs CAP_SYS_NICE).
+    if proc.scheduler is not None:
+        add("scheduler", "process", attr=_sched_attr(*proc.scheduler))
+    if proc.io_priority is not None:
+        add("ioprio", "process", value=proc.io_priority)
     if proc.terminal:
         rows, cols = proc.console_size or opts.console_size or (0, 0)
         add("terminal", "terminal", socket_fd=-1 if opts.console_fd is None else opts.console_fd,

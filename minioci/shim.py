@@ -50,6 +50,10 @@ FIELDS = {
     "fork": {},
     "mkdir": {"path": "s1"},
     "chroot": {"path": "s1"},
+    "personality": {"persona": "u1"},
+    "scheduler": {"attr": "blob"},
+    "ioprio": {"value": "i1"},
+    "mempolicy": {"mode": "i1", "nodemask": "blob", "maxnode": "u1"},
 }
 OPS = {name: getattr(lib, "MO_OP_" + name.upper()) for name in FIELDS}
 # Keys a step carries for Python only.

@@ -169,7 +169,8 @@ def parse(doc, file, bundle):
         sysctl=_string_map(c, linux, "sysctl", "linux"),
         seccomp=c.field(linux, "seccomp", "linux", "object", default=None),
         time_offsets=_time_offsets(c, linux),
-        personality=c.field(linux, "personality", "linux", "object", default=None),
+        personality=_personality(c, linux),
+        memory_policy=_memory_policy(c, linux),
     )
     _check_unsupported(c, doc, linux)
     _check_consistency(c, spec)
@@ -301,9 +302,114 @@ def _process(c, proc, path):
         rlimits=_rlimits(c, proc, path),
         no_new_privileges=c.field(proc, "noNewPrivileges", path, "bool", default=False),
         oom_score_adj=oom,
+        scheduler=_scheduler(c, proc, path),
+        io_priority=_io_priority(c, proc, path),
         apparmor_profile=c.field(proc, "apparmorProfile", path, "string", default=""),
         selinux_label=c.field(proc, "selinuxLabel", path, "string", default=""),
     )
+
+
+# process.scheduler: sched_setattr(2)'s policies and flags.
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3, "SCHED_ISO": 4,
+                  "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02, "SCHED_FLAG_DL_OVERRUN": 0x04,
+               "SCHED_FLAG_KEEP_POLICY": 0x08, "SCHED_FLAG_KEEP_PARAMS": 0x10,
+               "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20, "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+PERSONALITIES = {"LINUX": 0x0000, "LINUX32": 0x0008}
+MPOL_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3, "MPOL_LOCAL": 4,
+              "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
+MPOL_FLAGS = {"MPOL_F_STATIC_NODES": 1 << 15, "MPOL_F_RELATIVE_NODES": 1 << 14, "MPOL_F_NUMA_BALANCING": 1 << 13}
+INT32 = (-2**31, 2**31 - 1)
+
+
+def _one_of(c, value, table, where, what):
+    if value not in table:
+        c.fail(where, f"unknown {what} {value!r} (one of {', '.join(table)})")
+    return table[value]
+
+
+def _scheduler(c, proc, path):
+    """(policy, flags, nice, priority, runtime, deadline, period) for
+    sched_setattr, or None."""
+    sched = c.field(proc, "scheduler", path, "object", default=None)
+    if sched is None:
+        return None
+    where = f"{_p(path)}scheduler"
+    policy = _one_of(c, c.field(sched, "policy", where, "string", required=True), SCHED_POLICIES,
+                     f"{where}.policy", "policy")
+    if policy == SCHED_POLICIES["SCHED_ISO"]:
+        c.fail(f"{where}.policy", "SCHED_ISO is not implemented by Linux")
+    flags = 0
+    for i, name in enumerate(c.field(sched, "flags", where, "strings", default=[])):
+        flags |= _one_of(c, name, SCHED_FLAGS, f"{where}.flags[{i}]", "flag")
+    numbers = {}
+    for key in ("nice", "priority"):
+        v = c.field(sched, key, where, "int", default=0)
+        if not INT32[0] <= v <= INT32[1]:
+            c.fail(f"{where}.{key}", "must be a 32-bit integer")
+        numbers[key] = v
+    if not -20 <= numbers["nice"] <= 19:
+        c.fail(f"{where}.nice", f"must be from -20 to 19, not {numbers['nice']}")
+    realtime = policy in (SCHED_POLICIES["SCHED_FIFO"], SCHED_POLICIES["SCHED_RR"])
+    if realtime and not 1 <= numbers["priority"] <= 99:
+        c.fail(f"{where}.priority", f"must be from 1 to 99 for a realtime policy, not {numbers['priority']}")
+    if not realtime and numbers["priority"] != 0:
+        c.fail(f"{where}.priority", "must be 0 unless the policy is SCHED_FIFO or SCHED_RR")
+    times = [c.field(sched, key, where, "uint64", default=0) for key in ("runtime", "deadline", "period")]
+    return (policy, flags, numbers["nice"], numbers["priority"], *times)
+
+
+def _io_priority(c, proc, path):
+    """The ioprio_set(2) value (class << 13 | level), or None."""
+    io = c.field(proc, "ioPriority", path, "object", default=None)
+    if io is None:
+        return None
+    where = f"{_p(path)}ioPriority"
+    cls = _one_of(c, c.field(io, "class", where, "string", required=True), IOPRIO_CLASSES,
+                  f"{where}.class", "class")
+    level = c.field(io, "priority", where, "int", required=True)
+    if not 0 <= level <= 7:
+        c.fail(f"{where}.priority", f"must be from 0 to 7, not {level}")
+    return cls << 13 | level
+
+
+def _personality(c, linux):
+    value = c.field(linux, "personality", "linux", "object", default=None)
+    if value is None:
+        return None
+    domain = _one_of(c, c.field(value, "domain", "linux.personality", "string", required=True),
+                     PERSONALITIES, "linux.personality.domain", "domain")
+    if c.field(value, "flags", "linux.personality", "strings", default=[]):
+        c.fail("linux.personality.flags", "no flags are defined (the runtime-spec supports none)")
+    return domain
+
+
+def _memory_policy(c, linux):
+    """(mode | flags, node list) for set_mempolicy(2), or None."""
+    value = c.field(linux, "memoryPolicy", "linux", "object", default=None)
+    if value is None:
+        return None
+    where = "linux.memoryPolicy"
+    mode = _one_of(c, c.field(value, "mode", where, "string", required=True), MPOL_MODES, f"{where}.mode", "mode")
+    flags = 0
+    for i, name in enumerate(c.field(value, "flags", where, "strings", default=[])):
+        flags |= _one_of(c, name, MPOL_FLAGS, f"{where}.flags[{i}]", "flag")
+    text = c.field(value, "nodes", where, "string", default="")
+    nodes = []
+    for item in filter(None, text.split(",")):
+        lo, _, hi = item.strip().partition("-")
+        if not lo.isdigit() or (hi and (not hi.isdigit() or int(hi) < int(lo))):
+            c.fail(f"{where}.nodes", f"{text!r} is not a list of nodes like 0-3,7")
+        nodes += range(int(lo), int(hi or lo) + 1)
+    if max(nodes, default=0) >= 1024:
+        c.fail(f"{where}.nodes", "node numbers go up to 1023")
+    no_nodes = mode in (MPOL_MODES["MPOL_DEFAULT"], MPOL_MODES["MPOL_LOCAL"])
+    if no_nodes and nodes:
+        c.fail(f"{where}.nodes", "must be empty for MPOL_DEFAULT and MPOL_LOCAL")
+    if not no_nodes and mode != MPOL_MODES["MPOL_PREFERRED"] and not nodes:
+        c.fail(f"{where}.nodes", "must name at least one node for this mode")
+    return mode | flags, sorted(set(nodes))
 
 
 def _capabilities(c, caps, path):
@@ -535,7 +641,7 @@ def _time_offsets(c, linux):
 def _check_unsupported(c, doc, linux):
     """Things the spec asks for that this host or minioci cannot honour are
     errors, never silently skipped."""
-    for key in ("intelRdt", "memoryPolicy", "netDevices"):
+    for key in ("intelRdt", "netDevices"):
         if linux.get(key) is not None:
             c.fail(f"linux.{key}", "is not supported by minioci")
     _check_process_support(c, doc.get("process") or {}, "process")
@@ -546,12 +652,10 @@ def _check_unsupported(c, doc, linux):
             c.fail("linux.mountLabel", "applying SELinux labels is not supported by minioci")
         from . import log
         log.warning("linux.mountLabel: ignored, SELinux is not enabled on this host")
-    if linux.get("personality") is not None:
-        c.fail("linux.personality", "is not supported by minioci")
 
 
 def _check_process_support(c, proc, path):
-    for key in ("ioPriority", "scheduler", "execCPUAffinity"):
+    for key in ("execCPUAffinity",):
         if proc.get(key) is not None:
             c.fail(f"{_p(path)}{key}", "is not supported by minioci")
     # A label or profile is either applied or refused: minioci applies none.

@@ -1058,6 +1058,22 @@ static void run_step(const struct mo_step *s)
     case MO_OP_FORK: step_fork(); break;
     case MO_OP_MKDIR: step_mkdir(s); break;
     case MO_OP_CHROOT: step_chroot(s); break;
+    case MO_OP_PERSONALITY:
+        if (syscall(SYS_personality, (unsigned long)s->u1) < 0)
+            fail(errno, "personality %#llx", s->u1);
+        break;
+    case MO_OP_SCHEDULER:
+        if (syscall(SYS_sched_setattr, 0, s->blob, 0) < 0)
+            fail(errno, "sched_setattr");
+        break;
+    case MO_OP_IOPRIO:
+        if (syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, s->i1) < 0)
+            fail(errno, "ioprio_set class %d level %d", s->i1 >> 13, s->i1 & 7);
+        break;
+    case MO_OP_MEMPOLICY:
+        if (syscall(SYS_set_mempolicy, s->i1, s->blob_len ? s->blob : NULL, (unsigned long)s->u1) < 0)
+            fail(errno, "set_mempolicy");
+        break;
     default: fail(EINVAL, "unknown step %d", s->op);
     }
 }

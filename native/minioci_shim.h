@@ -64,6 +64,10 @@ enum mo_op {
                                 namespace unshared or joined (setns) just before */
     MO_OP_MKDIR,             /* directory s1 inside the rootfs, made if missing (process.cwd) */
     MO_OP_CHROOT,            /* chroot into s1 (no mount namespace of the container's own) */
+    MO_OP_PERSONALITY,       /* personality(u1) */
+    MO_OP_SCHEDULER,         /* sched_setattr(0, blob: struct sched_attr, 0) */
+    MO_OP_IOPRIO,            /* ioprio_set(IOPRIO_WHO_PROCESS, 0, i1) */
+    MO_OP_MEMPOLICY,         /* set_mempolicy(i1: mode | flags, blob: nodemask, u1: maxnode) */
     MO_OP_LAST
 };
 

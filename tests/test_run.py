@@ -606,28 +606,24 @@ def test_home_comes_from_the_containers_passwd(rt):
     assert rt.output(cfg) == "/given\n"
 
 
-@pytest.mark.xfail(strict=True, reason=NATIVE.format(8, "linux.personality"))
 def test_personality(rt):
     cfg = sh("uname -m")
     cfg["linux"]["personality"] = {"domain": "LINUX32"}
     assert rt.output(cfg) == "i686\n"
 
 
-@pytest.mark.xfail(strict=True, reason=NATIVE.format(8, "process.scheduler"))
 def test_scheduler(rt):
     cfg = sh("awk '/^policy/ {print $3}' /proc/self/sched")
     cfg["process"]["scheduler"] = {"policy": "SCHED_BATCH"}
     assert rt.output(cfg) == "3\n"
 
 
-@pytest.mark.xfail(strict=True, reason=NATIVE.format(8, "process.ioPriority"))
 def test_io_priority(rt):
     cfg = sh("ionice -p $$")
     cfg["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_BE", "priority": 3}
     assert rt.output(cfg) == "best-effort: prio 3\n"
 
 
-@pytest.mark.xfail(strict=True, reason=NATIVE.format(8, "linux.memoryPolicy"))
 def test_memory_policy(rt):
     cfg = sh("head -1 /proc/self/numa_maps | cut -d' ' -f2")
     cfg["linux"]["memoryPolicy"] = {"mode": "MPOL_BIND", "nodes": "0"}
