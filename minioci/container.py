@@ -99,6 +99,8 @@ def start(spec, container, opts, tl):
             from .seccomp import notify
             listener_fd = notify.connect(seccomp.listener_path)
             undo.append(lambda: os.close(listener_fd))
+        source_fds = _open_bind_sources(spec) if "user" in spec.namespaces else {}
+        undo.append(lambda: _close_all(source_fds.values()))
         tl.mark("state")
         undo.append(cgroup.destroy)
         cgroup.create()
@@ -123,7 +125,7 @@ def start(spec, container, opts, tl):
             preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
             console_size=opts.console_size,
             cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
-            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
+            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds))
         tl.mark("plan")
 
         child = shim.Child(the_plan)
@@ -160,6 +162,7 @@ def start(spec, container, opts, tl):
         for fd in (fifo_fd, console_fd, listener_fd, cgroup_fd):
             if fd is not None:
                 os.close(fd)
+        _close_all(source_fds.values())
         return Started(container, spec, child, cgroup, data)
     except BaseException:
         if child is not None:
@@ -174,6 +177,38 @@ def start(spec, container, opts, tl):
             # It existed and is gone: the runtime-spec's lifecycle ends with poststop.
             _run_hooks(data, "poststop", "stopped", 0)
         raise
+
+
+# The child keeps at most 64 fds it was given (native/spawn.c); beyond
+# these, bind sources are reached by path.
+_MAX_SOURCE_FDS = 48
+
+
+def _open_bind_sources(spec):
+    """{index in spec.mounts: fd} of the bind sources, each a detached copy
+    of its mount tree.  In a user namespace the child is an unprivileged
+    host user, which may not reach a source below a directory only host root
+    can traverse: the parent opens them (as runc and crun do) and the child
+    attaches them (move_mount)."""
+    from . import shim
+    from .spec import MS_REC
+    fds = {}
+    for i, m in enumerate(spec.mounts):
+        if m.bind and len(fds) < _MAX_SOURCE_FDS:
+            fd = shim.lib.mo_open_tree(m.source.encode(), int(bool(m.flags & MS_REC)))
+            if fd < 0:
+                _close_all(fds.values())
+                raise MiniociError(f"{spec.file}: {m.path}.source: open {m.source}: {strerror(-fd)}")
+            fds[i] = fd
+    return fds
+
+
+def _close_all(fds):
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def check_preserved_fds(n):

@@ -49,8 +49,9 @@ class Plan:
     """
 
     def __init__(self, clone_flags, cgroup_fd, steps, uid_mappings, gid_mappings, preserve_fds=0,
-                 parent_setup=False):
+                 parent_setup=False, source_fds=()):
         self.parent_setup = parent_setup
+        self.source_fds = list(source_fds)  # bind sources the parent opened (Options.source_fds)
         self.clone_flags = clone_flags
         self.cgroup_fd = cgroup_fd
         self.steps = steps
@@ -64,6 +65,7 @@ class Plan:
         wanted = [s.get("socket_fd") for s in self.find("terminal")]
         wanted += [s.get("fd") for s in self.find("wait_start")]
         wanted += [s.get("listener_fd") for s in self.find("seccomp")]
+        wanted += self.source_fds
         return sorted({fd for fd in wanted if fd is not None and fd >= 0})
 
     def ops(self):
@@ -79,7 +81,7 @@ class Options:
 
     def __init__(self, exec_fifo_fd=None, console_fd=None, no_pivot=False, preserve_fds=0,
                  cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None, console_size=None,
-                 seccomp_listener_fd=None):
+                 seccomp_listener_fd=None, source_fds=None):
         self.exec_fifo_fd = exec_fifo_fd     # create: wait on this fd for `start`
         self.console_fd = console_fd         # --console-socket, connected
         self.no_pivot = no_pivot
@@ -93,6 +95,10 @@ class Options:
         self.cgroup_fd = cgroup_fd
         self.seccomp = seccomp               # a seccomp.Filter, or None
         self.seccomp_listener_fd = seccomp_listener_fd   # connected to its listenerPath (NOTIFY)
+        # {index in spec.mounts: fd of its bind source as a detached mount
+        # tree}, opened by the parent: in a user namespace the child may not
+        # reach the source by path.
+        self.source_fds = source_fds or {}
         # (rows, cols) of the pty when process.consoleSize does not say
         # (`run` passes its own terminal's).
         self.console_size = console_size
@@ -173,7 +179,7 @@ def build(spec, opts=None):
         dev_tmpfs = any(m.destination == "/dev" and not m.bind for m in spec.mounts)
         _process(proc, opts, add, _hook_steps(spec, "startContainer", 1), console=mount_ns and dev_tmpfs)
     return Plan(clone_flags, cgroup_fd, steps, spec.uid_mappings, spec.gid_mappings, opts.preserve_fds,
-                parent_setup="user" in new)
+                parent_setup="user" in new, source_fds=opts.source_fds.values())
 
 
 def build_exec(proc, namespaces, opts):
@@ -226,7 +232,7 @@ def _rootfs(spec, opts, add):
 
     dev_is_bind = False
     dest_seen = set()
-    for m in spec.mounts:
+    for i, m in enumerate(spec.mounts):
         dest_seen.add(m.destination)
         if m.destination == "/dev" and m.bind:
             dev_is_bind = True
@@ -248,9 +254,12 @@ def _rootfs(spec, opts, add):
             kind = 1
             if m.bind and not os.path.isdir(m.source):
                 kind = 2
-            add("mount", f"mount {m.destination}", source=m.source if m.bind else (m.source or m.type),
-                destination=m.destination, fstype=None if m.bind else m.type, data=m.data or None,
-                flags=m.flags, propagation=m.propagation, target_kind=kind)
+            fields = dict(source=m.source if m.bind else (m.source or m.type),
+                          destination=m.destination, fstype=None if m.bind else m.type, data=m.data or None,
+                          flags=m.flags, propagation=m.propagation, target_kind=kind)
+            if i in opts.source_fds:
+                fields["source_fd"] = opts.source_fds[i]
+            add("mount", f"mount {m.destination}", **fields)
     # A /dev of the container's own gets pts and shm even when the config has
     # no mounts for them (runc's default spec always lists both).
     dev_tmpfs = any(m.destination == "/dev" and not m.bind for m in spec.mounts)

@@ -19,7 +19,7 @@ FIELDS = {
     "join_cgroup": {"path": "s1", "v2": "i1"},
     "rootfs": {"path": "s1", "propagation": "u1"},
     "mount": {"source": "s1", "destination": "s2", "fstype": "s3", "data": "s4",
-              "flags": "u1", "propagation": "u2", "target_kind": "i1"},
+              "flags": "u1", "propagation": "u2", "target_kind": "i1", "source_fd": "i2"},
     "mqueue": {"destination": "s2", "flags": "u1"},
     "mknod": {"destination": "s2", "mode": "u1", "dev": "u2", "uid": "i1", "gid": "i2"},
     "bind_dev": {"source": "s1", "destination": "s2"},

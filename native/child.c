@@ -371,8 +371,15 @@ static void step_mount(const struct mo_step *s)
     unsigned long flags = s->u1;
     int bind = (flags & MS_BIND) != 0;
     unsigned long first = bind ? flags & (MS_BIND | MS_REC) : flags;
-    if (mount(s->s1, target, s->s3, first, bind ? NULL : s->s4) < 0)
+    if (bind && s->i2 > 0) {
+        /* The parent opened the source as a detached tree: in a user
+         * namespace we might not reach it by path. */
+        if (syscall(SYS_move_mount, s->i2, "", fd, "", 0x4 /* F_EMPTY_PATH */ | 0x40 /* T_EMPTY_PATH */) < 0)
+            fail(errno, "mount %s on %s", s->s1, s->s2);
+        close(s->i2);
+    } else if (mount(s->s1, target, s->s3, first, bind ? NULL : s->s4) < 0) {
         fail(errno, "mount %s on %s", s->s1 && *s->s1 ? s->s1 : s->s3, s->s2);
+    }
     close(fd);
 
     unsigned long rest = bind ? flags & ~(MS_BIND | MS_REC) : 0;

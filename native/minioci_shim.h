@@ -28,7 +28,8 @@ enum mo_op {
     MO_OP_JOIN_CGROUP,       /* write "0" to s1 (v1 tasks / v2 cgroup.procs); i1: v2, skip
                                 if clone3 already placed us there */
     MO_OP_ROOTFS,            /* make "/" u1-propagated, bind s1 onto itself, open it */
-    MO_OP_MOUNT,             /* mount s1 on s2 (inside the rootfs) */
+    MO_OP_MOUNT,             /* mount s1 on s2 (inside the rootfs); a bind with i2 > 0 attaches
+                                the detached tree i2 (mo_open_tree) instead of binding s1 */
     MO_OP_MQUEUE,            /* mount mqueue on s2 (flags u1); bind /dev/mqueue if refused or i2 */
     MO_OP_MKNOD,             /* device node s2: mode u1, dev u2, owner i1:i2 */
     MO_OP_BIND_DEV,          /* bind host device s1 onto a file at s2 (user namespaces) */
@@ -208,6 +209,9 @@ int mo_setns(int fd, int nstype);                      /* 0 or -errno */
  * calling thread ends in the namespace it started in.  0 or -errno. */
 int mo_netns_create(const char *path);
 int mo_umount(const char *path, int flags);            /* umount2(); 0 or -errno */
+/* A detached clone of the mount tree at `path` (open_tree OPEN_TREE_CLONE,
+ * AT_RECURSIVE if `recursive`), close-on-exec: fd or -errno. */
+int mo_open_tree(const char *path, int recursive);
 
 /* cgroup v2 device filter: load `count` 8-byte eBPF instructions as a
  * BPF_PROG_TYPE_CGROUP_DEVICE program (fd or -errno; the verifier's log goes

@@ -57,6 +57,11 @@ def cgroup_dirs(cid):
     return [top for top, _, _ in os.walk("/sys/fs/cgroup") if os.path.basename(top) == cid]
 
 
+# Daemons the engine suites keep for the whole session (tests/engines.py):
+# children of the test process that are not containers left behind.
+SESSION_DAEMONS = set()
+
+
 def descendants(pid=None):
     """Living processes whose parent is `pid` (default: this test process)."""
     pid = pid or os.getpid()
@@ -171,7 +176,7 @@ def rt(tmp_path):
     mounts_before = host_mounts(ours)
     yield runtime
     left = runtime.leftovers()
-    for pid in descendants():
+    for pid in set(descendants()) - SESSION_DAEMONS:
         left.append(f"process {pid}")
         os.kill(pid, signal.SIGKILL)
     runtime.cleanup()

@@ -98,14 +98,18 @@ def _descriptor(media_type, data):
 
 
 class Daemon:
-    """A daemon this test session started (and alone stops, by its pid)."""
+    """A daemon this test session started (and alone stops, by its pid).
+    The `rt` fixture counts a test's children as containers left behind:
+    it is told this one is not (conftest.SESSION_DAEMONS)."""
 
     def __init__(self, argv, log_path, ready, what, timeout=60):
+        from conftest import SESSION_DAEMONS
         self.what = what
         self.log_path = log_path
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
+        SESSION_DAEMONS.add(self.proc.pid)
         deadline = time.monotonic() + timeout
         while not ready():
             if self.proc.poll() is not None:

@@ -663,7 +663,6 @@ def test_read_only_paths_keep_the_flags_of_their_mount(rt):
     assert mountinfo(rt.output(cfg))["/proc/sys"][0] >= {"ro", "nosuid", "nodev", "noexec"}
 
 
-@pytest.mark.xfail(strict=True, reason=NATIVE.format(16, "mount sources opened before joining the user namespace"))
 def test_a_mount_source_the_user_namespace_cannot_reach(rt, tmp_path):
     locked = tmp_path / "locked"
     (locked / "data").mkdir(parents=True)
