@@ -259,7 +259,13 @@ def _rootfs(spec, opts, add):
                           flags=m.flags, propagation=m.propagation, target_kind=kind)
             if i in opts.source_fds:
                 fields["source_fd"] = opts.source_fds[i]
+            if m.copyup:
+                fields["copyup"] = 1
             add("mount", f"mount {m.destination}", **fields)
+        if m.attr_set or m.attr_clr:
+            # rro, rnosuid...: this mount and all below it (mount_setattr)
+            add("setattr", f"mount {m.destination}", path=m.destination, attr_set=m.attr_set,
+                attr_clr=m.attr_clr)
     # A /dev of the container's own gets pts and shm even when the config has
     # no mounts for them (runc's default spec always lists both).
     dev_tmpfs = any(m.destination == "/dev" and not m.bind for m in spec.mounts)

@@ -73,12 +73,27 @@ PROPAGATIONS = {
     "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
     "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
 }
+# mount_setattr(2) attributes, for the recursive options.
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MOUNT_ATTR_RELATIME, MOUNT_ATTR_NOATIME, MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME = 0x0, 0x10, 0x20, 0x70
+MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOSYMFOLLOW = 0x80, 0x200000
+# option -> (attributes to set, attributes to clear), applied to the mount
+# and every mount below it.  An atime mode clears the whole atime field
+# first (the kernel takes one mode, or EINVAL).
+RECURSIVE_MOUNT_OPTIONS = {
+    "rro": (MOUNT_ATTR_RDONLY, 0), "rrw": (0, MOUNT_ATTR_RDONLY),
+    "rnosuid": (MOUNT_ATTR_NOSUID, 0), "rsuid": (0, MOUNT_ATTR_NOSUID),
+    "rnodev": (MOUNT_ATTR_NODEV, 0), "rdev": (0, MOUNT_ATTR_NODEV),
+    "rnoexec": (MOUNT_ATTR_NOEXEC, 0), "rexec": (0, MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, MOUNT_ATTR_NOSYMFOLLOW),
+    "rrelatime": (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME), "rnorelatime": (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+    "rnoatime": (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME), "ratime": (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+    "rstrictatime": (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+    "rnostrictatime": (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+}
 # Options runc knows that minioci does not implement: refused, not ignored.
-UNSUPPORTED_MOUNT_OPTIONS = frozenset(
-    ["idmap", "ridmap", "tmpcopyup"]
-    + ["r" + o for o in ("ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
-                         "nodiratime", "diratime", "relatime", "norelatime", "noatime",
-                         "atime", "strictatime", "nostrictatime", "nosymfollow", "symfollow")])
+UNSUPPORTED_MOUNT_OPTIONS = frozenset(["idmap", "ridmap"])
 
 HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer",
                "poststart", "poststop")
@@ -466,12 +481,22 @@ def _mount(c, m, path, bundle):
     source = c.field(m, "source", path, "string", default="")
     options = c.field(m, "options", path, "strings", default=[])
     flags, propagation, data = 0, 0, []
+    attr_set = attr_clr = 0
+    copyup = False
     for i, opt in enumerate(options):
         if opt in MOUNT_OPTIONS:
             clears, flag = MOUNT_OPTIONS[opt]
             flags = flags & ~flag if clears else flags | flag
         elif opt in PROPAGATIONS:
             propagation |= PROPAGATIONS[opt]
+        elif opt in RECURSIVE_MOUNT_OPTIONS:       # the last word on an attribute wins
+            to_set, to_clear = RECURSIVE_MOUNT_OPTIONS[opt]
+            attr_set = (attr_set & ~to_clear & ~to_set) | to_set
+            attr_clr = (attr_clr & ~to_set) | to_clear
+            if to_clear == MOUNT_ATTR__ATIME:
+                attr_clr |= MOUNT_ATTR__ATIME
+        elif opt == "tmpcopyup":
+            copyup = True
         elif opt in UNSUPPORTED_MOUNT_OPTIONS:
             c.fail(f"{path}.options[{i}]", f"mount option {opt!r} is not supported by minioci")
         else:
@@ -486,8 +511,11 @@ def _mount(c, m, path, bundle):
             c.fail(f"{path}.source", f"{source} does not exist")
     elif not mtype:
         c.fail(f"{path}.type", "is required unless the mount is a bind mount")
+    if copyup and (bind or mtype != "tmpfs"):
+        c.fail(f"{path}.options", "tmpcopyup is for tmpfs mounts only")
     return Spec(destination=os.path.normpath(dest), type=mtype, source=source, options=options,
-                flags=flags, propagation=propagation, data=",".join(data), bind=bind, path=path)
+                flags=flags, propagation=propagation, data=",".join(data), bind=bind, path=path,
+                attr_set=attr_set, attr_clr=attr_clr, copyup=copyup)
 
 
 def _hooks(c, doc):

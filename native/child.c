@@ -8,6 +8,7 @@
  * a short "what" string.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -32,6 +33,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -358,6 +360,82 @@ static int open_ordinary_dir(const char *path, const char *fstype)
     return dir;
 }
 
+/* tmpcopyup: copy the tree at directory fd `from` into directory fd `to`,
+ * keeping modes, owners and times (runc copies it the same way). */
+static int copy_tree(int from, int to, int depth)
+{
+    if (depth > 64) {
+        errno = ELOOP;
+        return -1;
+    }
+    int dup_from = dup(from);
+    DIR *dir = dup_from < 0 ? NULL : fdopendir(dup_from);
+    if (!dir)
+        return -1;
+    struct dirent *e;
+    int r = 0;
+    while (r == 0 && (e = readdir(dir))) {
+        const char *n = e->d_name;
+        struct stat st;
+        if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+            continue;
+        if (fstatat(from, n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            r = -1;
+            break;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (mkdirat(to, n, st.st_mode & 07777) < 0) {
+                r = -1;
+                break;
+            }
+            int a = openat(from, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int b = openat(to, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            r = a < 0 || b < 0 ? -1 : copy_tree(a, b, depth + 1);
+            if (a >= 0)
+                close(a);
+            if (b >= 0)
+                close(b);
+        } else if (S_ISREG(st.st_mode)) {
+            int a = openat(from, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            int b = openat(to, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 07777);
+            if (a < 0 || b < 0)
+                r = -1;
+            for (off_t left = st.st_size; r == 0 && left > 0;) {
+                ssize_t k = sendfile(b, a, NULL, (size_t)(left > (1 << 30) ? 1 << 30 : left));
+                if (k <= 0)
+                    r = -1;
+                left -= k;
+            }
+            if (a >= 0)
+                close(a);
+            if (b >= 0)
+                close(b);
+        } else if (S_ISLNK(st.st_mode)) {
+            char link[PATH_MAX];
+            ssize_t k = readlinkat(from, n, link, sizeof link - 1);
+            if (k < 0)
+                r = -1;
+            else {
+                link[k] = '\0';
+                r = symlinkat(link, to, n);
+            }
+        } else {
+            r = mknodat(to, n, st.st_mode, st.st_rdev);
+        }
+        if (r == 0 && fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+            r = -1;
+        if (r == 0 && !S_ISLNK(st.st_mode) && fchmodat(to, n, st.st_mode & 07777, 0) < 0)
+            r = -1;
+        struct timespec times[2] = { st.st_atim, st.st_mtim };
+        if (r == 0)
+            utimensat(to, n, times, AT_SYMLINK_NOFOLLOW);
+    }
+    int e2 = errno;
+    closedir(dir);
+    errno = e2;
+    return r;
+}
+
 /* s1 source, s2 destination (container path), s3 fstype, s4 data,
  * u1 mount flags, u2 propagation flags (applied after), i1 target kind. */
 static void step_mount(const struct mo_step *s)
@@ -367,6 +445,13 @@ static void step_mount(const struct mo_step *s)
     if (fd < 0)
         fail(errno, "create mount point %s", s->s2);
     fd_path(target, sizeof target, fd);
+    int under = -1;        /* tmpcopyup: the directory the new mount will cover */
+    struct stat under_st;
+    if (s->u3) {
+        under = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (under < 0 || fstat(under, &under_st) < 0)
+            fail(errno, "open %s to copy it up", s->s2);
+    }
 
     unsigned long flags = s->u1;
     int bind = (flags & MS_BIND) != 0;
@@ -381,6 +466,20 @@ static void step_mount(const struct mo_step *s)
         fail(errno, "mount %s on %s", s->s1 && *s->s1 ? s->s1 : s->s3, s->s2);
     }
     close(fd);
+    if (under >= 0) {
+        int top = open_in_root(s->s2, MO_TARGET_NONE);
+        char p[64];
+        fd_path(p, sizeof p, top);
+        int to = top < 0 ? -1 : open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (to < 0 || copy_tree(under, to, 0) < 0)
+            fail(errno, "tmpcopyup %s", s->s2);
+        /* the new mount's root takes the directory's mode and owner */
+        if (fchmod(to, under_st.st_mode & 07777) < 0 || fchown(to, under_st.st_uid, under_st.st_gid) < 0)
+            fail(errno, "tmpcopyup %s", s->s2);
+        close(to);
+        close(top);
+        close(under);
+    }
 
     unsigned long rest = bind ? flags & ~(MS_BIND | MS_REC) : 0;
     if (rest || s->u2) {
@@ -522,6 +621,21 @@ static void step_move_root(void)
         fail(errno, "chdir /");
     close(C.rootfd);
     C.rootfd = -1;
+}
+
+/* rro, rnosuid...: set u1 and clear u2 on the mount at s1 and every mount
+ * below it. */
+static void step_setattr(const struct mo_step *s)
+{
+    struct {
+        unsigned long long attr_set, attr_clr, propagation, userns_fd;
+    } attr = { s->u1, s->u2, 0, 0 };
+    int fd = open_in_root(s->s1, MO_TARGET_NONE);
+    if (fd < 0)
+        fail(errno, "open %s", s->s1);
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | 0x8000 /* AT_RECURSIVE */, &attr, sizeof attr) < 0)
+        fail(errno, "set recursive mount attributes of %s", s->s1);
+    close(fd);
 }
 
 /* Without a mount namespace of its own the container shares the runtime's
@@ -1065,6 +1179,7 @@ static void run_step(const struct mo_step *s)
     case MO_OP_FORK: step_fork(); break;
     case MO_OP_MKDIR: step_mkdir(s); break;
     case MO_OP_CHROOT: step_chroot(s); break;
+    case MO_OP_SETATTR: step_setattr(s); break;
     case MO_OP_PERSONALITY:
         if (syscall(SYS_personality, (unsigned long)s->u1) < 0)
             fail(errno, "personality %#llx", s->u1);

@@ -29,7 +29,8 @@ enum mo_op {
                                 if clone3 already placed us there */
     MO_OP_ROOTFS,            /* make "/" u1-propagated, bind s1 onto itself, open it */
     MO_OP_MOUNT,             /* mount s1 on s2 (inside the rootfs); a bind with i2 > 0 attaches
-                                the detached tree i2 (mo_open_tree) instead of binding s1 */
+                                the detached tree i2 (mo_open_tree) instead of binding s1;
+                                u3: tmpcopyup (what was in s2 is copied into the new mount) */
     MO_OP_MQUEUE,            /* mount mqueue on s2 (flags u1); bind /dev/mqueue if refused or i2 */
     MO_OP_MKNOD,             /* device node s2: mode u1, dev u2, owner i1:i2 */
     MO_OP_BIND_DEV,          /* bind host device s1 onto a file at s2 (user namespaces) */
@@ -69,6 +70,7 @@ enum mo_op {
     MO_OP_SCHEDULER,         /* sched_setattr(0, blob: struct sched_attr, 0) */
     MO_OP_IOPRIO,            /* ioprio_set(IOPRIO_WHO_PROCESS, 0, i1) */
     MO_OP_MEMPOLICY,         /* set_mempolicy(i1: mode | flags, blob: nodemask, u1: maxnode) */
+    MO_OP_SETATTR,           /* mount_setattr(s1, AT_RECURSIVE, set u1, clear u2): rro, rnosuid... */
     MO_OP_LAST
 };
 

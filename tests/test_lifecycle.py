@@ -408,7 +408,7 @@ def test_features_document():
                                  "poststart", "poststop"}
     linux = doc["linux"]
     assert {"pid", "network", "mount", "ipc", "uts", "user", "cgroup"} <= set(linux["namespaces"])
-    assert "CAP_SYS_ADMIN" in linux["capabilities"] and "rbind" in doc["mountOptions"]
+    assert "CAP_SYS_ADMIN" in linux["capabilities"] and {"rbind", "rro", "tmpcopyup"} <= set(doc["mountOptions"])
     assert linux["cgroup"]["v1"] and linux["cgroup"]["v2"]          # this hybrid host has both
     assert doc["annotations"]["org.minioci.net.mode"] == "loopback,veth,ipvlan,macvlan"
     assert doc["annotations"]["io.github.seccomp.libseccomp.version"].count(".") == 2

@@ -248,8 +248,8 @@ def test_device_privileged_and_ipc_host(podman):
     assert (r.returncode, r.stdout.split()) == (0, [os.readlink("/proc/self/ns/ipc"), "1"]), r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="native: pending (issue 11 item 1: podman's tmpfs mounts carry tmpcopyup)")
 def test_read_only_and_tmpfs(podman):
+    """podman's tmpfs mounts carry tmpcopyup (copy what the directory held)."""
     r = podman.run("--rm", "--read-only", ["/bin/busybox", "sh", "-c", "touch /x 2>&1; touch /tmp/y && echo tmp-ok"])
     assert r.returncode == 0 and "Read-only file system" in r.stdout and "tmp-ok" in r.stdout, r.stderr
     r = podman.run("--rm", "--tmpfs", "/scratch", ["/bin/busybox", "sh", "-c", "touch /scratch/y && echo ok"])

@@ -561,7 +561,6 @@ def test_without_a_mount_namespace_the_hosts_is_inherited(rt):
 NATIVE = "native: pending (issue 11 item {}: {})"
 
 
-@pytest.mark.xfail(strict=True, reason=NATIVE.format(1, "tmpcopyup"))
 def test_tmpcopyup_copies_what_was_there(rt):
     """podman's --read-only and --tmpfs mounts carry tmpcopyup: the new
     tmpfs starts with the directory's content (runc and crun)."""
@@ -571,7 +570,6 @@ def test_tmpcopyup_copies_what_was_there(rt):
     assert rt.output(cfg) == "tmpfs\n" + (ROOTFS / "etc" / "passwd").read_text()
 
 
-@pytest.mark.xfail(strict=True, reason=NATIVE.format(1, "recursive mount options through mount_setattr"))
 def test_recursive_read_only_reaches_submounts(rt):
     """rro: read-only with every submount (runc's features list it); /sys has
     submounts of its own (/sys/fs/cgroup...)."""

@@ -141,3 +141,12 @@ def test_oci_versions_accepted(tmp_path, version):
     cfg = base_config()
     cfg["ociVersion"] = version
     assert parse(cfg, tmp_path).oci_version == version
+
+
+def test_recursive_options_become_mount_attributes(tmp_path):
+    cfg = base_config()
+    cfg["mounts"] = [{"destination": "/b", "type": "bind", "source": str(tmp_path),
+                      "options": ["rbind", "rro", "rnosuid", "rnoatime", "rexec", "rstrictatime"]}]
+    (m,) = parse(cfg, tmp_path).mounts
+    assert m.attr_set == spec.MOUNT_ATTR_RDONLY | spec.MOUNT_ATTR_NOSUID | spec.MOUNT_ATTR_STRICTATIME
+    assert m.attr_clr == spec.MOUNT_ATTR_NOEXEC | spec.MOUNT_ATTR__ATIME     # one atime mode: the last
