@@ -92,8 +92,6 @@ RECURSIVE_MOUNT_OPTIONS = {
     "rstrictatime": (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
     "rnostrictatime": (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
 }
-# Options runc knows that minioci does not implement: refused, not ignored.
-UNSUPPORTED_MOUNT_OPTIONS = frozenset(["idmap", "ridmap"])
 
 HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer",
                "poststart", "poststop")
@@ -476,13 +474,15 @@ def _mount(c, m, path, bundle):
         dest = "/" + dest
     for key in ("uidMappings", "gidMappings"):
         if m.get(key) is not None:
-            c.fail(f"{path}.{key}", "idmapped mounts are not supported by minioci")
+            c.fail(f"{path}.{key}", "mappings of a mount's own are not supported by minioci "
+                                    "(idmap uses the container's user namespace)")
     mtype = c.field(m, "type", path, "string", default="")
     source = c.field(m, "source", path, "string", default="")
     options = c.field(m, "options", path, "strings", default=[])
     flags, propagation, data = 0, 0, []
     attr_set = attr_clr = 0
     copyup = False
+    idmap = None
     for i, opt in enumerate(options):
         if opt in MOUNT_OPTIONS:
             clears, flag = MOUNT_OPTIONS[opt]
@@ -497,8 +497,8 @@ def _mount(c, m, path, bundle):
                 attr_clr |= MOUNT_ATTR__ATIME
         elif opt == "tmpcopyup":
             copyup = True
-        elif opt in UNSUPPORTED_MOUNT_OPTIONS:
-            c.fail(f"{path}.options[{i}]", f"mount option {opt!r} is not supported by minioci")
+        elif opt in ("idmap", "ridmap"):
+            idmap = opt
         else:
             data.append(opt)       # filesystem-specific, passed to mount(2) as data
     bind = mtype == "bind" or bool(flags & MS_BIND)
@@ -513,9 +513,11 @@ def _mount(c, m, path, bundle):
         c.fail(f"{path}.type", "is required unless the mount is a bind mount")
     if copyup and (bind or mtype != "tmpfs"):
         c.fail(f"{path}.options", "tmpcopyup is for tmpfs mounts only")
+    if idmap and not bind:
+        c.fail(f"{path}.options", f"{idmap} is for bind mounts only")
     return Spec(destination=os.path.normpath(dest), type=mtype, source=source, options=options,
                 flags=flags, propagation=propagation, data=",".join(data), bind=bind, path=path,
-                attr_set=attr_set, attr_clr=attr_clr, copyup=copyup)
+                attr_set=attr_set, attr_clr=attr_clr, copyup=copyup, idmap=idmap)
 
 
 def _hooks(c, doc):
@@ -716,6 +718,10 @@ def _check_consistency(c, spec):
     elif spec.uid_mappings or spec.gid_mappings:
         c.fail("linux.uidMappings" if spec.uid_mappings else "linux.gidMappings",
                "needs a new user namespace (linux.namespaces has no new 'user')")
+    for m in spec.mounts:
+        if m.idmap and "user" not in ns:
+            c.fail(f"{m.path}.options", f"{m.idmap} maps ids through the container's user namespace: "
+                                        "linux.namespaces has no 'user'")
     if spec.hostname and "uts" not in ns:
         c.fail("hostname", "needs a UTS namespace (linux.namespaces has no 'uts')")
     if spec.domainname and "uts" not in ns:

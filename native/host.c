@@ -93,3 +93,14 @@ int mo_open_tree(const char *path, int recursive)
     int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, flags);
     return fd < 0 ? -errno : fd;
 }
+
+int mo_idmap_tree(int tree_fd, int userns_fd, int recursive)
+{
+    /* An idmapped mount (MOUNT_ATTR_IDMAP) through the user namespace
+     * userns_fd, on a detached tree from mo_open_tree. */
+    struct {
+        unsigned long long attr_set, attr_clr, propagation, userns_fd;
+    } attr = { 0x00100000 /* MOUNT_ATTR_IDMAP */, 0, 0, (unsigned long long)userns_fd };
+    unsigned int flags = AT_EMPTY_PATH | (recursive ? 0x8000 /* AT_RECURSIVE */ : 0);
+    return syscall(SYS_mount_setattr, tree_fd, "", flags, &attr, sizeof attr) < 0 ? -errno : 0;
+}

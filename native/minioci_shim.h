@@ -214,6 +214,9 @@ int mo_umount(const char *path, int flags);            /* umount2(); 0 or -errno
 /* A detached clone of the mount tree at `path` (open_tree OPEN_TREE_CLONE,
  * AT_RECURSIVE if `recursive`), close-on-exec: fd or -errno. */
 int mo_open_tree(const char *path, int recursive);
+/* Make that tree idmapped through the user namespace `userns_fd`
+ * (mount_setattr MOUNT_ATTR_IDMAP, AT_RECURSIVE if `recursive`): 0 or -errno. */
+int mo_idmap_tree(int tree_fd, int userns_fd, int recursive);
 
 /* cgroup v2 device filter: load `count` 8-byte eBPF instructions as a
  * BPF_PROG_TYPE_CGROUP_DEVICE program (fd or -errno; the verifier's log goes
