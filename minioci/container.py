@@ -128,6 +128,8 @@ def start(spec, container, opts, tl):
             cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds))
         tl.mark("plan")
 
+        if spec.namespaces.get("user"):         # joined by path: it has its maps already
+            _idmap_bind_sources(spec, source_fds, spec.namespaces["user"])
         child = shim.Child(the_plan)
         tl.mark("prepare", child.step_times()[0])
         data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
@@ -140,6 +142,7 @@ def start(spec, container, opts, tl):
         if the_plan.parent_setup:
             _write_id_maps(child.pid, spec)
             tl.mark("userns.map")
+            _idmap_bind_sources(spec, source_fds, f"/proc/{child.pid}/ns/user")
             cgroup.join(child.pid)
             tl.mark("cgroup.join")
             child.go()
@@ -201,6 +204,26 @@ def _open_bind_sources(spec):
                 raise MiniociError(f"{spec.file}: {m.path}.source: open {m.source}: {strerror(-fd)}")
             fds[i] = fd
     return fds
+
+
+def _idmap_bind_sources(spec, source_fds, userns_path):
+    """idmap/ridmap: the detached trees of those bind sources map ids
+    through the container's user namespace (MOUNT_ATTR_IDMAP), before the
+    child attaches them."""
+    wanted = [(i, m) for i, m in enumerate(spec.mounts) if m.idmap]
+    if not wanted:
+        return
+    from . import shim
+    userns = os.open(userns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        for i, m in wanted:
+            if i not in source_fds:
+                raise MiniociError(f"{spec.file}: {m.path}: too many bind mounts to idmap this one")
+            rc = shim.lib.mo_idmap_tree(source_fds[i], userns, int(m.idmap == "ridmap"))
+            if rc < 0:
+                raise MiniociError(f"{spec.file}: {m.path}.options: {m.idmap} of {m.source}: {strerror(-rc)}")
+    finally:
+        os.close(userns)
 
 
 def _close_all(fds):

@@ -17,6 +17,7 @@ from .spec import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC, MS_SHARED, M
                    sysctl_path)
 
 S_IFCHR, S_IFBLK, S_IFIFO = 0o020000, 0o060000, 0o010000
+CAP_SYS_ADMIN_BIT = 1 << 21
 
 # Namespaces clone() creates: a PID namespace only takes effect for children,
 # and the user namespace must exist before the others are created inside it.
@@ -370,18 +371,19 @@ def _process(proc, opts, add, start_hooks=(), console=False):
     caps = proc.capabilities
     if caps is not None:
         add("cap_bounding", "capabilities", keep=caps.bounding)
-    seccomp_late = opts.seccomp is not None and proc.no_new_privileges
-    if opts.seccomp is not None and not seccomp_late:
-        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
-        # user switch below may drop: load it now, as runc does.
-        _seccomp(opts, add)
     add("user", "user", uid=proc.uid, gid=proc.gid, groups=list(proc.additional_gids))
     add("chdir", "cwd", path=proc.cwd)
+    # The seccomp filter is loaded last, right before execve: nothing of
+    # minioci's own runs under the container's filter.  Without no_new_privs
+    # loading it needs CAP_SYS_ADMIN, so the process holds that one too until
+    # then; execve drops it (it is left only where the configuration puts it
+    # in the bounding, inheritable or ambient set, which execve keeps).
+    hold = CAP_SYS_ADMIN_BIT if opts.seccomp is not None and not proc.no_new_privileges else 0
     if caps is not None:
-        add("caps", "capabilities", effective=caps.effective, permitted=caps.permitted,
+        add("caps", "capabilities", effective=caps.effective | hold, permitted=caps.permitted | hold,
             inheritable=caps.inheritable, ambient=caps.ambient)
     elif proc.uid != 0:
-        add("caps", "capabilities", effective=0, permitted=0, inheritable=0, ambient=0)
+        add("caps", "capabilities", effective=hold, permitted=hold, inheritable=0, ambient=0)
     if proc.no_new_privileges:
         add("no_new_privs", "no_new_privs")
     if proc.umask is not None:
@@ -391,7 +393,7 @@ def _process(proc, opts, add, start_hooks=(), console=False):
         add("wait_start", "wait for start", fd=opts.exec_fifo_fd)
     for s in start_hooks:
         add(**s)
-    if seccomp_late:
+    if opts.seccomp is not None:
         _seccomp(opts, add)
     add("exec", "exec", args=proc.args, env=proc.env)
 

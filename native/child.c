@@ -68,6 +68,7 @@ static struct {
     size_t state_len;
     char exec_path[PATH_MAX];
     char **exec_env;    /* the environment execve gets (MO_OP_FIND_EXEC adds HOME) */
+    int filtered;       /* the container's seccomp filter is loaded: only execve follows */
 } C = { .rootfd = -1 };
 
 
@@ -955,6 +956,10 @@ static void step_seccomp(const struct mo_step *s)
             fail(EINVAL, "seccomp listener without SECCOMP_FILTER_FLAG_NEW_LISTENER");
         wait_listener_state();
     }
+    /* What exec would do, done before the filter: after it only execve. */
+    if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
+        fail(errno, "clear parent-death signal");
+    C.filtered = 1;
     long r = s->i1 ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, s->i1, &prog)
                    : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
     if (r < 0)
@@ -997,7 +1002,8 @@ static void step_wait_start(const struct mo_step *s)
 
 static void step_exec(const struct mo_step *s)
 {
-    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    if (!C.filtered)
+        prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     /* Stamp exec's start; the parent stamps its end when the socket closes. */
     C.shared->t_step[C.step] = mo_now();
     execve(C.exec_path, s->v1, C.exec_env ? C.exec_env : s->v2);

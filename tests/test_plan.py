@@ -91,14 +91,21 @@ def test_bind_mount_of_a_file_gets_a_file_mount_point(tmp_path):
     assert m["target_kind"] == 2 and m["flags"] & spec.MS_BIND and m["flags"] & spec.MS_RDONLY
 
 
-def test_seccomp_loads_last_with_no_new_privs_and_early_without(tmp_path):
+def test_seccomp_loads_last_with_or_without_no_new_privs(tmp_path):
+    """Nothing of minioci's own runs under the container's filter: it is
+    loaded right before execve.  Without no_new_privs that needs
+    CAP_SYS_ADMIN, held until then (execve drops it)."""
     cfg = base_config()
     p = build(cfg, tmp_path, seccomp=Filter(b"\0" * 8, 0))
     assert p.ops()[-2:] == ["seccomp", "exec"]
     assert p.find("seccomp")[0]["listener_fd"] == -1
+    assert not p.find("caps")[0]["effective"] & plan.CAP_SYS_ADMIN_BIT
     cfg["process"]["noNewPrivileges"] = False
     p = build(cfg, tmp_path, seccomp=Filter(b"\0" * 8, 0))
-    assert p.ops().index("seccomp") < p.ops().index("user")
+    assert p.ops()[-2:] == ["seccomp", "exec"]
+    (caps,) = p.find("caps")
+    assert caps["effective"] & caps["permitted"] & plan.CAP_SYS_ADMIN_BIT
+    assert not caps["inheritable"] & plan.CAP_SYS_ADMIN_BIT and not caps["ambient"] & plan.CAP_SYS_ADMIN_BIT
 
 
 def test_seccomp_step_carries_the_listener_socket(tmp_path):
