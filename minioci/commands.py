@@ -187,7 +187,7 @@ def _exec_process(g, a, cid):
     if len(a.positional) < 2:
         raise MiniociError("exec: a command (or --process FILE) is required")
     data = state.Container(g.root, cid).load()
-    base = spec_mod.load(data["bundle"], os.path.basename(data.get("config") or "config.json")).process
+    base = ctr.config_as_created(data).process
     proc = spec_mod.Spec(**vars(base)) if base is not None else None
     if proc is None:
         raise MiniociError(f"exec: the container's config has no process to start from; use --process")

@@ -81,7 +81,8 @@ def start(spec, container, opts, tl):
         # are registered before they are made: see cgroups.remove).
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
                                cgroup_dirs=cgroup.directories(), resources=spec.resources or {},
-                               cgroup_existing=cgroup.note_existing(),
+                               cgroup_existing=cgroup.note_existing(), config_stamp=spec.stamp,
+                               seccomp=spec.seccomp is not None,
                                config=spec.file, hooks=_hooks_as_dicts(spec),
                                network=net.record() if net else None)
         container.save(data)
@@ -457,11 +458,7 @@ def exec_in(root, cid, proc, opts, tl):
         raise MiniociError(f"cannot exec in container {cid!r}: it is {status}")
     _leave_out_ungrantable_capabilities(proc, "process")
     seccomp = None
-    try:
-        from . import spec as spec_mod
-        spec = spec_mod.load(data["bundle"], os.path.basename(data.get("config") or "config.json"))
-    except MiniociError:
-        spec = None      # the bundle is gone: exec without the container's seccomp profile
+    spec = config_as_created(data, needed=bool(data.get("seccomp")))
     if spec is not None:
         seccomp = _seccomp(spec, root, tl)
     pid = data["pid"]
@@ -509,6 +506,25 @@ def exec_in(root, cid, proc, opts, tl):
     finally:
         for step in reversed(undo):
             step()
+
+def config_as_created(data, needed=True):
+    """The container's config.json, as it was at create, for what `exec`
+    takes from it (its seccomp profile, the default process).  Changed
+    since, or gone, it is refused (the runtime-spec: changes after create
+    must not reach the container); gone and not `needed`, None."""
+    from . import spec as spec_mod
+    file = os.path.join(data["bundle"], os.path.basename(data.get("config") or "config.json"))
+    try:
+        spec = spec_mod.load(data["bundle"], os.path.basename(file))
+    except MiniociError as e:
+        if not needed:
+            return None
+        raise MiniociError(f"exec: the container's configuration is needed and cannot be read: {e}") from None
+    if data.get("config_stamp") and spec.stamp != data["config_stamp"]:
+        raise MiniociError(f"exec: {file} changed since the container was created; "
+                           "the container keeps the configuration it was created with")
+    return spec
+
 
 def load(root, cid, lock=True):
     """(Container, state dict, status) of an existing container; locked for

@@ -117,14 +117,23 @@ class Spec:
 def load(bundle, config_name="config.json"):
     """Read and validate `<bundle>/config.json` into a Spec."""
     file = os.path.join(bundle, config_name)
-    return parse(read_json(file), file, os.path.abspath(bundle))
+    stamp = []
+    spec = parse(read_json(file, stamp), file, os.path.abspath(bundle))
+    spec.stamp = stamp
+    return spec
 
 
-def read_json(file):
-    """The decoded JSON document in `file`; errors name the file."""
+def read_json(file, stamp=None):
+    """The decoded JSON document in `file`; errors name the file.  `stamp`,
+    a list, gets the file's [inode, size, mtime in ns]: whether it changed
+    since (the runtime-spec: a change after create must not reach the
+    container)."""
     try:
         with open(file, "rb") as f:
             raw = f.read()
+            if stamp is not None:
+                st = os.fstat(f.fileno())
+                stamp[:] = [st.st_ino, st.st_size, st.st_mtime_ns]
     except OSError as e:
         raise ConfigError(file, "", f"cannot read: {strerror(e.errno)}") from None
     try:

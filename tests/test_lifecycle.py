@@ -198,6 +198,25 @@ def test_exec_cgroup_joins_an_existing_sub_cgroup(rt):
     assert rt.call("delete", "--force", cid).returncode == 0
 
 
+def test_exec_refuses_a_config_changed_since_create(rt):
+    """runtime-spec: "Any updates to config.json after this step MUST NOT
+    affect the container": exec, which takes its defaults and the seccomp
+    profile from it, refuses rather than apply a changed one."""
+    cfg = sh("sleep 300")
+    bundle = rt.bundle(cfg)
+    cid = rt.new_id()
+    err = rt.tmp / "create.stderr"
+    with open(err, "w") as f:
+        assert subprocess.run(rt.cmd("create", "-b", bundle, cid), stdout=DEVNULL, stderr=f).returncode == 0
+    assert rt.call("start", cid).returncode == 0
+    assert rt.call("exec", cid, "true").returncode == 0
+    cfg["process"]["env"].append("CHANGED=1")
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    r = rt.call("exec", cid, "true")
+    assert r.returncode == 255 and "changed since the container was created" in r.stderr, r.stderr
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
 def test_exec_joins_every_namespace_and_the_cgroup(rt):
     cid = rt.new_id()
     cfg = sh("exec sleep 300")
