@@ -235,9 +235,10 @@ def test_update_pause_unpause(podman):
     assert podman("container", "exists", name).returncode != 0
 
 
-def test_device_privileged_and_ipc_host(podman):
+def test_device_privileged_ipc_host_personality(podman):
     """--device sends fileMode with the file-type bits (0o20666); --privileged
-    every host device (as /dev/loop-control); --ipc host an mqueue mount without an IPC namespace."""
+    every host device (as /dev/loop-control); --ipc host an mqueue mount
+    without an IPC namespace; --personality linux.personality."""
     r = podman.run("--rm", "--device", "/dev/null:/dev/mynull", ["/bin/busybox", "stat", "-c", "%F %t:%T",
                                                                   "/dev/mynull"])
     assert (r.returncode, r.stdout) == (0, "character special file 1:3\n"), r.stderr
@@ -246,6 +247,8 @@ def test_device_privileged_and_ipc_host(podman):
     r = podman.run("--rm", "--ipc", "host", ["/bin/busybox", "sh", "-c", "readlink /proc/self/ns/ipc; "
                                               "grep -c ' /dev/mqueue .* mqueue ' /proc/self/mountinfo"])
     assert (r.returncode, r.stdout.split()) == (0, [os.readlink("/proc/self/ns/ipc"), "1"]), r.stderr
+    r = podman.run("--rm", "--personality", "LINUX32", ["/bin/busybox", "uname", "-m"])
+    assert (r.returncode, r.stdout) == (0, "i686\n"), r.stderr
 
 
 def test_read_only_and_tmpfs(podman):
