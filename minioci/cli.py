@@ -25,6 +25,8 @@ def main(argv=None, tl=None):
     from . import commands
     try:
         g, rest = commands.parse_globals(argv)
+        if g.log_format not in ("text", "json"):
+            raise MiniociError(f"invalid --log-format {g.log_format!r}: use text or json")
         if g.log or g.debug:
             from . import log
             log.configure(g.log, g.log_format, g.debug)
@@ -54,9 +56,10 @@ def main(argv=None, tl=None):
 
 
 def _version():
-    """runc's shape: `runc version X`, `spec: Y`, then the pieces it is made of."""
+    """runc's layout, which dockerd and podman read: `NAME version X`,
+    `commit: C`, `spec: Y`, then the pieces it is made of."""
     from . import OCI_VERSION, __version__
-    lines = [f"minioci version {__version__}", f"spec: {OCI_VERSION}",
+    lines = [f"minioci version {__version__}", f"commit: {_commit()}", f"spec: {OCI_VERSION}",
              f"python: {sys.version.split()[0]}"]
     try:
         from . import shim  # noqa: F401  (the native shim is part of the install)
@@ -69,6 +72,16 @@ def _version():
         lines.append(f"libseccomp: {lib}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def _commit():
+    """The source commit this copy was installed from (written at build
+    time: setup.py), or "unknown"."""
+    try:
+        from ._commit import COMMIT
+    except ImportError:
+        return "unknown"
+    return COMMIT
 
 
 def _usage(topic):

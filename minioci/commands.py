@@ -5,7 +5,7 @@ import os
 
 from . import container as ctr
 from . import parent, state
-from .errors import MiniociError
+from .errors import MiniociError, strerror
 from .flags import Args, Command, Flag, parse_flags
 
 SIGNALS = {
@@ -48,7 +48,7 @@ def parse_command(rest):
     (Command, None) when it asks for its help."""
     cmd = COMMANDS.get(rest[0])
     if cmd is None:
-        raise MiniociError(f"unknown command {rest[0]!r} (see minioci --help)", status=2)
+        raise MiniociError(f"unknown command {rest[0]!r} (see minioci --help)")
     if cmd.asks_for_help(rest[1:]):
         return cmd, None
     if cmd.raw:
@@ -58,7 +58,7 @@ def parse_command(rest):
         args = parse_flags(rest[1:], cmd.flags, cmd.stop_at_args, where=f"minioci {cmd.name}")
     n = len(args.positional)
     if n < cmd.min_args or (cmd.max_args is not None and n > cmd.max_args):
-        raise MiniociError(f"minioci {cmd.name}: usage: minioci {cmd.name} {cmd.usage}", status=2)
+        raise MiniociError(f"minioci {cmd.name}: usage: minioci {cmd.name} {cmd.usage}")
     return cmd, args
 
 
@@ -152,7 +152,8 @@ def _run_foreground(spec, container, a, tl):
             _say_if_oom_killed(started)
     finally:
         started.child.release()
-        ctr.stop_and_remove(started, tl)
+        if not a.keep:
+            ctr.stop_and_remove(started, tl)
     _report_timing(tl, a.timing, container.id, "run", exit_code=code)
     return code
 
@@ -176,7 +177,8 @@ def cmd_exec(g, a, tl):
         if a.tty and not a.console_socket and a.detach:
             raise MiniociError("exec --tty --detach needs --console-socket")
         opts = ctr.ExecOptions(console_socket=a.console_socket, preserve_fds=a.preserve_fds,
-                               pid_file=a.pid_file, console_size=_terminal_size(proc))
+                               pid_file=a.pid_file, console_size=_terminal_size(proc),
+                               sub_cgroups=a.cgroup)
         fg = None if a.detach else parent.foreground()
         child = ctr.exec_in(g.root, cid, proc, opts, tl)
     except MiniociError as e:
@@ -202,7 +204,7 @@ def _exec_process(g, a, cid):
     if len(a.positional) < 2:
         raise MiniociError("exec: a command (or --process FILE) is required")
     data = state.Container(g.root, cid).load()
-    base = spec_mod.load(data["bundle"], os.path.basename(data.get("config") or "config.json")).process
+    base = ctr.config_as_created(data).process
     proc = spec_mod.Spec(**vars(base)) if base is not None else None
     if proc is None:
         raise MiniociError(f"exec: the container's config has no process to start from; use --process")
@@ -289,7 +291,9 @@ def cmd_list(g, a, tl):
             data = c.load()
         except MiniociError:
             continue          # deleted while we looked
-        rows.append(_public_state(c, data, state.status(c, data)))
+        row = _public_state(c, data, state.status(c, data))
+        row["owner"] = _owner(c.dir)
+        rows.append(row)
     if a.quiet:
         print("\n".join(r["id"] for r in rows))
     elif a.format == "json":
@@ -297,11 +301,26 @@ def cmd_list(g, a, tl):
     else:
         lines = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         lines += [(r["id"], str(r["pid"]), r["status"], r["bundle"] or "", r["created"] or "",
-                   r["owner"] or "root") for r in rows]
+                   r["owner"]) for r in rows]
         widths = [max(len(line[i]) for line in lines) for i in range(6)]
         for line in lines:
             print("   ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
     return 0
+
+
+def _owner(directory):
+    """Who owns a container, as runc's `list` says it: the user owning its
+    state directory, by name (`#UID` when /etc/passwd has none).  `state`
+    leaves "owner" empty, as runc's does."""
+    import pwd
+    try:
+        uid = os.stat(directory).st_uid
+    except OSError:
+        return ""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 # ---- update, pause, resume, ps, events: the container's cgroup ----------------
@@ -347,14 +366,14 @@ def _update_request(a):
     given = [g for g in given if g[3] is not None]
     if a.resources is not None:
         if given:
-            raise MiniociError("minioci update: --resources and resource flags cannot be combined", status=2)
+            raise MiniociError("minioci update: --resources and resource flags cannot be combined")
         import json
         import sys
         label = "stdin" if a.resources == "-" else a.resources
         try:
             text = sys.stdin.read() if a.resources == "-" else open(a.resources).read()
         except OSError as e:
-            raise MiniociError(f"--resources {a.resources}: {e.strerror}") from None
+            raise MiniociError(f"--resources {a.resources}: {strerror(e.errno)}") from None
         try:
             request = json.loads(text)
         except ValueError as e:
@@ -364,7 +383,7 @@ def _update_request(a):
         return request, label, {}
     if not given:
         raise MiniociError("minioci update: nothing to update: give --resources FILE or resource flags "
-                           "(see minioci update --help)", status=2)
+                           "(see minioci update --help)")
     request, flags = {}, {}
     for flag, (section, key), kind, value in given:
         if kind == "size":
@@ -376,7 +395,7 @@ def _update_request(a):
             try:
                 value = int(value)
             except ValueError:
-                raise MiniociError(f"minioci update: --{flag} needs a number, not {value!r}", status=2) from None
+                raise MiniociError(f"minioci update: --{flag} needs a number, not {value!r}") from None
         request.setdefault(section, {})[key] = value
         flags[f"{section}.{key}"] = flag
     return request, "minioci update", flags
@@ -416,7 +435,7 @@ def cmd_ps(g, a, tl):
         print(json.dumps(pids, separators=(",", ":")))
         return 0
     if a.format != "table":
-        raise MiniociError(f"minioci ps: --format {a.format!r}: use table or json", status=2)
+        raise MiniociError(f"minioci ps: --format {a.format!r}: use table or json")
     try:
         out = subprocess.run(["ps"] + ps_args, capture_output=True, text=True, check=True).stdout
     except FileNotFoundError:
@@ -446,7 +465,7 @@ def _duration(text):
                 break
             if value > 0:
                 return value
-    raise MiniociError(f"minioci events: --interval {text!r}: use a duration like 5s or 500ms", status=2)
+    raise MiniociError(f"minioci events: --interval {text!r}: use a duration like 5s or 500ms")
 
 
 def cmd_events(g, a, tl):
@@ -509,7 +528,7 @@ def cmd_bench(g, a, tl):
     elif what == "net":
         from .bench import net as bench
     else:
-        raise MiniociError(f"minioci bench: unknown benchmark {what!r} (startup, density, net)", status=2)
+        raise MiniociError(f"minioci bench: unknown benchmark {what!r} (startup, density, net)")
     return bench.main(g, argv)
 
 
@@ -530,6 +549,7 @@ _RUN_FLAGS = [
 COMMANDS = {c.name: c for c in [
     Command("run", cmd_run, _RUN_FLAGS + [
         Flag(("detach", "d"), "detach", help="return once the container runs"),
+        Flag(("keep",), "keep", help="keep the container (state, cgroup) after it exits, until delete"),
         Flag(("timing",), "timing", "optional",
              help="print where startup time went (--timing=json for JSON)"),
     ], "[flags] [BUNDLE | ID]", "create and start a container, in the foreground", 0, 1),
@@ -550,6 +570,8 @@ COMMANDS = {c.name: c for c in [
         Flag(("no-new-privs",), "no_new_privs", help="set no_new_privs"),
         Flag(("preserve-fds",), "preserve_fds", "int", 0, help="pass this many fds beyond stdio"),
         Flag(("ignore-paused",), "ignore_paused", help="accepted for runc compatibility"),
+        Flag(("cgroup",), "cgroup", "list",
+             help="run in an existing sub-cgroup: [CONTROLLER[,CONTROLLER]:]PATH (repeatable)"),
     ], "[flags] ID [COMMAND [ARG...]]", "run a new process in a running container", 1, None,
         stop_at_args=True),
     Command("state", cmd_state, [], "ID", "print a container's state as JSON", 1, 1),

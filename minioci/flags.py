@@ -74,7 +74,7 @@ def parse_flags(argv, flags, stop_at_args=False, where="minioci"):
         name, eq, value = tok.lstrip("-").partition("=")
         f = table.get(name)
         if f is None:
-            raise MiniociError(f"{where}: unknown flag {tok.split('=')[0]}", status=2)
+            raise MiniociError(f"{where}: unknown flag {tok.split('=')[0]}")
         if f.kind == "bool":
             v = True if not eq else value.lower() in ("1", "true", "yes")
             setattr(args, f.dest, v)
@@ -84,14 +84,14 @@ def parse_flags(argv, flags, stop_at_args=False, where="minioci"):
             continue
         if not eq:
             if i >= len(argv):
-                raise MiniociError(f"{where}: flag {tok} needs a value", status=2)
+                raise MiniociError(f"{where}: flag {tok} needs a value")
             value = argv[i]
             i += 1
         if f.kind == "int":
             try:
                 value = int(value)
             except ValueError:
-                raise MiniociError(f"{where}: flag {tok} needs a number, not {value!r}", status=2) from None
+                raise MiniociError(f"{where}: flag {tok} needs a number, not {value!r}") from None
         if f.kind == "list":
             getattr(args, f.dest).append(value)
         else:

@@ -15,12 +15,21 @@ FORWARDED_SIGNALS = (1, 2, 3, 10, 12, 15, 28)   # HUP INT QUIT USR1 USR2 TERM WI
 SIGWINCH = 28
 
 _remote = None          # the served request's front end (remote.Parent), in a worker
+_remote_pid = None      # ... and its pid
 
 
-def serve_through(remote):
-    """This process is a server's worker: children are the front end's."""
-    global _remote
-    _remote = remote
+def serve_through(remote, pid):
+    """This process is a server's worker: children are the front end's
+    (process `pid`)."""
+    global _remote, _remote_pid
+    _remote, _remote_pid = remote, pid
+
+
+def proc_file(name):
+    """The /proc file `name` of the container's parent-to-be: this process,
+    or the front end, whose cgroup (a relative cgroupsPath starts there) and
+    capabilities the container inherits."""
+    return f"/proc/{_remote_pid or 'self'}/{name}"
 
 
 def spawn(plan):

@@ -7,11 +7,10 @@ twin.  The front end does what only the container's parent may: clone, reap,
 forward signals, relay the terminal; the worker does everything else, exactly
 as the direct path does (container.py never knows which it has).
 """
-import os
 import struct
 
 from . import wire
-from .errors import MiniociError
+from .errors import MiniociError, strerror
 
 # mo_wait_report's outcomes (native/minioci_shim.h enum mo_report).
 REPORT_READY, REPORT_ERROR, REPORT_TERMINAL, REPORT_HOOKS, REPORT_PID = 1, 2, 3, 4, 5
@@ -46,7 +45,7 @@ class Parent:
     def result(self, kind, payload, what):
         rc = struct.unpack("<i", self.call(kind, payload))[0]
         if rc < 0:
-            raise MiniociError(f"{what}: {os.strerror(-rc)}")
+            raise MiniociError(f"{what}: {strerror(-rc)}")
 
     def spawn(self, plan):
         return Child(self, plan)
@@ -87,7 +86,7 @@ class Child:
                               reply=wire.SPAWNED)
         rc, pid, t_clone = struct.unpack("<iiq", payload)
         if rc < 0:
-            raise MiniociError(f"clone container process: {os.strerror(-rc)}")
+            raise MiniociError(f"clone container process: {strerror(-rc)}")
         self.pid = pid
         self._times = (t_clone, 0, 0, [])
 
@@ -124,10 +123,10 @@ class Child:
                     self._send_listener_state()
                 continue
             if what == REPORT_ERROR:
-                raise MiniociError(f"{msg}: {os.strerror(err)}" if err else msg)
+                raise MiniociError(f"{msg}: {strerror(err)}" if err else msg)
             if what == 0:
                 return "exec"
-            raise MiniociError(f"read from container process: {os.strerror(-what)}")
+            raise MiniociError(f"read from container process: {strerror(-what)}")
 
     def step_times(self):
         return self._times

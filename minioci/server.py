@@ -25,7 +25,7 @@ import struct
 import time
 
 from . import __version__, control, log, wire
-from .errors import MiniociError
+from .errors import MiniociError, strerror
 
 # Namespaces a client must share with the server: the worker acts in the
 # server's (mounts, cgroups, network, /proc, clock).
@@ -150,7 +150,7 @@ class Server:
         try:
             pid = os.fork()
         except OSError as e:
-            log.warning(f"serve: cannot fork a spare worker: {e.strerror}")
+            log.warning(f"serve: cannot fork a spare worker: {strerror(e.errno)}")
             mine.close()
             theirs.close()
             return
@@ -219,7 +219,7 @@ class Server:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
-                log.warning(f"serve: accept: {e.strerror}")
+                log.warning(f"serve: accept: {strerror(e.errno)}")
                 return
             conn.setblocking(False)
             try:
@@ -287,7 +287,7 @@ class Server:
                 try:
                     child = os.fork()
                 except OSError as e:
-                    return self._refuse(conn, f"the server cannot fork: {e.strerror}")
+                    return self._refuse(conn, f"the server cannot fork: {strerror(e.errno)}")
                 if child == 0:
                     try:
                         from . import worker

@@ -76,6 +76,25 @@ class Container:
         fcntl.lockf(fd, fcntl.LOCK_EX)
         self._lock_fd = fd
 
+    def creator_active(self):
+        """Whether another process holds this container's lock: while the
+        state says "creating", that is the create at work (a create that
+        died half-way holds nothing)."""
+        import fcntl
+        if self._lock_fd is not None:
+            return False          # ours; and a second fd closed here would drop it
+        try:
+            fd = os.open(os.path.join(self.dir, LOCK_FILE), os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)          # and with it the lock just taken
+        return False
+
     def unlock(self):
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -122,7 +141,7 @@ def list_ids(root):
 def new_state(cid, bundle, rootfs, pid, annotations, **internal):
     """The state.json of a new container: runc's fields plus minioci's own
     (cgroup directories, the init's start time to detect pid reuse...)."""
-    return dict(internal, ociVersion=OCI_VERSION, id=cid, pid=pid, status="created", bundle=bundle,
+    return dict(internal, ociVersion=OCI_VERSION, id=cid, pid=pid, status="creating", bundle=bundle,
                 rootfs=rootfs, created=rfc3339_now(), owner="", annotations=annotations or {},
                 pid_start=process_start_time(pid) if pid else None)
 
@@ -153,7 +172,11 @@ def is_alive(state):
 
 
 def status(container, state):
-    """created | running | paused | stopped, from the live system."""
+    """creating | created | running | paused | stopped, from the live
+    system.  The state file says "creating" until the create is done; if
+    the create died half-way, what it left is judged as any container."""
+    if state.get("status") == "creating" and container.creator_active():
+        return "creating"
     if not is_alive(state):
         return "stopped"
     if os.path.exists(container.exec_fifo):

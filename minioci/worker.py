@@ -76,7 +76,7 @@ def serve(conn, req, peer_pid, marks, run_command, root):
     for t, phase in marks:
         tl.mark(phase, t)
     tl.mark("worker")
-    parent.serve_through(remote.Parent(conn, req.fd_window))
+    parent.serve_through(remote.Parent(conn, req.fd_window), peer_pid)
     try:
         code = run_command(req.argv[1:], tl)
     except SystemExit as e:
@@ -108,9 +108,8 @@ def _become_the_client(conn, req, peer_pid, root):
         if eq and key:
             os.environ[key] = value
     _new_stdio()
-    from . import cgroups, control, log
+    from . import control, log
     log.configure()                          # the server's --log and --debug are not the client's
-    cgroups.OWN_CGROUP_FILE = f"/proc/{peer_pid}/cgroup"
     control.served_by = f"pid {os.getppid()}, {wire.socket_path(root)}"
     return conn
 

@@ -45,24 +45,25 @@ def base_config(args=("true",), rootfs=ROOTFS):
     return cfg
 
 
-def host_mounts(under=(str(REPO), "/tmp", "/run/minioci-test", "/sys/fs/cgroup"), session=None):
+def host_mounts(under=(str(REPO), "/tmp", "/run/minioci-test", "/sys/fs/cgroup")):
     """Host mount points where a container's mounts would land if they
-    leaked (other work on the machine, like podman's, mounts elsewhere).
-    Under /tmp/pytest-of-*, only this session's (`session`, its base
-    temporary directory): other test sessions on the machine mount there too."""
+    leaked (other work on the machine, like podman's, mounts elsewhere;
+    a test narrows `under` to its own directories, since other test runs
+    share /tmp and /run/minioci-test)."""
     with open("/proc/self/mountinfo") as f:
         points = [line.split()[4] for line in f]
-    others = os.path.dirname(str(session)) + "/" if session else None
-
-    def ours(p):
-        return not others or not p.startswith(others) or p == str(session) or p.startswith(f"{session}/")
-    return sorted(p for p in points if any(p == u or p.startswith(u + "/") for u in under) and ours(p))
+    return sorted(p for p in points if any(p == u or p.startswith(u + "/") for u in under))
 
 
 def cgroup_dirs(cid):
     """Every directory named after this container id in any hierarchy.
     (os.walk, not glob: other containers' directories come and go meanwhile.)"""
     return [top for top, _, _ in os.walk("/sys/fs/cgroup") if os.path.basename(top) == cid]
+
+
+# Daemons the engine suites keep for the whole session (tests/engines.py):
+# children of the test process that are not containers left behind.
+SESSION_DAEMONS = set()
 
 
 def descendants(pid=None):
@@ -244,11 +245,8 @@ def rt(tmp_path, route, monkeypatch):
     if not IS_ROOT:
         pytest.skip("starts real containers: needs root")
     runtime = Runtime(tmp_path)
-    session = tmp_path.parent
-    # Where this test's containers could leak mounts: not other sessions' roots
-    # under /run/minioci-test, nor their temporary directories.
-    under = (str(REPO), "/tmp", runtime.root, "/sys/fs/cgroup")
-    mounts_before = host_mounts(under, session)
+    ours = (str(REPO), str(tmp_path), runtime.root, "/sys/fs/cgroup")
+    mounts_before = host_mounts(ours)
     if route == "served":
         runtime.server = Server(runtime.root).start()
         monkeypatch.setenv("MINIOCI_SERVE", "always")
@@ -256,19 +254,18 @@ def rt(tmp_path, route, monkeypatch):
         monkeypatch.setenv("MINIOCI_SERVE", "never")
     yield runtime
     left = runtime.leftovers()
-    server = runtime.server.proc.pid if runtime.server else None
-    for pid in descendants():
-        if pid != server:
-            left.append(f"process {pid}")
-            os.kill(pid, signal.SIGKILL)
+    server = {runtime.server.proc.pid} if runtime.server else set()
+    for pid in set(descendants()) - SESSION_DAEMONS - server:
+        left.append(f"process {pid}")
+        os.kill(pid, signal.SIGKILL)
     runtime.cleanup()
     if runtime.server:
         left += runtime.server.stop()
     deadline = time.monotonic() + 5
-    while host_mounts(under, session) != mounts_before and time.monotonic() < deadline:
+    while host_mounts(ours) != mounts_before and time.monotonic() < deadline:
         time.sleep(0.05)
-    if host_mounts(under, session) != mounts_before:
-        left.append(f"host mounts changed: {set(host_mounts(under, session)) ^ set(mounts_before)}")
+    if host_mounts(ours) != mounts_before:
+        left.append(f"host mounts changed: {set(host_mounts(ours)) ^ set(mounts_before)}")
     assert not left, f"left behind: {left}"
 
 
