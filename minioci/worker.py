@@ -2,12 +2,12 @@
 
 The worker becomes the client as far as the command can tell: the client's
 fds at their numbers (stdio, preserved fds), its working directory, umask and
-environment, and its cgroup for relative cgroupsPaths; then it runs the same
-`cli.main` as the direct path, on a timeline that began in the front end.
-Children are the front end's (parent.serve_through).  The command line
-runs through the function the server was given (cli.main).  When the client goes
-away, the worker dies at once, as a direct-path runtime would have been
-killed with it.
+environment; then it runs the same command line as the direct path (the
+function the server was given: cli.main), on a timeline that began in the
+front end.  The container's parent is the front end (parent.serve_through:
+its children, and its cgroup and capabilities, are what a container gets).
+When the client goes away, the worker dies at once, as a direct-path runtime
+would have been killed with it.
 """
 import os
 import socket
