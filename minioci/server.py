@@ -353,6 +353,11 @@ class Server:
             heavy.append("network")
         if loaded.seccomp is not None:
             heavy.append("seccomp")
+            from . import seccomp
+            try:
+                seccomp.warm(loaded, os.path.join(req.cwd, g.root))      # its cache key, once
+            except (MiniociError, OSError):
+                pass                              # the worker finds out, as the direct path would
         return heavy
 
     def _load_later(self, heavy):
