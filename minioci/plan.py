@@ -13,7 +13,8 @@ it can be and execve.
 """
 import os
 
-from .spec import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC, MS_SHARED, MS_SLAVE, NAMESPACES, sysctl_path
+from .spec import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC, MS_SHARED, MS_SLAVE, NAMESPACES,
+                   NO_CAPABILITIES, sysctl_path)
 
 S_IFCHR, S_IFBLK, S_IFIFO = 0o020000, 0o060000, 0o010000
 
@@ -297,9 +298,11 @@ def _process(proc, opts, add, start_hooks=()):
         rows, cols = proc.console_size or opts.console_size or (0, 0)
         add("terminal", "terminal", socket_fd=-1 if opts.console_fd is None else opts.console_fd,
             uid=proc.uid, gid=proc.gid, size=(rows & 0xffff) << 16 | (cols & 0xffff))
-    caps = proc.capabilities
-    if caps is not None:
-        add("cap_bounding", "capabilities", keep=caps.bounding)
+    # An absent process.capabilities grants none: every set empty, the
+    # bounding set too (or a setuid binary would regain the rest), for any
+    # user (runc does the same).
+    caps = proc.capabilities or NO_CAPABILITIES
+    add("cap_bounding", "capabilities", keep=caps.bounding)
     seccomp_late = opts.seccomp is not None and proc.no_new_privileges
     if opts.seccomp is not None and not seccomp_late:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
@@ -307,11 +310,8 @@ def _process(proc, opts, add, start_hooks=()):
         _seccomp(opts, add)
     add("user", "user", uid=proc.uid, gid=proc.gid, groups=list(proc.additional_gids))
     add("chdir", "cwd", path=proc.cwd)
-    if caps is not None:
-        add("caps", "capabilities", effective=caps.effective, permitted=caps.permitted,
-            inheritable=caps.inheritable, ambient=caps.ambient)
-    elif proc.uid != 0:
-        add("caps", "capabilities", effective=0, permitted=0, inheritable=0, ambient=0)
+    add("caps", "capabilities", effective=caps.effective, permitted=caps.permitted,
+        inheritable=caps.inheritable, ambient=caps.ambient)
     if proc.no_new_privileges:
         add("no_new_privs", "no_new_privs")
     if proc.umask is not None:

@@ -101,6 +101,10 @@ class Spec:
         self.__dict__.update(fields)
 
 
+# What an absent process.capabilities means: nothing, in every set.
+NO_CAPABILITIES = Spec(bounding=0, effective=0, inheritable=0, permitted=0, ambient=0)
+
+
 def load(bundle, config_name="config.json"):
     """Read and validate `<bundle>/config.json` into a Spec."""
     file = os.path.join(bundle, config_name)
