@@ -91,6 +91,9 @@ _SYSCTL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
 
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
+# Values the shim takes in a C int (native/minioci_shim.h's i1, i2): uids and
+# gids, umask, device owners, hook timeouts.  runc's range for ids is the same.
+C_INT_MAX = 2**31 - 1
 
 
 class Spec:
@@ -216,6 +219,7 @@ class _Checker:
             "array": isinstance(value, list),
             "int": isinstance(value, int) and not isinstance(value, bool),
             "uint32": isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= UINT32_MAX,
+            "cint": isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= C_INT_MAX,
             "uint64": isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= UINT64_MAX,
             "strings": isinstance(value, list) and all(isinstance(s, str) for s in value),
         }[kind]
@@ -231,6 +235,7 @@ _KIND_MESSAGES = {
     "string": "must be a string", "bool": "must be a boolean", "object": "must be an object",
     "array": "must be an array", "int": "must be an integer",
     "uint32": "must be an integer from 0 to 4294967295",
+    "cint": f"must be in range 0-{C_INT_MAX}",
     "uint64": "must be an integer from 0 to 18446744073709551615",
     "strings": "must be an array of strings",
 }
@@ -275,14 +280,15 @@ def _process(c, proc, path):
         args=args,
         env=env,
         cwd=os.path.normpath(cwd),
-        uid=c.field(user, "uid", upath, "uint32", required=True),
-        gid=c.field(user, "gid", upath, "uint32", required=True),
-        umask=c.field(user, "umask", upath, "uint32", default=None),
-        additional_gids=[c.check(g, f"{upath}.additionalGids[{i}]", "uint32")
+        uid=c.field(user, "uid", upath, "cint", required=True),
+        gid=c.field(user, "gid", upath, "cint", required=True),
+        umask=c.field(user, "umask", upath, "cint", default=None),
+        additional_gids=[c.check(g, f"{upath}.additionalGids[{i}]", "cint")
                          for i, g in enumerate(c.field(user, "additionalGids", upath, "array", default=[]))],
         capabilities=_capabilities(c, caps, f"{_p(path)}capabilities") if caps is not None else None,
         rlimits=_rlimits(c, proc, path),
-        no_new_privileges=c.field(proc, "noNewPrivileges", path, "bool", default=False),
+        # None when absent: an exec'd process then keeps the container's.
+        no_new_privileges=c.field(proc, "noNewPrivileges", path, "bool", default=None),
         oom_score_adj=oom,
         apparmor_profile=c.field(proc, "apparmorProfile", path, "string", default=""),
         selinux_label=c.field(proc, "selinuxLabel", path, "string", default=""),
@@ -366,8 +372,8 @@ def _hooks(c, doc):
             if not hpath.startswith("/"):
                 c.fail(f"{where}.path", f"must be an absolute path, not {hpath!r}")
             timeout = c.field(h, "timeout", where, "int", default=None)
-            if timeout is not None and timeout <= 0:
-                c.fail(f"{where}.timeout", "must be greater than zero")
+            if timeout is not None and not 0 < timeout <= C_INT_MAX:
+                c.fail(f"{where}.timeout", f"must be in range 1-{C_INT_MAX} (seconds)")
             lst.append(Spec(path=hpath, args=c.field(h, "args", where, "strings", default=[hpath]),
                             env=c.field(h, "env", where, "strings", default=[]), timeout=timeout))
         out[stage] = lst
@@ -459,8 +465,8 @@ def _device(c, d, where):
                 major=c.field(d, "major", where, "uint32", required=needs_numbers, default=0),
                 minor=c.field(d, "minor", where, "uint32", required=needs_numbers, default=0),
                 file_mode=mode,
-                uid=c.field(d, "uid", where, "uint32", default=0),
-                gid=c.field(d, "gid", where, "uint32", default=0))
+                uid=c.field(d, "uid", where, "cint", default=0),
+                gid=c.field(d, "gid", where, "cint", default=0))
 
 
 def _rootfs_propagation(c, linux):

@@ -150,6 +150,43 @@ def resolve_path(cgroups_path, container_id, file="config.json"):
     return cgroups_path
 
 
+def named_after(name, container_id):
+    """Whether a cgroup directory called `name` is one a container's would
+    be: its id itself (minioci's /minioci/<id>, a cgroupsPath ending in the
+    id), or <prefix>-<id> and <prefix>-<id>.scope, with a prefix of letters,
+    digits and _ (podman's cgroupfs /libpod_parent/libpod-<id>, and the
+    systemd form slice:prefix:<id> as runc and crun make it,
+    machine.slice/libpod-<id>.scope)."""
+    if name == container_id:
+        return True
+    for suffix in ("-" + container_id, "-" + container_id + ".scope"):
+        prefix = name[:-len(suffix)]
+        if name.endswith(suffix) and prefix and all(ch.isalnum() or ch == "_" for ch in prefix):
+            return True
+    return False
+
+
+def find_named(layout, container_id, exclude=()):
+    """The directories, in every hierarchy of `layout`, named after
+    container `container_id` (see named_after): how `delete --force` finds a
+    container whose state is lost.  Directories in `exclude`, or named
+    exactly as an id in it, belong to other containers and are left out;
+    nothing below a match is searched (it belongs to the match)."""
+    mounts = [m for m, _, _ in layout.v1.values()] + ([layout.v2[0]] if layout.v2 else [])
+    found = []
+    for mountpoint in mounts:
+        for top, dirs, _ in os.walk(mountpoint):
+            keep = []
+            for d in dirs:
+                path = os.path.join(top, d)
+                if named_after(d, container_id) and path not in exclude and d not in exclude:
+                    found.append(path)
+                else:
+                    keep.append(d)
+            dirs[:] = keep
+    return found
+
+
 class Cgroup:
     """The container's cgroup: its directory in every hierarchy of `layout`
     (`parts`).  Nothing touches the filesystem until create()."""
@@ -186,17 +223,25 @@ class Cgroup:
         return cls(layout, [f[0] for f in found], path)
 
     @classmethod
-    def from_dirs(cls, layout, directories):
+    def from_dirs(cls, layout, directories, file="state.json"):
         """An existing container's Cgroup, from the directories in its state
-        (a relative cgroupsPath was resolved against its creator's cgroup)."""
+        (a relative cgroupsPath was resolved against its creator's cgroup).
+        Commands kill what is in these directories and remove them with
+        everything below, so each must lie strictly below one of this host's
+        cgroup mounts: any other path (the cgroup root itself, /tmp/..., /)
+        is refused, naming `file` and the entry."""
         from . import v1, v2
         parts = []
-        for d in directories:
-            name = next((n for n, (mountpoint, _, _) in layout.v1.items() if _under(d, mountpoint)), None)
+        for i, d in enumerate(directories):
+            name = next((n for n, (mountpoint, _, _) in layout.v1.items() if _below(d, mountpoint)), None)
             if name is not None:
                 parts.append(v1.Hierarchy(name, layout.v1[name][2], d))
-            elif layout.v2 and _under(d, layout.v2[0]):
+            elif layout.v2 and _below(d, layout.v2[0]):
                 parts.append(v2.Unified(d, layout.v2_controllers()))
+            else:
+                mounts = [m for m, _, _ in layout.v1.values()] + ([layout.v2[0]] if layout.v2 else [])
+                raise ConfigError(file, f"cgroup_dirs[{i}]", f"{d!r} is not below a cgroup mount of this "
+                                                            f"host ({', '.join(sorted(mounts))})")
         return cls(layout, parts)
 
     def directories(self):
@@ -292,6 +337,11 @@ class Cgroup:
 
 def _under(path, mountpoint):
     return (path + "/").startswith(mountpoint.rstrip("/") + "/")
+
+
+def _below(path, mountpoint):
+    """`path` (normalized) is a directory strictly below `mountpoint`."""
+    return path.startswith(mountpoint.rstrip("/") + "/") and path.rstrip("/") != mountpoint.rstrip("/")
 
 
 def _directory(mountpoint, mount_root, path, own):
