@@ -299,7 +299,8 @@ def cmd_list(g, a, tl):
         except ConfigError:   # state.BadState, or cgroup_dirs outside the cgroup mounts
             rows.append(_public_state(c, {}, "unknown"))
         except MiniociError:
-            continue          # deleted while we looked
+            if state.abandoned(c.dir):     # its state.json is gone: lost, not deleted
+                rows.append(_public_state(c, {}, "unknown"))
     if a.quiet:
         print("\n".join(r["id"] for r in rows))
     elif a.format == "json":

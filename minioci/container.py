@@ -7,11 +7,12 @@ phase is marked on the timeline.  Whatever fails, everything this start made
 the error propagates.  With a network mode that needs links (veth, ipvlan,
 macvlan) the parent makes the network namespace first and the child joins it.
 """
+import errno
 import os
 import time
 
 from . import cgroups, state
-from .errors import ConfigError, MiniociError
+from .errors import ConfigError, MiniociError, SysError
 
 # The modules only starting a process needs (shim, plan, resources, devices,
 # hooks) are imported where they are used: `start`, `kill` and `delete` are
@@ -507,7 +508,13 @@ def delete(root, cid, force=False):
         if force:
             return
         raise MiniociError(f"container {cid!r} does not exist")
-    c.lock()
+    try:
+        c.lock()
+    except SysError as e:
+        # No lock can be made (a full root): then no create ever got past
+        # reserve() here, which makes the lock before anything else.
+        if not (force and e.errno in (errno.ENOSPC, errno.EDQUOT)):
+            raise
     try:
         data = c.load()
         dirs = _cgroup(c, data).directories()
@@ -519,9 +526,7 @@ def delete(root, cid, force=False):
     except MiniociError:
         if not force or os.path.exists(c.state_file):
             raise
-        # A create killed before its first save: only the directory (no
-        # process or cgroup is made before that save).
-        c.remove()
+        _delete_unknown(c, None)        # no state.json
         return
     data["cgroup_dirs"] = dirs
     status = state.status(c, data)
@@ -538,12 +543,14 @@ def delete(root, cid, force=False):
 
 
 def _delete_unknown(c, problem):
-    """`delete --force` of a container whose state is unusable (`problem`):
-    find its cgroup directories by its id in every hierarchy (the names
-    cgroups.named_after knows, leaving out those of the other containers
-    under this root), kill what is in them, remove them, then the entry.
-    If none is found, nothing shows what may still run: the entry is kept
-    and the error says so."""
+    """`delete --force` of a container whose state is unusable (`problem`)
+    or missing (None): find its cgroup directories by its id in every
+    hierarchy (the names cgroups.named_after knows, leaving out those of
+    the other containers under this root), kill what is in them, remove
+    them, then the entry.  If none is found, nothing shows what may still
+    run: an unusable state is kept and the error says so; an entry without
+    state.json is removed (a create killed before its first save, which
+    comes before any process or cgroup is made)."""
     layout = cgroups.detect()
     others = set()
     for other in state.list_ids(c.root):
@@ -555,6 +562,9 @@ def _delete_unknown(c, problem):
         except MiniociError:
             pass
     found = cgroups.find_named(layout, c.id, exclude=others)
+    if not found and problem is None:
+        c.remove()
+        return
     if not found:
         raise MiniociError(f"{problem}; no cgroup named after container {c.id!r} was found, so what "
                            f"may still run of it cannot be: kept {c.dir}")

@@ -191,9 +191,11 @@ class Container:
         return Filter(bpf, record["flags"], record["listener_path"], record["listener_metadata"])
 
     def remove(self):
-        """Delete the entry (and everything in it)."""
+        """Delete the entry (and everything in it): state.json first, so
+        that the entry is gone for readers, and the lock last."""
         try:
-            for name in os.listdir(self.dir):
+            names = sorted(os.listdir(self.dir), key=lambda n: (n != STATE_FILE, n == LOCK_FILE))
+            for name in names:
                 os.unlink(os.path.join(self.dir, name))
             os.rmdir(self.dir)
         except FileNotFoundError:
@@ -222,13 +224,35 @@ def _sys_error(what, e):
 
 
 def list_ids(root):
-    """The ids of the containers under `root` that have a state.json
-    (readable or not: an unreadable one is listed as `unknown`)."""
+    """The ids of the containers under `root`: those with a state.json
+    (readable or not: an unreadable one is listed as `unknown`), and those
+    that lost it (see abandoned)."""
     try:
         names = os.listdir(root)
     except FileNotFoundError:
         return []
-    return sorted(d for d in names if d not in RESERVED_IDS and os.path.exists(os.path.join(root, d, STATE_FILE)))
+    return sorted(d for d in names if d not in RESERVED_IDS and
+                  (os.path.exists(os.path.join(root, d, STATE_FILE)) or abandoned(os.path.join(root, d))))
+
+
+def abandoned(directory):
+    """A container directory without state.json that nobody is working on:
+    its lock exists and is free (a create holds it until its first save,
+    a delete until the directory is gone)."""
+    import fcntl
+    if os.path.exists(os.path.join(directory, STATE_FILE)):
+        return False
+    try:
+        fd = os.open(os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return not os.path.exists(os.path.join(directory, STATE_FILE))
 
 
 def new_state(cid, bundle, rootfs, pid, annotations, **internal):
