@@ -7,7 +7,6 @@ phase is marked on the timeline.  Whatever fails, everything this start made
 the error propagates.  With a network mode that needs links (veth, ipvlan,
 macvlan) the parent makes the network namespace first and the child joins it.
 """
-import errno
 import os
 import time
 
@@ -513,6 +512,7 @@ def delete(root, cid, force=False):
     except SysError as e:
         # No lock can be made (a full root): then no create ever got past
         # reserve() here, which makes the lock before anything else.
+        import errno
         if not (force and e.errno in (errno.ENOSPC, errno.EDQUOT)):
             raise
     try:
