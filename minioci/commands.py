@@ -499,12 +499,15 @@ def cmd_features(g, a, tl):
 def cmd_spec(g, a, tl):
     import json
     from .specgen import default_config
+    from . import safefile
     path = os.path.join(a.bundle or ".", "config.json")
-    if os.path.exists(path):
-        raise MiniociError(f"{path} exists: remove it first")
-    with open(path, "w") as f:
-        json.dump(default_config(rootless=a.rootless), f, indent=2)
-        f.write("\n")
+    try:
+        # O_EXCL: never over an existing file, nor through a symlink
+        safefile.create(path, json.dumps(default_config(rootless=a.rootless), indent=2) + "\n")
+    except FileExistsError:
+        raise MiniociError(f"{path} exists: remove it first") from None
+    except OSError as e:
+        raise MiniociError(f"{path}: {e.strerror}") from None
     return 0
 
 

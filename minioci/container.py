@@ -287,14 +287,13 @@ def _kill_and_reap(pid):
 
 
 def write_pid_file(path, pid):
-    """The host pid, no newline, written atomically (conmon reads it at once)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise MiniociError(f"--pid-file {path}: directory {directory} does not exist")
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.rename(tmp, path)
+    """The host pid, no newline, written atomically (conmon reads it at
+    once), and safely in a directory others can write (see safefile)."""
+    from . import safefile
+    try:
+        safefile.replace(path, str(pid))
+    except OSError as e:
+        raise MiniociError(f"--pid-file {path}: {e.strerror}") from None
 
 
 def wait_exit(pid):

@@ -28,11 +28,26 @@ def _line(level, msg):
     return f'time="{rfc3339_now()}" level={level} msg="{escaped}"\n'
 
 
+def _open_log(path):
+    """The log, for appending.  Its directory may be writable by others: a
+    symlink at the path is followed only if it is our own (/dev/stderr is
+    root's), never one another user planted there (the kernel's
+    protected_symlinks rule, for every directory)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        import errno
+        if e.errno != errno.ELOOP or os.lstat(path).st_uid != os.geteuid():
+            raise
+        return os.open(path, flags, 0o644)
+
+
 def _to_log(level, msg):
     if not _path:
         return False
     try:
-        fd = os.open(_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        fd = _open_log(_path)
         try:
             os.write(fd, _line(level, msg).encode())
         finally:

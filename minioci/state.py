@@ -55,11 +55,48 @@ def generate_id():
     return "minioci-" + os.urandom(6).hex()
 
 
+def untrusted(path, st, owner):
+    """Why the directory `path` (its stat `st`) may not be trusted with what
+    minioci keeps there, or "": it must be a directory of `owner`'s that
+    nobody else can write in."""
+    import stat
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{path} is not a directory"
+    if st.st_uid != owner:
+        return f"{path} belongs to uid {st.st_uid}, not {owner}"
+    if st.st_mode & 0o022:
+        return f"{path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
+    return ""
+
+
+_trusted_roots = set()
+
+
+def check_root(root):
+    """The state root must be root's alone: whoever else could write in it
+    could plant an entry (a state.json naming another container's cgroup,
+    whose processes `delete --force` would kill) or hold an id.  A root that
+    does not exist yet is made 0700 by the first create."""
+    if root in _trusted_roots:
+        return
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise _sys_error(f"state root {root}", e) from None
+    problem = untrusted(root, st, os.geteuid())
+    if problem:
+        raise MiniociError(f"state root {problem}: refusing to use it (only its owner may write in it)")
+    _trusted_roots.add(root)
+
+
 class Container:
     """A container's entry in the state store."""
 
     def __init__(self, root, cid):
         check_id(cid)
+        check_root(root)
         self.root = root
         self.id = cid
         self.dir = os.path.join(root, cid)
@@ -227,6 +264,7 @@ def list_ids(root):
     """The ids of the containers under `root`: those with a state.json
     (readable or not: an unreadable one is listed as `unknown`), and those
     that lost it (see abandoned)."""
+    check_root(root)
     try:
         names = os.listdir(root)
     except FileNotFoundError:

@@ -43,7 +43,8 @@ def base_config(args=("true",), rootfs=ROOTFS):
 
 def host_mounts(under=(str(REPO), "/tmp", "/run/minioci-test", "/sys/fs/cgroup")):
     """Host mount points where a container's mounts would land if they
-    leaked (other work on the machine, like podman's, mounts elsewhere)."""
+    leaked (other work on the machine, like podman's, mounts elsewhere;
+    `rt` narrows this to its own test's directories)."""
     with open("/proc/self/mountinfo") as f:
         points = [line.split()[4] for line in f]
     return sorted(p for p in points if any(p == u or p.startswith(u + "/") for u in under))
@@ -142,7 +143,7 @@ class Runtime:
 
 # Host paths minioci itself keeps for all containers (the cgroup parents it
 # made, the network setup lock); the test session leaves them as it found them.
-RUNTIME_HOST_PATHS = ("/run/minioci-cgroup-parents", "/run/lock/minioci-network.lock", "/run/minioci-test")
+RUNTIME_HOST_PATHS = ("/run/minioci-cgroup-parents", "/run/minioci-network.lock", "/run/minioci-test")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -165,7 +166,10 @@ def rt(tmp_path):
     if not IS_ROOT:
         pytest.skip("starts real containers: needs root")
     runtime = Runtime(tmp_path)
-    mounts_before = host_mounts()
+    # This test's own places only: other tests on the shared machine mount
+    # and unmount under /tmp and /run/minioci-test meanwhile.
+    mine = (str(REPO), str(tmp_path), runtime.root, "/sys/fs/cgroup")
+    mounts_before = host_mounts(mine)
     yield runtime
     left = runtime.leftovers()
     for pid in descendants():
@@ -173,10 +177,10 @@ def rt(tmp_path):
         os.kill(pid, signal.SIGKILL)
     runtime.cleanup()
     deadline = time.monotonic() + 5
-    while host_mounts() != mounts_before and time.monotonic() < deadline:
+    while host_mounts(mine) != mounts_before and time.monotonic() < deadline:
         time.sleep(0.05)
-    if host_mounts() != mounts_before:
-        left.append(f"host mounts changed: {set(host_mounts()) ^ set(mounts_before)}")
+    if host_mounts(mine) != mounts_before:
+        left.append(f"host mounts changed: {set(host_mounts(mine)) ^ set(mounts_before)}")
     assert not left, f"left behind: {left}"
 
 

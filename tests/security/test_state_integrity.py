@@ -408,3 +408,22 @@ def test_delete_force_removes_a_directory_left_without_a_lock(rt, tiny_root):
                        text=True, timeout=60)
     assert (r.returncode, r.stderr) == (0, "")
     assert not os.path.exists(tiny_root / cid)
+
+
+@pytest.mark.parametrize("how", ["world-writable", "group-writable", "another owner"])
+def test_a_state_root_others_can_write_is_refused(rt, tmp_path, how):
+    """Whoever can write in the state root could plant entries there: it is
+    used only while it is root's alone."""
+    root = tmp_path / "root"
+    root.mkdir(mode=0o700)
+    if how == "another owner":
+        os.chown(root, 1000, 1000)
+    else:
+        os.chmod(root, 0o777 if how == "world-writable" else 0o770)
+    for args in (("create", "-b", rt.bundle(sh("true")), rt.new_id()), ("list",), ("delete", "--force", "x"),
+                 ("state", "x")):
+        r = subprocess.run([rt.cmd()[0], "--root", root, *map(str, args)], capture_output=True, text=True,
+                           timeout=60)
+        line = one_line(r)
+        assert line.startswith(f"minioci: state root {root} ") and "refusing to use it" in line, line
+    assert os.listdir(root) == []
