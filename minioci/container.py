@@ -62,6 +62,7 @@ def start(spec, container, opts, tl):
                            "created or run detached")
     if opts.pid_file and not os.path.isdir(os.path.dirname(os.path.abspath(opts.pid_file))):
         raise MiniociError(f"--pid-file {opts.pid_file}: its directory does not exist")
+    check_preserved_fds(opts.preserve_fds)
     layout = cgroups.detect()
     cgroup = cgroups.Cgroup.for_path(layout, cgroups.resolve_path(spec.cgroups_path, container.id, spec.file),
                                      file=spec.file)
@@ -135,8 +136,8 @@ def start(spec, container, opts, tl):
                     namespaces=_namespace_paths(spec, child.pid))
         container.save(data)
         if listener_fd is not None:
-            child.set_listener_state(notify.message(seccomp, container.id, child.pid, spec.bundle,
-                                                    spec.annotations))
+            child.set_listener_state(lambda pid: notify.message(seccomp, container.id, pid, spec.bundle,
+                                                                spec.annotations))
         tl.mark("state")
         if the_plan.parent_setup:
             _write_id_maps(child.pid, spec)
@@ -174,6 +175,17 @@ def start(spec, container, opts, tl):
             # It existed and is gone: the runtime-spec's lifecycle ends with poststop.
             _run_hooks(data, "poststop", "stopped", 0)
         raise
+
+
+def check_preserved_fds(n):
+    """--preserve-fds N passes fds 3 .. 3+N-1: each must be the caller's.
+    Checked before we open any fd of our own, which would otherwise take a
+    missing one's number and cross into the container with it."""
+    for fd in range(3, 3 + n):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise MiniociError(f"--preserve-fds {n}: fd {fd} is not open") from None
 
 
 def _seccomp(spec, root, tl):
@@ -237,8 +249,10 @@ def run_poststart(data):
 def _mark_child_steps(tl, child, outcome, t_end):
     # Read only now: the child stamps its start once it runs, which may be
     # after clone() has returned here.
-    _, t_child, ends = child.step_times()
+    _, t_child, t_init, ends = child.step_times()
     tl.mark("clone", t_child)
+    if t_init:
+        tl.mark("minioci-init", t_init)
     steps = child.plan.steps
     for step, t in zip(steps, ends):
         tl.mark(step["phase"], t)
@@ -372,6 +386,7 @@ def exec_in(c, data, status, proc, opts, tl):
     Returns the shim.Child once it has exec'ed."""
     from . import plan as plan_mod
     from . import shim
+    check_preserved_fds(opts.preserve_fds)
     cid = c.id
     if status in ("stopped", "paused"):
         raise MiniociError(f"cannot exec in container {cid!r}: it is {status}")
@@ -402,15 +417,10 @@ def exec_in(c, data, status, proc, opts, tl):
             seccomp_listener_fd=listener_fd, console_size=opts.console_size,
             cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
         tl.mark("plan")
-        # Nothing in the container may reach us through /proc while we join
-        # it (runc's CVE-2019-5736); the child inherits this from its first
-        # instruction, and execve restores it for the new program.
-        import prctl
-        prctl.set_dumpable(False)
         child = shim.Child(the_plan)
         if listener_fd is not None:
-            child.set_listener_state(notify.message(seccomp, cid, child.pid, data["bundle"],
-                                                    data.get("annotations"), "running", pid))
+            child.set_listener_state(lambda joiner: notify.message(seccomp, cid, joiner, data["bundle"],
+                                                                   data.get("annotations"), "running", pid))
         outcome = child.wait_report()
         _mark_child_steps(tl, child, outcome, shim.now())
         if opts.pid_file:

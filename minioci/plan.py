@@ -2,7 +2,7 @@
 
 The plan is the seam between Python and the kernel (youki's Syscall trait,
 here as data): it is built without touching the system, tests assert it
-without root, and the native shim (native/shim.c) executes it in the child.
+without root, and minioci-init (native/child.c) executes it in the child.
 Each step is a dict: {"op": ..., "phase": <timing label>, fields...}; the
 field names per op are listed in minioci/shim.py.
 
@@ -40,24 +40,31 @@ _SHORT_NS = {"network": "net", "mount": "mnt"}
 class Plan:
     """What the child does, and what the parent must do for it.
 
-    With a new user namespace the child first waits (wait_parent) while the
-    parent writes its id maps and puts it in its cgroup; then `parent_setup`
-    is true.  Otherwise the child runs straight through and joins its cgroup
-    itself: born into the v2 one by clone3 (cgroup_fd), entering each v1
-    hierarchy through its `tasks` file.
+    With a new user namespace (`parent_setup`) the child first waits, before
+    it even starts minioci-init, while the parent writes its id maps and puts
+    it in its cgroup: an execve in a user namespace whose root is not mapped
+    yet would drop every capability.  Otherwise the child runs straight
+    through and joins its cgroup itself: born into the v2 one by clone3
+    (cgroup_fd), entering each v1 hierarchy through its `tasks` file.
     """
 
-    def __init__(self, clone_flags, pid_ns_path, cgroup_fd, steps, uid_mappings, gid_mappings):
+    def __init__(self, clone_flags, cgroup_fd, steps, uid_mappings, gid_mappings, preserve_fds=0,
+                 parent_setup=False):
+        self.parent_setup = parent_setup
         self.clone_flags = clone_flags
-        self.pid_ns_path = pid_ns_path
         self.cgroup_fd = cgroup_fd
         self.steps = steps
         self.uid_mappings = uid_mappings
         self.gid_mappings = gid_mappings
+        self.preserve_fds = preserve_fds    # fds 3 .. 3+n-1 reach the container
 
-    @property
-    def parent_setup(self):
-        return bool(self.steps) and self.steps[0]["op"] == "wait_parent"
+    def fds(self):
+        """The fds (beyond stdio and the preserved ones) that steps use: the
+        only others the child keeps (native/spawn.c closes the rest)."""
+        wanted = [s.get("socket_fd") for s in self.find("terminal")]
+        wanted += [s.get("fd") for s in self.find("wait_start")]
+        wanted += [s.get("listener_fd") for s in self.find("seccomp")]
+        return sorted({fd for fd in wanted if fd is not None and fd >= 0})
 
     def ops(self):
         return [s["op"] for s in self.steps]
@@ -115,12 +122,9 @@ def build(spec, opts=None):
     if "user" in new:
         # Root in a new user namespace maps to an unprivileged host id that
         # may not write the host's cgroup files: the parent does it, with the
-        # id maps, while the child waits.
-        add("wait_parent", "sync")
+        # id maps, while the child waits (Plan.parent_setup) before it
+        # becomes the namespace's root.
         cgroup_fd = None
-        # Until it sets its ids, the child still holds the host's (unmapped)
-        # root ids; become the namespace's root, as runc's nsexec does.
-        add("user", "sync", uid=0, gid=0, groups=[])
     else:
         for s in opts.cgroup_join:
             add(**s)
@@ -154,7 +158,8 @@ def build(spec, opts=None):
             add("mask", "masked paths", path=p)
     if proc is not None:
         _process(proc, opts, add, _hook_steps(spec, "startContainer", 1))
-    return Plan(clone_flags, ns.get("pid") or None, cgroup_fd, steps, spec.uid_mappings, spec.gid_mappings)
+    return Plan(clone_flags, cgroup_fd, steps, spec.uid_mappings, spec.gid_mappings, opts.preserve_fds,
+                parent_setup="user" in new)
 
 
 def build_exec(proc, namespaces, opts):
@@ -171,14 +176,18 @@ def build_exec(proc, namespaces, opts):
     add("close_fds", "fds", first=3 + opts.preserve_fds)
     _join_namespaces(namespaces, add)
     _process(proc, opts, add)
-    return Plan(0, namespaces.get("pid") or None, opts.cgroup_fd, steps, [], [])
+    return Plan(0, opts.cgroup_fd, steps, [], [], opts.preserve_fds)
 
 
 def _join_namespaces(namespaces, add, late_pid=False):
     """setns into each namespace given by path ({type: path}), user first;
     after the user namespace, become its root (the ids held until then are
     the host's, unmapped there), and with late_pid make the new PID
-    namespace there and fork into it (see build)."""
+    namespace there and fork into it (see build).  A PID namespace given by
+    path is joined last, and a fork makes the process that is in it: the
+    child enters only as minioci-init, never as a copy of its parent (the
+    parent could clone it there directly, but that copy would be a host
+    executable the container can see: CVE-2019-5736)."""
     for t in SETNS_ORDER:
         if namespaces.get(t):
             add("setns", f"ns.{_SHORT_NS.get(t, t)}", path=namespaces[t], nstype=NAMESPACES[t])
@@ -187,6 +196,9 @@ def _join_namespaces(namespaces, add, late_pid=False):
                 if late_pid:
                     add("unshare", "ns.pid", nstype=NAMESPACES["pid"], name="pid")
                     add("fork", "ns.pid")
+    if namespaces.get("pid"):
+        add("setns", "ns.pid", path=namespaces["pid"], nstype=NAMESPACES["pid"])
+        add("fork", "ns.pid")
 
 
 def _rootfs(spec, opts, add):

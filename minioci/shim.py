@@ -1,7 +1,10 @@
-"""The bridge to native/shim.c: encode a Plan as C steps, spawn, report.
+"""The bridge to the native side: encode a Plan as bytes, spawn the child
+that runs it (native/spawn.c, then minioci-init: native/init.c, child.c),
+collect its reports and timestamps.
 
 FIELDS is the one table that says which struct mo_step field each plan field
-travels in; native/minioci_shim.h documents the same per op.
+travels in; native/minioci_shim.h documents the same per op, and the byte
+format encode() writes.
 """
 import os
 
@@ -9,7 +12,6 @@ from ._shim import ffi, lib
 from .errors import MiniociError
 
 FIELDS = {
-    "wait_parent": {},
     "parent_hooks": {},
     "hook": {"path": "s1", "args": "v1", "env": "v2", "timeout": "i1", "state": "i2", "name": "s2"},
     "setns": {"path": "s1", "nstype": "i1"},
@@ -50,58 +52,57 @@ FIELDS = {
 OPS = {name: getattr(lib, "MO_OP_" + name.upper()) for name in FIELDS}
 # Keys a step carries for Python only.
 _PY_ONLY = ("op", "phase")
+# The executable a container's process runs until it execs (native/init.c).
+EXE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", "minioci")
+
+_NULL = b"\xff\xff\xff\xff"
+# How each kind of field is written (native/minioci_shim.h has the format).
+_TAGS = {name: bytes([getattr(lib, "MO_F_" + name.upper())]) for name in
+         ("i1", "i2", "u1", "u2", "u3", "u4", "s1", "s2", "s3", "s4", "v1", "v2", "blob")}
+_TAGS["gids"] = _TAGS["blob"]
+
+
+def _string(value):
+    if value is None:
+        return _NULL
+    raw = value.encode() if isinstance(value, str) else bytes(value)
+    if b"\0" in raw:
+        raise ValueError("contains a NUL byte")
+    return len(raw).to_bytes(4, "little") + raw + b"\0"
 
 
 def encode(plan):
-    """C memory for `plan`: (struct mo_plan *, objects keeping it alive)."""
-    keep = []
-
-    def cstr(value):
-        if value is None:
-            return ffi.NULL
-        buf = ffi.new("char[]", value.encode() if isinstance(value, str) else value)
-        keep.append(buf)
-        return buf
-
-    def cvec(values):
-        ptrs = [cstr(v) for v in values] + [ffi.NULL]
-        arr = ffi.new("char *[]", ptrs)
-        keep.append(arr)
-        return arr
-
-    steps = ffi.new("struct mo_step[]", len(plan.steps))
-    keep.append(steps)
-    for i, step in enumerate(plan.steps):
-        c = steps[i]
+    """The plan's steps as the bytes native/plan.c decodes."""
+    out = [b"MOP1", len(plan.steps).to_bytes(4, "little")]
+    for step in plan.steps:
         op = step["op"]
-        c.op = OPS[op]
         table = FIELDS[op]
-        for key, value in step.items():
-            if key in _PY_ONLY:
-                continue
-            field = table[key]       # KeyError: a plan field the table lacks
-            if field[0] == "s":
-                setattr(c, field, cstr(value))
-            elif field[0] == "v":
-                setattr(c, field, cvec(value))
-            elif field == "blob":
-                buf = ffi.new("unsigned char[]", bytes(value))
-                keep.append(buf)
-                c.blob, c.blob_len = buf, len(value)
-            elif field == "gids":
-                buf = ffi.new("unsigned int[]", list(value) or [0])
-                keep.append(buf)
-                c.blob, c.blob_len = ffi.cast("unsigned char *", buf), 4 * len(value)
-            else:
-                setattr(c, field, value)
-    cplan = ffi.new("struct mo_plan *")
-    cplan.clone_flags = plan.clone_flags
-    cplan.pid_ns_path = cstr(plan.pid_ns_path)
-    cplan.cgroup_fd = -1 if plan.cgroup_fd is None else plan.cgroup_fd
-    cplan.nsteps = len(plan.steps)
-    cplan.steps = steps
-    keep.append(cplan)
-    return cplan, keep
+        fields = [(table[k], v) for k, v in step.items() if k not in _PY_ONLY]   # KeyError: a field the table lacks
+        out.append(OPS[op].to_bytes(2, "little") + len(fields).to_bytes(2, "little"))
+        for field, value in fields:
+            try:
+                kind = field[0]
+                if kind == "i":
+                    data = value.to_bytes(4, "little", signed=True)
+                elif kind == "u":
+                    data = value.to_bytes(8, "little")
+                elif kind == "s":
+                    data = _string(value)
+                elif kind == "v":
+                    data = _NULL if value is None else \
+                        len(value).to_bytes(4, "little") + b"".join(_string(v) for v in value)
+                elif field == "gids":
+                    data = b"".join(g.to_bytes(4, "little") for g in value)
+                    data = len(data).to_bytes(4, "little") + data
+                else:
+                    data = len(value).to_bytes(4, "little") + bytes(value)
+            except (OverflowError, ValueError) as e:
+                # spec.py validates what a config can bring here; this is the last line.
+                key = next(k for k, f in table.items() if f == field)
+                raise MiniociError(f"step {op} ({step.get('phase')}): {key} {value!r}: "
+                                   f"{'out of range' if isinstance(e, OverflowError) else e}") from None
+            out.append(_TAGS[field] + data)
+    return b"".join(out)
 
 
 class Child:
@@ -109,13 +110,31 @@ class Child:
 
     def __init__(self, plan):
         self.plan = plan
-        self._cplan, self._keep = encode(plan)
+        data = encode(plan)
+        keep = plan.fds()
+        init_fd = lib.mo_init_memfd(EXE.encode())
+        if init_fd < 0:
+            raise MiniociError(f"copy {EXE} into a sealed memfd: {os.strerror(-init_fd)}")
+        args = ffi.new("struct mo_spawn_args *")
+        buf = ffi.from_buffer(data)
+        keep_fds = ffi.new("int[]", keep) if keep else ffi.NULL
+        args.plan, args.plan_len, args.nsteps = buf, len(data), len(plan.steps)
+        args.clone_flags = plan.clone_flags
+        args.cgroup_fd = -1 if plan.cgroup_fd is None else plan.cgroup_fd
+        args.init_fd = init_fd
+        args.preserve_fds = plan.preserve_fds
+        args.keep_fds, args.nkeep = keep_fds, len(keep)
+        args.new_userns = plan.parent_setup
         self._c = ffi.new("struct mo_child *")
-        rc = lib.mo_spawn(self._cplan, self._c)
+        try:
+            rc = lib.mo_spawn(args, self._c)
+        finally:
+            os.close(init_fd)
         if rc < 0:
             raise MiniociError(f"clone container process: {os.strerror(-rc)}")
         self.pid = self._c.pid
         self.terminal_fd = None
+        self._listener_state = None
 
     def go(self, state=b""):
         """Let the child go on; `state` is the JSON its own hooks get."""
@@ -123,8 +142,16 @@ class Child:
         if rc < 0:
             raise MiniociError(f"start container process: {os.strerror(-rc)}")
 
-    def set_listener_state(self, state):
-        """The bytes the child sends its seccomp listener with the notify fd."""
+    def set_listener_state(self, make):
+        """`make(pid)`: the bytes the child sends its seccomp listener with
+        the notify fd, for the process that loads the filter: this one, or
+        the one a fork step makes (known once it reports its pid)."""
+        self._listener_state = make
+        if not self.plan.find("fork"):
+            self._send_listener_state()
+
+    def _send_listener_state(self):
+        state = self._listener_state(self.pid)
         rc = lib.mo_set_listener_state(self._c, state, len(state))
         if rc < 0:
             raise MiniociError(f"pass the seccomp listener state ({len(state)} bytes) to the container "
@@ -150,6 +177,8 @@ class Child:
                 # The plan goes on in a sibling; reap the process that forked it.
                 os.waitpid(self.pid, 0)
                 self.pid = self._c.shared.pid
+                if self._listener_state is not None:
+                    self._send_listener_state()
                 continue
             if what == lib.MO_REPORT_ERROR:
                 raise self.error()
@@ -164,10 +193,11 @@ class Child:
         return MiniociError(f"{msg}: {os.strerror(err)}" if err else msg)
 
     def step_times(self):
-        """(t_clone, t_child, [end of each step]) in CLOCK_MONOTONIC ns; a step
-        that did not run has no entry."""
+        """(t_clone, t_child, t_init, [end of each step]) in CLOCK_MONOTONIC
+        ns: the clone, its first instruction, minioci-init's first; a step
+        (or the init) that did not run has no entry (t_init 0)."""
         sh = self._c.shared
-        return sh.t_clone, sh.t_child, [sh.t_step[i] for i in range(sh.steps_done)]
+        return sh.t_clone, sh.t_child, sh.t_init, [sh.t_step[i] for i in range(sh.steps_done)]
 
     def release(self):
         lib.mo_release(self._c)

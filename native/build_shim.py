@@ -1,8 +1,11 @@
 """cffi API-mode build of minioci's native shim (minioci._shim).
 
-The C lives in native/shim.c and native/minioci_shim.h; the header doubles as
-the cdef once its preprocessor lines are dropped.  setup.py hands `ffibuilder`
-to setuptools through `cffi_modules`, so `pip install .` compiles it.
+The parent's side lives in native/spawn.c, io.c and host.c (and plan.c, the
+decoder minioci-init uses, for tests), declared in
+native/minioci_shim.h, which doubles as the cdef once its preprocessor lines
+are dropped.  The child's side is the static executable native/build_exe.py
+builds.  setup.py hands `ffibuilder` to setuptools through `cffi_modules`,
+so `pip install .` compiles it.
 """
 import pathlib
 
@@ -18,7 +21,7 @@ ffibuilder.set_source(
     "minioci._shim",
     '#include "minioci_shim.h"',
     # Relative to the project root, where setuptools runs the build.
-    sources=["native/shim.c"],
+    sources=["native/spawn.c", "native/io.c", "native/host.c", "native/plan.c"],
     include_dirs=["native"],
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
 )

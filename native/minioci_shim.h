@@ -1,8 +1,15 @@
-/* minioci's native shim: executes a plan of plain-data steps in a cloned child.
+/* minioci's native side: what Python (the cffi module minioci._shim) and the
+ * native executable share.
  *
- * Python decides what the container's process must do (minioci/plan.py); this
- * shim only does it, in order, with no Python running in the child, and stamps
- * each step with CLOCK_MONOTONIC so the parent can show where the time went.
+ * Python decides what the container's process must do (minioci/plan.py) and
+ * encodes it as one byte string (minioci/shim.py, format below).  spawn.c
+ * clones a child, which executes a sealed memfd copy of minioci's static
+ * executable as `minioci-init` before it touches anything of the container;
+ * init.c maps the shared region, decodes the plan and child.c runs its steps
+ * in order, stamping each with CLOCK_MONOTONIC so the parent can show where
+ * the time went.  No host executable file is ever the image of a process
+ * inside a container (CVE-2019-5736), and no fd but stdio, --preserve-fds and
+ * the ones the plan names crosses into it (CVE-2016-9962, CVE-2024-21626).
  *
  * This header is also the cffi cdef (native/build_shim.py strips the lines
  * starting with '#'), so it holds only declarations cffi can parse.
@@ -10,13 +17,13 @@
 #ifndef MINIOCI_SHIM_H
 #define MINIOCI_SHIM_H
 
-/* Step operations.  Field use per op is documented in shim.c and mirrored by
+/* Step operations.  Field use per op is documented in child.c and mirrored by
  * the field table in minioci/shim.py. */
 enum mo_op {
-    MO_OP_WAIT_PARENT = 1,   /* block until the parent says go */
-    MO_OP_PARENT_HOOKS,      /* report MO_REPORT_HOOKS, then wait for go (with the state) */
+    MO_OP_PARENT_HOOKS = 1,      /* report MO_REPORT_HOOKS, then wait for go (with the state) */
     MO_OP_HOOK,              /* run hook s1 (args v1, env v2, timeout i1 s, state i2), named s2 */
-    MO_OP_SETNS,             /* join the namespace at s1 (i1 = CLONE_NEW* type) */
+    MO_OP_SETNS,             /* join the namespace at s1 (i1 = CLONE_NEW* type); every
+                                namespace file is opened before the first is joined */
     MO_OP_UNSHARE,           /* unshare(i1) */
     MO_OP_JOIN_CGROUP,       /* write "0" to s1 (v1 tasks / v2 cgroup.procs); i1: v2, skip
                                 if clone3 already placed us there */
@@ -53,8 +60,8 @@ enum mo_op {
     MO_OP_CLOSE_FDS,         /* mark every fd >= i1 close-on-exec */
     MO_OP_WAIT_START,        /* report ready, then block reading fd i1 until `start` */
     MO_OP_EXEC,              /* execve(found path, v1, v2) */
-    MO_OP_FORK,              /* fork a sibling (CLONE_PARENT) that carries on, e.g. as pid 1
-                                of a PID namespace unshared after joining a user namespace */
+    MO_OP_FORK,              /* fork a sibling (CLONE_PARENT) that carries on: pid 1 of a PID
+                                namespace unshared or joined (setns) just before */
     MO_OP_LAST
 };
 
@@ -66,7 +73,8 @@ enum mo_target_kind {
 };
 
 /* What the child reports on the sync socket (a one-int message).  EOF on the
- * socket without a report means the child has exec'ed. */
+ * socket without a report means the child has exec'ed the container's
+ * program (or died). */
 enum mo_report {
     MO_REPORT_READY = 1,     /* set up, now waiting for `start` */
     MO_REPORT_ERROR = 2,     /* failed; the details are in mo_shared */
@@ -75,6 +83,25 @@ enum mo_report {
     MO_REPORT_PID = 5        /* MO_OP_FORK: mo_shared.pid carries on; the reporter exits */
 };
 
+/* The plan's byte encoding (all integers little-endian):
+ *   plan  := "MOP1" u32:nsteps step*
+ *   step  := u16:op u16:nfields field*
+ *   field := u8:tag value
+ *     I1 I2        i32
+ *     U1..U4       u64
+ *     S1..S4       u32:len bytes NUL        (len 0xffffffff: NULL, no bytes follow)
+ *     V1 V2        u32:count (u32:len bytes NUL)*
+ *     BLOB         u32:len bytes
+ * A field a step does not carry is zero (NULL for strings and vectors). */
+enum mo_field {
+    MO_F_I1 = 1, MO_F_I2,
+    MO_F_U1, MO_F_U2, MO_F_U3, MO_F_U4,
+    MO_F_S1, MO_F_S2, MO_F_S3, MO_F_S4,
+    MO_F_V1, MO_F_V2,
+    MO_F_BLOB
+};
+
+/* One decoded step.  Which fields an op uses is documented in child.c. */
 struct mo_step {
     int op;
     int i1, i2;
@@ -85,22 +112,27 @@ struct mo_step {
     unsigned long blob_len;
 };
 
-struct mo_plan {
-    unsigned long clone_flags;  /* namespaces clone() creates (pid, user) */
-    const char *pid_ns_path;    /* PID namespace the child is cloned into, or NULL */
-    int cgroup_fd;              /* v2 cgroup directory to clone3 into, or -1 */
-    int nsteps;
-    const struct mo_step *steps;
-};
+/* Decode `len` bytes of an encoded plan into `nsteps` steps (in minioci-init;
+ * in the cffi module for tests).  Strings point into `buf`; vectors and
+ * blobs are allocated, and never freed.  Returns 0 or -errno (EBADMSG:
+ * malformed). */
+int mo_plan_decode(const char *buf, unsigned long len, int nsteps, struct mo_step **steps);
 
-/* Shared (MAP_SHARED) between parent and child; the child writes, the parent
- * reads after the child has exec'ed, reported ready or failed. */
+/* One region shared by the parent and the child (a memfd both map): this
+ * header, then t_step[nsteps], then the encoded plan (plan_len bytes).  The
+ * child writes times and failures; the parent reads them once the child has
+ * exec'ed, reported or died. */
 struct mo_shared {
+    unsigned long size;                /* of the whole region */
+    int nsteps;
+    int plan_len;
+    int sock;                          /* the child's end of the sync socket */
+    int in_cgroup;                     /* clone3 placed the child in its v2 cgroup */
     long long t_clone;                 /* parent, just before clone() */
     long long t_child;                 /* child, first instruction after clone() */
+    long long t_init;                  /* child, first instruction of minioci-init */
     int pid;                           /* MO_OP_FORK: the process that carries on */
     int steps_done;
-    long long t_step[512];             /* end of each step, CLOCK_MONOTONIC ns */
     int failed_step;                   /* -1, or the index of the failed step */
     int err;                           /* errno of the failure (0 if none) */
     char msg[1024];                    /* what was being done, e.g. "mount proc on /proc" */
@@ -109,6 +141,24 @@ struct mo_shared {
      * The length is written last; the child waits on it as a futex. */
     int listener_state_len;
     char listener_state[65536];
+    long long t_step[];                /* end of each step, CLOCK_MONOTONIC ns */
+};
+
+/* What mo_spawn needs besides the plan. */
+struct mo_spawn_args {
+    const char *plan;           /* the encoded plan */
+    unsigned long plan_len;
+    int nsteps;
+    unsigned long clone_flags;  /* namespaces clone() creates (pid, user) */
+    int cgroup_fd;              /* v2 cgroup directory to clone3 into, or -1 */
+    int init_fd;                /* mo_init_memfd(): the sealed executable the child runs */
+    int preserve_fds;           /* fds 3 .. 3+n-1 reach the container */
+    const int *keep_fds;        /* further fds the plan's steps use (all >= 3 + preserve_fds) */
+    int nkeep;
+    int new_userns;             /* clone_flags made a user namespace: before minioci-init the
+                                   child waits for mo_go() (the parent writes its id maps) and
+                                   becomes its root (an execve as an id the namespace does
+                                   not map would drop every capability) */
 };
 
 struct mo_child {
@@ -117,11 +167,16 @@ struct mo_child {
     struct mo_shared *shared;
 };
 
-/* Clone the child and start it on plan; it first waits for mo_go() if the plan
- * begins with MO_OP_WAIT_PARENT.  Returns 0 or -errno. */
-int mo_spawn(const struct mo_plan *plan, struct mo_child *child);
-/* Let the child run its steps; `state` (len bytes, may be 0) is the state JSON
- * for hooks run in the child.  Returns 0 or -errno. */
+/* A sealed memfd copy (no write, grow, shrink or new seals) of the executable
+ * at `path`, for mo_spawn.  Returns the fd or -errno. */
+int mo_init_memfd(const char *path);
+/* Clone the child and start it on the plan: it closes every fd it was not
+ * given, waits for mo_go() if args->new_userns, execs args->init_fd as
+ * minioci-init and runs the steps.  Returns 0 or -errno. */
+int mo_spawn(const struct mo_spawn_args *args, struct mo_child *child);
+/* Let the child go on (args->new_userns, MO_OP_PARENT_HOOKS); `state` (len
+ * bytes, may be 0) is the state JSON for hooks run in the child.  Returns 0
+ * or -errno. */
 int mo_go(struct mo_child *child, const char *state, unsigned long len);
 /* Wait for the child's next report: MO_REPORT_*, 0 on EOF (exec'ed or died),
  * or -errno.  A file descriptor passed along with the report (the terminal
@@ -130,7 +185,7 @@ int mo_wait_report(struct mo_child *child, int *fd);
 /* Give the child the state to send its seccomp listener (MO_OP_SECCOMP with
  * i2 >= 0) and wake it if it waits for it.  Returns 0 or -errno. */
 int mo_set_listener_state(struct mo_child *child, const char *state, unsigned long len);
-/* Close the parent's end and unmap the shared page. */
+/* Close the parent's end and unmap the shared region. */
 void mo_release(struct mo_child *child);
 
 /* Small helpers the parent uses outside the child. */

@@ -110,3 +110,14 @@ def test_poststart_and_poststop_failures_are_only_logged(rt, tmp_path):
     text = log.read_text()
     assert "hook poststart[0] /bin/false: exited with status 1" in text
     assert "hook poststop[0] /bin/false: exited with status 1" in text
+
+
+@pytest.mark.parametrize("stage", ["prestart", "createRuntime", "createContainer", "startContainer"])
+def test_a_missing_hook_is_one_error_line(rt, tmp_path, stage):
+    """Inside the container (createContainer, startContainer) as outside it:
+    the failed exec is reported once, by minioci, not also by the hook's
+    own child."""
+    cfg = with_hooks(tmp_path, base_config(), **{stage: [{"path": "/no/such/hook"}]})
+    r = rt.run(cfg)
+    assert r.returncode == 1
+    assert r.stderr == f"minioci: hook {stage}[0] /no/such/hook: No such file or directory\n"

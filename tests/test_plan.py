@@ -44,7 +44,7 @@ def test_a_new_user_namespace_makes_the_parent_write_maps_and_join(tmp_path):
     cfg["linux"]["namespaces"].append({"type": "user"})
     cfg["linux"]["uidMappings"] = cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 10}]
     p = build(cfg, tmp_path, cgroup_fd=7)
-    assert p.parent_setup and p.ops()[0] == "wait_parent"
+    assert p.parent_setup
     assert "join_cgroup" not in p.ops()
     assert p.cgroup_fd is None            # the parent joins: no clone into the cgroup
     assert p.clone_flags == spec.NAMESPACES["pid"] | spec.NAMESPACES["user"]
@@ -113,15 +113,28 @@ def test_create_waits_for_start_before_exec(tmp_path):
     assert p.find("wait_start")[0]["fd"] == 5
 
 
-def test_namespaces_given_by_path_are_joined_and_pid_in_the_parent(tmp_path):
+def test_namespaces_given_by_path_are_joined_and_pid_by_a_fork_there(tmp_path):
     cfg = base_config()
     for ns in cfg["linux"]["namespaces"]:
         if ns["type"] in ("network", "pid"):
             ns["path"] = f"/proc/self/ns/{'net' if ns['type'] == 'network' else 'pid'}"
     p = build(cfg, tmp_path)
-    assert p.pid_ns_path == "/proc/self/ns/pid" and p.clone_flags == 0
-    assert [s["path"] for s in p.find("setns")] == ["/proc/self/ns/net"]
+    assert p.clone_flags == 0
+    assert [s["path"] for s in p.find("setns")] == ["/proc/self/ns/net", "/proc/self/ns/pid"]
+    # the process in the PID namespace is minioci-init's fork, never the
+    # parent's clone (a host executable the container could see)
+    ops = p.ops()
+    assert ops[ops.index("setns", ops.index("setns") + 1) + 1] == "fork"
     assert "loopback_up" not in p.ops()          # a joined netns is left as it is
+
+
+def test_the_plan_names_the_fds_the_child_keeps(tmp_path):
+    cfg = base_config()
+    cfg["process"]["terminal"] = True
+    p = build(cfg, tmp_path, exec_fifo_fd=9, console_fd=8, preserve_fds=2,
+              seccomp=Filter(b"\0" * 8, 8, "/run/agent.sock"), seccomp_listener_fd=7)
+    assert p.fds() == [7, 8, 9] and p.preserve_fds == 2
+    assert p.find("close_fds")[0]["first"] == 5
 
 
 def test_terminal_goes_to_the_console_socket_or_the_parent(tmp_path):
@@ -139,8 +152,8 @@ def test_every_plan_field_has_a_place_in_the_c_struct(tmp_path):
     cfg["process"]["oomScoreAdj"] = 100
     cfg["domainname"] = "example"
     p = build(cfg, tmp_path, seccomp=Filter(b"\0" * 8, 1), exec_fifo_fd=3)
-    cplan, keep = shim.encode(p)
-    assert cplan.nsteps == len(p.steps)
+    data = shim.encode(p)
+    assert data[:4] == b"MOP1" and int.from_bytes(data[4:8], "little") == len(p.steps)
     assert {s["op"] for s in p.steps} <= set(shim.FIELDS)
 
 
@@ -152,3 +165,71 @@ def test_no_capabilities_in_the_config_means_every_set_empty(tmp_path):
         p = build(cfg, tmp_path)
         assert p.find("cap_bounding", keep=0)
         assert p.find("caps", effective=0, permitted=0, inheritable=0, ambient=0)
+
+
+def decode(data, nsteps):
+    """The steps native/plan.c (minioci-init's decoder) reads from `data`."""
+    from minioci._shim import ffi, lib
+    out = ffi.new("struct mo_step **")
+    rc = lib.mo_plan_decode(data, len(data), nsteps, out)
+    if rc < 0:
+        return rc
+    return [out[0][i] for i in range(nsteps)]
+
+
+def test_the_c_decoder_reads_back_every_field_the_encoder_wrote(tmp_path):
+    from minioci import shim
+    from minioci._shim import ffi
+    cfg = base_config(["sh", "-c", "echo ü"])
+    cfg["process"]["terminal"] = True
+    cfg["process"]["user"].update(uid=1000, gid=1000, additionalGids=[5, 65534])
+    cfg["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 2**64 - 1, "hard": 2**64 - 1}]
+    cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    p = build(cfg, tmp_path, seccomp=Filter(bytes(range(16)), 1), exec_fifo_fd=9, console_fd=8)
+    data = shim.encode(p)
+    steps = decode(data, len(p.steps))
+
+    def c_value(c, field):
+        if field[0] == "s":
+            v = getattr(c, field)
+            return None if v == ffi.NULL else ffi.string(v).decode()
+        if field[0] == "v":
+            v, out = getattr(c, field), []
+            while v != ffi.NULL and v[len(out)] != ffi.NULL:
+                out.append(ffi.string(v[len(out)]).decode())
+            return out
+        if field == "blob":
+            return bytes(ffi.buffer(c.blob, c.blob_len))
+        if field == "gids":
+            return [int.from_bytes(ffi.buffer(c.blob, c.blob_len)[i:i + 4], "little")
+                    for i in range(0, c.blob_len, 4)]
+        return getattr(c, field)
+
+    for step, c in zip(p.steps, steps):
+        assert c.op == shim.OPS[step["op"]]
+        for key, field in shim.FIELDS[step["op"]].items():
+            if key in step:
+                assert c_value(c, field) == step[key], (step["op"], key)
+
+
+def test_a_malformed_plan_is_refused_not_read_past_its_end(tmp_path):
+    from minioci import shim
+    data = shim.encode(build(base_config(), tmp_path))
+    n = int.from_bytes(data[4:8], "little")
+    assert decode(data, n) != -74 and isinstance(decode(data, n), list)
+    for bad in (data[:-1], data + b"\0", data[:20], b"MOP2" + data[4:]):
+        assert decode(bad, n) == -74                     # EBADMSG
+    assert decode(data, n + 1) == -74
+
+
+def test_what_c_cannot_carry_is_a_clear_error(tmp_path):
+    import pytest
+    from minioci import shim
+    from minioci.errors import MiniociError
+    p = build(base_config(), tmp_path)
+    p.steps.append(dict(op="chdir", phase="cwd", path="/a\0b"))
+    with pytest.raises(MiniociError, match="step chdir .*path.*NUL"):
+        shim.encode(p)
+    p.steps[-1] = dict(op="umask", phase="process", mask=2**31)
+    with pytest.raises(MiniociError, match="step umask .*mask 2147483648: out of range"):
+        shim.encode(p)

@@ -475,3 +475,17 @@ def test_joining_mount_cgroup_and_time_namespaces_by_path(rt):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_config_with_hundreds_of_mounts_runs(rt, tmp_path):
+    """The plan has no step limit of its own (it travels as bytes, and the
+    shared region is sized to it): 600 mounts are 600 mounts."""
+    rootfs = tmp_path / "rootfs"          # its own: the mount points are made in it
+    (rootfs / "bin").mkdir(parents=True)
+    shutil.copy(ROOTFS / "bin" / "busybox", rootfs / "bin" / "busybox")
+    for name in ("sh", "grep"):
+        os.symlink("busybox", rootfs / "bin" / name)
+    cfg = base_config(["sh", "-c", "grep -c ' /m[0-9]* ' /proc/self/mountinfo"], rootfs=rootfs)
+    cfg["mounts"] += [{"destination": f"/m{i}", "type": "tmpfs", "source": "tmpfs"} for i in range(600)]
+    cfg["root"]["readonly"] = False
+    assert rt.output(cfg) == "600\n"

@@ -9,7 +9,7 @@ loaded from a verified cache.
     notify.py    SCMP_ACT_NOTIFY: the listener socket and the state it receives
     commands.py  `minioci seccomp compile|cache [clear]`
 
-The child loads the program (native/shim.c, step "seccomp"); this package
+The child loads the program (native/child.c, step "seccomp"); this package
 only decides what it loads.  Importing it is cheap: what is heavy (pyseccomp,
 ctypes) is imported only where a compile needs it.
 """

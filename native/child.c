@@ -1,10 +1,11 @@
-/* minioci's native shim: clone a child and run a plan of steps in it.
+/* minioci-init's work: run a plan's steps, in order, then execve.
  *
- * The child runs only this file's code from clone() to execve(): no Python,
- * no allocation it needs to free.  Each step is one small, explicit kernel
- * operation; decisions (which flags, which order, what to mount) were taken
- * in Python when the plan was built.  A failure is reported to the parent as
- * the failing step's index, errno and a short "what" string.
+ * This runs in the container's process, in a sealed memfd copy of minioci's
+ * executable (see spawn.c): no Python, nothing of the host's left open.
+ * Each step is one small, explicit kernel operation; decisions (which flags,
+ * which order, what to mount) were taken in Python when the plan was built.
+ * A failure is reported to the parent as the failing step's index, errno and
+ * a short "what" string.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "minioci_shim.h"
+
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -51,12 +52,7 @@
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
-long long mo_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
+#include "native.h"
 
 /* ---- the child's context ------------------------------------------------ */
 
@@ -71,30 +67,11 @@ static struct {
     char exec_path[PATH_MAX];
 } C = { .rootfd = -1 };
 
-static int send_msg(int sock, const void *data, size_t len, int fd)
-{
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-    if (fd >= 0) {
-        memset(cbuf, 0, sizeof cbuf);
-        msg.msg_control = cbuf;
-        msg.msg_controllen = sizeof cbuf;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    /* MSG_NOSIGNAL: after `create` has exited nobody reads, and the child
-     * must not die of SIGPIPE for it. */
-    return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
 
 /* A report to the parent, optionally carrying one fd. */
 static int send_report(int what, int fd)
 {
-    return send_msg(C.sock, &what, sizeof what, fd);
+    return mo_send_msg(C.sock, &what, sizeof what, fd);
 }
 
 __attribute__((noreturn, format(printf, 2, 3)))
@@ -281,14 +258,28 @@ static int remount_bind(const char *target, unsigned long flags)
 
 /* ---- steps -------------------------------------------------------------- */
 
+/* s1 path, i1 type; i2 the fd open_namespaces() opened it as. */
 static void step_setns(const struct mo_step *s)
 {
-    int fd = open(s->s1, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        fail(errno, "open namespace %s", s->s1);
-    if (setns(fd, s->i1) < 0)
+    if (setns(s->i2, s->i1) < 0)
         fail(errno, "join namespace %s", s->s1);
-    close(fd);
+    close(s->i2);
+}
+
+/* Every namespace the plan joins is opened before the first is joined, as
+ * runc does: its path (/proc/<pid>/ns/...) means the host's /proc, which a
+ * joined mount namespace would no longer show. */
+static void open_namespaces(struct mo_step *steps, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (steps[i].op != MO_OP_SETNS)
+            continue;
+        C.step = i;
+        steps[i].i2 = open(steps[i].s1, O_RDONLY | O_CLOEXEC);
+        if (steps[i].i2 < 0)
+            fail(errno, "open namespace %s", steps[i].s1);
+    }
+    C.step = -1;
 }
 
 static void step_rootfs(const struct mo_step *s)
@@ -306,12 +297,65 @@ static void step_rootfs(const struct mo_step *s)
         fail(errno, "open rootfs %s", s->s1);
 }
 
+/* The kernel's own filesystems, whose files masked and read-only paths are
+ * then laid over by path: mounted through a symlink they would land
+ * elsewhere and leave those paths unprotected (CVE-2023-27561, as runc
+ * checks for proc and sysfs). */
+static int kernel_fs(const char *fstype)
+{
+    static const char *const names[] = { "proc", "sysfs", "mqueue", "cgroup", "cgroup2", "devpts", NULL };
+    for (int i = 0; fstype && names[i]; i++)
+        if (strcmp(fstype, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The mount point for a kernel filesystem: an ordinary directory, reached
+ * from the rootfs one component at a time without following any symlink
+ * (missing ones are made), so nothing is created through a symlink either. */
+static int open_ordinary_dir(const char *path, const char *fstype)
+{
+    struct open_how how = {
+        .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+    };
+    char name[NAME_MAX + 1];
+    int dir = openat2_in_root("/", O_PATH | O_DIRECTORY);
+    if (dir < 0)
+        fail(errno, "open the rootfs");
+    for (const char *p = path; *p;) {
+        p += strspn(p, "/");
+        size_t n = strcspn(p, "/");
+        if (n == 0)
+            break;
+        if (n > NAME_MAX)
+            fail(ENAMETOOLONG, "create mount point %s", path);
+        memcpy(name, p, n);
+        name[n] = '\0';
+        p += n;
+        int next = (int)syscall(SYS_openat2, dir, name, &how, sizeof how);
+        if (next < 0 && errno == ENOENT) {
+            if (mkdirat(dir, name, 0755) < 0 && errno != EEXIST)
+                fail(errno, "create mount point %s", path);
+            next = (int)syscall(SYS_openat2, dir, name, &how, sizeof how);
+        }
+        if (next < 0 && (errno == ELOOP || errno == ENOTDIR))
+            fail(0, "mount %s on %s: it must be mounted on an ordinary directory, not through a symlink",
+                 fstype, path);
+        if (next < 0)
+            fail(errno, "open mount point %s", path);
+        close(dir);
+        dir = next;
+    }
+    return dir;
+}
+
 /* s1 source, s2 destination (container path), s3 fstype, s4 data,
  * u1 mount flags, u2 propagation flags (applied after), i1 target kind. */
 static void step_mount(const struct mo_step *s)
 {
     char target[64];
-    int fd = open_in_root(s->s2, s->i1);
+    int fd = kernel_fs(s->s3) ? open_ordinary_dir(s->s2, s->s3) : open_in_root(s->s2, s->i1);
     if (fd < 0)
         fail(errno, "create mount point %s", s->s2);
     fd_path(target, sizeof target, fd);
@@ -349,9 +393,7 @@ static void step_mount(const struct mo_step *s)
 static void step_mqueue(const struct mo_step *s)
 {
     char target[64];
-    int fd = open_in_root(s->s2, MO_TARGET_DIR);
-    if (fd < 0)
-        fail(errno, "create mount point %s", s->s2);
+    int fd = open_ordinary_dir(s->s2, "mqueue");
     fd_path(target, sizeof target, fd);
     if (!s->i2 && mount("mqueue", target, "mqueue", s->u1, NULL) == 0) {
         close(fd);
@@ -693,7 +735,7 @@ static void step_seccomp(const struct mo_step *s)
     if (listener >= 0) {
         /* Filtered from here on: the profile must allow sendmsg (Python
          * refuses SCMP_ACT_NOTIFY on it, which would wait forever). */
-        int e = send_msg(listener, C.shared->listener_state, (size_t)C.shared->listener_state_len, (int)r);
+        int e = mo_send_msg(listener, C.shared->listener_state, (size_t)C.shared->listener_state_len, (int)r);
         if (e < 0)
             fail(-e, "send the seccomp notify fd to the listener");
         close((int)r);
@@ -754,6 +796,9 @@ static void step_fork(void)
     /* Our parent's death must still take us down while it drives the setup. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         fail(errno, "set parent-death signal");
+    /* A session of our own again, for a controlling terminal. */
+    if (setsid() < 0)
+        fail(errno, "setsid");
 }
 
 static void wait_parent(void)
@@ -783,24 +828,43 @@ static void step_hook(const struct mo_step *s)
         state = C.state + len + 1;
         len = C.state_len - len - 1;
     }
-    int in[2];
-    if (pipe2(in, O_CLOEXEC) < 0)
+    int in[2], exec_err[2];
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(exec_err, O_CLOEXEC) < 0)
         fail(errno, "pipe for hook %s", s->s2);
     pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, 0);
     if (pid < 0)
         fail(errno, "start hook %s", s->s2);
     if (pid == 0) {
-        if (dup2(in[0], 0) < 0)
-            _exit(127);
-        execve(s->s1, s->v1, s->v2);
-        dprintf(2, "minioci: hook %s: exec %s: %s\n", s->s2, s->s1, strerror(errno));
+        /* A failed exec sends its errno back, so that the error is reported
+         * once, by fail(), and not also printed here. */
+        int e = dup2(in[0], 0) < 0 ? errno : 0;
+        if (!e) {
+            execve(s->s1, s->v1, s->v2);
+            e = errno;
+        }
+        (void)!write(exec_err[1], &e, sizeof e);
         _exit(127);
     }
     close(in[0]);
-    /* A hook that does not read its stdin must not block us: the state is
-     * far smaller than a pipe's buffer. */
-    if (write(in[1], state, len) < 0 && errno != EPIPE)
-        fail(errno, "write state to hook %s", s->s2);
+    close(exec_err[1]);
+    int e;
+    ssize_t n;
+    do {
+        n = read(exec_err[0], &e, sizeof e);   /* EOF: the hook is running */
+    } while (n < 0 && errno == EINTR);
+    close(exec_err[0]);
+    if (n == sizeof e) {
+        waitpid(pid, NULL, 0);
+        fail(e, "hook %s", s->s2);
+    }
+    /* A hook that does not read its stdin must not block us (the state is
+     * far smaller than a pipe's buffer), nor kill us with SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    ssize_t w = write(in[1], state, len);
+    int werr = errno;
+    signal(SIGPIPE, SIG_DFL);
+    if (w < 0 && werr != EPIPE)
+        fail(werr, "write state to hook %s", s->s2);
     close(in[1]);
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd >= 0 && s->i1 > 0) {
@@ -830,7 +894,6 @@ static void step_hook(const struct mo_step *s)
 static void run_step(const struct mo_step *s)
 {
     switch (s->op) {
-    case MO_OP_WAIT_PARENT: wait_parent(); break;
     case MO_OP_PARENT_HOOKS:
         send_report(MO_REPORT_HOOKS, -1);
         wait_parent();
@@ -891,279 +954,43 @@ static void run_step(const struct mo_step *s)
     }
 }
 
-__attribute__((noreturn))
-static void child_main(const struct mo_plan *plan)
+void mo_child_run(struct mo_shared *shared)
 {
-    C.shared->t_child = mo_now();
+    struct mo_step *steps;
 
-    /* Python ignores SIGPIPE and may hold others; the container starts
-     * from the defaults with nothing blocked. */
+    C.shared = shared;
+    C.sock = shared->sock;
+    C.in_cgroup = shared->in_cgroup;
+    C.step = -1;
+    /* The sync socket crossed our own exec; the container's must close it,
+     * which tells the parent the exec happened. */
+    if (fcntl(C.sock, F_SETFD, FD_CLOEXEC) < 0)
+        fail(errno, "mark the sync socket close-on-exec");
+
+    /* Python ignores SIGPIPE and may block others, and an ignored signal
+     * stays ignored across execve: the container starts from the defaults
+     * with nothing blocked. */
     struct sigaction dfl = { .sa_handler = SIG_DFL };
     for (int sig = 1; sig < NSIG; sig++)
         sigaction(sig, &dfl, NULL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-
-    /* Die with the parent while it still drives the setup, and keep the
-     * half-built container unreachable through /proc (CVE-2019-5736). */
-    C.step = -1;
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-        fail(errno, "set parent-death signal");
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-        fail(errno, "make non-dumpable");
     if (setsid() < 0)
         fail(errno, "setsid");
 
-    for (int i = 0; i < plan->nsteps; i++) {
+    const char *plan = (const char *)&shared->t_step[shared->nsteps];
+    int r = mo_plan_decode(plan, (size_t)shared->plan_len, shared->nsteps, &steps);
+    if (r < 0)
+        fail(-r, "decode the plan (%d steps, %d bytes)", shared->nsteps, shared->plan_len);
+    open_namespaces(steps, shared->nsteps);
+
+    for (int i = 0; i < shared->nsteps; i++) {
         C.step = i;
-        run_step(&plan->steps[i]);
-        C.shared->t_step[i] = mo_now();
-        C.shared->steps_done = i + 1;
+        run_step(&steps[i]);
+        shared->t_step[i] = mo_now();
+        shared->steps_done = i + 1;
     }
-    C.step = plan->nsteps;
+    C.step = shared->nsteps;
     fail(EINVAL, "plan ended without exec");
-}
-
-/* ---- the parent's side -------------------------------------------------- */
-
-int mo_spawn(const struct mo_plan *plan, struct mo_child *child)
-{
-    int sv[2], saved_pidns = -1, err = 0;
-
-    if (plan->nsteps > (int)(sizeof child->shared->t_step / sizeof(long long)))
-        return -E2BIG;
-    struct mo_shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (sh == MAP_FAILED)
-        return -errno;
-    sh->failed_step = -1;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        err = errno;
-        munmap(sh, sizeof *sh);
-        return -err;
-    }
-    if (plan->pid_ns_path) {
-        /* setns(CLONE_NEWPID) only changes where our children go; it is
-         * undone right after the clone. */
-        int fd = open(plan->pid_ns_path, O_RDONLY | O_CLOEXEC);
-        saved_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || saved_pidns < 0 || setns(fd, CLONE_NEWPID) < 0) {
-            err = errno;
-            if (fd >= 0)
-                close(fd);
-            goto out;
-        }
-        close(fd);
-    }
-
-    sh->t_clone = mo_now();
-    pid_t pid = -1;
-    int into_cgroup = 0, plain_clone = plan->cgroup_fd < 0;
-    if (!plain_clone) {
-        /* Born in its v2 cgroup: no migration, no global lock. */
-        struct clone_args args;
-        memset(&args, 0, sizeof args);
-        args.flags = plan->clone_flags | CLONE_INTO_CGROUP;
-        args.exit_signal = SIGCHLD;
-        args.cgroup = (unsigned long long)plan->cgroup_fd;
-        pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
-        into_cgroup = pid >= 0;
-        /* Kernels before 5.7 lack it: clone, and the child joins by writing. */
-        plain_clone = pid < 0 && (errno == ENOSYS || errno == E2BIG);
-    }
-    if (plain_clone)
-        pid = (pid_t)syscall(SYS_clone, plan->clone_flags | SIGCHLD, NULL, NULL, NULL, 0);
-    if (pid == 0) {
-        /* Host fds the child has no use for: close them now rather than at
-         * exec, so that not even a moment of it holds them in the container. */
-        close(sv[0]);
-        if (plan->cgroup_fd >= 0)
-            close(plan->cgroup_fd);
-        if (saved_pidns >= 0)
-            close(saved_pidns);
-        C.shared = sh;
-        C.sock = sv[1];
-        C.in_cgroup = into_cgroup;
-        child_main(plan);
-    }
-    if (pid < 0)
-        err = errno;
-    if (saved_pidns >= 0 && setns(saved_pidns, CLONE_NEWPID) < 0 && !err)
-        err = errno;
-    child->pid = pid;
-out:
-    if (saved_pidns >= 0)
-        close(saved_pidns);
-    close(sv[1]);
-    if (err) {
-        close(sv[0]);
-        munmap(sh, sizeof *sh);
-        return -err;
-    }
-    child->sock = sv[0];
-    child->shared = sh;
-    return 0;
-}
-
-int mo_go(struct mo_child *child, const char *state, unsigned long len)
-{
-    char msg[sizeof(int) + sizeof C.state];
-    int go = 1;
-    if (len > sizeof C.state)
-        return -E2BIG;
-    memcpy(msg, &go, sizeof go);
-    if (len)
-        memcpy(msg + sizeof go, state, len);
-    if (send(child->sock, msg, sizeof go + len, MSG_NOSIGNAL) < 0)
-        return -errno;
-    return 0;
-}
-
-int mo_wait_report(struct mo_child *child, int *fd)
-{
-    int what = 0;
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    struct iovec iov = { .iov_base = &what, .iov_len = sizeof what };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
-    ssize_t n;
-
-    *fd = -1;
-    do {
-        n = recvmsg(child->sock, &msg, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return -errno;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-            memcpy(fd, CMSG_DATA(c), sizeof(int));
-    return n == 0 ? 0 : what;
-}
-
-int mo_set_listener_state(struct mo_child *child, const char *state, unsigned long len)
-{
-    struct mo_shared *sh = child->shared;
-    if (len == 0 || len > sizeof sh->listener_state)
-        return -E2BIG;
-    memcpy(sh->listener_state, state, len);
-    __atomic_store_n(&sh->listener_state_len, (int)len, __ATOMIC_RELEASE);
-    if (syscall(SYS_futex, &sh->listener_state_len, FUTEX_WAKE, INT_MAX, NULL, NULL, 0) < 0)
-        return -errno;
-    return 0;
-}
-
-void mo_release(struct mo_child *child)
-{
-    if (child->sock >= 0)
-        close(child->sock);
-    child->sock = -1;
-    if (child->shared)
-        munmap(child->shared, sizeof *child->shared);
-    child->shared = NULL;
-}
-
-int mo_connect_unix(const char *path)
-{
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof addr.sun_path)
-        return -ENAMETOOLONG;
-    strcpy(addr.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-        int err = errno;
-        close(fd);
-        return -err;
-    }
-    return fd;
-}
-
-int mo_send_fd(int sock, int fd)
-{
-    /* One data byte and exactly one fd, as conmon expects of runc. */
-    return send_msg(sock, " ", 1, fd);
-}
-
-int mo_recv_fd(int sock)
-{
-    char byte;
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
-    int fd = -1;
-    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) < 0)
-        return -errno;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-            memcpy(&fd, CMSG_DATA(c), sizeof(int));
-    return fd >= 0 ? fd : -EBADMSG;
-}
-
-int mo_set_child_subreaper(void)
-{
-    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 ? -errno : 0;
-}
-
-int mo_setns(int fd, int nstype)
-{
-    return setns(fd, nstype) < 0 ? -errno : 0;
-}
-
-int mo_netns_create(const char *path)
-{
-    /* As `ip netns add` does, but in this thread only and back again: the
-     * parent goes on configuring links from its own namespace. */
-    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (self < 0)
-        return -errno;
-    int err = 0;
-    if (unshare(CLONE_NEWNET) < 0) {
-        err = -errno;
-        close(self);
-        return err;
-    }
-    if (mount("/proc/thread-self/ns/net", path, NULL, MS_BIND, NULL) < 0)
-        err = -errno;
-    /* Cannot fail for root holding an fd of its own namespace; if it did,
-     * going on would configure links in the wrong namespace. */
-    if (setns(self, CLONE_NEWNET) < 0)
-        abort();
-    close(self);
-    return err;
-}
-
-int mo_umount(const char *path, int flags)
-{
-    return umount2(path, flags) < 0 ? -errno : 0;
-}
-
-/* ---- cgroup v2 device filter (eBPF): the parent loads and attaches it ---- */
-
-int mo_bpf_load_device_filter(const unsigned char *insns, unsigned int count, const char *license,
-                              char *log, unsigned int log_size)
-{
-    union bpf_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
-    attr.insns = (unsigned long long)(unsigned long)insns;
-    attr.insn_cnt = count;
-    attr.license = (unsigned long long)(unsigned long)license;
-    if (log && log_size) {
-        attr.log_buf = (unsigned long long)(unsigned long)log;
-        attr.log_size = log_size;
-        attr.log_level = 1;
-    }
-    int fd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
-    return fd < 0 ? -errno : fd;
-}
-
-int mo_bpf_attach_device_filter(int cgroup_fd, int prog_fd, unsigned int flags)
-{
-    union bpf_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.target_fd = (unsigned int)cgroup_fd;
-    attr.attach_bpf_fd = (unsigned int)prog_fd;
-    attr.attach_type = BPF_CGROUP_DEVICE;
-    attr.attach_flags = flags;
-    return syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr) < 0 ? -errno : 0;
 }

@@ -1,0 +1,46 @@
+"""The static executable minioci runs in a container's process (`minioci-init`).
+
+It is copied into a sealed memfd and exec'ed by every container's process
+before that process joins anything of the container (native/spawn.c), so it
+must be small (the copy is per start) and static (no host library mapped in
+a container's process).  musl-gcc gives ~130 KB that exec in ~0.2 ms here;
+`gcc -static` with glibc works too but is six times larger and execs slower.
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+
+HERE = pathlib.Path(__file__).resolve().parent
+SOURCES = ["main.c", "init.c", "child.c", "plan.c", "io.c"]
+CFLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11", "-static", "-s"]
+
+
+def compiler():
+    """[cc, extra flags]: musl-gcc if installed, else the system compiler
+    (static glibc).  MINIOCI_EXE_CC overrides."""
+    cc = os.environ.get("MINIOCI_EXE_CC")
+    if cc:
+        return [cc]
+    if shutil.which("musl-gcc"):
+        # musl's headers first; the kernel's (linux/, asm/) from the system.
+        multiarch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip()
+        extra = ["-idirafter", "/usr/include"]
+        if multiarch:
+            extra += ["-idirafter", f"/usr/include/{multiarch}"]
+        return ["musl-gcc"] + extra
+    return [os.environ.get("CC", "cc")]
+
+
+def build(output):
+    """Compile the executable to `output` (a path)."""
+    output = pathlib.Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    cmd = compiler() + CFLAGS + ["-I", str(HERE), "-o", str(output)] + [str(HERE / s) for s in SOURCES]
+    subprocess.run(cmd, check=True)
+    output.chmod(0o755)
+
+
+if __name__ == "__main__":
+    import sys
+    build(sys.argv[1] if len(sys.argv) > 1 else "minioci-init")

@@ -1,0 +1,84 @@
+/* What the parent does on the host for a container, outside its child:
+ * subreaping, network namespaces, the cgroup v2 device filter. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "native.h"
+
+int mo_set_child_subreaper(void)
+{
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+int mo_setns(int fd, int nstype)
+{
+    return setns(fd, nstype) < 0 ? -errno : 0;
+}
+
+int mo_netns_create(const char *path)
+{
+    /* As `ip netns add` does, but in this thread only and back again: the
+     * parent goes on configuring links from its own namespace. */
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0)
+        return -errno;
+    int err = 0;
+    if (unshare(CLONE_NEWNET) < 0) {
+        err = -errno;
+        close(self);
+        return err;
+    }
+    if (mount("/proc/thread-self/ns/net", path, NULL, MS_BIND, NULL) < 0)
+        err = -errno;
+    /* Cannot fail for root holding an fd of its own namespace; if it did,
+     * going on would configure links in the wrong namespace. */
+    if (setns(self, CLONE_NEWNET) < 0)
+        abort();
+    close(self);
+    return err;
+}
+
+int mo_umount(const char *path, int flags)
+{
+    return umount2(path, flags) < 0 ? -errno : 0;
+}
+
+/* ---- cgroup v2 device filter (eBPF): the parent loads and attaches it ---- */
+
+int mo_bpf_load_device_filter(const unsigned char *insns, unsigned int count, const char *license,
+                              char *log, unsigned int log_size)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = (unsigned long long)(unsigned long)insns;
+    attr.insn_cnt = count;
+    attr.license = (unsigned long long)(unsigned long)license;
+    if (log && log_size) {
+        attr.log_buf = (unsigned long long)(unsigned long)log;
+        attr.log_size = log_size;
+        attr.log_level = 1;
+    }
+    int fd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+    return fd < 0 ? -errno : fd;
+}
+
+int mo_bpf_attach_device_filter(int cgroup_fd, int prog_fd, unsigned int flags)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.target_fd = (unsigned int)cgroup_fd;
+    attr.attach_bpf_fd = (unsigned int)prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = flags;
+    return syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr) < 0 ? -errno : 0;
+}
