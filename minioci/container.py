@@ -85,7 +85,8 @@ def start(spec, container, opts, tl):
         # are registered before they are made: see cgroups.remove).  The
         # process and seccomp records are what `exec` inherits.
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
-                               cgroup_dirs=cgroup.directories(), resources=spec.resources or {},
+                               cgroup_dirs=cgroup.directories(), cgroup_path=cgroup.path,
+                               resources=spec.resources or {},
                                hooks=_hooks_as_dicts(spec), network=net.record() if net else None,
                                process=state.process_record(proc), seccomp=state.seccomp_record(seccomp))
         container.save(data)
@@ -470,7 +471,7 @@ def _cgroup(c, data):
     """The container's Cgroup, from the directories in its state; each must
     lie below one of this host's cgroup mounts (ConfigError naming the
     state file and the entry otherwise: see cgroups.Cgroup.from_dirs)."""
-    return cgroups.Cgroup.from_dirs(cgroups.detect(), data["cgroup_dirs"], c.state_file)
+    return cgroups.Cgroup.from_dirs(cgroups.detect(), data["cgroup_dirs"], c.state_file, data["cgroup_path"])
 
 
 def signal_container(root, cid, sig, all_processes=False):

@@ -425,6 +425,11 @@ def validate(data, container):
             if os.path.normpath(d) != d or d.startswith("//") or d == "/":
                 c.fail(w, f"{d!r} is not a normalized absolute path below /")
 
+    def cgroup_path(v, where):
+        c.str(v, where)
+        if not v.strip("/") or ".." in v.split("/"):
+            c.fail(where, f"{v!r} is not a cgroup path below the root")
+
     def network(v, where):
         c.fields(v, where, {"netns": c.path}, {
             "mode": c.str, "host_netns": c.str, "host_ifname": c.maybe(c.str),
@@ -451,7 +456,7 @@ def validate(data, container):
 
     c.fields(data, "", {
         "id": ident, "pid": lambda v, w: c.int(v, w, 0, C_INT_MAX), "bundle": c.str,
-        "cgroup_dirs": cgroup_dirs,
+        "cgroup_dirs": cgroup_dirs, "cgroup_path": cgroup_path,
     }, {
         "ociVersion": c.str, "status": c.str, "rootfs": c.str, "created": c.str, "owner": c.str,
         "pid_start": c.maybe(lambda v, w: c.int(v, w, 0, UINT64_MAX)), "annotations": annotations,
@@ -536,7 +541,7 @@ def status(container, state):
     if os.path.exists(container.exec_fifo):
         return "created"
     from .cgroups import Cgroup, detect, freezer
-    dirs = Cgroup.from_dirs(detect(), state["cgroup_dirs"], container.state_file).directories()
+    dirs = Cgroup.from_dirs(detect(), state["cgroup_dirs"], container.state_file, state["cgroup_path"]).directories()
     if freezer.is_frozen(dirs):
         return "paused"
     return "running"

@@ -223,16 +223,20 @@ class Cgroup:
         return cls(layout, [f[0] for f in found], path)
 
     @classmethod
-    def from_dirs(cls, layout, directories, file="state.json"):
+    def from_dirs(cls, layout, directories, file="state.json", path=None):
         """An existing container's Cgroup, from the directories in its state
         (a relative cgroupsPath was resolved against its creator's cgroup).
         Commands kill what is in these directories and remove them with
         everything below, so each must lie strictly below one of this host's
         cgroup mounts: any other path (the cgroup root itself, /tmp/..., /)
-        is refused, naming `file` and the entry."""
+        is refused, naming `file` and the entry.  With `path`, the cgroup
+        path they were made for (kept in the state too), each must end with
+        it and every hierarchy must have exactly one: a damaged list is
+        refused rather than half acted on."""
         from . import v1, v2
         parts = []
         for i, d in enumerate(directories):
+            where = f"cgroup_dirs[{i}]"
             name = next((n for n, (mountpoint, _, _) in layout.v1.items() if _below(d, mountpoint)), None)
             if name is not None:
                 parts.append(v1.Hierarchy(name, layout.v1[name][2], d))
@@ -240,8 +244,16 @@ class Cgroup:
                 parts.append(v2.Unified(d, layout.v2_controllers()))
             else:
                 mounts = [m for m, _, _ in layout.v1.values()] + ([layout.v2[0]] if layout.v2 else [])
-                raise ConfigError(file, f"cgroup_dirs[{i}]", f"{d!r} is not below a cgroup mount of this "
-                                                            f"host ({', '.join(sorted(mounts))})")
+                raise ConfigError(file, where, f"{d!r} is not below a cgroup mount of this "
+                                               f"host ({', '.join(sorted(mounts))})")
+            if path is not None and not d.endswith("/" + path.strip("/")):
+                raise ConfigError(file, where, f"{d!r} is not a directory of cgroup {path!r} (cgroup_path)")
+        if path is not None:
+            names = [p.name for p in parts]
+            for name in list(layout.v1) + (["unified"] if layout.v2 else []):
+                if names.count(name) != 1:
+                    raise ConfigError(file, "cgroup_dirs", f"has {names.count(name)} directories in the "
+                                                           f"{name} hierarchy, not one")
         return cls(layout, parts)
 
     def directories(self):

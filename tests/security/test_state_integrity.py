@@ -303,7 +303,7 @@ def test_cgroup_dirs_outside_a_cgroup_mount_are_refused(tmp_path, planted):
             "relative": "sys/fs/cgroup/x", "dotdot": mount + "/minioci/../../..",
             "double slash": "/" + mount, "NUL": mount + "/x\0y"}[planted]
     c = state.Container(str(tmp_path), "c1")
-    data = {"id": "c1", "pid": 0, "bundle": "/b", "cgroup_dirs": [path]}
+    data = {"id": "c1", "pid": 0, "bundle": "/b", "cgroup_path": "/minioci/c1", "cgroup_dirs": [path]}
     with pytest.raises(ConfigError) as e:
         state.validate(data, c)
         cgroups.Cgroup.from_dirs(layout, data["cgroup_dirs"], c.state_file)
@@ -314,20 +314,20 @@ def test_cgroup_dirs_below_a_cgroup_mount_are_accepted(tmp_path):
     layout = cgroups.detect()
     mount = layout.v2[0] if layout.v2 else next(iter(layout.v1.values()))[0]
     c = state.Container(str(tmp_path), "c1")
-    data = state.validate({"id": "c1", "pid": 0, "bundle": "/b", "cgroup_dirs": [mount + "/minioci/c1"]}, c)
+    data = state.validate({"id": "c1", "pid": 0, "bundle": "/b", "cgroup_path": "/minioci/c1", "cgroup_dirs": [mount + "/minioci/c1"]}, c)
     assert cgroups.Cgroup.from_dirs(layout, data["cgroup_dirs"]).directories() == [mount + "/minioci/c1"]
 
 
 def test_state_of_another_id_is_refused(tmp_path):
     c = state.Container(str(tmp_path), "c1")
     with pytest.raises(ConfigError, match=r"state.json: id: is 'c2', not this entry's 'c1'"):
-        state.validate({"id": "c2", "pid": 0, "bundle": "/b", "cgroup_dirs": []}, c)
+        state.validate({"id": "c2", "pid": 0, "bundle": "/b", "cgroup_path": "/minioci/c1", "cgroup_dirs": []}, c)
 
 
 def test_a_network_record_cannot_name_a_file_outside_the_entry(tmp_path):
     """delete unmounts and unlinks the record's netns file."""
     c = state.Container(str(tmp_path), "c1")
-    data = {"id": "c1", "pid": 0, "bundle": "/b", "cgroup_dirs": [], "network": {"netns": "/etc/hostname"}}
+    data = {"id": "c1", "pid": 0, "bundle": "/b", "cgroup_path": "/minioci/c1", "cgroup_dirs": [], "network": {"netns": "/etc/hostname"}}
     with pytest.raises(ConfigError, match=r"network.netns: '/etc/hostname' is not this container's"):
         state.validate(data, c)
 
@@ -427,3 +427,27 @@ def test_a_state_root_others_can_write_is_refused(rt, tmp_path, how):
         line = one_line(r)
         assert line.startswith(f"minioci: state root {root} ") and "refusing to use it" in line, line
     assert os.listdir(root) == []
+
+
+@pytest.mark.parametrize("damage", ["one byte off", "one entry gone", "one entry twice"])
+def test_a_damaged_cgroup_list_is_refused_and_delete_force_still_removes_every_directory(box, rt, damage):
+    """Found by the fuzz test: a cgroup_dirs entry one byte off named a
+    directory that does not exist, delete --force trusted it, and the real
+    one stayed behind.  The list must name each hierarchy once, each entry
+    ending with the cgroup path kept beside it."""
+    cid = box.detached(sh("exec sleep 300"))
+    pid = box.state(cid)["pid"]
+    data = json.loads(open(state_file(rt, cid)).read())
+    dirs = data["cgroup_dirs"]
+    if damage == "one byte off":
+        dirs[-1] = dirs[-1][:-1] + chr(ord(dirs[-1][-1]) ^ 1)
+    elif damage == "one entry gone":
+        dirs.pop()
+    else:
+        dirs.append(dirs[0])
+    open(state_file(rt, cid), "w").write(json.dumps(data))
+    line = one_line(rt.call("kill", cid, "KILL"))
+    assert line.startswith(f"minioci: {state_file(rt, cid)}: cgroup_dirs"), line
+    assert alive(pid)
+    assert rt.call("delete", "--force", cid).returncode == 0
+    assert wait_gone(pid) and cgroup_dirs(cid) == []
