@@ -91,6 +91,7 @@ _SYSCTL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
 
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
+HOST_NAME_MAX = 64       # and a domain name's too (the kernel's __NEW_UTS_LEN)
 # Values the shim takes in a C int (native/minioci_shim.h's i1, i2): uids and
 # gids, umask, device owners, hook timeouts.  runc's range for ids is the same.
 C_INT_MAX = 2**31 - 1
@@ -225,6 +226,13 @@ class _Checker:
         }[kind]
         if not ok:
             self.fail(where, _KIND_MESSAGES[kind])
+        # Strings travel to the kernel as C strings, which a NUL would cut short.
+        if kind == "string" and "\0" in value:
+            self.fail(where, "must not contain a NUL byte")
+        if kind == "strings":
+            for i, s in enumerate(value):
+                if "\0" in s:
+                    self.fail(f"{where}[{i}]", "must not contain a NUL byte")
         return value
 
 
@@ -258,6 +266,7 @@ def _process(c, proc, path):
     args = proc.get("args")
     if not (isinstance(args, list) and args and all(isinstance(a, str) for a in args)) or not args[0]:
         c.fail(f"{_p(path)}args", "must be a non-empty array of strings")
+    c.check(args, f"{_p(path)}args", "strings")
     cwd = c.field(proc, "cwd", path, "string", required=True)
     if not cwd.startswith("/"):
         c.fail(f"{_p(path)}cwd", f"must be an absolute path, not {cwd!r}")
@@ -384,8 +393,9 @@ def _string_map(c, d, key, path):
     value = c.field(d, key, path, "object", default={})
     where = f"{path}.{key}" if path else key
     for k, v in value.items():
-        if not isinstance(v, str):
-            c.fail(f"{where}.{k}", "must be a string")
+        c.check(v, f"{where}.{k}", "string")
+        if "\0" in k:
+            c.fail(f"{where}.{k!r}", "a key must not contain a NUL byte")
     return value
 
 
@@ -529,6 +539,10 @@ def _check_consistency(c, spec):
     elif spec.uid_mappings or spec.gid_mappings:
         c.fail("linux.uidMappings" if spec.uid_mappings else "linux.gidMappings",
                "needs a new user namespace (linux.namespaces has no new 'user')")
+    for key in ("hostname", "domainname"):
+        value = getattr(spec, key)
+        if value is not None and len(value.encode()) > HOST_NAME_MAX:
+            c.fail(key, f"must be at most {HOST_NAME_MAX} bytes, not {len(value.encode())}")
     if spec.hostname and "uts" not in ns:
         c.fail("hostname", "needs a UTS namespace (linux.namespaces has no 'uts')")
     if spec.domainname and "uts" not in ns:

@@ -77,6 +77,21 @@ CASES = [
     ("device uid 2^31", lambda c: setting(c, [{"path": "/dev/x", "type": "c", "major": 1, "minor": 3,
                                                "uid": 2**31}], "linux", "devices"),
      "linux.devices[0].uid", "must be in range 0-2147483647"),
+    # Found by tests/security/test_fuzz.py: strings go to the kernel as C
+    # strings, and a NUL was caught only as the plan was encoded, without
+    # the JSON path; a hostname too long only by sethostname's EINVAL.
+    ("NUL in an arg", lambda c: setting(c, ["sh", "\0"], "process", "args"), "process.args[1]",
+     "must not contain a NUL byte"),
+    ("NUL in mount data", lambda c: setting(c, ["a\0b"], "mounts", 1, "options"), "mounts[1].options[0]",
+     "must not contain a NUL byte"),
+    ("NUL in a mount type", lambda c: setting(c, "\0", "mounts", 0, "type"), "mounts[0].type",
+     "must not contain a NUL byte"),
+    ("NUL in a sysctl value", lambda c: setting(c, {"net.ipv4.ip_forward": "1\0"}, "linux", "sysctl"),
+     "linux.sysctl.net.ipv4.ip_forward", "must not contain a NUL byte"),
+    ("NUL in cwd", lambda c: setting(c, "/\0", "process", "cwd"), "process.cwd", "must not contain a NUL byte"),
+    ("hostname of 65 bytes", lambda c: setting(c, "h" * 65, "hostname"), "hostname", "must be at most 64 bytes"),
+    ("domainname of 65 bytes", lambda c: setting(c, "d" * 65, "domainname"), "domainname",
+     "must be at most 64 bytes"),
     ("oomScoreAdj 2^63", lambda c: setting(c, 2**63, "process", "oomScoreAdj"), "process.oomScoreAdj",
      "must be from -1000 to 1000"),
     ("user missing", lambda c: without(c, "process", "user"), "process.user", "is required"),

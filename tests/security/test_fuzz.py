@@ -25,8 +25,10 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -99,15 +101,17 @@ def parent_of(doc, path):
     return doc
 
 
-OPS = ["delete", "replace", "replace", "replace", "duplicate", "unknown key", "long string", "deep"]
+# Weighted: most mutations change one value, which reaches deeper into a
+# start than breaking the document's shape does.
+OPS = ["tweak"] * 4 + ["replace"] * 3 + ["delete"] * 2 + ["duplicate", "unknown key", "long string", "deep"]
 
 
 @st.composite
 def mutate(draw, doc, path_values=()):
-    """`doc` with 1 to 4 mutations; returns (doc, duplicate key or None)."""
+    """`doc` with 1 to 3 mutations; returns (doc, duplicate key or None)."""
     doc = copy.deepcopy(doc)
     dup = None
-    for _ in range(draw(st.integers(1, 4))):
+    for _ in range(draw(st.integers(1, 3))):
         candidates = [p for p, _ in nodes(doc) if p]
         if not candidates:
             break
@@ -116,6 +120,17 @@ def mutate(draw, doc, path_values=()):
         parent, key = parent_of(doc, path), path[-1]
         if op == "delete":
             del parent[key]
+        elif op == "tweak":
+            # the same kind of value, at its edges
+            node = parent[key]
+            if isinstance(node, bool):
+                parent[key] = not node
+            elif isinstance(node, int):
+                parent[key] = draw(st.sampled_from(NUMBERS))
+            elif isinstance(node, str) and not is_path_key(path):
+                parent[key] = draw(st.sampled_from(STRINGS))
+            elif isinstance(node, list) and node:
+                del node[draw(st.integers(0, 2**16)) % len(node)]
         elif op == "replace":
             if is_path_key(path):
                 parent[key] = draw(st.one_of(st.sampled_from(STRINGS + list(path_values)),
@@ -177,7 +192,11 @@ class Env:
 
     def __init__(self, tmp):
         self.tmp = tmp
-        self.rootfs = tmp / "rootfs"
+        # Outside pytest's 0700 temporary tree: a user namespace's mapped
+        # root must reach it.
+        self.rootfs_dir = Path(tempfile.mkdtemp(prefix="minioci-fuzz-"))
+        os.chmod(self.rootfs_dir, 0o755)
+        self.rootfs = self.rootfs_dir / "rootfs"
         shutil.copytree(ROOTFS, self.rootfs, symlinks=True)
         self.victim = tmp / "victim"
         for sub in ("a/b", "c"):
@@ -194,10 +213,12 @@ def env(tmp_path_factory):
         pytest.skip("starts real containers: needs root")
     import prctl
     prctl.set_child_subreaper(True)
+    e = Env(tmp_path_factory.mktemp("fuzz"))
     try:
-        yield Env(tmp_path_factory.mktemp("fuzz"))
+        yield e
     finally:
         prctl.set_child_subreaper(False)
+        shutil.rmtree(e.rootfs_dir, ignore_errors=True)
 
 
 def orphans():
@@ -250,10 +271,13 @@ class Example:
         self.tmp.mkdir()
         self.rt = Runtime(self.tmp)
         self.cid = self.rt.new_id()
-        self.mounts = host_mounts((str(REPO), str(env.tmp), "/run/minioci-test/" + self.rt.root.rsplit("/", 1)[1],
-                                   "/sys/fs/cgroup"))
+        self.mounts = host_mounts(self.places())
         self.victim = env.victim_state()
         self.cgroups = []
+
+    def places(self):
+        """Where this example's mounts would land if they leaked."""
+        return (str(REPO), str(self.env.tmp), str(self.env.rootfs_dir), self.rt.root, "/sys/fs/cgroup")
 
     def call(self, *args, **kw):
         kw.setdefault("stdin", subprocess.DEVNULL)
@@ -265,12 +289,11 @@ class Example:
         left += [f"cgroup {d}" for d in self.cgroups if os.path.exists(d)]
         left += [f"cgroup {top}" for top, _, _ in os.walk("/sys/fs/cgroup")
                  if self.token in top or os.path.basename(top) == self.cid]
-        mine = (str(REPO), str(self.env.tmp), self.rt.root, "/sys/fs/cgroup")
         deadline = time.monotonic() + 5
-        while host_mounts(mine) != self.mounts and time.monotonic() < deadline:
+        while host_mounts(self.places()) != self.mounts and time.monotonic() < deadline:
             time.sleep(0.05)
-        if host_mounts(mine) != self.mounts:
-            left.append(f"host mounts changed: {set(host_mounts(mine)) ^ set(self.mounts)}")
+        if host_mounts(self.places()) != self.mounts:
+            left.append(f"host mounts changed: {set(host_mounts(self.places())) ^ set(self.mounts)}")
         left += [f"process {p}" for p in orphans()]
         if self.env.victim_state() != self.victim:
             left.append("the victim tree changed")
@@ -297,6 +320,7 @@ class Example:
 
 
 def check_outcome(r, what, ok_stdout="ok\n"):
+    if os.environ.get("FUZZ_TRACE"): print("OUTCOME", what, r.returncode, r.stderr.strip()[:150].replace("\n", " | "))
     """minioci's part of a command's outcome."""
     err = r.stderr
     assert "Traceback" not in err and "Error:" not in err.split("minioci: ", 1)[0], f"{what}: {err}"
@@ -304,6 +328,7 @@ def check_outcome(r, what, ok_stdout="ok\n"):
     if r.returncode == 0:
         if ok_stdout is not None:
             assert r.stdout == ok_stdout and err == "", f"{what}: exit 0 with {r.stdout!r} {err!r}"
+        assert not ours, f"{what}: exit 0 with {err!r}"
     elif r.returncode in (1, 255) and ours:
         assert len(err.splitlines()) == 1 and ours[0].startswith("minioci: "), f"{what}: {err!r}"
     else:
@@ -349,8 +374,11 @@ def extras(token):
 EXTRA_NAMES = sorted(extras("x"))
 
 
+PROGRAM = ["sh", "-c", "echo ok"]
+
+
 def base_for(env, token, chosen):
-    cfg = base_config(["sh", "-c", "echo ok"], rootfs=env.rootfs)
+    cfg = base_config(PROGRAM, rootfs=env.rootfs)
     table = extras(token)
     for name in sorted(chosen):
         table[name](cfg)
@@ -368,7 +396,9 @@ def test_fuzzed_configs_work_or_fail_with_one_line_and_leave_nothing(env, data):
         bundle = ex.tmp / "bundle"
         bundle.mkdir()
         (bundle / "config.json").write_text(to_text(cfg, dup))
-        check_outcome(ex.call("run", "-b", bundle, ex.cid), "run")
+        # A mutated command line runs another program: its output is its own.
+        same_program = isinstance(cfg.get("process"), dict) and cfg["process"].get("args") == PROGRAM
+        check_outcome(ex.call("run", "-b", bundle, ex.cid), "run", ok_stdout="ok\n" if same_program else None)
     finally:
         ex.finish()
 
@@ -376,13 +406,16 @@ def test_fuzzed_configs_work_or_fail_with_one_line_and_leave_nothing(env, data):
 # ---- state files -------------------------------------------------------------
 
 def corrupt_bytes(draw, text):
+    """`text` truncated, with a byte flipped, after garbage, or empty.  (Where
+    is drawn independently of the text's length, which differs from run to
+    run: Hypothesis must draw the same way for the same choices.)"""
     how = draw(st.sampled_from(["truncate", "flip", "garbage", "empty"]))
     raw = text.encode()
+    where = draw(st.integers(0, 2**16)) % len(raw)
     if how == "truncate":
-        return raw[:draw(st.integers(0, max(0, len(raw) - 1)))]
+        return raw[:where]
     if how == "flip":
-        i = draw(st.integers(0, len(raw) - 1))
-        return raw[:i] + bytes([raw[i] ^ draw(st.integers(1, 255))]) + raw[i + 1:]
+        return raw[:where] + bytes([raw[where] ^ draw(st.integers(1, 255))]) + raw[where + 1:]
     if how == "garbage":
         return draw(st.binary(max_size=64)) + raw
     return b""
