@@ -16,9 +16,10 @@ exit as it does, as long as minioci added at most its one line); and
 nothing is left behind either way: no state entry, cgroup directory, host
 mount or process, and nothing outside the container touched.
 
-CI runs a fixed number of examples from a fixed seed (derandomize), about a
+CI runs a fixed number of examples from a fixed seed (derandomize), under a
 minute in all.  MINIOCI_FUZZ_EXAMPLES=2000 runs that many per test, from
-random seeds, for a deeper search.
+random seeds, for a deeper search; MINIOCI_FUZZ_TRACE=1 (with pytest -s)
+prints each outcome, to see what the examples reach.
 """
 import copy
 import json
@@ -39,6 +40,7 @@ from conftest import IS_ROOT, REPO, ROOTFS, SECCOMP_CACHE, Runtime, base_config,
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="starts real containers: needs root")
 
 DEEP = int(os.environ.get("MINIOCI_FUZZ_EXAMPLES") or 0)
+TRACE = bool(os.environ.get("MINIOCI_FUZZ_TRACE"))
 
 
 def fuzz_settings(ci_examples):
@@ -320,7 +322,8 @@ class Example:
 
 
 def check_outcome(r, what, ok_stdout="ok\n"):
-    if os.environ.get("FUZZ_TRACE"): print("OUTCOME", what, r.returncode, r.stderr.strip()[:150].replace("\n", " | "))
+    if TRACE:
+        print("OUTCOME", what, r.returncode, r.stderr.strip()[:150].replace("\n", " | "))
     """minioci's part of a command's outcome."""
     err = r.stderr
     assert "Traceback" not in err and "Error:" not in err.split("minioci: ", 1)[0], f"{what}: {err}"
@@ -385,7 +388,7 @@ def base_for(env, token, chosen):
     return cfg
 
 
-@fuzz_settings(200)
+@fuzz_settings(600)
 @given(data=st.data())
 def test_fuzzed_configs_work_or_fail_with_one_line_and_leave_nothing(env, data):
     ex = Example(env)
@@ -428,7 +431,7 @@ COMMANDS = [["state", "{id}"], ["list"], ["list", "--format", "json"], ["ps", "-
             ["start", "{id}"], ["delete", "{id}"]]
 
 
-@fuzz_settings(50)
+@fuzz_settings(150)
 @given(data=st.data())
 def test_fuzzed_state_files_never_break_minioci_nor_lose_the_container(env, data):
     ex = Example(env)
