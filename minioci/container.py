@@ -63,6 +63,8 @@ def start(spec, container, opts, tl):
     if opts.pid_file and not os.path.isdir(os.path.dirname(os.path.abspath(opts.pid_file))):
         raise MiniociError(f"--pid-file {opts.pid_file}: its directory does not exist")
     check_preserved_fds(opts.preserve_fds)
+    if os.path.lexists(container.dir):     # said first (reserve() is what claims the id)
+        raise MiniociError(f"container {container.id!r} already exists")
     layout = cgroups.detect()
     cgroup = cgroups.Cgroup.for_path(layout, cgroups.resolve_path(spec.cgroups_path, container.id, spec.file),
                                      file=spec.file)

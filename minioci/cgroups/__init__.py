@@ -201,8 +201,10 @@ class Cgroup:
     def for_path(cls, layout, path, own=None, file="config.json"):
         """The container's directories for cgroup path `path`: absolute, or
         relative to this process's own cgroup in each hierarchy (runc's
-        rule).  Refused if one would hold minioci itself: deleting the
-        container would kill it."""
+        rule).  Refused if one would hold minioci itself, or is in use
+        already (processes, cgroups below it, a parent minioci made for
+        other containers): deleting the container removes its directories
+        with everything below and kills what is inside."""
         from . import v1, v2
         own = own_cgroups() if own is None else own
         found = []               # (part, mountpoint, mount root, minioci's own cgroup there)
@@ -220,6 +222,10 @@ class Cgroup:
             if _under(here, part.directory):
                 raise ConfigError(file, "linux.cgroupsPath",
                                   f"{path!r} would hold minioci's own cgroup ({here})")
+            held = _in_use(part.directory)
+            if held:
+                raise ConfigError(file, "linux.cgroupsPath", f"{path!r}: {part.directory} is in use (it holds "
+                                                             f"{held}); a container's cgroup must be its own")
         return cls(layout, [f[0] for f in found], path)
 
     @classmethod
@@ -349,6 +355,25 @@ class Cgroup:
 
 def _under(path, mountpoint):
     return (path + "/").startswith(mountpoint.rstrip("/") + "/")
+
+
+def _in_use(directory):
+    """What an existing cgroup directory holds that is not a new container's
+    ("" if nothing, or if it does not exist: the usual case, one syscall)."""
+    try:
+        entries = os.scandir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+    with entries:
+        below = next((e.name for e in entries if e.is_dir(follow_symlinks=False)), None)
+    if below is not None:
+        return f"cgroups below it, such as {below}"
+    procs = fs.read_pids(directory)
+    if procs:
+        return f"processes, such as {procs[0]}"
+    if os.path.exists(_parent_entry(directory)):
+        return "other containers' cgroups: minioci made it as their parent"
+    return ""
 
 
 def _below(path, mountpoint):

@@ -451,3 +451,26 @@ def test_a_damaged_cgroup_list_is_refused_and_delete_force_still_removes_every_d
     assert alive(pid)
     assert rt.call("delete", "--force", cid).returncode == 0
     assert wait_gone(pid) and cgroup_dirs(cid) == []
+
+
+def test_a_cgroups_path_already_in_use_is_refused(box, rt):
+    """A container's cgroup is its own: one that already holds other
+    cgroups, processes or containers (a shared parent such as /minioci) is
+    refused, or deleting the container would remove and kill them too."""
+    from minioci import cgroups as cg
+    group = f"/sec-shared-{uuid.uuid4().hex[:8]}"
+    first = sh("exec sleep 300")
+    first["linux"]["cgroupsPath"] = f"{group}/first"
+    cid = box.detached(first)
+    pid = box.state(cid)["pid"]
+    for path, why in ((group, "cgroups below it"), (f"{group}/first", "processes")):
+        cfg = sh("true")
+        cfg["linux"]["cgroupsPath"] = path
+        r = rt.run(cfg)
+        line = one_line(r)
+        assert "linux.cgroupsPath: " in line and "is in use" in line and why in line, line
+        assert alive(pid)
+    assert rt.call("delete", "--force", cid).returncode == 0
+    assert wait_gone(pid)
+    layout = cg.detect()
+    assert not any(os.path.exists(d) for d in cg.Cgroup.for_path(layout, group).directories())
