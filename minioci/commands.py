@@ -207,7 +207,12 @@ def _exec_process(a, given, base):
     proc.args = a.positional[1:]
     proc.terminal = a.tty
     if a.cwd:
+        if not a.cwd.startswith("/"):
+            raise MiniociError(f"exec: --cwd {a.cwd!r} must be an absolute path")
         proc.cwd = a.cwd
+    for e in a.env:
+        if "=" not in e or e.startswith("="):
+            raise MiniociError(f"exec: --env {e!r} must be KEY=value")
     proc.env = proc.env + a.env
     if a.user:
         uid, _, gid = a.user.partition(":")
@@ -433,7 +438,8 @@ def cmd_ps(g, a, tl):
     except FileNotFoundError:
         raise MiniociError("minioci ps: the ps command is not installed (use --format json)") from None
     except subprocess.CalledProcessError as e:
-        raise MiniociError(f"minioci ps: ps {' '.join(ps_args)}: {e.stderr.strip()}") from None
+        first = (e.stderr.strip().splitlines() or [f"exit status {e.returncode}"])[0]     # not its usage text
+        raise MiniociError(f"minioci ps: ps {' '.join(ps_args)}: {first}") from None
     lines = out.splitlines()
     if not lines or "PID" not in lines[0].split():
         raise MiniociError(f"minioci ps: ps {' '.join(ps_args)} printed no PID column")
@@ -447,17 +453,22 @@ def cmd_ps(g, a, tl):
     return 0
 
 
+MAX_INTERVAL = 24 * 3600
+
+
 def _duration(text):
-    """A Go-style duration (5s, 500ms, 1m) in seconds."""
+    """A Go-style duration (5s, 500ms, 1m) in seconds, up to a day (what
+    time.sleep takes is bounded, and inf or nan are no interval)."""
     for suffix, scale in (("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)):
         if text.endswith(suffix):
             try:
                 value = float(text[:-len(suffix)]) * scale
             except ValueError:
                 break
-            if value > 0:
+            if 0 < value <= MAX_INTERVAL:
                 return value
-    raise MiniociError(f"minioci events: --interval {text!r}: use a duration like 5s or 500ms", status=2)
+    raise MiniociError(f"minioci events: --interval {text!r}: use a duration like 5s or 500ms, "
+                       "at most 24h", status=2)
 
 
 def cmd_events(g, a, tl):

@@ -354,3 +354,19 @@ def test_commands_need_no_environment_and_no_stdin(rt):
     wait_status(rt, cid, "stopped")
     assert rt.call("delete", "--force", cid, **bare).returncode == 0
     assert rt.call("delete", "--force", cid, **bare).returncode == 0      # unknown by now: still 0
+
+
+def test_exec_and_ps_flags_get_one_clear_line(rt):
+    """Found looking for tracebacks and multi-line errors: a relative --cwd
+    reached chdir, an --env without = reached the process, and ps's usage
+    text followed its error."""
+    cid = rt.new_id()
+    rt.call("run", "-d", "-b", rt.bundle(sh("exec sleep 300")), cid, stdout=DEVNULL, stderr=DEVNULL,
+            capture_output=False)
+    for args, line in ((("exec", "--cwd", "tmp", cid, "true"), "minioci: exec: --cwd 'tmp' must be an absolute path"),
+                       (("exec", "-e", "NOEQ", cid, "true"), "minioci: exec: --env 'NOEQ' must be KEY=value")):
+        r = rt.call(*args)
+        assert (r.returncode, r.stderr) == (255, line + "\n")
+    r = rt.call("ps", cid, "-o", "nonsense")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and r.stderr.startswith("minioci: minioci ps: ps -o ")
+    assert rt.call("delete", "--force", cid).returncode == 0
