@@ -463,6 +463,8 @@ def remove(directories, timeout=5.0):
 #     either left in between (the retry succeeds) or is still inside and will
 #     find the registration when it leaves.
 
+# In /run, which only root can write: its plain O_CREAT opens need no guard
+# against planted files.
 PARENTS = "/run/minioci-cgroup-parents"
 
 
