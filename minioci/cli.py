@@ -74,7 +74,7 @@ def parse_flags(argv, flags, stop_at_args=False, where="minioci"):
         name, eq, value = tok.lstrip("-").partition("=")
         f = table.get(name)
         if f is None:
-            raise MiniociError(f"{where}: unknown flag {tok.split('=')[0]}", status=2)
+            raise MiniociError(f"{where}: unknown flag {tok.split('=')[0]}")
         if f.kind == "bool":
             v = True if not eq else value.lower() in ("1", "true", "yes")
             setattr(args, f.dest, v)
@@ -84,14 +84,14 @@ def parse_flags(argv, flags, stop_at_args=False, where="minioci"):
             continue
         if not eq:
             if i >= len(argv):
-                raise MiniociError(f"{where}: flag {tok} needs a value", status=2)
+                raise MiniociError(f"{where}: flag {tok} needs a value")
             value = argv[i]
             i += 1
         if f.kind == "int":
             try:
                 value = int(value)
             except ValueError:
-                raise MiniociError(f"{where}: flag {tok} needs a number, not {value!r}", status=2) from None
+                raise MiniociError(f"{where}: flag {tok} needs a number, not {value!r}") from None
         if f.kind == "list":
             getattr(args, f.dest).append(value)
         else:
@@ -114,6 +114,8 @@ def main(argv=None):
             split += 1
     try:
         g = parse_flags(argv[:split], GLOBAL_FLAGS)
+        if g.log_format not in ("text", "json"):
+            raise MiniociError(f"invalid --log-format {g.log_format!r}: use text or json")
         if g.log or g.debug:
             from . import log
             log.configure(g.log, g.log_format, g.debug)
@@ -129,7 +131,7 @@ def main(argv=None):
         from . import commands
         cmd = commands.COMMANDS.get(rest[0])
         if cmd is None:
-            raise MiniociError(f"unknown command {rest[0]!r} (see minioci --help)", status=2)
+            raise MiniociError(f"unknown command {rest[0]!r} (see minioci --help)")
         if _asks_for_help(rest[1:], cmd):
             sys.stdout.write(_command_help(cmd))
             return 0
@@ -140,7 +142,7 @@ def main(argv=None):
             args = parse_flags(rest[1:], cmd.flags, cmd.stop_at_args, where=f"minioci {cmd.name}")
         n = len(args.positional)
         if n < cmd.min_args or (cmd.max_args is not None and n > cmd.max_args):
-            raise MiniociError(f"minioci {cmd.name}: usage: minioci {cmd.name} {cmd.usage}", status=2)
+            raise MiniociError(f"minioci {cmd.name}: usage: minioci {cmd.name} {cmd.usage}")
         return cmd.func(g, args, tl) or 0
     except MiniociError as e:
         from . import log
@@ -160,9 +162,10 @@ def _asks_for_help(argv, cmd):
 
 
 def _version():
-    """runc's shape: `runc version X`, `spec: Y`, then the pieces it is made of."""
+    """runc's layout, which dockerd and podman read: `NAME version X`,
+    `commit: C`, `spec: Y`, then the pieces it is made of."""
     from . import OCI_VERSION, __version__
-    lines = [f"minioci version {__version__}", f"spec: {OCI_VERSION}",
+    lines = [f"minioci version {__version__}", f"commit: {_commit()}", f"spec: {OCI_VERSION}",
              f"python: {sys.version.split()[0]}"]
     try:
         from . import _shim  # noqa: F401  (the native shim is part of the install)
@@ -174,6 +177,16 @@ def _version():
         lines.append(f"libseccomp: {lib}")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def _commit():
+    """The source commit this copy was installed from (written at build
+    time: setup.py), or "unknown"."""
+    try:
+        from ._commit import COMMIT
+    except ImportError:
+        return "unknown"
+    return COMMIT
 
 
 def _libseccomp_version():

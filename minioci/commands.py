@@ -5,7 +5,7 @@ import os
 from . import container as ctr
 from . import state
 from .cli import Command, Flag
-from .errors import MiniociError
+from .errors import MiniociError, strerror
 
 # Signals `run` passes on to the container's init, as runc does.
 FORWARDED_SIGNALS = (1, 2, 3, 10, 12, 15, 28)   # HUP INT QUIT USR1 USR2 TERM WINCH
@@ -142,7 +142,8 @@ def _run_foreground(spec, container, a, tl):
             _say_if_oom_killed(started)
     finally:
         started.child.release()
-        ctr.stop_and_remove(started, tl)
+        if not a.keep:
+            ctr.stop_and_remove(started, tl)
     _report_timing(tl, a.timing, container.id, "run", exit_code=code)
     return code
 
@@ -168,7 +169,8 @@ def cmd_exec(g, a, tl):
         if a.tty and not a.console_socket and a.detach:
             raise MiniociError("exec --tty --detach needs --console-socket")
         opts = ctr.ExecOptions(console_socket=a.console_socket, preserve_fds=_preserve_fds(a),
-                               pid_file=a.pid_file, console_size=_terminal_size(proc))
+                               pid_file=a.pid_file, console_size=_terminal_size(proc),
+                               sub_cgroups=a.cgroup)
         fg = None if a.detach else _Foreground()
         child = ctr.exec_in(c, data, status, proc, opts, tl)
     except MiniociError as e:
@@ -300,12 +302,15 @@ def cmd_list(g, a, tl):
         c = state.Container(g.root, cid)
         try:
             data = c.load()
-            rows.append(_public_state(c, data, state.status(c, data)))
+            row = _public_state(c, data, state.status(c, data))
         except ConfigError:   # state.BadState, or cgroup_dirs outside the cgroup mounts
-            rows.append(_public_state(c, {}, "unknown"))
+            row = _public_state(c, {}, "unknown")
         except MiniociError:
-            if state.abandoned(c.dir):     # its state.json is gone: lost, not deleted
-                rows.append(_public_state(c, {}, "unknown"))
+            if not state.abandoned(c.dir):     # deleted while we looked (not lost: see abandoned)
+                continue
+            row = _public_state(c, {}, "unknown")
+        row["owner"] = _owner(c.dir)
+        rows.append(row)
     if a.quiet:
         print("\n".join(r["id"] for r in rows))
     elif a.format == "json":
@@ -313,11 +318,26 @@ def cmd_list(g, a, tl):
     else:
         lines = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         lines += [(r["id"], str(r["pid"]), r["status"], r["bundle"] or "", r["created"] or "",
-                   r["owner"] or "root") for r in rows]
+                   r["owner"]) for r in rows]
         widths = [max(len(line[i]) for line in lines) for i in range(6)]
         for line in lines:
             print("   ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
     return 0
+
+
+def _owner(directory):
+    """Who owns a container, as runc's `list` says it: the user owning its
+    state directory, by name (`#UID` when /etc/passwd has none).  `state`
+    leaves "owner" empty, as runc's does."""
+    import pwd
+    try:
+        uid = os.stat(directory).st_uid
+    except OSError:
+        return ""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 # ---- update, pause, resume, ps, events: the container's cgroup ----------------
@@ -363,14 +383,14 @@ def _update_request(a):
     given = [g for g in given if g[3] is not None]
     if a.resources is not None:
         if given:
-            raise MiniociError("minioci update: --resources and resource flags cannot be combined", status=2)
+            raise MiniociError("minioci update: --resources and resource flags cannot be combined")
         import json
         import sys
         label = "stdin" if a.resources == "-" else a.resources
         try:
             text = sys.stdin.read() if a.resources == "-" else open(a.resources).read()
         except OSError as e:
-            raise MiniociError(f"--resources {a.resources}: {e.strerror}") from None
+            raise MiniociError(f"--resources {a.resources}: {strerror(e.errno)}") from None
         try:
             request = json.loads(text)
         except ValueError as e:
@@ -380,7 +400,7 @@ def _update_request(a):
         return request, label, {}
     if not given:
         raise MiniociError("minioci update: nothing to update: give --resources FILE or resource flags "
-                           "(see minioci update --help)", status=2)
+                           "(see minioci update --help)")
     request, flags = {}, {}
     for flag, (section, key), kind, value in given:
         if kind == "size":
@@ -392,7 +412,7 @@ def _update_request(a):
             try:
                 value = int(value)
             except ValueError:
-                raise MiniociError(f"minioci update: --{flag} needs a number, not {value!r}", status=2) from None
+                raise MiniociError(f"minioci update: --{flag} needs a number, not {value!r}") from None
         request.setdefault(section, {})[key] = value
         flags[f"{section}.{key}"] = flag
     return request, "minioci update", flags
@@ -432,7 +452,7 @@ def cmd_ps(g, a, tl):
         print(json.dumps(pids, separators=(",", ":")))
         return 0
     if a.format != "table":
-        raise MiniociError(f"minioci ps: --format {a.format!r}: use table or json", status=2)
+        raise MiniociError(f"minioci ps: --format {a.format!r}: use table or json")
     try:
         out = subprocess.run(["ps"] + ps_args, capture_output=True, text=True, check=True).stdout
     except FileNotFoundError:
@@ -467,8 +487,7 @@ def _duration(text):
                 break
             if 0 < value <= MAX_INTERVAL:
                 return value
-    raise MiniociError(f"minioci events: --interval {text!r}: use a duration like 5s or 500ms, "
-                       "at most 24h", status=2)
+    raise MiniociError(f"minioci events: --interval {text!r}: use a duration like 5s or 500ms, at most 24h")
 
 
 def cmd_events(g, a, tl):
@@ -518,7 +537,8 @@ def cmd_spec(g, a, tl):
     except FileExistsError:
         raise MiniociError(f"{path} exists: remove it first") from None
     except OSError as e:
-        raise MiniociError(f"{path}: {e.strerror}") from None
+        from .errors import strerror
+        raise MiniociError(f"{path}: {strerror(e.errno)}") from None
     return 0
 
 
@@ -534,7 +554,7 @@ def cmd_bench(g, a, tl):
     elif what == "net":
         from .bench import net as bench
     else:
-        raise MiniociError(f"minioci bench: unknown benchmark {what!r} (startup, density, net)", status=2)
+        raise MiniociError(f"minioci bench: unknown benchmark {what!r} (startup, density, net)")
     return bench.main(g, argv)
 
 
@@ -555,6 +575,7 @@ _RUN_FLAGS = [
 COMMANDS = {c.name: c for c in [
     Command("run", cmd_run, _RUN_FLAGS + [
         Flag(("detach", "d"), "detach", help="return once the container runs"),
+        Flag(("keep",), "keep", help="keep the container (state, cgroup) after it exits, until delete"),
         Flag(("timing",), "timing", "optional",
              help="print where startup time went (--timing=json for JSON)"),
     ], "[flags] [BUNDLE | ID]", "create and start a container, in the foreground", 0, 1),
@@ -575,6 +596,8 @@ COMMANDS = {c.name: c for c in [
         Flag(("no-new-privs",), "no_new_privs", help="set no_new_privs"),
         Flag(("preserve-fds",), "preserve_fds", "int", 0, help="pass this many fds beyond stdio"),
         Flag(("ignore-paused",), "ignore_paused", help="accepted for runc compatibility"),
+        Flag(("cgroup",), "cgroup", "list",
+             help="run in an existing sub-cgroup: [CONTROLLER[,CONTROLLER]:]PATH (repeatable)"),
     ], "[flags] ID [COMMAND [ARG...]]", "run a new process in a running container", 1, None,
         stop_at_args=True),
     Command("state", cmd_state, [], "ID", "print a container's state as JSON", 1, 1),

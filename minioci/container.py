@@ -11,7 +11,7 @@ import os
 import time
 
 from . import cgroups, state
-from .errors import ConfigError, MiniociError, SysError
+from .errors import ConfigError, MiniociError, SysError, strerror
 
 # The modules only starting a process needs (shim, plan, resources, devices,
 # hooks) are imported where they are used: `start`, `kill` and `delete` are
@@ -54,9 +54,6 @@ def start(spec, container, opts, tl):
     proc = spec.process
     if proc is None:
         raise MiniociError(f"{spec.file}: process: is required to start a container")
-    if "mount" not in spec.namespaces:
-        raise MiniociError(f"{spec.file}: linux.namespaces: minioci needs a mount namespace "
-                           "(without one, mounts would change the host's)")
     if proc.terminal and opts.console_socket is None and (opts.create or opts.detach):
         raise MiniociError("process.terminal needs --console-socket when the container is "
                            "created or run detached")
@@ -65,6 +62,7 @@ def start(spec, container, opts, tl):
     check_preserved_fds(opts.preserve_fds)
     if os.path.lexists(container.dir):     # said first (reserve() is what claims the id)
         raise MiniociError(f"container {container.id!r} already exists")
+    _leave_out_ungrantable_capabilities(proc, spec.file)
     layout = cgroups.detect()
     cgroup = cgroups.Cgroup.for_path(layout, cgroups.resolve_path(spec.cgroups_path, container.id, spec.file),
                                      file=spec.file)
@@ -88,7 +86,7 @@ def start(spec, container, opts, tl):
         # process and seccomp records are what `exec` inherits.
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
                                cgroup_dirs=cgroup.directories(), cgroup_path=cgroup.path,
-                               resources=spec.resources or {},
+                               cgroup_existing=cgroup.note_existing(), resources=spec.resources or {},
                                hooks=_hooks_as_dicts(spec), network=net.record() if net else None,
                                process=state.process_record(proc), seccomp=state.seccomp_record(seccomp))
         container.save(data)
@@ -106,6 +104,8 @@ def start(spec, container, opts, tl):
             from .seccomp import notify
             listener_fd = notify.connect(seccomp.listener_path)
             undo.append(lambda: os.close(listener_fd))
+        source_fds = _open_bind_sources(spec) if "user" in spec.namespaces else {}
+        undo.append(lambda: _close_all(source_fds.values()))
         tl.mark("state")
         undo.append(cgroup.destroy)
         cgroup.create()
@@ -130,9 +130,11 @@ def start(spec, container, opts, tl):
             preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
             console_size=opts.console_size,
             cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
-            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
+            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds))
         tl.mark("plan")
 
+        if spec.namespaces.get("user"):         # joined by path: it has its maps already
+            _idmap_bind_sources(spec, source_fds, spec.namespaces["user"])
         child = shim.Child(the_plan)
         tl.mark("prepare", child.step_times()[0])
         data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
@@ -145,6 +147,7 @@ def start(spec, container, opts, tl):
         if the_plan.parent_setup:
             _write_id_maps(child.pid, spec)
             tl.mark("userns.map")
+            _idmap_bind_sources(spec, source_fds, f"/proc/{child.pid}/ns/user")
             cgroup.join(child.pid)
             tl.mark("cgroup.join")
             child.go()
@@ -160,10 +163,14 @@ def start(spec, container, opts, tl):
         if opts.pid_file:
             write_pid_file(opts.pid_file, child.pid)
             tl.mark("pid file")
+        data["status"] = "created"      # the create operation is done (runtime-spec lifecycle 2)
+        container.save(data)
+        tl.mark("state")
         container.unlock()
         for fd in (fifo_fd, console_fd, listener_fd, cgroup_fd):
             if fd is not None:
                 os.close(fd)
+        _close_all(source_fds.values())
         return Started(container, spec, child, cgroup, data)
     except BaseException:
         if child is not None:
@@ -180,6 +187,58 @@ def start(spec, container, opts, tl):
         raise
 
 
+# The child keeps at most 64 fds it was given (native/spawn.c); beyond
+# these, bind sources are reached by path.
+_MAX_SOURCE_FDS = 48
+
+
+def _open_bind_sources(spec):
+    """{index in spec.mounts: fd} of the bind sources, each a detached copy
+    of its mount tree.  In a user namespace the child is an unprivileged
+    host user, which may not reach a source below a directory only host root
+    can traverse: the parent opens them (as runc and crun do) and the child
+    attaches them (move_mount)."""
+    from . import shim
+    from .spec import MS_REC
+    fds = {}
+    for i, m in enumerate(spec.mounts):
+        if m.bind and len(fds) < _MAX_SOURCE_FDS:
+            fd = shim.lib.mo_open_tree(m.source.encode(), int(bool(m.flags & MS_REC)))
+            if fd < 0:
+                _close_all(fds.values())
+                raise MiniociError(f"{spec.file}: {m.path}.source: open {m.source}: {strerror(-fd)}")
+            fds[i] = fd
+    return fds
+
+
+def _idmap_bind_sources(spec, source_fds, userns_path):
+    """idmap/ridmap: the detached trees of those bind sources map ids
+    through the container's user namespace (MOUNT_ATTR_IDMAP), before the
+    child attaches them."""
+    wanted = [(i, m) for i, m in enumerate(spec.mounts) if m.idmap]
+    if not wanted:
+        return
+    from . import shim
+    userns = os.open(userns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        for i, m in wanted:
+            if i not in source_fds:
+                raise MiniociError(f"{spec.file}: {m.path}: too many bind mounts to idmap this one")
+            rc = shim.lib.mo_idmap_tree(source_fds[i], userns, int(m.idmap == "ridmap"))
+            if rc < 0:
+                raise MiniociError(f"{spec.file}: {m.path}.options: {m.idmap} of {m.source}: {strerror(-rc)}")
+    finally:
+        os.close(userns)
+
+
+def _close_all(fds):
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
 def check_preserved_fds(n):
     """--preserve-fds N passes fds 3 .. 3+N-1: each must be the caller's.
     Checked before we open any fd of our own, which would otherwise take a
@@ -189,6 +248,40 @@ def check_preserved_fds(n):
             os.fstat(fd)
         except OSError:
             raise MiniociError(f"--preserve-fds {n}: fd {fd} is not open") from None
+
+
+def _leave_out_ungrantable_capabilities(proc, file):
+    """A capability outside minioci's own bounding set cannot be granted:
+    the runtime-spec wants a warning, not a failure (this sandbox lacks
+    CAP_SYS_RESOURCE, which docker --privileged asks for).  Mutates `proc`."""
+    caps = proc.capabilities
+    if caps is None:
+        return
+    kinds = ("bounding", "effective", "inheritable", "permitted", "ambient")
+    wanted = 0
+    for kind in kinds:
+        wanted |= getattr(caps, kind)
+    have = bounding_set()
+    if not wanted & ~have:
+        return
+    from . import log
+    from .spec import CAPABILITIES
+    names = [name for i, name in enumerate(CAPABILITIES) if (wanted & ~have) >> i & 1]
+    log.warning(f"{file}: process.capabilities: not granted, outside minioci's bounding set: "
+                f"{', '.join(names)}")
+    for kind in kinds:
+        setattr(caps, kind, getattr(caps, kind) & have)
+
+
+def bounding_set():
+    """This process's capability bounding set (/proc/self/status CapBnd)."""
+    fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        text = os.read(fd, 8192)
+    finally:
+        os.close(fd)
+    start = text.index(b"CapBnd:") + 7
+    return int(text[start:text.index(b"\n", start)], 16)
 
 
 def _seccomp(spec, root, tl):
@@ -275,7 +368,7 @@ def _write_id_maps(pid, spec):
             finally:
                 os.close(fd)
         except OSError as e:
-            raise MiniociError(f"write /proc/{pid}/{name}: {e.strerror}") from None
+            raise MiniociError(f"write /proc/{pid}/{name}: {strerror(e.errno)}") from None
 
 
 def _namespace_paths(spec, pid):
@@ -288,7 +381,7 @@ def _connect(path):
     from . import shim
     fd = shim.lib.mo_connect_unix(path.encode())
     if fd < 0:
-        raise MiniociError(f"connect to console socket {path}: {os.strerror(-fd)}")
+        raise MiniociError(f"connect to console socket {path}: {strerror(-fd)}")
     return fd
 
 
@@ -310,7 +403,7 @@ def write_pid_file(path, pid):
     try:
         safefile.replace(path, str(pid))
     except OSError as e:
-        raise MiniociError(f"--pid-file {path}: {e.strerror}") from None
+        raise MiniociError(f"--pid-file {path}: {strerror(e.errno)}") from None
 
 
 def wait_exit(pid):
@@ -347,11 +440,13 @@ def stop_and_remove(started, tl):
 # ---- lifecycle of an existing container (start, exec, kill, delete) ----------
 
 class ExecOptions:
-    def __init__(self, console_socket=None, preserve_fds=0, pid_file=None, console_size=None):
+    def __init__(self, console_socket=None, preserve_fds=0, pid_file=None, console_size=None,
+                 sub_cgroups=()):
         self.console_socket = console_socket
         self.preserve_fds = preserve_fds
         self.pid_file = pid_file
         self.console_size = console_size
+        self.sub_cgroups = sub_cgroups       # --cgroup: see cgroups.Cgroup.below
 
 
 def container_process(c, data):
@@ -393,6 +488,7 @@ def exec_in(c, data, status, proc, opts, tl):
     cid = c.id
     if status in ("stopped", "paused"):
         raise MiniociError(f"cannot exec in container {cid!r}: it is {status}")
+    _leave_out_ungrantable_capabilities(proc, "process")
     seccomp = c.load_seccomp(data.get("seccomp"))
     pid = data["pid"]
     short = {"network": "net", "mount": "mnt"}
@@ -400,6 +496,8 @@ def exec_in(c, data, status, proc, opts, tl):
     # The directories themselves: a relative cgroupsPath was resolved against
     # the cgroup of whoever created the container, not ours.
     cgroup = _cgroup(c, data)
+    if opts.sub_cgroups:
+        cgroup = cgroup.below(opts.sub_cgroups)
     undo = []
     child = None
     try:
@@ -438,6 +536,7 @@ def exec_in(c, data, status, proc, opts, tl):
         for step in reversed(undo):
             step()
 
+
 def load(root, cid, lock=True):
     """(Container, state dict, status) of an existing container; locked for
     commands that change it (state.json is replaced atomically, so readers
@@ -459,7 +558,7 @@ def start_created(root, cid):
     except OSError as e:
         # ENXIO: no reader, the process waiting for start is gone.
         raise MiniociError(f"cannot start container {cid!r}: its process is not waiting "
-                           f"({e.strerror})") from None
+                           f"({strerror(e.errno)})") from None
     try:
         os.write(fd, b"0")
     finally:
@@ -480,10 +579,16 @@ def signal_container(root, cid, sig, all_processes=False):
     """`kill`: the init, or (--all) every process in the cgroup.  With --all
     the cgroup is frozen while the pids are read and signalled, so that no
     fork slips between (runc does the same); SIGKILL uses v2's cgroup.kill
-    where the kernel has it, which needs no freezing."""
+    where the kernel has it, which needs no freezing.
+
+    As runc: a stopped container's init cannot be signalled, and the error
+    says "container not running" (containerd's shim maps those words to
+    NotFound); but --all still reaches what is left in its cgroup, which a
+    container without a PID namespace of its own keeps after its init has
+    exited (the shim asks for exactly that)."""
     c, data, status = load(root, cid)
-    if status == "stopped":
-        raise MiniociError(f"container {cid!r} is not running")
+    if status == "stopped" and not all_processes:
+        raise MiniociError(f"cannot signal container {cid!r}: container not running")
     if not all_processes:
         _kill(data["pid"], sig)
         return
@@ -546,7 +651,7 @@ def delete(root, cid, force=False):
         raise MiniociError(f"cannot delete container {cid!r}: it is {status} (use --force)")
     if status != "stopped":
         _kill_all(data)
-    cgroups.remove(dirs)
+    cgroups.remove(dirs, keep=data.get("cgroup_existing") or ())
     if data.get("network"):
         from . import network
         network.teardown(data["network"])

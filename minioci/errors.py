@@ -1,6 +1,20 @@
 """The errors minioci reports: one line, saying what failed and where."""
 
 
+def strerror(errno_):
+    """The C library's text for an errno, worded as runc (Go) prints it:
+    lower case, "no such file or directory".  Engines read these words: the
+    docker CLI exits 127 for `no such file or directory` and 126 for
+    `permission denied` in a runtime's message, case-sensitively."""
+    import os
+    if errno_ is None:
+        return "unknown error"
+    text = os.strerror(errno_)
+    if len(text) > 1 and not text[1].isupper():     # not an acronym ("RFS specific error")
+        text = text[0].lower() + text[1:]
+    return text
+
+
 class MiniociError(Exception):
     """A failure to report to the user as `minioci: <message>`.
 
@@ -27,6 +41,5 @@ class SysError(MiniociError):
     """A system call failed: `<what>: <strerror>` (like crun's `open `%s``)."""
 
     def __init__(self, what, errno_, status=1):
-        import os
-        super().__init__(f"{what}: {os.strerror(errno_)}", status)
+        super().__init__(f"{what}: {strerror(errno_)}", status)
         self.errno = errno_

@@ -9,7 +9,7 @@ poststop failures are logged and the lifecycle goes on, as the runtime-spec
 says.
 """
 from . import OCI_VERSION, leanjson, log
-from .errors import MiniociError
+from .errors import MiniociError, strerror
 
 
 def state_json(cid, status, pid, bundle, annotations):
@@ -43,7 +43,7 @@ def run(hooks, stage, state, fatal):
         except subprocess.TimeoutExpired:
             problem = f"did not finish within {h['timeout']}s"
         except OSError as e:
-            problem = e.strerror
+            problem = strerror(e.errno)
         if problem is None:
             continue
         if fatal:

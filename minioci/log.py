@@ -15,8 +15,17 @@ _debug = False
 
 
 def configure(path=None, fmt="text", debug=False):
+    """Log to `path` (none if empty) in `fmt`.  A log that cannot be opened
+    is an error, as in runc: the caller would look there for our messages."""
     global _path, _json, _debug
-    _path, _json, _debug = path, fmt == "json", debug
+    _json, _debug = fmt == "json", debug
+    if path:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644))
+        except OSError as e:
+            from .errors import MiniociError, strerror
+            raise MiniociError(f"--log {path}: {strerror(e.errno)}") from None
+    _path = path or None
 
 
 def _line(level, msg):

@@ -13,10 +13,11 @@ it can be and execve.
 """
 import os
 
-from .spec import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC, MS_SHARED, MS_SLAVE, NAMESPACES,
+from .spec import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC, MS_SHARED, MS_SLAVE, MS_UNBINDABLE, NAMESPACES,
                    NO_CAPABILITIES, sysctl_path)
 
 S_IFCHR, S_IFBLK, S_IFIFO = 0o020000, 0o060000, 0o010000
+CAP_SYS_ADMIN_BIT = 1 << 21
 
 # Namespaces clone() creates: a PID namespace only takes effect for children,
 # and the user namespace must exist before the others are created inside it.
@@ -49,8 +50,9 @@ class Plan:
     """
 
     def __init__(self, clone_flags, cgroup_fd, steps, uid_mappings, gid_mappings, preserve_fds=0,
-                 parent_setup=False):
+                 parent_setup=False, source_fds=()):
         self.parent_setup = parent_setup
+        self.source_fds = list(source_fds)  # bind sources the parent opened (Options.source_fds)
         self.clone_flags = clone_flags
         self.cgroup_fd = cgroup_fd
         self.steps = steps
@@ -64,6 +66,7 @@ class Plan:
         wanted = [s.get("socket_fd") for s in self.find("terminal")]
         wanted += [s.get("fd") for s in self.find("wait_start")]
         wanted += [s.get("listener_fd") for s in self.find("seccomp")]
+        wanted += self.source_fds
         return sorted({fd for fd in wanted if fd is not None and fd >= 0})
 
     def ops(self):
@@ -79,7 +82,7 @@ class Options:
 
     def __init__(self, exec_fifo_fd=None, console_fd=None, no_pivot=False, preserve_fds=0,
                  cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None, console_size=None,
-                 seccomp_listener_fd=None):
+                 seccomp_listener_fd=None, source_fds=None):
         self.exec_fifo_fd = exec_fifo_fd     # create: wait on this fd for `start`
         self.console_fd = console_fd         # --console-socket, connected
         self.no_pivot = no_pivot
@@ -93,6 +96,10 @@ class Options:
         self.cgroup_fd = cgroup_fd
         self.seccomp = seccomp               # a seccomp.Filter, or None
         self.seccomp_listener_fd = seccomp_listener_fd   # connected to its listenerPath (NOTIFY)
+        # {index in spec.mounts: fd of its bind source as a detached mount
+        # tree}, opened by the parent: in a user namespace the child may not
+        # reach the source by path.
+        self.source_fds = source_fds or {}
         # (rows, cols) of the pty when process.consoleSize does not say
         # (`run` passes its own terminal's).
         self.console_size = console_size
@@ -141,25 +148,39 @@ def build(spec, opts=None):
                 lines = "".join(f"{clock} {s} {n}\n" for clock, (s, n) in sorted(spec.time_offsets.items()))
                 add("write_file", "ns.time", path="/proc/self/timens_offsets", content=lines)
 
-    if "mount" in new:
+    # The rootfs is set up in the container's mount namespace, new or joined
+    # by path (runc does the same).  With none of its own the container
+    # shares the runtime's (runtime-spec) and is only chrooted into its
+    # root: spec.py refused whatever would have mounted in it.
+    mount_ns = "mount" in ns
+    if mount_ns:
         _rootfs(spec, opts, add)
     else:
         _creation_hooks(spec, add)
+        add("chroot", "pivot_root", path=spec.root.path)
     if spec.hostname is not None:
         add("sethostname", "hostname", name=spec.hostname)
     if spec.domainname is not None:
         add("setdomainname", "hostname", name=spec.domainname)
     for key, value in spec.sysctl.items():
         add("write_file", "sysctl", path=sysctl_path(key), content=value)
-    if "mount" in new:
+    if mount_ns:
         for p in spec.readonly_paths:
             add("readonly", "readonly paths", path=p)
         for p in spec.masked_paths:
             add("mask", "masked paths", path=p)
+        if spec.rootfs_propagation & MS_UNBINDABLE:     # after the last bind in the container
+            add("root_propagation", "pivot_root", propagation=spec.rootfs_propagation)
+    if spec.personality is not None:
+        add("personality", "process", persona=spec.personality)
+    if spec.memory_policy is not None:
+        mode, nodes = spec.memory_policy
+        add("mempolicy", "process", mode=mode, nodemask=_nodemask(nodes), maxnode=1024 + 1)
     if proc is not None:
-        _process(proc, opts, add, _hook_steps(spec, "startContainer", 1))
+        dev_tmpfs = any(m.destination == "/dev" and not m.bind for m in spec.mounts)
+        _process(proc, opts, add, _hook_steps(spec, "startContainer", 1), console=mount_ns and dev_tmpfs)
     return Plan(clone_flags, cgroup_fd, steps, spec.uid_mappings, spec.gid_mappings, opts.preserve_fds,
-                parent_setup="user" in new)
+                parent_setup="user" in new, source_fds=opts.source_fds.values())
 
 
 def build_exec(proc, namespaces, opts):
@@ -203,14 +224,16 @@ def _join_namespaces(namespaces, add, late_pid=False):
 
 def _rootfs(spec, opts, add):
     ns = spec.namespaces
-    # Nothing mounted in the container may propagate back to the host.
+    # Nothing mounted in the container may propagate back to the host.  A
+    # shared root is made so once it is the root, an unbindable one at the
+    # very end (see build): nothing can be bound from an unbindable mount.
     prop = spec.rootfs_propagation
-    before = prop if prop and not prop & MS_SHARED else MS_SLAVE | MS_REC
+    before = prop if prop and not prop & (MS_SHARED | MS_UNBINDABLE) else MS_SLAVE | MS_REC
     add("rootfs", "rootfs", path=spec.root.path, propagation=before)
 
     dev_is_bind = False
     dest_seen = set()
-    for m in spec.mounts:
+    for i, m in enumerate(spec.mounts):
         dest_seen.add(m.destination)
         if m.destination == "/dev" and m.bind:
             dev_is_bind = True
@@ -221,19 +244,29 @@ def _rootfs(spec, opts, add):
             for s in steps:
                 add(**s)
         elif m.type == "mqueue":
-            # Lazy mqueue: mounted only because the config asks, and as a
-            # filesystem only where the container has an IPC namespace of its
-            # own (or joined); otherwise the host's is bound, as runc falls
-            # back to.  Its own phase, so its cost shows.
-            add("mqueue", "mqueue", destination=m.destination, flags=m.flags & ~(MS_BIND | MS_REC),
-                bind_only=0 if "ipc" in ns else 1)
+            # Lazy mqueue: mounted only because the config asks.  A fresh
+            # mqueue filesystem, also without an IPC namespace of its own
+            # (--ipc host: it then shows the host's queues), as runc mounts
+            # it; the shim binds the host's /dev/mqueue only where the kernel
+            # refuses the mount (a user namespace without its own IPC one).
+            # Its own phase, so its cost shows.
+            add("mqueue", "mqueue", destination=m.destination, flags=m.flags & ~(MS_BIND | MS_REC))
         else:
             kind = 1
             if m.bind and not os.path.isdir(m.source):
                 kind = 2
-            add("mount", f"mount {m.destination}", source=m.source if m.bind else (m.source or m.type),
-                destination=m.destination, fstype=None if m.bind else m.type, data=m.data or None,
-                flags=m.flags, propagation=m.propagation, target_kind=kind)
+            fields = dict(source=m.source if m.bind else (m.source or m.type),
+                          destination=m.destination, fstype=None if m.bind else m.type, data=m.data or None,
+                          flags=m.flags, propagation=m.propagation, target_kind=kind)
+            if i in opts.source_fds:
+                fields["source_fd"] = opts.source_fds[i]
+            if m.copyup:
+                fields["copyup"] = 1
+            add("mount", f"mount {m.destination}", **fields)
+        if m.attr_set or m.attr_clr:
+            # rro, rnosuid...: this mount and all below it (mount_setattr)
+            add("setattr", f"mount {m.destination}", path=m.destination, attr_set=m.attr_set,
+                attr_clr=m.attr_clr)
     # A /dev of the container's own gets pts and shm even when the config has
     # no mounts for them (runc's default spec always lists both).
     dev_tmpfs = any(m.destination == "/dev" and not m.bind for m in spec.mounts)
@@ -248,6 +281,9 @@ def _rootfs(spec, opts, add):
 
     if not dev_is_bind:
         _devices(spec, add)
+    if spec.process is not None and spec.process.cwd != "/":
+        # Made if missing (runc and crun do), before the root can turn read-only.
+        add("mkdir", "cwd", path=spec.process.cwd)
     _creation_hooks(spec, add)
     if opts.no_pivot:
         add("move_root", "pivot_root")
@@ -296,33 +332,56 @@ def _devices(spec, add):
         add("symlink", "devices", target="/proc/kcore", destination="/dev/core")
 
 
+def _nodemask(nodes):
+    """set_mempolicy's bitmask of 1024 nodes, as unsigned longs (64-bit LE)."""
+    mask = 0
+    for n in nodes:
+        mask |= 1 << n
+    return mask.to_bytes(1024 // 8, "little")
+
+
+def _sched_attr(policy, flags, nice, priority, runtime, deadline, period):
+    """struct sched_attr as sched_setattr(2) takes it (SCHED_ATTR_SIZE_VER0)."""
+    import struct
+    return struct.pack("<IIQiIQQQ", 48, policy, flags, nice, priority, runtime, deadline, period)
+
+
 def _makedev(major, minor):
     # glibc's gnu_dev_makedev
     return ((major & 0xfff) << 8) | ((major & ~0xfff) << 32) | (minor & 0xff) | ((minor & ~0xff) << 12)
 
 
-def _process(proc, opts, add, start_hooks=()):
+def _process(proc, opts, add, start_hooks=(), console=False):
+    """The process's own settings; `console`: its terminal is also the
+    container's /dev/console (not for exec, nor without a /dev of its own)."""
     if proc.oom_score_adj is not None:
         add("write_file", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj))
     for resource, name, soft, hard in proc.rlimits:
         add("rlimit", "rlimits", resource=resource, name=name, soft=soft, hard=hard)
+    # As root, before any capability is dropped (realtime needs CAP_SYS_NICE).
+    if proc.scheduler is not None:
+        add("scheduler", "process", attr=_sched_attr(*proc.scheduler))
+    if proc.io_priority is not None:
+        add("ioprio", "process", value=proc.io_priority)
     if proc.terminal:
         rows, cols = proc.console_size or opts.console_size or (0, 0)
         add("terminal", "terminal", socket_fd=-1 if opts.console_fd is None else opts.console_fd,
-            uid=proc.uid, gid=proc.gid, size=(rows & 0xffff) << 16 | (cols & 0xffff))
+            uid=proc.uid, gid=proc.gid, size=(rows & 0xffff) << 16 | (cols & 0xffff),
+            console=int(console))
     # An absent process.capabilities grants none: every set empty, the
     # bounding set too (or a setuid binary would regain the rest), for any
     # user (runc does the same).
     caps = proc.capabilities or NO_CAPABILITIES
     add("cap_bounding", "capabilities", keep=caps.bounding)
-    seccomp_late = opts.seccomp is not None and proc.no_new_privileges
-    if opts.seccomp is not None and not seccomp_late:
-        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
-        # user switch below may drop: load it now, as runc does.
-        _seccomp(opts, add)
     add("user", "user", uid=proc.uid, gid=proc.gid, groups=list(proc.additional_gids))
     add("chdir", "cwd", path=proc.cwd)
-    add("caps", "capabilities", effective=caps.effective, permitted=caps.permitted,
+    # The seccomp filter is loaded last, right before execve: nothing of
+    # minioci's own runs under the container's filter.  Without no_new_privs
+    # loading it needs CAP_SYS_ADMIN, so the process holds that one too until
+    # then; execve drops it (it is left only where the configuration puts it
+    # in the bounding, inheritable or ambient set, which execve keeps).
+    hold = CAP_SYS_ADMIN_BIT if opts.seccomp is not None and not proc.no_new_privileges else 0
+    add("caps", "capabilities", effective=caps.effective | hold, permitted=caps.permitted | hold,
         inheritable=caps.inheritable, ambient=caps.ambient)
     if proc.no_new_privileges:
         add("no_new_privs", "no_new_privs")
@@ -333,7 +392,7 @@ def _process(proc, opts, add, start_hooks=()):
         add("wait_start", "wait for start", fd=opts.exec_fifo_fd)
     for s in start_hooks:
         add(**s)
-    if seccomp_late:
+    if opts.seccomp is not None:
         _seccomp(opts, add)
     add("exec", "exec", args=proc.args, env=proc.env)
 

@@ -9,7 +9,7 @@ format encode() writes.
 import os
 
 from ._shim import ffi, lib
-from .errors import MiniociError
+from .errors import MiniociError, strerror
 
 FIELDS = {
     "parent_hooks": {},
@@ -19,8 +19,8 @@ FIELDS = {
     "join_cgroup": {"path": "s1", "v2": "i1"},
     "rootfs": {"path": "s1", "propagation": "u1"},
     "mount": {"source": "s1", "destination": "s2", "fstype": "s3", "data": "s4",
-              "flags": "u1", "propagation": "u2", "target_kind": "i1"},
-    "mqueue": {"destination": "s2", "flags": "u1", "bind_only": "i2"},
+              "flags": "u1", "propagation": "u2", "target_kind": "i1", "source_fd": "i2", "copyup": "u3"},
+    "mqueue": {"destination": "s2", "flags": "u1"},
     "mknod": {"destination": "s2", "mode": "u1", "dev": "u2", "uid": "i1", "gid": "i2"},
     "bind_dev": {"source": "s1", "destination": "s2"},
     "symlink": {"target": "s1", "destination": "s2"},
@@ -41,13 +41,20 @@ FIELDS = {
     "no_new_privs": {},
     "umask": {"mask": "i1"},
     "chdir": {"path": "s1"},
-    "terminal": {"socket_fd": "i1", "uid": "u1", "gid": "u2", "size": "u3"},
+    "terminal": {"socket_fd": "i1", "uid": "u1", "gid": "u2", "size": "u3", "console": "i2"},
     "find_exec": {"file": "s1", "env": "v2"},
     "seccomp": {"bpf": "blob", "flags": "i1", "listener_fd": "i2"},
     "close_fds": {"first": "i1"},
     "wait_start": {"fd": "i1"},
     "exec": {"args": "v1", "env": "v2"},
     "fork": {},
+    "mkdir": {"path": "s1"},
+    "chroot": {"path": "s1"},
+    "personality": {"persona": "u1"},
+    "scheduler": {"attr": "blob"},
+    "ioprio": {"value": "i1"},
+    "mempolicy": {"mode": "i1", "nodemask": "blob", "maxnode": "u1"},
+    "setattr": {"path": "s1", "attr_set": "u1", "attr_clr": "u2"},
 }
 OPS = {name: getattr(lib, "MO_OP_" + name.upper()) for name in FIELDS}
 # Keys a step carries for Python only.
@@ -131,7 +138,7 @@ class Child:
         finally:
             os.close(init_fd)
         if rc < 0:
-            raise MiniociError(f"clone container process: {os.strerror(-rc)}")
+            raise MiniociError(f"clone container process: {strerror(-rc)}")
         self.pid = self._c.pid
         self.terminal_fd = None
         self._listener_state = None
@@ -140,7 +147,7 @@ class Child:
         """Let the child go on; `state` is the JSON its own hooks get."""
         rc = lib.mo_go(self._c, state, len(state))
         if rc < 0:
-            raise MiniociError(f"start container process: {os.strerror(-rc)}")
+            raise MiniociError(f"start container process: {strerror(-rc)}")
 
     def set_listener_state(self, make):
         """`make(pid)`: the bytes the child sends its seccomp listener with
@@ -155,7 +162,7 @@ class Child:
         rc = lib.mo_set_listener_state(self._c, state, len(state))
         if rc < 0:
             raise MiniociError(f"pass the seccomp listener state ({len(state)} bytes) to the container "
-                               f"process: {os.strerror(-rc)}")
+                               f"process: {strerror(-rc)}")
 
     def wait_report(self):
         """Block until the child execs ("exec"), reports it is waiting for
@@ -184,13 +191,13 @@ class Child:
                 raise self.error()
             if what == 0:
                 return "exec"
-            raise MiniociError(f"read from container process: {os.strerror(-what)}")
+            raise MiniociError(f"read from container process: {strerror(-what)}")
 
     def error(self):
         sh = self._c.shared
         msg = ffi.string(sh.msg).decode(errors="replace")
         err = sh.err
-        return MiniociError(f"{msg}: {os.strerror(err)}" if err else msg)
+        return MiniociError(f"{msg}: {strerror(err)}" if err else msg)
 
     def step_times(self):
         """(t_clone, t_child, t_init, [end of each step]) in CLOCK_MONOTONIC

@@ -8,7 +8,7 @@ Later stages (plan, cgroups, seccomp) get plain, checked values.
 import os
 
 from . import leanjson
-from .errors import ConfigError
+from .errors import ConfigError, strerror
 
 # CLONE_NEW* flags, by the runtime-spec's namespace type names.
 NAMESPACES = {
@@ -73,12 +73,25 @@ PROPAGATIONS = {
     "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
     "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
 }
-# Options runc knows that minioci does not implement: refused, not ignored.
-UNSUPPORTED_MOUNT_OPTIONS = frozenset(
-    ["idmap", "ridmap", "tmpcopyup"]
-    + ["r" + o for o in ("ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
-                         "nodiratime", "diratime", "relatime", "norelatime", "noatime",
-                         "atime", "strictatime", "nostrictatime", "nosymfollow", "symfollow")])
+# mount_setattr(2) attributes, for the recursive options.
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MOUNT_ATTR_RELATIME, MOUNT_ATTR_NOATIME, MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME = 0x0, 0x10, 0x20, 0x70
+MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOSYMFOLLOW = 0x80, 0x200000
+# option -> (attributes to set, attributes to clear), applied to the mount
+# and every mount below it.  An atime mode clears the whole atime field
+# first (the kernel takes one mode, or EINVAL).
+RECURSIVE_MOUNT_OPTIONS = {
+    "rro": (MOUNT_ATTR_RDONLY, 0), "rrw": (0, MOUNT_ATTR_RDONLY),
+    "rnosuid": (MOUNT_ATTR_NOSUID, 0), "rsuid": (0, MOUNT_ATTR_NOSUID),
+    "rnodev": (MOUNT_ATTR_NODEV, 0), "rdev": (0, MOUNT_ATTR_NODEV),
+    "rnoexec": (MOUNT_ATTR_NOEXEC, 0), "rexec": (0, MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, MOUNT_ATTR_NOSYMFOLLOW),
+    "rrelatime": (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME), "rnorelatime": (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+    "rnoatime": (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME), "ratime": (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+    "rstrictatime": (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+    "rnostrictatime": (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+}
 
 HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer",
                "poststart", "poststop")
@@ -121,7 +134,7 @@ def read_json(file):
         with open(file, "rb") as f:
             raw = f.read()
     except OSError as e:
-        raise ConfigError(file, "", f"cannot read: {e.strerror}") from None
+        raise ConfigError(file, "", f"cannot read: {strerror(e.errno)}") from None
     try:
         return leanjson.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -137,7 +150,7 @@ def load_process(file):
         with open(file, "rb") as f:
             doc = leanjson.loads(f.read().decode("utf-8"))
     except OSError as e:
-        raise ConfigError(file, "", f"cannot read: {e.strerror}") from None
+        raise ConfigError(file, "", f"cannot read: {strerror(e.errno)}") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(file, "", f"invalid JSON: {e}") from None
     c = _Checker(file)
@@ -155,7 +168,7 @@ def parse(doc, file, bundle):
     spec = Spec(
         file=file,
         bundle=bundle,
-        oci_version=c.field(doc, "ociVersion", "", "string", required=True),
+        oci_version=_oci_version(c, doc),
         root=_root(c, doc, bundle),
         process=_process(c, doc.get("process"), "process") if doc.get("process") is not None else None,
         hostname=c.field(doc, "hostname", "", "string", default=None),
@@ -177,7 +190,8 @@ def parse(doc, file, bundle):
         sysctl=_string_map(c, linux, "sysctl", "linux"),
         seccomp=c.field(linux, "seccomp", "linux", "object", default=None),
         time_offsets=_time_offsets(c, linux),
-        personality=c.field(linux, "personality", "linux", "object", default=None),
+        personality=_personality(c, linux),
+        memory_policy=_memory_policy(c, linux),
     )
     _check_unsupported(c, doc, linux)
     _check_consistency(c, spec)
@@ -226,12 +240,12 @@ class _Checker:
         }[kind]
         if not ok:
             self.fail(where, _KIND_MESSAGES[kind])
-        # Strings travel to the kernel as C strings, which a NUL would cut short.
+        # The kernel takes C strings: a NUL would cut a path or an argument short.
         if kind == "string" and "\0" in value:
             self.fail(where, "must not contain a NUL byte")
         if kind == "strings":
-            for i, s in enumerate(value):
-                if "\0" in s:
+            for i, item in enumerate(value):
+                if "\0" in item:
                     self.fail(f"{where}[{i}]", "must not contain a NUL byte")
         return value
 
@@ -247,6 +261,19 @@ _KIND_MESSAGES = {
     "uint64": "must be an integer from 0 to 18446744073709551615",
     "strings": "must be an array of strings",
 }
+
+
+def _oci_version(c, doc):
+    """SemVer 2.0.0, of the 1.x specification minioci implements."""
+    version = c.field(doc, "ociVersion", "", "string", required=True)
+    core, _, rest = version.partition("-")
+    core = core.partition("+")[0]
+    numbers = core.split(".")
+    if len(numbers) != 3 or not all(n.isdigit() and (n == "0" or not n.startswith("0")) for n in numbers):
+        c.fail("ociVersion", f"{version!r} is not a SemVer version (MAJOR.MINOR.PATCH)")
+    if numbers[0] != "1":
+        c.fail("ociVersion", f"{version!r}: minioci implements version 1 of the runtime-spec")
+    return version
 
 
 def _root(c, doc, bundle):
@@ -299,19 +326,130 @@ def _process(c, proc, path):
         # None when absent: an exec'd process then keeps the container's.
         no_new_privileges=c.field(proc, "noNewPrivileges", path, "bool", default=None),
         oom_score_adj=oom,
+        scheduler=_scheduler(c, proc, path),
+        io_priority=_io_priority(c, proc, path),
         apparmor_profile=c.field(proc, "apparmorProfile", path, "string", default=""),
         selinux_label=c.field(proc, "selinuxLabel", path, "string", default=""),
     )
 
 
+# process.scheduler: sched_setattr(2)'s policies and flags.
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3, "SCHED_ISO": 4,
+                  "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02, "SCHED_FLAG_DL_OVERRUN": 0x04,
+               "SCHED_FLAG_KEEP_POLICY": 0x08, "SCHED_FLAG_KEEP_PARAMS": 0x10,
+               "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20, "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+PERSONALITIES = {"LINUX": 0x0000, "LINUX32": 0x0008}
+MPOL_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3, "MPOL_LOCAL": 4,
+              "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
+MPOL_FLAGS = {"MPOL_F_STATIC_NODES": 1 << 15, "MPOL_F_RELATIVE_NODES": 1 << 14, "MPOL_F_NUMA_BALANCING": 1 << 13}
+INT32 = (-2**31, 2**31 - 1)
+
+
+def _one_of(c, value, table, where, what):
+    if value not in table:
+        c.fail(where, f"unknown {what} {value!r} (one of {', '.join(table)})")
+    return table[value]
+
+
+def _scheduler(c, proc, path):
+    """(policy, flags, nice, priority, runtime, deadline, period) for
+    sched_setattr, or None."""
+    sched = c.field(proc, "scheduler", path, "object", default=None)
+    if sched is None:
+        return None
+    where = f"{_p(path)}scheduler"
+    policy = _one_of(c, c.field(sched, "policy", where, "string", required=True), SCHED_POLICIES,
+                     f"{where}.policy", "policy")
+    if policy == SCHED_POLICIES["SCHED_ISO"]:
+        c.fail(f"{where}.policy", "SCHED_ISO is not implemented by Linux")
+    flags = 0
+    for i, name in enumerate(c.field(sched, "flags", where, "strings", default=[])):
+        flags |= _one_of(c, name, SCHED_FLAGS, f"{where}.flags[{i}]", "flag")
+    numbers = {}
+    for key in ("nice", "priority"):
+        v = c.field(sched, key, where, "int", default=0)
+        if not INT32[0] <= v <= INT32[1]:
+            c.fail(f"{where}.{key}", "must be a 32-bit integer")
+        numbers[key] = v
+    if not -20 <= numbers["nice"] <= 19:
+        c.fail(f"{where}.nice", f"must be from -20 to 19, not {numbers['nice']}")
+    realtime = policy in (SCHED_POLICIES["SCHED_FIFO"], SCHED_POLICIES["SCHED_RR"])
+    if realtime and not 1 <= numbers["priority"] <= 99:
+        c.fail(f"{where}.priority", f"must be from 1 to 99 for a realtime policy, not {numbers['priority']}")
+    if not realtime and numbers["priority"] != 0:
+        c.fail(f"{where}.priority", "must be 0 unless the policy is SCHED_FIFO or SCHED_RR")
+    times = [c.field(sched, key, where, "uint64", default=0) for key in ("runtime", "deadline", "period")]
+    return (policy, flags, numbers["nice"], numbers["priority"], *times)
+
+
+def _io_priority(c, proc, path):
+    """The ioprio_set(2) value (class << 13 | level), or None."""
+    io = c.field(proc, "ioPriority", path, "object", default=None)
+    if io is None:
+        return None
+    where = f"{_p(path)}ioPriority"
+    cls = _one_of(c, c.field(io, "class", where, "string", required=True), IOPRIO_CLASSES,
+                  f"{where}.class", "class")
+    level = c.field(io, "priority", where, "int", required=True)
+    if not 0 <= level <= 7:
+        c.fail(f"{where}.priority", f"must be from 0 to 7, not {level}")
+    return cls << 13 | level
+
+
+def _personality(c, linux):
+    value = c.field(linux, "personality", "linux", "object", default=None)
+    if value is None:
+        return None
+    domain = _one_of(c, c.field(value, "domain", "linux.personality", "string", required=True),
+                     PERSONALITIES, "linux.personality.domain", "domain")
+    if c.field(value, "flags", "linux.personality", "strings", default=[]):
+        c.fail("linux.personality.flags", "no flags are defined (the runtime-spec supports none)")
+    return domain
+
+
+def _memory_policy(c, linux):
+    """(mode | flags, node list) for set_mempolicy(2), or None."""
+    value = c.field(linux, "memoryPolicy", "linux", "object", default=None)
+    if value is None:
+        return None
+    where = "linux.memoryPolicy"
+    mode = _one_of(c, c.field(value, "mode", where, "string", required=True), MPOL_MODES, f"{where}.mode", "mode")
+    flags = 0
+    for i, name in enumerate(c.field(value, "flags", where, "strings", default=[])):
+        flags |= _one_of(c, name, MPOL_FLAGS, f"{where}.flags[{i}]", "flag")
+    text = c.field(value, "nodes", where, "string", default="")
+    nodes = []
+    for item in filter(None, text.split(",")):
+        lo, _, hi = item.strip().partition("-")
+        if not lo.isdigit() or (hi and (not hi.isdigit() or int(hi) < int(lo))):
+            c.fail(f"{where}.nodes", f"{text!r} is not a list of nodes like 0-3,7")
+        nodes += range(int(lo), int(hi or lo) + 1)
+    if max(nodes, default=0) >= 1024:
+        c.fail(f"{where}.nodes", "node numbers go up to 1023")
+    no_nodes = mode in (MPOL_MODES["MPOL_DEFAULT"], MPOL_MODES["MPOL_LOCAL"])
+    if no_nodes and nodes:
+        c.fail(f"{where}.nodes", "must be empty for MPOL_DEFAULT and MPOL_LOCAL")
+    if not no_nodes and mode != MPOL_MODES["MPOL_PREFERRED"] and not nodes:
+        c.fail(f"{where}.nodes", "must name at least one node for this mode")
+    return mode | flags, sorted(set(nodes))
+
+
 def _capabilities(c, caps, path):
+    """The five sets as bit masks.  A name no kernel interface maps is logged
+    as a warning and left out, as the runtime-spec wants ("Runtimes SHOULD
+    NOT fail if the container configuration requests capabilities that
+    cannot be granted"); container.py leaves out those the host withholds."""
     masks = {}
     for kind in ("bounding", "effective", "inheritable", "permitted", "ambient"):
         mask = 0
         for i, name in enumerate(c.field(caps, kind, path, "strings", default=[])):
             number = CAP_NUMBERS.get(name.upper() if name.upper().startswith("CAP_") else "CAP_" + name.upper())
             if number is None:
-                c.fail(f"{_p(path)}{kind}[{i}]", f"unknown capability {name!r}")
+                from . import log
+                log.warning(f"{c.file}: {_p(path)}{kind}[{i}]: unknown capability {name!r}: left out")
+                continue
             mask |= 1 << number
         masks[kind] = mask
     return Spec(**masks)
@@ -339,20 +477,39 @@ def _rlimits(c, proc, path):
 def _mount(c, m, path, bundle):
     c.object(m, path)
     dest = c.field(m, "destination", path, "string", required=True)
+    if not dest:
+        c.fail(f"{path}.destination", "must not be empty")
     if not dest.startswith("/"):
-        c.fail(f"{path}.destination", f"must be an absolute path, not {dest!r}")
+        # runtime-spec: "it MAY be a relative path, in which case it MUST be
+        # interpreted as relative to "/"" (old tools write "proc").
+        dest = "/" + dest
+    for key in ("uidMappings", "gidMappings"):
+        if m.get(key) is not None:
+            c.fail(f"{path}.{key}", "mappings of a mount's own are not supported by minioci "
+                                    "(idmap uses the container's user namespace)")
     mtype = c.field(m, "type", path, "string", default="")
     source = c.field(m, "source", path, "string", default="")
     options = c.field(m, "options", path, "strings", default=[])
     flags, propagation, data = 0, 0, []
+    attr_set = attr_clr = 0
+    copyup = False
+    idmap = None
     for i, opt in enumerate(options):
         if opt in MOUNT_OPTIONS:
             clears, flag = MOUNT_OPTIONS[opt]
             flags = flags & ~flag if clears else flags | flag
         elif opt in PROPAGATIONS:
             propagation |= PROPAGATIONS[opt]
-        elif opt in UNSUPPORTED_MOUNT_OPTIONS:
-            c.fail(f"{path}.options[{i}]", f"mount option {opt!r} is not supported by minioci")
+        elif opt in RECURSIVE_MOUNT_OPTIONS:       # the last word on an attribute wins
+            to_set, to_clear = RECURSIVE_MOUNT_OPTIONS[opt]
+            attr_set = (attr_set & ~to_clear & ~to_set) | to_set
+            attr_clr = (attr_clr & ~to_set) | to_clear
+            if to_clear == MOUNT_ATTR__ATIME:
+                attr_clr |= MOUNT_ATTR__ATIME
+        elif opt == "tmpcopyup":
+            copyup = True
+        elif opt in ("idmap", "ridmap"):
+            idmap = opt
         else:
             data.append(opt)       # filesystem-specific, passed to mount(2) as data
     bind = mtype == "bind" or bool(flags & MS_BIND)
@@ -365,8 +522,13 @@ def _mount(c, m, path, bundle):
             c.fail(f"{path}.source", f"{source} does not exist")
     elif not mtype:
         c.fail(f"{path}.type", "is required unless the mount is a bind mount")
+    if copyup and (bind or mtype != "tmpfs"):
+        c.fail(f"{path}.options", "tmpcopyup is for tmpfs mounts only")
+    if idmap and not bind:
+        c.fail(f"{path}.options", f"{idmap} is for bind mounts only")
     return Spec(destination=os.path.normpath(dest), type=mtype, source=source, options=options,
-                flags=flags, propagation=propagation, data=",".join(data), bind=bind, path=path)
+                flags=flags, propagation=propagation, data=",".join(data), bind=bind, path=path,
+                attr_set=attr_set, attr_clr=attr_clr, copyup=copyup, idmap=idmap)
 
 
 def _hooks(c, doc):
@@ -393,9 +555,11 @@ def _string_map(c, d, key, path):
     value = c.field(d, key, path, "object", default={})
     where = f"{path}.{key}" if path else key
     for k, v in value.items():
-        c.check(v, f"{where}.{k}", "string")
+        if not k:
+            c.fail(where, "a key must not be empty")
         if "\0" in k:
             c.fail(f"{where}.{k!r}", "a key must not contain a NUL byte")
+        c.check(v, f"{where}.{k}", "string")
     return value
 
 
@@ -426,7 +590,7 @@ def _check_namespace_file(c, where, path, nstype):
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
-        c.fail(where, f"{path}: {e.strerror}")
+        c.fail(where, f"{path}: {strerror(e.errno)}")
     try:
         actual = fcntl.ioctl(fd, NS_GET_NSTYPE)
     except OSError:
@@ -459,18 +623,27 @@ def _id_mappings(c, linux, key):
     return out
 
 
+# A device type's file-type bits (S_IFCHR, S_IFBLK, S_IFIFO), which a
+# fileMode may carry as stat(2) reports them (podman sends 0o20666).
+DEVICE_TYPE_BITS = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
+S_IFMT = 0o170000
+
+
 def _device(c, d, where):
     c.object(d, where)
     path = c.field(d, "path", where, "string", required=True)
-    if not path.startswith("/dev/") or ".." in path.split("/"):
-        c.fail(f"{where}.path", f"must be an absolute path under /dev, not {path!r}")
+    # Anywhere in the container (the spec does not confine devices to /dev).
+    if not path.startswith("/") or os.path.normpath(path) == "/" or ".." in path.split("/"):
+        c.fail(f"{where}.path", f"must be an absolute path in the container, not {path!r}")
     dtype = c.field(d, "type", where, "string", required=True)
     if dtype not in ("c", "b", "u", "p"):
         c.fail(f"{where}.type", f"unknown device type {dtype!r} (one of c, b, u, p)")
     needs_numbers = dtype != "p"
     mode = c.field(d, "fileMode", where, "uint32", default=0o666)
-    if mode > 0o7777:
-        c.fail(f"{where}.fileMode", "must hold permission bits only (at most 0o7777)")
+    if mode & ~(S_IFMT | 0o7777) or mode & S_IFMT not in (0, DEVICE_TYPE_BITS[dtype]):
+        c.fail(f"{where}.fileMode", f"{mode:#o} is not a mode for a device of type {dtype!r} "
+                                    f"(permission bits, optionally with the type's {DEVICE_TYPE_BITS[dtype]:#o})")
+    mode &= 0o7777
     return Spec(path=os.path.normpath(path), type=dtype,
                 major=c.field(d, "major", where, "uint32", required=needs_numbers, default=0),
                 minor=c.field(d, "minor", where, "uint32", required=needs_numbers, default=0),
@@ -510,28 +683,46 @@ def _time_offsets(c, linux):
 def _check_unsupported(c, doc, linux):
     """Things the spec asks for that this host or minioci cannot honour are
     errors, never silently skipped."""
-    for key in ("intelRdt", "memoryPolicy", "netDevices"):
+    for key in ("intelRdt", "netDevices"):
         if linux.get(key) is not None:
             c.fail(f"linux.{key}", "is not supported by minioci")
     _check_process_support(c, doc.get("process") or {}, "process")
-    if linux.get("mountLabel") and not os.path.exists("/sys/fs/selinux/enforce"):
-        c.fail("linux.mountLabel", "SELinux is not enabled on this host")
-    if linux.get("personality") is not None:
-        c.fail("linux.personality", "is not supported by minioci")
+    if linux.get("mountLabel"):
+        # Without SELinux a mount label means nothing, and runc and crun
+        # mount without it; with SELinux it would have to be applied.
+        if selinux_enabled():
+            c.fail("linux.mountLabel", "applying SELinux labels is not supported by minioci")
+        from . import log
+        log.warning("linux.mountLabel: ignored, SELinux is not enabled on this host")
 
 
 def _check_process_support(c, proc, path):
-    for key in ("ioPriority", "scheduler", "execCPUAffinity"):
+    for key in ("execCPUAffinity",):
         if proc.get(key) is not None:
             c.fail(f"{_p(path)}{key}", "is not supported by minioci")
-    if proc.get("apparmorProfile") and not os.path.exists("/sys/kernel/security/apparmor"):
-        c.fail(f"{_p(path)}apparmorProfile", "AppArmor is not enabled on this host")
-    if proc.get("selinuxLabel") and not os.path.exists("/sys/fs/selinux/enforce"):
-        c.fail(f"{_p(path)}selinuxLabel", "SELinux is not enabled on this host")
+    # A label or profile is either applied or refused: minioci applies none.
+    if proc.get("apparmorProfile"):
+        c.fail(f"{_p(path)}apparmorProfile",
+               "applying AppArmor profiles is not supported by minioci" if apparmor_enabled()
+               else "AppArmor is not enabled on this host")
+    if proc.get("selinuxLabel"):
+        c.fail(f"{_p(path)}selinuxLabel",
+               "applying SELinux labels is not supported by minioci" if selinux_enabled()
+               else "SELinux is not enabled on this host")
+
+
+def selinux_enabled():
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def apparmor_enabled():
+    return os.path.exists("/sys/kernel/security/apparmor")
 
 
 def _check_consistency(c, spec):
     ns = spec.namespaces
+    if "mount" not in ns:
+        _check_without_mount_namespace(c, spec)
     if "user" in ns and not ns["user"]:
         if not spec.uid_mappings or not spec.gid_mappings:
             c.fail("linux.uidMappings" if not spec.uid_mappings else "linux.gidMappings",
@@ -543,6 +734,10 @@ def _check_consistency(c, spec):
         value = getattr(spec, key)
         if value is not None and len(value.encode()) > HOST_NAME_MAX:
             c.fail(key, f"must be at most {HOST_NAME_MAX} bytes, not {len(value.encode())}")
+    for m in spec.mounts:
+        if m.idmap and "user" not in ns:
+            c.fail(f"{m.path}.options", f"{m.idmap} maps ids through the container's user namespace: "
+                                        "linux.namespaces has no 'user'")
     if spec.hostname and "uts" not in ns:
         c.fail("hostname", "needs a UTS namespace (linux.namespaces has no 'uts')")
     if spec.domainname and "uts" not in ns:
@@ -551,6 +746,24 @@ def _check_consistency(c, spec):
         c.fail("linux.timeOffsets", "needs a time namespace (linux.namespaces has no 'time')")
     for key in spec.sysctl:
         _check_sysctl(c, key, ns, spec)
+
+
+def _check_without_mount_namespace(c, spec):
+    """Without a mount namespace the container inherits the runtime's
+    (runtime-spec, config-linux.md): mounting anything would change the
+    host's mount table, so what needs a mount is refused, as runc refuses
+    masked and read-only paths ("unable to restrict sys entries without a
+    private MNT namespace")."""
+    why = "needs a mount namespace of the container's own (linux.namespaces has no 'mount': the " \
+          "container shares the host's mount table, which this would change)"
+    if spec.mounts:
+        c.fail(spec.mounts[0].path, why)
+    for key, value in (("linux.maskedPaths", spec.masked_paths), ("linux.readonlyPaths", spec.readonly_paths),
+                       ("linux.devices", spec.devices), ("linux.rootfsPropagation", spec.rootfs_propagation)):
+        if value:
+            c.fail(key, why)
+    if spec.root.readonly:
+        c.fail("root.readonly", why)
 
 
 def _check_sysctl(c, key, ns, spec):

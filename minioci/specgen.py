@@ -1,7 +1,7 @@
 """What minioci tells about itself: `spec` (a default config.json, as
 `runc spec` writes it) and `features` (the runtime-spec features document)."""
 from . import OCI_VERSION, __version__
-from .spec import CAPABILITIES, MOUNT_OPTIONS, NAMESPACES, PROPAGATIONS
+from .spec import CAPABILITIES, MOUNT_OPTIONS, NAMESPACES, PROPAGATIONS, RECURSIVE_MOUNT_OPTIONS
 
 DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
@@ -71,7 +71,8 @@ def features():
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "mountOptions": sorted(set(MOUNT_OPTIONS) | set(PROPAGATIONS)),
+        "mountOptions": sorted(set(MOUNT_OPTIONS) | set(PROPAGATIONS) | set(RECURSIVE_MOUNT_OPTIONS)
+                               | {"tmpcopyup"}),
         "linux": {
             "namespaces": sorted(n for n in NAMESPACES
                                  if n != "time" or os.path.exists("/proc/self/ns/time")),

@@ -17,7 +17,7 @@ import os
 import time
 
 from . import OCI_VERSION, leanjson
-from .errors import ConfigError, MiniociError
+from .errors import ConfigError, MiniociError, strerror
 
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
@@ -151,6 +151,25 @@ class Container:
         fcntl.lockf(fd, fcntl.LOCK_EX)
         self._lock_fd = fd
 
+    def creator_active(self):
+        """Whether another process holds this container's lock: while the
+        state says "creating", that is the create at work (a create that
+        died half-way holds nothing)."""
+        import fcntl
+        if self._lock_fd is not None:
+            return False          # ours; and a second fd closed here would drop it
+        try:
+            fd = os.open(os.path.join(self.dir, LOCK_FILE), os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)          # and with it the lock just taken
+        return False
+
     def unlock(self):
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -182,7 +201,7 @@ class Container:
         except FileNotFoundError:
             raise MiniociError(f"container {self.id!r} does not exist") from None
         except OSError as e:
-            raise BadState(self.state_file, "", f"cannot read: {e.strerror}") from None
+            raise BadState(self.state_file, "", f"cannot read: {strerror(e.errno)}") from None
         except UnicodeDecodeError as e:
             raise BadState(self.state_file, "", f"corrupt state: invalid UTF-8: {e.reason}") from None
         try:
@@ -221,7 +240,7 @@ class Container:
             finally:
                 os.close(fd)
         except OSError as e:
-            raise MiniociError(f"container {self.id!r}: its seccomp filter {path}: {e.strerror}") from None
+            raise MiniociError(f"container {self.id!r}: its seccomp filter {path}: {strerror(e.errno)}") from None
         why = problem(bpf)
         if why:
             raise MiniociError(f"container {self.id!r}: its seccomp filter {path} is damaged: {why}")
@@ -296,7 +315,7 @@ def abandoned(directory):
 def new_state(cid, bundle, rootfs, pid, annotations, **internal):
     """The state.json of a new container: runc's fields plus minioci's own
     (cgroup directories, the init's start time to detect pid reuse...)."""
-    return dict(internal, ociVersion=OCI_VERSION, id=cid, pid=pid, status="created", bundle=bundle,
+    return dict(internal, ociVersion=OCI_VERSION, id=cid, pid=pid, status="creating", bundle=bundle,
                 rootfs=rootfs, created=rfc3339_now(), owner="", annotations=annotations or {},
                 pid_start=process_start_time(pid) if pid else None)
 
@@ -306,7 +325,8 @@ def new_state(cid, bundle, rootfs, pid, annotations, **internal):
 # The process fields kept (a validated spec process, minus its terminal:
 # each exec says whether it wants one).
 PROCESS_FIELDS = ("args", "env", "cwd", "uid", "gid", "umask", "additional_gids", "capabilities",
-                  "rlimits", "no_new_privileges", "oom_score_adj", "apparmor_profile", "selinux_label")
+                  "rlimits", "no_new_privileges", "oom_score_adj", "scheduler", "io_priority",
+                  "apparmor_profile", "selinux_label")
 CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 
 
@@ -316,7 +336,8 @@ def process_record(proc):
     rec = {k: getattr(proc, k) for k in PROCESS_FIELDS}
     caps = proc.capabilities or NO_CAPABILITIES
     rec.update(capabilities={k: getattr(caps, k) for k in CAP_SETS},
-               rlimits=[list(r) for r in proc.rlimits], no_new_privileges=bool(proc.no_new_privileges))
+               rlimits=[list(r) for r in proc.rlimits], no_new_privileges=bool(proc.no_new_privileges),
+               scheduler=list(proc.scheduler) if proc.scheduler is not None else None)
     return rec
 
 
@@ -325,6 +346,7 @@ def process_from_record(rec):
     from .spec import Spec
     fields = dict(rec, capabilities=Spec(**rec["capabilities"]), rlimits=[tuple(r) for r in rec["rlimits"]],
                   additional_gids=list(rec["additional_gids"]), env=list(rec["env"]),
+                  scheduler=tuple(rec["scheduler"]) if rec["scheduler"] is not None else None,
                   terminal=False, console_size=None)
     return Spec(**fields)
 
@@ -425,6 +447,11 @@ def validate(data, container):
             if os.path.normpath(d) != d or d.startswith("//") or d == "/":
                 c.fail(w, f"{d!r} is not a normalized absolute path below /")
 
+    def cgroup_existing(v, where):
+        for i, d in enumerate(c.strings(v, where)):
+            if d not in data.get("cgroup_dirs", ()):
+                c.fail(f"{where}[{i}]", f"{d!r} is not one of cgroup_dirs")
+
     def cgroup_path(v, where):
         c.str(v, where)
         if not v.strip("/") or ".." in v.split("/"):
@@ -460,7 +487,7 @@ def validate(data, container):
     }, {
         "ociVersion": c.str, "status": c.str, "rootfs": c.str, "created": c.str, "owner": c.str,
         "pid_start": c.maybe(lambda v, w: c.int(v, w, 0, UINT64_MAX)), "annotations": annotations,
-        "resources": c.object, "hooks": hooks, "network": c.maybe(network), "namespaces": namespaces,
+        "cgroup_existing": cgroup_existing, "resources": c.object, "hooks": hooks, "network": c.maybe(network), "namespaces": namespaces,
         "process": lambda v, w: _check_process(c, v, w),
         "seccomp": c.maybe(lambda v, w: c.fields(v, w, {
             "flags": lambda f, w2: c.int(f, w2, 0, C_INT_MAX), "listener_path": c.str,
@@ -493,11 +520,20 @@ def _check_process(c, v, where):
             c.int(r[2], f"{w}[{i}][2]", 0, UINT64_MAX)
             c.int(r[3], f"{w}[{i}][3]", 0, UINT64_MAX)
 
+    def scheduler(s, w):
+        # (policy, flags, nice, priority, runtime, deadline, period): spec._scheduler
+        ranges = ((0, 7), (0, UINT64_MAX), (-20, 19), (0, 99), (0, UINT64_MAX), (0, UINT64_MAX), (0, UINT64_MAX))
+        if not (isinstance(s, list) and len(s) == len(ranges)):
+            c.fail(w, "must be [policy, flags, nice, priority, runtime, deadline, period]")
+        for i, (x, (lo, hi)) in enumerate(zip(s, ranges)):
+            c.int(x, f"{w}[{i}]", lo, hi)
+
     c.fields(v, where, {
         "args": args, "env": c.strings, "cwd": c.path, "uid": uint(C_INT_MAX), "gid": uint(C_INT_MAX),
         "umask": c.maybe(uint(C_INT_MAX)), "additional_gids": gids, "capabilities": caps,
         "rlimits": rlimits, "no_new_privileges": c.bool,
         "oom_score_adj": c.maybe(lambda x, w: c.int(x, w, -1000, 1000)),
+        "scheduler": c.maybe(scheduler), "io_priority": c.maybe(uint(8 << 13)),
         "apparmor_profile": c.str, "selinux_label": c.str,
     }, {})
 
@@ -535,7 +571,11 @@ def is_alive(state):
 
 
 def status(container, state):
-    """created | running | paused | stopped, from the live system."""
+    """creating | created | running | paused | stopped, from the live
+    system.  The state file says "creating" until the create is done; if
+    the create died half-way, what it left is judged as any container."""
+    if state.get("status") == "creating" and container.creator_active():
+        return "creating"
     if not is_alive(state):
         return "stopped"
     if os.path.exists(container.exec_fifo):

@@ -120,7 +120,8 @@ def report(timeline, mode, **extra):
             safefile.replace(path, text + "\n")
         except OSError as e:
             from . import log
-            log.warning(f"MINIOCI_TIMING {path}: {e.strerror}")
+            from .errors import strerror
+            log.warning(f"MINIOCI_TIMING {path}: {strerror(e.errno)}")
     if mode == "json":
         os.write(2, (text + "\n").encode())
     elif mode:

@@ -8,6 +8,7 @@
  * a short "what" string.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -32,6 +33,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -65,6 +67,8 @@ static struct {
     char state[65536];  /* container state JSON for hooks, from the parent's go */
     size_t state_len;
     char exec_path[PATH_MAX];
+    char **exec_env;    /* the environment execve gets (MO_OP_FIND_EXEC adds HOME) */
+    int filtered;       /* the container's seccomp filter is loaded: only execve follows */
 } C = { .rootfd = -1 };
 
 
@@ -88,10 +92,17 @@ static void fail(int err, const char *fmt, ...)
     if (send_report(MO_REPORT_ERROR, -1) < 0) {
         /* No parent to tell (after `create` returned): say it where the
          * container's own stderr goes, as runc does. */
-        if (err)
-            dprintf(2, "minioci: %s: %s\n", sh->msg, strerror(err));
-        else
+        if (err) {
+            /* errno worded as runc (Go) words it, as the parent does
+             * (minioci/errors.py): engines match "no such file or directory". */
+            char text[256];
+            snprintf(text, sizeof text, "%s", strerror(err));
+            if (text[0] && !(text[1] >= 'A' && text[1] <= 'Z') && text[0] >= 'A' && text[0] <= 'Z')
+                text[0] = (char)(text[0] - 'A' + 'a');
+            dprintf(2, "minioci: %s: %s\n", sh->msg, text);
+        } else {
             dprintf(2, "minioci: %s\n", sh->msg);
+        }
     }
     _exit(1);
 }
@@ -350,6 +361,82 @@ static int open_ordinary_dir(const char *path, const char *fstype)
     return dir;
 }
 
+/* tmpcopyup: copy the tree at directory fd `from` into directory fd `to`,
+ * keeping modes, owners and times (runc copies it the same way). */
+static int copy_tree(int from, int to, int depth)
+{
+    if (depth > 64) {
+        errno = ELOOP;
+        return -1;
+    }
+    int dup_from = dup(from);
+    DIR *dir = dup_from < 0 ? NULL : fdopendir(dup_from);
+    if (!dir)
+        return -1;
+    struct dirent *e;
+    int r = 0;
+    while (r == 0 && (e = readdir(dir))) {
+        const char *n = e->d_name;
+        struct stat st;
+        if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+            continue;
+        if (fstatat(from, n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            r = -1;
+            break;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (mkdirat(to, n, st.st_mode & 07777) < 0) {
+                r = -1;
+                break;
+            }
+            int a = openat(from, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            int b = openat(to, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            r = a < 0 || b < 0 ? -1 : copy_tree(a, b, depth + 1);
+            if (a >= 0)
+                close(a);
+            if (b >= 0)
+                close(b);
+        } else if (S_ISREG(st.st_mode)) {
+            int a = openat(from, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            int b = openat(to, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 07777);
+            if (a < 0 || b < 0)
+                r = -1;
+            for (off_t left = st.st_size; r == 0 && left > 0;) {
+                ssize_t k = sendfile(b, a, NULL, (size_t)(left > (1 << 30) ? 1 << 30 : left));
+                if (k <= 0)
+                    r = -1;
+                left -= k;
+            }
+            if (a >= 0)
+                close(a);
+            if (b >= 0)
+                close(b);
+        } else if (S_ISLNK(st.st_mode)) {
+            char link[PATH_MAX];
+            ssize_t k = readlinkat(from, n, link, sizeof link - 1);
+            if (k < 0)
+                r = -1;
+            else {
+                link[k] = '\0';
+                r = symlinkat(link, to, n);
+            }
+        } else {
+            r = mknodat(to, n, st.st_mode, st.st_rdev);
+        }
+        if (r == 0 && fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+            r = -1;
+        if (r == 0 && !S_ISLNK(st.st_mode) && fchmodat(to, n, st.st_mode & 07777, 0) < 0)
+            r = -1;
+        struct timespec times[2] = { st.st_atim, st.st_mtim };
+        if (r == 0)
+            utimensat(to, n, times, AT_SYMLINK_NOFOLLOW);
+    }
+    int e2 = errno;
+    closedir(dir);
+    errno = e2;
+    return r;
+}
+
 /* s1 source, s2 destination (container path), s3 fstype, s4 data,
  * u1 mount flags, u2 propagation flags (applied after), i1 target kind. */
 static void step_mount(const struct mo_step *s)
@@ -359,13 +446,41 @@ static void step_mount(const struct mo_step *s)
     if (fd < 0)
         fail(errno, "create mount point %s", s->s2);
     fd_path(target, sizeof target, fd);
+    int under = -1;        /* tmpcopyup: the directory the new mount will cover */
+    struct stat under_st;
+    if (s->u3) {
+        under = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (under < 0 || fstat(under, &under_st) < 0)
+            fail(errno, "open %s to copy it up", s->s2);
+    }
 
     unsigned long flags = s->u1;
     int bind = (flags & MS_BIND) != 0;
     unsigned long first = bind ? flags & (MS_BIND | MS_REC) : flags;
-    if (mount(s->s1, target, s->s3, first, bind ? NULL : s->s4) < 0)
+    if (bind && s->i2 > 0) {
+        /* The parent opened the source as a detached tree: in a user
+         * namespace we might not reach it by path. */
+        if (syscall(SYS_move_mount, s->i2, "", fd, "", 0x4 /* F_EMPTY_PATH */ | 0x40 /* T_EMPTY_PATH */) < 0)
+            fail(errno, "mount %s on %s", s->s1, s->s2);
+        close(s->i2);
+    } else if (mount(s->s1, target, s->s3, first, bind ? NULL : s->s4) < 0) {
         fail(errno, "mount %s on %s", s->s1 && *s->s1 ? s->s1 : s->s3, s->s2);
+    }
     close(fd);
+    if (under >= 0) {
+        int top = open_in_root(s->s2, MO_TARGET_NONE);
+        char p[64];
+        fd_path(p, sizeof p, top);
+        int to = top < 0 ? -1 : open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (to < 0 || copy_tree(under, to, 0) < 0)
+            fail(errno, "tmpcopyup %s", s->s2);
+        /* the new mount's root takes the directory's mode and owner */
+        if (fchmod(to, under_st.st_mode & 07777) < 0 || fchown(to, under_st.st_uid, under_st.st_gid) < 0)
+            fail(errno, "tmpcopyup %s", s->s2);
+        close(to);
+        close(top);
+        close(under);
+    }
 
     unsigned long rest = bind ? flags & ~(MS_BIND | MS_REC) : 0;
     if (rest || s->u2) {
@@ -418,8 +533,18 @@ static void step_mknod(const struct mo_step *s)
     int dir = open_parent_in_root(s->s2, &name);
     if (dir < 0)
         fail(errno, "create directory for %s", s->s2);
-    if (mknodat(dir, name, (mode_t)s->u1, (dev_t)s->u2) < 0 && errno != EEXIST)
-        fail(errno, "mknod %s", s->s2);
+    if (mknodat(dir, name, (mode_t)s->u1, (dev_t)s->u2) < 0) {
+        if (errno != EEXIST)
+            fail(errno, "mknod %s", s->s2);
+        /* runtime-spec: a file already at the path that is not the
+         * requested device is an error (not a file to chmod). */
+        struct stat st;
+        if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            fail(errno, "stat %s", s->s2);
+        if ((st.st_mode & S_IFMT) != ((mode_t)s->u1 & S_IFMT) ||
+            ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && st.st_rdev != (dev_t)s->u2))
+            fail(EEXIST, "device %s: a file that is not this device is already there", s->s2);
+    }
     /* mknod applies the umask; the config's mode is meant literally. */
     int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
@@ -432,6 +557,16 @@ static void step_mknod(const struct mo_step *s)
         fail(errno, "chown %s", s->s2);
     close(fd);
     close(dir);
+}
+
+/* s1: a directory (process.cwd) made inside the rootfs if it is missing,
+ * before the root can turn read-only (runc and crun make it too). */
+static void step_mkdir(const struct mo_step *s)
+{
+    int fd = open_in_root(s->s1, MO_TARGET_DIR);
+    if (fd < 0)
+        fail(errno, "create cwd %s", s->s1);
+    close(fd);
 }
 
 static void step_bind_dev(const struct mo_step *s)
@@ -489,6 +624,32 @@ static void step_move_root(void)
     C.rootfd = -1;
 }
 
+/* rro, rnosuid...: set u1 and clear u2 on the mount at s1 and every mount
+ * below it. */
+static void step_setattr(const struct mo_step *s)
+{
+    struct {
+        unsigned long long attr_set, attr_clr, propagation, userns_fd;
+    } attr = { s->u1, s->u2, 0, 0 };
+    int fd = open_in_root(s->s1, MO_TARGET_NONE);
+    if (fd < 0)
+        fail(errno, "open %s", s->s1);
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | 0x8000 /* AT_RECURSIVE */, &attr, sizeof attr) < 0)
+        fail(errno, "set recursive mount attributes of %s", s->s1);
+    close(fd);
+}
+
+/* Without a mount namespace of its own the container shares the runtime's
+ * mount table, where pivot_root would move every process's root: its
+ * process only changes its own. */
+static void step_chroot(const struct mo_step *s)
+{
+    if (chroot(s->s1) < 0)
+        fail(errno, "chroot into %s", s->s1);
+    if (chdir("/") < 0)
+        fail(errno, "chdir /");
+}
+
 static void step_mask(const struct mo_step *s)
 {
     struct stat st;
@@ -510,7 +671,13 @@ static void step_readonly(const struct mo_step *s)
             return;
         fail(errno, "bind readonly path %s", s->s1);
     }
-    if (remount_bind(s->s1, MS_RDONLY | MS_REC) < 0)
+    /* A remount sets every flag anew: keep nosuid, nodev, noexec and the
+     * atime ones of the mount the path sits on (as runc does). */
+    struct statfs st;
+    unsigned long keep = 0;
+    if (statfs(s->s1, &st) == 0)
+        keep = st.f_flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+    if (remount_bind(s->s1, MS_RDONLY | MS_REC | keep) < 0)
         fail(errno, "remount %s read-only", s->s1);
 }
 
@@ -650,6 +817,20 @@ static void step_terminal(const struct mo_step *s)
     }
     if (ioctl(slave, TIOCSCTTY, 0) < 0)
         fail(errno, "set controlling terminal");
+    if (s->i2) {
+        /* runtime-spec: /dev/console is the pty, bound there. */
+        int n;
+        char pts[64];
+        if (ioctl(master, TIOCGPTN, &n) < 0)
+            fail(errno, "find the pty's number");
+        snprintf(pts, sizeof pts, "/dev/pts/%d", n);
+        int fd = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+            fail(errno, "create /dev/console");
+        close(fd);
+        if (mount(pts, "/dev/console", NULL, MS_BIND, NULL) < 0)
+            fail(errno, "bind %s on /dev/console", pts);
+    }
     for (int i = 0; i < 3; i++)
         if (dup2(slave, i) < 0)
             fail(errno, "dup pty to fd %d", i);
@@ -674,12 +855,59 @@ static int check_executable(const char *path)
     return access(path, X_OK) == 0 ? 0 : errno;
 }
 
+/* The environment the program gets: `env`, and HOME when it has none, as
+ * runc and crun set it: the home of our uid in the container's /etc/passwd,
+ * or "/" if it lists no such user. */
+static char **with_home(char **env)
+{
+    size_t n = 0;
+    for (; env && env[n]; n++)
+        if (strncmp(env[n], "HOME=", 5) == 0)
+            return env;
+    static char home[PATH_MAX + 5] = "HOME=/";
+    int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        static char buf[1 << 16];
+        ssize_t len = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        buf[len > 0 ? len : 0] = '\0';
+        char want[16];
+        snprintf(want, sizeof want, "%u", (unsigned)getuid());
+        for (char *line = buf, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next)
+                *next++ = '\0';
+            char *field[7] = { line };
+            int k = 1;
+            for (char *p = line; *p && k < 7; p++)
+                if (*p == ':') {
+                    *p = '\0';
+                    field[k++] = p + 1;
+                }
+            if (k == 7 && strcmp(field[2], want) == 0) {
+                if (*field[5])
+                    snprintf(home, sizeof home, "HOME=%s", field[5]);
+                break;
+            }
+        }
+    }
+    char **out = malloc((n + 2) * sizeof *out);
+    if (!out)
+        fail(ENOMEM, "environment");
+    for (size_t i = 0; i < n; i++)
+        out[i] = env[i];
+    out[n] = home;
+    out[n + 1] = NULL;
+    return out;
+}
+
 /* Resolve the command like runc's exec.LookPath, with the container's PATH,
  * before seccomp can forbid the syscalls it needs, and before `create`
  * returns: a command that cannot run fails the create, as with runc. */
 static void step_find_exec(const struct mo_step *s)
 {
     const char *file = s->s1;
+    C.exec_env = with_home(s->v2);
     if (strchr(file, '/')) {
         if (snprintf(C.exec_path, sizeof C.exec_path, "%s", file) >= (int)sizeof C.exec_path)
             fail(ENAMETOOLONG, "exec %s", file);
@@ -728,6 +956,10 @@ static void step_seccomp(const struct mo_step *s)
             fail(EINVAL, "seccomp listener without SECCOMP_FILTER_FLAG_NEW_LISTENER");
         wait_listener_state();
     }
+    /* What exec would do, done before the filter: after it only execve. */
+    if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
+        fail(errno, "clear parent-death signal");
+    C.filtered = 1;
     long r = s->i1 ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, s->i1, &prog)
                    : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
     if (r < 0)
@@ -770,10 +1002,11 @@ static void step_wait_start(const struct mo_step *s)
 
 static void step_exec(const struct mo_step *s)
 {
-    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    if (!C.filtered)
+        prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     /* Stamp exec's start; the parent stamps its end when the socket closes. */
     C.shared->t_step[C.step] = mo_now();
-    execve(C.exec_path, s->v1, s->v2);
+    execve(C.exec_path, s->v1, C.exec_env ? C.exec_env : s->v2);
     fail(errno, "exec %s", C.exec_path);
 }
 
@@ -950,6 +1183,25 @@ static void run_step(const struct mo_step *s)
     case MO_OP_WAIT_START: step_wait_start(s); break;
     case MO_OP_EXEC: step_exec(s); break;
     case MO_OP_FORK: step_fork(); break;
+    case MO_OP_MKDIR: step_mkdir(s); break;
+    case MO_OP_CHROOT: step_chroot(s); break;
+    case MO_OP_SETATTR: step_setattr(s); break;
+    case MO_OP_PERSONALITY:
+        if (syscall(SYS_personality, (unsigned long)s->u1) < 0)
+            fail(errno, "personality %#llx", s->u1);
+        break;
+    case MO_OP_SCHEDULER:
+        if (syscall(SYS_sched_setattr, 0, s->blob, 0) < 0)
+            fail(errno, "sched_setattr");
+        break;
+    case MO_OP_IOPRIO:
+        if (syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, s->i1) < 0)
+            fail(errno, "ioprio_set class %d level %d", s->i1 >> 13, s->i1 & 7);
+        break;
+    case MO_OP_MEMPOLICY:
+        if (syscall(SYS_set_mempolicy, s->i1, s->blob_len ? s->blob : NULL, (unsigned long)s->u1) < 0)
+            fail(errno, "set_mempolicy");
+        break;
     default: fail(EINVAL, "unknown step %d", s->op);
     }
 }

@@ -1,5 +1,6 @@
 /* What the parent does on the host for a container, outside its child:
- * subreaping, network namespaces, the cgroup v2 device filter. */
+ * subreaping, network namespaces, the cgroup v2 device filter, bind sources
+ * opened as detached mount trees. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -81,4 +82,25 @@ int mo_bpf_attach_device_filter(int cgroup_fd, int prog_fd, unsigned int flags)
     attr.attach_type = BPF_CGROUP_DEVICE;
     attr.attach_flags = flags;
     return syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr) < 0 ? -errno : 0;
+}
+
+int mo_open_tree(const char *path, int recursive)
+{
+    /* A detached copy of the mount at `path` (and its submounts if
+     * recursive), which a child in a user namespace of its own can attach
+     * with move_mount although it could not reach `path` itself. */
+    unsigned int flags = 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC | (recursive ? 0x8000 /* AT_RECURSIVE */ : 0);
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path, flags);
+    return fd < 0 ? -errno : fd;
+}
+
+int mo_idmap_tree(int tree_fd, int userns_fd, int recursive)
+{
+    /* An idmapped mount (MOUNT_ATTR_IDMAP) through the user namespace
+     * userns_fd, on a detached tree from mo_open_tree. */
+    struct {
+        unsigned long long attr_set, attr_clr, propagation, userns_fd;
+    } attr = { 0x00100000 /* MOUNT_ATTR_IDMAP */, 0, 0, (unsigned long long)userns_fd };
+    unsigned int flags = AT_EMPTY_PATH | (recursive ? 0x8000 /* AT_RECURSIVE */ : 0);
+    return syscall(SYS_mount_setattr, tree_fd, "", flags, &attr, sizeof attr) < 0 ? -errno : 0;
 }

@@ -28,7 +28,9 @@ enum mo_op {
     MO_OP_JOIN_CGROUP,       /* write "0" to s1 (v1 tasks / v2 cgroup.procs); i1: v2, skip
                                 if clone3 already placed us there */
     MO_OP_ROOTFS,            /* make "/" u1-propagated, bind s1 onto itself, open it */
-    MO_OP_MOUNT,             /* mount s1 on s2 (inside the rootfs) */
+    MO_OP_MOUNT,             /* mount s1 on s2 (inside the rootfs); a bind with i2 > 0 attaches
+                                the detached tree i2 (mo_open_tree) instead of binding s1;
+                                u3: tmpcopyup (what was in s2 is copied into the new mount) */
     MO_OP_MQUEUE,            /* mount mqueue on s2 (flags u1); bind /dev/mqueue if refused or i2 */
     MO_OP_MKNOD,             /* device node s2: mode u1, dev u2, owner i1:i2 */
     MO_OP_BIND_DEV,          /* bind host device s1 onto a file at s2 (user namespaces) */
@@ -52,7 +54,7 @@ enum mo_op {
     MO_OP_CHDIR,             /* chdir(s1), resolved inside the new root */
     MO_OP_TERMINAL,          /* new pty from the container's /dev/ptmx, owned by u1:u2, sized
                                 u3 (rows << 16 | cols, 0: unset); master sent on fd i1,
-                                or to the parent when i1 < 0 */
+                                or to the parent when i1 < 0; i2: bind it on /dev/console */
     MO_OP_FIND_EXEC,         /* resolve s1 against PATH of envp v2; fails like runc */
     MO_OP_SECCOMP,           /* load the BPF program in blob with seccomp flags i1; if
                                 i2 >= 0 (flags hold NEW_LISTENER), send the notify fd with
@@ -62,6 +64,13 @@ enum mo_op {
     MO_OP_EXEC,              /* execve(found path, v1, v2) */
     MO_OP_FORK,              /* fork a sibling (CLONE_PARENT) that carries on: pid 1 of a PID
                                 namespace unshared or joined (setns) just before */
+    MO_OP_MKDIR,             /* directory s1 inside the rootfs, made if missing (process.cwd) */
+    MO_OP_CHROOT,            /* chroot into s1 (no mount namespace of the container's own) */
+    MO_OP_PERSONALITY,       /* personality(u1) */
+    MO_OP_SCHEDULER,         /* sched_setattr(0, blob: struct sched_attr, 0) */
+    MO_OP_IOPRIO,            /* ioprio_set(IOPRIO_WHO_PROCESS, 0, i1) */
+    MO_OP_MEMPOLICY,         /* set_mempolicy(i1: mode | flags, blob: nodemask, u1: maxnode) */
+    MO_OP_SETATTR,           /* mount_setattr(s1, AT_RECURSIVE, set u1, clear u2): rro, rnosuid... */
     MO_OP_LAST
 };
 
@@ -202,6 +211,12 @@ int mo_setns(int fd, int nstype);                      /* 0 or -errno */
  * calling thread ends in the namespace it started in.  0 or -errno. */
 int mo_netns_create(const char *path);
 int mo_umount(const char *path, int flags);            /* umount2(); 0 or -errno */
+/* A detached clone of the mount tree at `path` (open_tree OPEN_TREE_CLONE,
+ * AT_RECURSIVE if `recursive`), close-on-exec: fd or -errno. */
+int mo_open_tree(const char *path, int recursive);
+/* Make that tree idmapped through the user namespace `userns_fd`
+ * (mount_setattr MOUNT_ATTR_IDMAP, AT_RECURSIVE if `recursive`): 0 or -errno. */
+int mo_idmap_tree(int tree_fd, int userns_fd, int recursive);
 
 /* cgroup v2 device filter: load `count` 8-byte eBPF instructions as a
  * BPF_PROG_TYPE_CGROUP_DEVICE program (fd or -errno; the verifier's log goes

@@ -44,7 +44,8 @@ def base_config(args=("true",), rootfs=ROOTFS):
 def host_mounts(under=(str(REPO), "/tmp", "/run/minioci-test", "/sys/fs/cgroup")):
     """Host mount points where a container's mounts would land if they
     leaked (other work on the machine, like podman's, mounts elsewhere;
-    `rt` narrows this to its own test's directories)."""
+    a test narrows `under` to its own directories, since other test runs
+    share /tmp and /run/minioci-test)."""
     with open("/proc/self/mountinfo") as f:
         points = [line.split()[4] for line in f]
     return sorted(p for p in points if any(p == u or p.startswith(u + "/") for u in under))
@@ -54,6 +55,11 @@ def cgroup_dirs(cid):
     """Every directory named after this container id in any hierarchy.
     (os.walk, not glob: other containers' directories come and go meanwhile.)"""
     return [top for top, _, _ in os.walk("/sys/fs/cgroup") if os.path.basename(top) == cid]
+
+
+# Daemons the engine suites keep for the whole session (tests/engines.py):
+# children of the test process that are not containers left behind.
+SESSION_DAEMONS = set()
 
 
 def descendants(pid=None):
@@ -166,21 +172,19 @@ def rt(tmp_path):
     if not IS_ROOT:
         pytest.skip("starts real containers: needs root")
     runtime = Runtime(tmp_path)
-    # This test's own places only: other tests on the shared machine mount
-    # and unmount under /tmp and /run/minioci-test meanwhile.
-    mine = (str(REPO), str(tmp_path), runtime.root, "/sys/fs/cgroup")
-    mounts_before = host_mounts(mine)
+    ours = (str(REPO), str(tmp_path), runtime.root, "/sys/fs/cgroup")
+    mounts_before = host_mounts(ours)
     yield runtime
     left = runtime.leftovers()
-    for pid in descendants():
+    for pid in set(descendants()) - SESSION_DAEMONS:
         left.append(f"process {pid}")
         os.kill(pid, signal.SIGKILL)
     runtime.cleanup()
     deadline = time.monotonic() + 5
-    while host_mounts(mine) != mounts_before and time.monotonic() < deadline:
+    while host_mounts(ours) != mounts_before and time.monotonic() < deadline:
         time.sleep(0.05)
-    if host_mounts(mine) != mounts_before:
-        left.append(f"host mounts changed: {set(host_mounts(mine)) ^ set(mounts_before)}")
+    if host_mounts(ours) != mounts_before:
+        left.append(f"host mounts changed: {set(host_mounts(ours)) ^ set(mounts_before)}")
     assert not left, f"left behind: {left}"
 
 

@@ -152,8 +152,30 @@ def test_cpu_idle(rt):
 
 @needs_root
 @pytest.mark.skipif(LAYOUT.where("cpu") != "v1", reason="realtime limits are cgroup v1 only")
+@pytest.mark.skipif("cpu" not in LAYOUT.v1_controllers() or not os.path.exists("/sys/fs/cgroup/cpu/cpu.rt_runtime_us"),
+                    reason="needs v1 cpu with realtime group scheduling")
+@pytest.mark.parametrize("cgroups_path", [None, "/cgwt-rt-{cid}/inner/{cid}"])
+def test_realtime_under_parents_minioci_makes(rt, cgroups_path):
+    """The runtime comes out of the parent's budget, and a new cgroup has
+    none: minioci gives the parents it made (/minioci, or a cgroupsPath's)
+    what the container needs."""
+    cid = rt.new_id()
+    cfg = sh("sleep 100", cpu={"realtimeRuntime": 10000, "realtimePeriod": 500000})
+    if cgroups_path:
+        cfg["linux"]["cgroupsPath"] = cgroups_path.format(cid=cid)
+    start_detached(rt, cfg, cid)
+    cpu = cgroup_of(rt, cid).part_for("cpu")
+    assert (read(cpu, "cpu.rt_runtime_us"), read(cpu, "cpu.rt_period_us")) == ("10000", "500000")
+    parent = os.path.dirname(cpu.directory)
+    assert int(Path(parent, "cpu.rt_runtime_us").read_text()) >= 10000 * 1000000 // 500000
+    delete(rt, cid)
+    assert not os.path.exists(cpu.directory)
+    if cgroups_path:
+        assert not os.path.exists(os.path.dirname(parent))        # the parents minioci made are gone
+
+
 def test_realtime_runtime_and_period(rt):
-    # The runtime comes out of the parent's budget: only the root has one.
+    # Directly below the root, which has the budget.
     cid = rt.new_id()
     cfg = sh("sleep 100", cpu={"realtimeRuntime": 10000, "realtimePeriod": 500000})
     cfg["linux"]["cgroupsPath"] = f"/cgwt-rt-{cid}"
@@ -165,6 +187,39 @@ def test_realtime_runtime_and_period(rt):
 
 
 @needs_root
+@pytest.mark.skipif("devices" not in LAYOUT.v1_controllers(), reason="needs the v1 devices controller")
+def test_v1_device_rules_in_the_listed_order(rt):
+    cfg = sh("sleep 300", devices=[{"allow": False, "access": "rwm"},
+                                   {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rw"},
+                                   {"allow": True, "type": "b", "major": 7, "access": "r"},
+                                   {"allow": True, "type": "c", "major": 4, "minor": 1, "access": "rwm"}])
+    cid = start_detached(rt, cfg)
+    listed = read(cgroup_of(rt, cid).part_for("devices"), "devices.list").splitlines()
+    assert listed[:3] == ["c 10:229 rw", "b 7:* r", "c 4:1 rwm"]
+    delete(rt, cid)
+
+
+def test_a_cgroup_that_was_there_before_is_emptied_not_removed(rt):
+    """runtime-spec (delete): "resources associated with the container, but
+    not created by this container, MUST NOT be deleted" (runc removes it)."""
+    cid = rt.new_id()
+    cfg = sh("sleep 100")
+    cfg["linux"]["cgroupsPath"] = f"/cgwt-pre-{cid}"
+    part = cgroups.Cgroup.for_path(LAYOUT, cfg["linux"]["cgroupsPath"]).parts[0]
+    os.mkdir(part.directory)
+    try:
+        start_detached(rt, cfg, cid)
+        dirs = state_file(rt, cid)["cgroup_dirs"]
+        assert part.directory in dirs and Path(part.directory, "cgroup.procs").read_text()
+        delete(rt, cid)
+        assert os.path.isdir(part.directory) and not Path(part.directory, "cgroup.procs").read_text()
+        assert not [d for d in dirs if d != part.directory and os.path.exists(d)]
+        cfg["process"]["args"] = ["true"]                          # and again, with run
+        assert rt.run(cfg).returncode == 0 and os.path.isdir(part.directory)
+    finally:
+        os.rmdir(part.directory)
+
+
 def test_the_process_is_in_every_cgroup_before_it_execs(rt):
     # No cgroup namespace: /proc/self/cgroup shows the full paths.
     cid = rt.new_id()
@@ -327,7 +382,7 @@ def test_update_of_a_stopped_container_is_an_error(rt):
     (["--cpuset-cpus", "a-b"], "--cpuset-cpus: 'a-b' is not a list like 0-3,5"),
     (["--pids-limit", "10000000"], "--pids-limit: must be from -1 to 4194304"),
     ([], "nothing to update"),
-    (["--resources", "/nonexistent.json"], "--resources /nonexistent.json: No such file or directory"),
+    (["--resources", "/nonexistent.json"], "--resources /nonexistent.json: no such file or directory"),
     (["--resources", "RES", "--memory", "1m"], "cannot be combined"),
 ])
 def test_bad_updates_are_refused_and_change_nothing(rt, tmp_path, args, message):
@@ -459,7 +514,9 @@ def test_a_create_killed_half_way_is_removed_by_delete_force(rt):
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while not os.path.isdir(first):
-        assert time.monotonic() < deadline and proc.poll() is None
+        # (a create quicker than this loop may have finished in between: then
+        # the directory is there, and the loop ends)
+        assert time.monotonic() < deadline and (proc.poll() is None or os.path.isdir(first))
     proc.kill()                        # mid-way through setting up the cgroups
     proc.wait()
     r = rt.call("delete", "--force", cid)
@@ -481,7 +538,7 @@ BAD = [
     ("huge page size", {"hugepageLimits": [{"pageSize": "3MB", "limit": 0}]},
      "linux.resources.hugepageLimits[0].pageSize", "this host has no 3MB huge pages"),
     ("no such block device", {"blockIO": {"throttleReadBpsDevice": [{"major": 259, "minor": 12345, "rate": 1}]}},
-     "linux.resources.blockIO.throttleReadBpsDevice[0]", "No such device"),
+     "linux.resources.blockIO.throttleReadBpsDevice[0]", "no such device"),
     ("wildcard hole", {"devices": [{"allow": False}, {"allow": True, "type": "b"},
                                    {"allow": False, "type": "b", "major": 8, "minor": 0}]},
      "linux.resources.devices[2]", "it is part of the wildcard rule b *:* rwm"),

@@ -280,6 +280,17 @@ def test_default_list_makes_podmans_deny_all_usable():
     assert ("devices.allow", "c 1:3 rwm") in rules.v1_writes()
 
 
+def test_v1_rules_are_written_in_the_listed_order():
+    """runtime-spec: "The runtime MUST apply entries in the listed order"
+    (the kernel's devices.list keeps them in that order)."""
+    rules = devices.rules([{"allow": False}, {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rw"},
+                           {"allow": True, "type": "b", "major": 7, "access": "r"},
+                           {"allow": True, "type": "c", "major": 4, "minor": 1}], [])
+    writes = [value for _, value in rules.v1_writes()]
+    assert writes[:4] == ["a", "c 10:229 rw", "b 7:* r", "c 4:1 rwm"]
+    assert writes[4:] == [devices.line(*rule) for rule in devices.DEFAULT_ALLOW]
+
+
 def test_later_rules_win_and_access_is_merged():
     rules = devices.rules([{"allow": False}, {"allow": True, "type": "c", "major": 4, "minor": 1, "access": "r"},
                            {"allow": True, "type": "c", "major": 4, "minor": 1, "access": "w"}], [])

@@ -65,3 +65,20 @@ def test_an_events_interval_is_a_finite_duration_of_a_day_at_most(text):
     with pytest.raises(MiniociError, match="at most 24h"):
         commands._duration(text)
     assert commands._duration("500ms") == 0.5 and commands._duration("24h") == 86400
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--log-format", "xml", "state", "x"], "minioci: invalid --log-format 'xml': use text or json\n"),
+    (["--log", "/nonexistent/dir/log", "state", "x"], "minioci: --log /nonexistent/dir/log: no such file or directory\n"),
+    (["run", "--no-such-flag", "x"], "minioci: minioci run: unknown flag --no-such-flag\n"),
+])
+def test_bad_global_values_and_flags_are_errors_with_runcs_status(capfd, argv, message):
+    """runc exits 1 for each; nothing is silently ignored."""
+    assert cli.main(argv) == 1
+    assert capfd.readouterr().err == message
+
+
+def test_run_keep_and_exec_cgroup_are_runcs_flags():
+    assert flags(["--keep", "id"]).keep is True
+    a = flags(["--cgroup", "sub", "--cgroup", "memory,pids:other", "id", "true"], "exec")
+    assert a.cgroup == ["sub", "memory,pids:other"] and a.positional == ["id", "true"]

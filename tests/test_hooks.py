@@ -4,6 +4,7 @@ startContainer) or are only logged (poststart, poststop)."""
 import json
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -112,6 +113,26 @@ def test_poststart_and_poststop_failures_are_only_logged(rt, tmp_path):
     assert "hook poststop[0] /bin/false: exited with status 1" in text
 
 
+def test_state_during_create_says_creating(rt, tmp_path):
+    """While `create` runs (here: its createRuntime hook), `state` reports
+    "creating", as the runtime-spec's lifecycle and runc do; then "created"."""
+    from conftest import MINIOCI
+    cid = rt.new_id()
+    out = tmp_path / "state-during-create.json"
+    hook = write_hook(tmp_path, f"#!/bin/sh\n{MINIOCI} --root {rt.root} state {cid} > {out}\n")
+    cfg = with_hooks(tmp_path, base_config(["sleep", "300"]), createRuntime=[{"path": hook}])
+    err = tmp_path / "create.stderr"         # a file: the container keeps what it inherits open
+    with open(err, "w") as f:
+        r = rt.call("create", "-b", rt.bundle(cfg), cid, stdout=subprocess.DEVNULL, stderr=f,
+                    capture_output=False)
+    assert r.returncode == 0, err.read_text()
+    during = json.loads(out.read_text())
+    assert during["status"] == "creating" and during["pid"] > 0
+    after = json.loads(rt.call("state", cid).stdout)
+    assert after["status"] == "created" and after["pid"] == during["pid"]
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
 @pytest.mark.parametrize("stage", ["prestart", "createRuntime", "createContainer", "startContainer"])
 def test_a_missing_hook_is_one_error_line(rt, tmp_path, stage):
     """Inside the container (createContainer, startContainer) as outside it:
@@ -120,4 +141,4 @@ def test_a_missing_hook_is_one_error_line(rt, tmp_path, stage):
     cfg = with_hooks(tmp_path, base_config(), **{stage: [{"path": "/no/such/hook"}]})
     r = rt.run(cfg)
     assert r.returncode == 1
-    assert r.stderr == f"minioci: hook {stage}[0] /no/such/hook: No such file or directory\n"
+    assert r.stderr == f"minioci: hook {stage}[0] /no/such/hook: no such file or directory\n"

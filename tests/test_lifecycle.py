@@ -127,6 +127,95 @@ def test_kill_all_signals_every_process(rt):
     assert rt.call("delete", cid).returncode == 0
 
 
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_kill_of_a_stopped_container_words_and_kill_all(rt):
+    """As runc: `kill` of a stopped container fails with "container not
+    running" (containerd maps exactly that to NotFound); `kill --all` of one
+    succeeds and reaches what is left in its cgroup, as containerd's shim
+    asks once the init of a container without a PID namespace has exited."""
+    cfg = sh("sleep 4321 & echo $! > /out/pid; exit 0")
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "pid"]
+    out = rt.tmp / "out"
+    out.mkdir()
+    cfg["mounts"].append({"destination": "/out", "type": "bind", "source": str(out)})
+    cid = create(rt, cfg)
+    assert rt.call("start", cid).returncode == 0
+    wait_status(rt, cid, "stopped")
+    left = int((out / "pid").read_text())               # no PID namespace: a host pid
+    assert _alive(left)
+    r = rt.call("kill", cid, "KILL")
+    assert r.returncode == 1 and "container not running" in r.stderr, r.stderr
+    r = rt.call("kill", "--all", cid, "KILL")
+    assert (r.returncode, r.stderr) == (0, "")
+    deadline = time.monotonic() + 10
+    while _alive(left):
+        assert time.monotonic() < deadline, "kill --all left the container's process alive"
+        time.sleep(0.01)
+    assert rt.call("kill", "--all", cid, "KILL").returncode == 0      # nothing left: still fine
+    assert rt.call("delete", cid).returncode == 0
+
+
+def test_run_keep_leaves_a_stopped_container_until_delete(rt):
+    cid = rt.new_id()
+    r = rt.run(sh("exit 3"), "--keep", cid=cid)
+    assert r.returncode == 3, r.stderr
+    assert state(rt, cid)["status"] == "stopped"
+    assert cgroup_dirs(cid)                                   # kept, as runc keeps it
+    assert rt.call("delete", cid).returncode == 0
+    assert not cgroup_dirs(cid) and rt.call("state", cid).returncode != 0
+
+
+def test_exec_cgroup_joins_an_existing_sub_cgroup(rt):
+    cid = create(rt, sh("sleep 300"))
+    with open(os.path.join(rt.root, cid, "state.json")) as f:
+        dirs = json.load(f)["cgroup_dirs"]
+    for d in dirs:
+        os.mkdir(os.path.join(d, "sub"))
+        if os.path.basename(os.path.dirname(os.path.dirname(d))) == "cpuset":
+            for name in ("cpuset.cpus", "cpuset.mems"):     # a new v1 cpuset starts empty
+                with open(os.path.join(d, name)) as src, open(os.path.join(d, "sub", name), "w") as dst:
+                    dst.write(src.read())
+    rt.call("start", cid)
+    r = rt.call("exec", "--cgroup", "sub", cid, "cat", "/proc/self/cgroup")
+    assert r.returncode == 0, r.stderr
+    # seen from the container's cgroup namespace, rooted at its cgroup
+    paths = [line.split(":", 2)[2] for line in r.stdout.splitlines()]
+    assert paths and set(paths) == {"/sub"}, r.stdout
+    r = rt.call("exec", "--cgroup", "pids:sub", cid, "cat", "/proc/self/cgroup")
+    lines = dict(line.split(":", 2)[1:] for line in r.stdout.splitlines())
+    assert (lines["pids"], lines["memory"]) == ("/sub", "/"), r.stdout
+    r = rt.call("exec", "--cgroup", "nope", cid, "true")
+    assert r.returncode == 255 and "/nope does not exist (the sub-cgroup must exist)" in r.stderr
+    r = rt.call("exec", "--cgroup", "../x", cid, "true")
+    assert r.returncode == 255 and "must be relative" in r.stderr
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
+def test_a_config_changed_since_create_does_not_reach_exec(rt):
+    """runtime-spec: "Any updates to config.json after this step MUST NOT
+    affect the container": exec takes the container's process and seccomp
+    filter from what create kept (see tests/security/test_state_integrity.py)."""
+    cfg = sh("sleep 300")
+    bundle = rt.bundle(cfg)
+    cid = rt.new_id()
+    err = rt.tmp / "create.stderr"
+    with open(err, "w") as f:
+        assert subprocess.run(rt.cmd("create", "-b", bundle, cid), stdout=DEVNULL, stderr=f).returncode == 0
+    assert rt.call("start", cid).returncode == 0
+    cfg["process"]["env"].append("CHANGED=1")
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    r = rt.call("exec", cid, "sh", "-c", "echo changed=$CHANGED")
+    assert (r.returncode, r.stdout) == (0, "changed=\n"), r.stderr
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
 def test_exec_joins_every_namespace_and_the_cgroup(rt):
     cid = rt.new_id()
     cfg = sh("exec sleep 300")
@@ -258,7 +347,7 @@ def test_console_socket_that_is_not_a_socket(rt, tmp_path):
     (tmp_path / "file").write_text("")
     r = rt.call("create", "-b", rt.bundle(cfg), "--console-socket", tmp_path / "file", rt.new_id())
     assert r.returncode != 0
-    assert r.stderr == f"minioci: connect to console socket {tmp_path / 'file'}: Connection refused\n"
+    assert r.stderr == f"minioci: connect to console socket {tmp_path / 'file'}: connection refused\n"
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.01, 0.03, 0.06, 0.1, 0.2])
@@ -287,10 +376,26 @@ def _processes_of(cid):
     return out
 
 
-def test_version_has_runc_style_lines():
+def test_version_has_runcs_layout():
+    """dockerd reads the runtime's name and version from the one line with
+    "version" in it, and the commit from `commit:` (as podman shows it)."""
+    from minioci import OCI_VERSION, __version__
     r = subprocess.run([MINIOCI, "--version"], capture_output=True, text=True)
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("minioci version ") and any(line.startswith("spec: 1.") for line in lines)
+    assert lines[0] == f"minioci version {__version__}"
+    commit = lines[1].removeprefix("commit: ")
+    assert lines[1].startswith("commit: ") and (commit == "unknown" or
+                                                all(ch in "0123456789abcdef" for ch in commit[:40]))
+    assert lines[2] == f"spec: {OCI_VERSION}"
+    assert [line for line in lines if "version" in line] == [lines[0]]
+
+
+def test_list_names_the_owner_and_state_leaves_it_empty(rt):
+    cid = create(rt, sh("sleep 300"))
+    assert json.loads(rt.call("list", "--format", "json").stdout)[0]["owner"] == "root"
+    assert rt.call("list").stdout.splitlines()[1].split()[-1] == "root"
+    assert state(rt, cid)["owner"] == ""                     # runc's `state` says nothing either
+    assert rt.call("delete", "--force", cid).returncode == 0
 
 
 def test_systemd_cgroup_is_refused_clearly(rt):
@@ -321,7 +426,7 @@ def test_features_document():
                                  "poststart", "poststop"}
     linux = doc["linux"]
     assert {"pid", "network", "mount", "ipc", "uts", "user", "cgroup"} <= set(linux["namespaces"])
-    assert "CAP_SYS_ADMIN" in linux["capabilities"] and "rbind" in doc["mountOptions"]
+    assert "CAP_SYS_ADMIN" in linux["capabilities"] and {"rbind", "rro", "tmpcopyup"} <= set(doc["mountOptions"])
     assert linux["cgroup"]["v1"] and linux["cgroup"]["v2"]          # this hybrid host has both
     assert doc["annotations"]["org.minioci.net.mode"] == "loopback,veth,ipvlan,macvlan"
     assert doc["annotations"]["io.github.seccomp.libseccomp.version"].count(".") == 2

@@ -120,7 +120,7 @@ BAD = [
     (ann(mode="veth", address="10.0.0.2/24", host_netns="run/netns/x"), NEW_NET, "host-netns",
      "must be an absolute path"),
     (ann(mode="veth", address="10.0.0.2/24", host_netns="/nonexistent/netns"), NEW_NET, "host-netns",
-     "No such file or directory"),
+     "no such file or directory"),
     (ann(mode="veth", address="10.0.0.2/24", host_netns="/proc/self/ns/uts"), NEW_NET, "host-netns",
      "/proc/self/ns/uts is not a network namespace"),
 ]

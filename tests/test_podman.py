@@ -214,7 +214,7 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
     assert (r.returncode, r.stdout) == (0, "registered\n"), r.stderr
     r = podman("run", "--rm", "--rootfs", podman.rootfs, "/no/such/binary", env=env, runtime=False)
     assert r.returncode == 127
-    assert "/no/such/binary" in r.stderr and "No such file or directory" in r.stderr
+    assert "/no/such/binary" in r.stderr and "no such file or directory" in r.stderr
 
 
 def test_update_pause_unpause(podman):
@@ -233,3 +233,27 @@ def test_update_pause_unpause(podman):
     r = podman("rm", "-f", name)
     assert r.returncode == 0, r.stderr
     assert podman("container", "exists", name).returncode != 0
+
+
+def test_device_privileged_ipc_host_personality(podman):
+    """--device sends fileMode with the file-type bits (0o20666); --privileged
+    every host device (as /dev/loop-control); --ipc host an mqueue mount
+    without an IPC namespace; --personality linux.personality."""
+    r = podman.run("--rm", "--device", "/dev/null:/dev/mynull", ["/bin/busybox", "stat", "-c", "%F %t:%T",
+                                                                  "/dev/mynull"])
+    assert (r.returncode, r.stdout) == (0, "character special file 1:3\n"), r.stderr
+    r = podman.run("--rm", "--privileged", ["/bin/busybox", "test", "-c", "/dev/loop-control"])
+    assert r.returncode == 0, r.stderr
+    r = podman.run("--rm", "--ipc", "host", ["/bin/busybox", "sh", "-c", "readlink /proc/self/ns/ipc; "
+                                              "grep -c ' /dev/mqueue .* mqueue ' /proc/self/mountinfo"])
+    assert (r.returncode, r.stdout.split()) == (0, [os.readlink("/proc/self/ns/ipc"), "1"]), r.stderr
+    r = podman.run("--rm", "--personality", "LINUX32", ["/bin/busybox", "uname", "-m"])
+    assert (r.returncode, r.stdout) == (0, "i686\n"), r.stderr
+
+
+def test_read_only_and_tmpfs(podman):
+    """podman's tmpfs mounts carry tmpcopyup (copy what the directory held)."""
+    r = podman.run("--rm", "--read-only", ["/bin/busybox", "sh", "-c", "touch /x 2>&1; touch /tmp/y && echo tmp-ok"])
+    assert r.returncode == 0 and "Read-only file system" in r.stdout and "tmp-ok" in r.stdout, r.stderr
+    r = podman.run("--rm", "--tmpfs", "/scratch", ["/bin/busybox", "sh", "-c", "touch /scratch/y && echo ok"])
+    assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr

@@ -563,4 +563,28 @@ def test_notify_without_a_listener_fails_clearly_and_leaves_nothing(rt, rootfs, 
     listener = tmp_path / "nobody.sock"
     r = rt.run(with_profile(rootfs, "true", notify_profile(listener)))
     assert r.returncode != 0
-    assert r.stderr == f"minioci: connect to seccomp listener {listener}: No such file or directory\n"
+    assert r.stderr == f"minioci: connect to seccomp listener {listener}: no such file or directory\n"
+
+
+def test_a_filter_loaded_early_does_not_reach_the_runtimes_own_calls(rt, rootfs):
+    """Without no_new_privs the filter is loaded before the user switch (it
+    needs CAP_SYS_ADMIN): the syscalls minioci makes after it (getcwd, to
+    check the cwd) must not fall under it (crun starts this container)."""
+    seccomp = allow_but({"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1})
+    cfg = with_profile(rootfs, "echo started", seccomp, noNewPrivileges=False)
+    assert rt.output(cfg) == "started\n"
+
+
+def test_the_capability_held_to_load_the_filter_is_gone_after_exec(rt, rootfs):
+    """Without no_new_privs, CAP_SYS_ADMIN is held until the filter is
+    loaded, right before execve; the program never has it unless the
+    configuration gives it."""
+    from minioci.spec import CAP_NUMBERS
+    from conftest import CAPS
+    want = sum(1 << CAP_NUMBERS[n] for n in CAPS)
+    seccomp = allow_but({"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1})
+    cfg = with_profile(rootfs, "grep -E '^Cap(Eff|Prm)' /proc/self/status", seccomp, noNewPrivileges=False)
+    assert [int(line.split()[1], 16) for line in rt.output(cfg).splitlines()] == [want, want]
+    cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
+    cfg["process"]["capabilities"]["ambient"] = []
+    assert [int(line.split()[1], 16) for line in rt.output(cfg).splitlines()] == [0, 0]

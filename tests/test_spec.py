@@ -104,3 +104,49 @@ def test_unknown_fields_are_ignored(tmp_path):
     cfg["somethingNew"] = {"x": 1}
     cfg["process"]["alsoNew"] = True
     parse(cfg, tmp_path)
+
+
+def test_mount_label_without_selinux_is_ignored_as_runc_and_crun_do(tmp_path, monkeypatch):
+    cfg = base_config()
+    cfg["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0:c1,c2"
+    monkeypatch.setattr(spec, "selinux_enabled", lambda: False)
+    assert parse(cfg, tmp_path).mounts                   # parses, the label plays no part
+    monkeypatch.setattr(spec, "selinux_enabled", lambda: True)
+    with pytest.raises(ConfigError, match="linux.mountLabel: applying SELinux labels is not supported"):
+        parse(cfg, tmp_path)
+
+
+@pytest.mark.parametrize("key,enabled,message", [
+    ("selinuxLabel", "selinux_enabled", "SELinux"), ("apparmorProfile", "apparmor_enabled", "AppArmor")])
+def test_process_labels_are_applied_or_refused_never_ignored(tmp_path, monkeypatch, key, enabled, message):
+    cfg = base_config()
+    cfg["process"][key] = "some-label"
+    for on, why in ((False, f"{message} is not enabled on this host"),
+                    (True, f"applying {message} .* is not supported by minioci")):
+        monkeypatch.setattr(spec, enabled, lambda: on)
+        with pytest.raises(ConfigError, match=f"process.{key}: {why}"):
+            parse(cfg, tmp_path)
+
+
+def test_a_relative_mount_destination_is_taken_from_the_root(tmp_path):
+    """runtime-spec (Linux): it "MAY be a relative path, in which case it
+    MUST be interpreted as relative to "/"."""
+    cfg = base_config()
+    cfg["mounts"][0]["destination"] = "proc"
+    assert parse(cfg, tmp_path).mounts[0].destination == "/proc"
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.0.2-dev", "1.2.0", "1.1.0-rc.3+meta"])
+def test_oci_versions_accepted(tmp_path, version):
+    cfg = base_config()
+    cfg["ociVersion"] = version
+    assert parse(cfg, tmp_path).oci_version == version
+
+
+def test_recursive_options_become_mount_attributes(tmp_path):
+    cfg = base_config()
+    cfg["mounts"] = [{"destination": "/b", "type": "bind", "source": str(tmp_path),
+                      "options": ["rbind", "rro", "rnosuid", "rnoatime", "rexec", "rstrictatime"]}]
+    (m,) = parse(cfg, tmp_path).mounts
+    assert m.attr_set == spec.MOUNT_ATTR_RDONLY | spec.MOUNT_ATTR_NOSUID | spec.MOUNT_ATTR_STRICTATIME
+    assert m.attr_clr == spec.MOUNT_ATTR_NOEXEC | spec.MOUNT_ATTR__ATIME     # one atime mode: the last

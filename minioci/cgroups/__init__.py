@@ -13,7 +13,7 @@ directory list kept in its state.
 """
 import os
 
-from ..errors import ConfigError, MiniociError
+from ..errors import ConfigError, MiniociError, strerror
 from . import fs
 
 MOUNTINFO = "/proc/self/mountinfo"
@@ -196,6 +196,14 @@ class Cgroup:
         self.parts = parts        # one v1.Hierarchy or v2.Unified per hierarchy
         self.path = path          # the cgroupsPath it was made from, if known
         self.v2 = next((p for p in parts if p.version == 2), None)
+        self.existing = []        # directories that were there before the container: kept
+
+    def note_existing(self):
+        """Which of the directories exist already (a cgroupsPath naming a
+        cgroup made by someone else): the runtime-spec forbids deleting what
+        the container did not create, so those are emptied, never removed."""
+        self.existing = [d for d in self.directories() if os.path.isdir(d)]
+        return self.existing
 
     @classmethod
     def for_path(cls, layout, path, own=None, file="config.json"):
@@ -262,6 +270,35 @@ class Cgroup:
                                                            f"{name} hierarchy, not one")
         return cls(layout, parts)
 
+    def below(self, requests):
+        """The Cgroup of existing sub-cgroups, for `exec --cgroup`: each
+        request is runc's "[CONTROLLER[,CONTROLLER...]:]PATH", PATH relative
+        to the container's cgroup; one without controllers goes for every
+        hierarchy a request does not name."""
+        default, by_controller = None, {}
+        for request in requests:
+            names, _, path = request.rpartition(":")
+            if not path or path.startswith("/") or ".." in path.split("/"):
+                raise MiniociError(f"exec --cgroup {request}: the path must be relative to the "
+                                   "container's cgroup, without '..'")
+            if not names:
+                default = path
+            for name in filter(None, names.split(",")):
+                if self.part_for(name) is None and not any(p.name == name for p in self.parts):
+                    raise MiniociError(f"exec --cgroup {request}: no hierarchy has controller {name!r}")
+                by_controller[name] = path
+        dirs = []
+        for part in self.parts:
+            names = set(part.controllers) | {part.name}
+            if part.version == 2:
+                names |= {v1 for v1, v2 in V2_NAMES.items() if v2 in part.controllers}
+            path = next((by_controller[n] for n in sorted(names) if n in by_controller), default)
+            d = os.path.join(part.directory, path) if path else part.directory
+            if not os.path.isdir(d):
+                raise MiniociError(f"exec --cgroup: {d} does not exist (the sub-cgroup must exist)")
+            dirs.append(d)
+        return Cgroup.from_dirs(self.layout, dirs)
+
     def directories(self):
         return [p.directory for p in self.parts]
 
@@ -282,8 +319,8 @@ class Cgroup:
             for part in self.parts:
                 part.create(register_parent)
         except OSError as e:
-            remove(self.directories())
-            raise MiniociError(f"create cgroup {e.filename}: {e.strerror}") from None
+            remove(self.directories(), keep=self.existing)
+            raise MiniociError(f"create cgroup {e.filename}: {strerror(e.errno)}") from None
 
     def join(self, pid):
         """Move `pid` in from outside (cgroup.procs: the slow, locked way)."""
@@ -350,7 +387,7 @@ class Cgroup:
         return steps
 
     def destroy(self):
-        remove(self.directories())
+        remove(self.directories(), keep=self.existing)
 
 
 def _under(path, mountpoint):
@@ -426,17 +463,21 @@ def kill(directories, sig=9):
                 pass
 
 
-def remove(directories, timeout=5.0):
+def remove(directories, timeout=5.0, keep=()):
     """Remove a container's cgroup directories (and any cgroups its processes
     made below them), killing whatever is still inside and waiting for it to
     go; then the parents minioci made for it, where nobody else uses them.
+    The directories in `keep` (there before the container) are only emptied.
     The common case, an empty cgroup, is one rmdir per directory."""
     import time
     deadline = time.monotonic() + timeout
     for d in directories:
         while True:
             try:
-                fs.remove_tree(d)
+                if d in keep:
+                    _empty(d)
+                else:
+                    fs.remove_tree(d)
                 break
             except FileNotFoundError:
                 break
@@ -445,11 +486,21 @@ def remove(directories, timeout=5.0):
                 if os.getpid() in procs:
                     raise MiniociError(f"remove cgroup {d}: it holds minioci itself") from None
                 if time.monotonic() > deadline:
-                    raise MiniociError(f"remove cgroup {d}: {e.strerror} "
+                    raise MiniociError(f"remove cgroup {d}: {strerror(e.errno)} "
                                        f"(processes still inside: {procs})") from None
                 kill([d])
                 time.sleep(0.002)
-        remove_parents(os.path.dirname(d))
+        if d not in keep:
+            remove_parents(os.path.dirname(d))
+
+
+def _empty(d):
+    """The cgroups below `d` go; OSError (EBUSY) while processes are in `d`."""
+    for entry in os.scandir(d):
+        if entry.is_dir(follow_symlinks=False):
+            fs.remove_tree(entry.path)
+    if fs.read_pids(d, recursive=False):
+        raise OSError(16, os.strerror(16), d)
 
 
 # ---- the parents minioci made (/minioci, a cgroupsPath's missing parents) ------
@@ -507,3 +558,41 @@ def remove_parents(d):
             except OSError:
                 pass
         d = os.path.dirname(d)
+
+
+def grant_realtime_budget(directory, ratio):
+    """cgroup v1 realtime scheduling: a cgroup's runtime/period ratio must
+    fit in its parent's beside its siblings', and a new cgroup's budget is 0.
+    The parents minioci made above `directory` (registered: see above) get
+    what the container there needs (`ratio`, its runtime/period) beside
+    their other children, from the top down; they never lose budget.
+    Parents that are not minioci's are left as they are: if they lack the
+    budget, the container's own write fails and says so (as with runc)."""
+    import math
+    chain = []                      # minioci's parents, nearest first
+    d = os.path.dirname(directory)
+    while os.path.exists(_parent_entry(d)):
+        chain.append(d)
+        d = os.path.dirname(d)
+    needs, need, child = [], ratio, os.path.basename(directory)
+    for parent in chain:
+        need += sum(_realtime_ratio(os.path.join(parent, name)) for name in os.listdir(parent)
+                    if name != child and os.path.isdir(os.path.join(parent, name)))
+        needs.append((parent, need))
+        child = os.path.basename(parent)
+    for parent, need in reversed(needs):
+        want = math.ceil(need * int(fs.read(parent, "cpu.rt_period_us"))) + 1   # +1: the kernel rounds down
+        if int(fs.read(parent, "cpu.rt_runtime_us")) < want:
+            try:
+                fs.write(parent, "cpu.rt_runtime_us", str(want))
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, parent) from None
+
+
+def _realtime_ratio(d):
+    try:
+        runtime = int(fs.read(d, "cpu.rt_runtime_us"))
+        period = int(fs.read(d, "cpu.rt_period_us"))
+    except (OSError, ValueError):
+        return 0.0
+    return runtime / period if runtime > 0 else 0.0

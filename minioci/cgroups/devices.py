@@ -7,13 +7,14 @@ deny-all config still gets a usable /dev.
 
 The rules are replayed once, at validation, through an emulation of the v1
 devices controller (as runc's devices emulator does): the result is a
-default (allow or deny) and the exceptions to it.  v1 gets that as
+default (allow or deny) and the exceptions to it, in the order the rules
+made them.  v1 gets that as
 devices.allow/devices.deny writes; v2, which has no devices controller, gets
 it as an eBPF program (devices_bpf.py) attached to the container's cgroup.
 Both therefore behave the same, including v1's refusal to punch a hole in a
 wildcard rule.
 """
-from ..errors import ConfigError
+from ..errors import ConfigError, strerror
 
 WILDCARD = -1
 
@@ -65,8 +66,10 @@ class Rules:
             self.exceptions.pop(key, None)
 
     def ordered(self):
-        """The exceptions sorted by (major, minor, type), for stable output."""
-        return sorted(self.exceptions.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0]))
+        """The exceptions in the order the rules made them, as the kernel's
+        v1 list keeps them: the runtime-spec wants the entries applied in
+        the listed order (crun does; runc 1.1 sorts them)."""
+        return list(self.exceptions.items())
 
     def allows(self, dtype, major, minor, access):
         """Whether the emulated cgroup lets `access` to the device through
@@ -159,7 +162,7 @@ def apply(part, program, todo, file="config.json"):
                 part.write(name, value)
             except OSError as e:
                 raise ConfigError(file, "linux.resources.devices",
-                                  f"write {value!r} to {part.directory}/{name}: {e.strerror}") from None
+                                  f"write {value!r} to {part.directory}/{name}: {strerror(e.errno)}") from None
         return
     from . import devices_bpf
     devices_bpf.attach(part.directory, program)

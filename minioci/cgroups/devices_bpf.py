@@ -12,7 +12,7 @@ verdict; the last block returns the default.  An allow exception matches
 when every requested access is in it; a deny exception when any is (the v1
 controller's match_exception and match_exception_partial).
 """
-from ..errors import MiniociError
+from ..errors import MiniociError, strerror
 from .devices import WILDCARD
 
 # include/uapi/linux/bpf.h
@@ -81,7 +81,7 @@ def attach(directory, prog):
         log = ffi.new("char[]", 65536)       # load again for the verifier's reasons
         lib.mo_bpf_load_device_filter(prog, n, LICENSE, log, 65536)
         why = ffi.string(log).decode(errors="replace").strip().splitlines()
-        raise MiniociError(f"load the device filter (eBPF, {n} instructions): {os.strerror(-fd)}"
+        raise MiniociError(f"load the device filter (eBPF, {n} instructions): {strerror(-fd)}"
                            + (f": {why[-1]}" if why else ""))
     try:
         cg = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -90,6 +90,6 @@ def attach(directory, prog):
         finally:
             os.close(cg)
         if rc < 0:
-            raise MiniociError(f"attach the device filter to {directory}: {os.strerror(-rc)}")
+            raise MiniociError(f"attach the device filter to {directory}: {strerror(-rc)}")
     finally:
         os.close(fd)

@@ -15,7 +15,7 @@ values already there (memory and memory+swap, CFS quota and period).
 `update` plans only what it was given, with the container's current
 resources (`current`) supplying the other half of settings that go together.
 """
-from ..errors import ConfigError
+from ..errors import ConfigError, strerror
 
 MAX = "max"
 INT64_MAX = 2**63 - 1
@@ -179,7 +179,7 @@ def _write(part, w, file, path):
     except FileNotFoundError:
         raise ConfigError(file, path, f"{_MISSING}: {part.directory}/{name} does not exist") from None
     except OSError as e:
-        raise ConfigError(file, path, f"write {value!r} to {part.directory}/{name}: {e.strerror}") from None
+        raise ConfigError(file, path, f"write {value!r} to {part.directory}/{name}: {strerror(e.errno)}") from None
 
 
 class _Check:
@@ -372,7 +372,7 @@ def _cpu(c, p, cpu, cur):
     rt_period = c.int(cpu, "realtimePeriod", where, lo=1, zero_unset=True)
     if rt_runtime is not None or rt_period is not None:
         path = f"{where}.realtimeRuntime" if rt_runtime is not None else f"{where}.realtimePeriod"
-        p.add("cpu", path, [_v1_pair(("cpu.rt_period_us", rt_period), ("cpu.rt_runtime_us", rt_runtime))])
+        p.add("cpu", path, [_v1_realtime(rt_period, rt_runtime)])
     idle = c.int(cpu, "idle", where, lo=0, hi=1)
     if idle == 1 and shares is not None:
         # The kernel runs an idle cgroup at the lowest weight, overriding shares.
@@ -415,6 +415,26 @@ def _v1_pair(period, limit):
             _write(part, (limit_file, str(limit_v)), file, path)
         if retry:
             _write(part, (period_file, str(period_v)), file, path)
+    return write
+
+
+def _v1_realtime(period_v, runtime_v):
+    """cpu.rt_period_us and cpu.rt_runtime_us.  A realtime budget comes out
+    of the parent's, and a new cgroup has none: the parents minioci made for
+    its containers (/minioci, a cgroupsPath's missing parents) are given what
+    this one needs first (see cgroups.grant_realtime_budget)."""
+    pair = _v1_pair(("cpu.rt_period_us", period_v), ("cpu.rt_runtime_us", runtime_v))
+
+    def write(part, file, path):
+        if runtime_v is not None and runtime_v > 0:
+            from . import grant_realtime_budget
+            period = period_v or int(part.read("cpu.rt_period_us"))
+            try:
+                grant_realtime_budget(part.directory, runtime_v / period)
+            except OSError as e:
+                raise ConfigError(file, path, f"give the parent cgroup {e.filename} the realtime budget "
+                                              f"this container needs: {strerror(e.errno)}") from None
+        pair(part, file, path)
     return write
 
 

@@ -14,7 +14,7 @@ import socket
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from ..errors import ConfigError, MiniociError
+from ..errors import ConfigError, MiniociError, strerror
 from . import PREFIX, netns
 from .config import CONTAINER_IFNAME
 
@@ -207,7 +207,7 @@ def _ignoring(code, func, *args, **kw):
 
 
 def _netlink_error(what, e):
-    return MiniociError(f"{what}: {os.strerror(e.code) if e.code > 0 else e}")
+    return MiniociError(f"{what}: {strerror(e.code) if e.code > 0 else e}")
 
 
 class _bridge_lock:

@@ -9,7 +9,7 @@ import errno
 import os
 
 from .._shim import lib
-from ..errors import SysError
+from ..errors import SysError, strerror
 
 CLONE_NEWNET = 0x40000000
 MNT_DETACH = 2
@@ -68,4 +68,4 @@ class entered:
         self.own = None
         if rc < 0:
             # Going on here would configure the wrong namespace.
-            raise SystemExit(f"minioci: cannot return to its own network namespace: {os.strerror(-rc)}")
+            raise SystemExit(f"minioci: cannot return to its own network namespace: {strerror(-rc)}")

@@ -21,6 +21,7 @@ import os
 import stat
 
 from .. import log
+from ..errors import strerror
 from ..state import SECCOMP_CACHE as DIR_NAME
 from ..state import untrusted as _untrusted
 from . import bpf as bpf_mod
@@ -103,7 +104,7 @@ class Cache:
             except FileExistsError:
                 pass
             except OSError as e:
-                log.warning(f"seccomp cache {self.dir}: cannot create it: {e.strerror}")
+                log.warning(f"seccomp cache {self.dir}: cannot create it: {strerror(e.errno)}")
                 return False
             problem = self.distrust()
         self._trusted = problem == ""
@@ -147,7 +148,7 @@ class Cache:
         except FileNotFoundError:
             return None
         except OSError as e:
-            log.debug(f"seccomp cache entry {path}: {e.strerror}: recompiling")
+            log.debug(f"seccomp cache entry {path}: {strerror(e.errno)}: recompiling")
             return None
         try:
             st = os.fstat(fd)
@@ -173,7 +174,7 @@ class Cache:
         try:
             self._write(key + ".bpf", encode(key, bpf))
         except OSError as e:
-            log.warning(f"seccomp cache {self.dir}: cannot store {key}: {e.strerror}")
+            log.warning(f"seccomp cache {self.dir}: cannot store {key}: {strerror(e.errno)}")
             return False
         self.evict(keep=key)
         return True

@@ -11,7 +11,7 @@ import errno
 import os
 
 from .. import log
-from ..errors import ConfigError, MiniociError
+from ..errors import ConfigError, MiniociError, strerror
 
 NR_SCMP_ERROR = -1        # what libseccomp resolves an unknown syscall name to
 
@@ -50,7 +50,7 @@ def compile_profile(profile):
                     f.add_rule(rule.action, nr, *conditions)
             except OSError as e:
                 raise ConfigError(profile.file, f"{rule.path}.names[{j}]",
-                                  f"libseccomp refused the rule for {name!r}: {e.strerror}") from None
+                                  f"libseccomp refused the rule for {name!r}: {strerror(e.errno)}") from None
     fd = os.memfd_create("minioci-seccomp", os.MFD_CLOEXEC)
     with open(fd, "w+b") as out:
         f.export_bpf(out)

@@ -9,10 +9,8 @@ child loads the filter and sends the message itself, since for `create` the
 filter is loaded after `create` has returned.  The child gets the state (it
 names the child's pid) through the shared page: Child.set_listener_state.
 """
-import os
-
 from .. import OCI_VERSION, leanjson
-from ..errors import MiniociError
+from ..errors import MiniociError, strerror
 
 SECCOMP_FD_NAME = "seccompFd"
 
@@ -22,7 +20,7 @@ def connect(path):
     from .. import shim
     fd = shim.lib.mo_connect_unix(path.encode())
     if fd < 0:
-        raise MiniociError(f"connect to seccomp listener {path}: {os.strerror(-fd)}")
+        raise MiniociError(f"connect to seccomp listener {path}: {strerror(-fd)}")
     return fd
 
 

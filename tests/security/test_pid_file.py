@@ -128,7 +128,7 @@ def test_a_pid_file_that_cannot_be_written_is_one_clear_error(rt, tmp_path):
     r = rt.call("run", "-d", "-b", rt.bundle(sh("sleep 300")), "--pid-file", tmp_path / "pid", rt.new_id(),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, capture_output=False)
     assert r.returncode == 1
-    assert r.stderr == f"minioci: --pid-file {tmp_path / 'pid'}: Is a directory\n"
+    assert r.stderr == f"minioci: --pid-file {tmp_path / 'pid'}: is a directory\n"
     assert no_temp_files_left(tmp_path)
 
 

@@ -118,7 +118,7 @@ def test_exec_refuses_to_run_without_the_containers_filter(box, rt):
     assert line == f"minioci: container {cid!r}: its seccomp filter {kept} is damaged: " \
                    "5 bytes is not a whole number of 8-byte instructions"
     os.unlink(kept)
-    assert one_line(box.exec(cid, "true")).endswith(f"its seccomp filter {kept}: No such file or directory")
+    assert one_line(box.exec(cid, "true")).endswith(f"its seccomp filter {kept}: no such file or directory")
 
 
 def test_state_json_stays_small(box, rt):
@@ -389,7 +389,7 @@ def test_a_full_state_root_leaves_no_half_made_entry(rt, tiny_root, inodes):
                               timeout=60)
     fill(tiny_root, inodes)
     line = one_line(call("create", "-b", rt.bundle(sh("sleep 300")), cid))
-    assert "No space left on device" in line, line
+    assert "no space left on device" in line, line
     assert not os.path.exists(tiny_root / cid)
     assert cgroup_dirs(cid) == []
     # the id is free again once there is room
