@@ -475,3 +475,13 @@ def test_exec_and_ps_flags_get_one_clear_line(rt):
     r = rt.call("ps", cid, "-o", "nonsense")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and r.stderr.startswith("minioci: minioci ps: ps -o ")
     assert rt.call("delete", "--force", cid).returncode == 0
+
+
+def test_an_error_is_one_line_whatever_its_input_held(rt, tmp_path):
+    """Found by the fuzz test: an argument with a newline in it split the
+    error in two lines (engines read the first)."""
+    cfg = sh("true")
+    cfg["process"]["args"] = ["no\nsuch"]
+    r = rt.call("--log", tmp_path / "log.txt", "run", "-b", rt.bundle(cfg), rt.new_id())
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no\\nsuch" in r.stderr, r.stderr
+    assert (tmp_path / "log.txt").read_text().count("\n") == 1

@@ -369,6 +369,9 @@ def extras(token):
         "caps": lambda c: c["process"]["capabilities"].update(inheritable=["CAP_KILL"], ambient=["CAP_KILL"]),
         "user": lambda c: c["process"]["user"].update(uid=1000, gid=1000, additionalGids=[5], umask=0o22),
         "oom": lambda c: c["process"].__setitem__("oomScoreAdj", 100),
+        "scheduler": lambda c: c["process"].__setitem__("scheduler", {"policy": "SCHED_OTHER", "nice": 5}),
+        "ioPriority": lambda c: c["process"].__setitem__("ioPriority", {"class": "IOPRIO_CLASS_BE", "priority": 4}),
+        "personality": lambda c: c["linux"].__setitem__("personality", {"domain": "LINUX"}),
         "tmpfs": lambda c: c["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                                                "options": ["nosuid", "size=1m", "mode=1777"]}),
     }

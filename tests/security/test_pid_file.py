@@ -149,13 +149,19 @@ def test_minioci_timing_through_a_planted_temp_name_leaves_the_victim(rt, shared
     assert victim.read_text() == VICTIM_TEXT and not out.is_symlink()
 
 
-def test_the_log_never_follows_a_planted_symlink(rt, shared, victim):
+def test_the_log_never_follows_a_planted_symlink(rt, shared, victim, tmp_path):
     log = shared / "log.json"
     os.symlink(victim, log)
     os.lchown(log, 1000, 1000)        # the attacker's, as it would be
     r = rt.call("--log", log, "--log-format", "json", "start", "no-such-id")
-    assert r.stderr == "minioci: container 'no-such-id' does not exist\n"      # still said
+    # a log that cannot be opened is an error, as in runc: said on stderr
+    assert r.stderr == f"minioci: --log {log}: too many levels of symbolic links\n"
     assert victim.read_text() == VICTIM_TEXT
+    dangling = shared / "dangling.json"
+    os.symlink(tmp_path / "made-by-root", dangling)
+    os.lchown(dangling, 1000, 1000)
+    assert rt.call("--log", dangling, "state", "x").returncode == 1
+    assert not (tmp_path / "made-by-root").exists()
     # a symlink of root's own, such as /dev/stderr, still works
     r = rt.call("--log", "/dev/stderr", "--log-format", "json", "start", "no-such-id")
     assert '"msg":"container \'no-such-id\' does not exist"' in r.stderr
