@@ -452,6 +452,13 @@ def _capabilities(c, caps, path):
                 continue
             mask |= 1 << number
         masks[kind] = mask
+    # What capset(2) refuses, said with the JSON path rather than its EPERM.
+    for kind, within in (("effective", "permitted"), ("inheritable", "bounding")):
+        extra = masks[kind] & ~masks[within]
+        if extra:
+            name = CAPABILITIES[(extra & -extra).bit_length() - 1]
+            c.fail(f"{_p(path)}{kind}", f"{name} is not in {within} (the kernel refuses an {kind} "
+                                        f"capability outside the {within} set)")
     return Spec(**masks)
 
 

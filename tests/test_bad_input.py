@@ -92,6 +92,13 @@ CASES = [
     ("hostname of 65 bytes", lambda c: setting(c, "h" * 65, "hostname"), "hostname", "must be at most 64 bytes"),
     ("domainname of 65 bytes", lambda c: setting(c, "d" * 65, "domainname"), "domainname",
      "must be at most 64 bytes"),
+    # Found by the fuzz test: capset(2)'s EPERM, without the JSON path.
+    ("effective outside permitted", lambda c: setting(c, ["CAP_KILL", "CAP_SYS_ADMIN"], "process", "capabilities",
+                                                      "effective"),
+     "process.capabilities.effective", "CAP_SYS_ADMIN is not in permitted"),
+    ("inheritable outside bounding", lambda c: setting(c, ["CAP_SYS_ADMIN"], "process", "capabilities",
+                                                       "inheritable"),
+     "process.capabilities.inheritable", "CAP_SYS_ADMIN is not in bounding"),
     ("oomScoreAdj 2^63", lambda c: setting(c, 2**63, "process", "oomScoreAdj"), "process.oomScoreAdj",
      "must be from -1000 to 1000"),
     ("user missing", lambda c: without(c, "process", "user"), "process.user", "is required"),
