@@ -92,6 +92,13 @@ def _bundle_and_id(a):
     return bundle, cid
 
 
+def _preserve_fds(a):
+    """--preserve-fds, checked: the shim takes 3 + N as a C int."""
+    if not 0 <= a.preserve_fds <= 2**31 - 4:
+        raise MiniociError(f"--preserve-fds {a.preserve_fds}: must be in range 0-{2**31 - 4}")
+    return a.preserve_fds
+
+
 def _names_a_bundle(a, cwd=""):
     return a.bundle is None and a.positional and os.path.isfile(os.path.join(cwd, a.positional[0], "config.json"))
 
@@ -104,15 +111,12 @@ def config_to_load(g, name, a, cwd):
         return (a.positional[0] if _names_a_bundle(a, cwd) else a.bundle or "."), "config.json"
     if name == "create":
         return a.bundle or ".", "config.json"
-    if name == "exec" and not a.process:
-        data = state.Container(os.path.join(cwd, g.root), a.positional[0]).load()
-        return data["bundle"], os.path.basename(data.get("config") or "config.json")
     return None
 
 
 def _start_options(a, create):
     return ctr.StartOptions(create=create, pid_file=a.pid_file, console_socket=a.console_socket,
-                            no_pivot=a.no_pivot, preserve_fds=a.preserve_fds,
+                            no_pivot=a.no_pivot, preserve_fds=_preserve_fds(a),
                             detach=getattr(a, "detach", False))
 
 
@@ -172,15 +176,17 @@ def cmd_exec(g, a, tl):
     as runc's do (podman only tells zero from non-zero)."""
     cid = a.positional[0]
     try:
-        proc = _exec_process(g, a, cid)
+        given = _exec_process_file(a)
+        c, data, status = ctr.load(g.root, cid, lock=False)
+        proc = _exec_process(a, given, ctr.container_process(c, data))
         tl.mark("config")
         if a.tty and not a.console_socket and a.detach:
             raise MiniociError("exec --tty --detach needs --console-socket")
-        opts = ctr.ExecOptions(console_socket=a.console_socket, preserve_fds=a.preserve_fds,
+        opts = ctr.ExecOptions(console_socket=a.console_socket, preserve_fds=_preserve_fds(a),
                                pid_file=a.pid_file, console_size=_terminal_size(proc),
                                sub_cgroups=a.cgroup)
         fg = None if a.detach else parent.foreground()
-        child = ctr.exec_in(g.root, cid, proc, opts, tl)
+        child = ctr.exec_in(c, data, status, proc, opts, tl)
     except MiniociError as e:
         e.status = 255
         raise
@@ -193,25 +199,36 @@ def cmd_exec(g, a, tl):
         child.release()
 
 
-def _exec_process(g, a, cid):
-    """The process to exec: --process's JSON, or the container's own process
-    from its config with the command line's changes (as runc does)."""
+def _exec_process_file(a):
+    """--process's process, validated, or None for a command line."""
+    if not a.process:
+        if len(a.positional) < 2:
+            raise MiniociError("exec: a command (or --process FILE) is required")
+        return None
+    if len(a.positional) > 1:
+        raise MiniociError("exec: give either --process or a command, not both")
     from . import spec as spec_mod
-    if a.process:
-        if len(a.positional) > 1:
-            raise MiniociError("exec: give either --process or a command, not both")
-        return spec_mod.load_process(a.process)
-    if len(a.positional) < 2:
-        raise MiniociError("exec: a command (or --process FILE) is required")
-    data = state.Container(g.root, cid).load()
-    base = ctr.config_as_created(data).process
-    proc = spec_mod.Spec(**vars(base)) if base is not None else None
-    if proc is None:
-        raise MiniociError(f"exec: the container's config has no process to start from; use --process")
+    return spec_mod.load_process(a.process)
+
+
+def _exec_process(a, given, base):
+    """The process to exec: --process's (`given`), with what it leaves out
+    from the container's own process `base`; or `base` with the command
+    line's changes (as runc does).  Never anything from the bundle, which
+    may have changed since create."""
+    if given is not None:
+        return ctr.inherit(given, base)
+    from . import spec as spec_mod
+    proc = base
     proc.args = a.positional[1:]
     proc.terminal = a.tty
     if a.cwd:
+        if not a.cwd.startswith("/"):
+            raise MiniociError(f"exec: --cwd {a.cwd!r} must be an absolute path")
         proc.cwd = a.cwd
+    for e in a.env:
+        if "=" not in e or e.startswith("="):
+            raise MiniociError(f"exec: --env {e!r} must be KEY=value")
     proc.env = proc.env + a.env
     if a.user:
         uid, _, gid = a.user.partition(":")
@@ -219,19 +236,28 @@ def _exec_process(g, a, cid):
             raise MiniociError(f"exec: --user {a.user!r} must be UID[:GID] (numbers)")
         proc.uid, proc.gid = int(uid), int(gid or 0)
     if a.additional_gids:
+        if not all(g.isdigit() for g in a.additional_gids):
+            raise MiniociError(f"exec: --additional-gids must be numbers, not {' '.join(a.additional_gids)!r}")
         proc.additional_gids = [int(x) for x in a.additional_gids]
+    for what, value in (("--user", proc.uid), ("--user", proc.gid)) + tuple(
+            ("--additional-gids", g) for g in proc.additional_gids):
+        if value > spec_mod.C_INT_MAX:
+            raise MiniociError(f"exec: {what}: uids and gids must be in range 0-{spec_mod.C_INT_MAX}")
     if a.cap:
+        # Bounding, effective and permitted only, as runc does since
+        # CVE-2022-29162: an inheritable (or ambient) capability would stay
+        # with a non-root process across execve.
         bits = 0
         for name in a.cap:
-            number = spec_mod.CAP_NUMBERS.get(name.upper())
+            upper = name.upper()
+            number = spec_mod.CAP_NUMBERS.get(upper if upper.startswith("CAP_") else "CAP_" + upper)
             if number is None:
                 raise MiniociError(f"exec: unknown capability {name!r}")
             bits |= 1 << number
-        caps = proc.capabilities or spec_mod.Spec(bounding=0, effective=0, inheritable=0, permitted=0,
-                                                   ambient=0)
+        caps = proc.capabilities
         proc.capabilities = spec_mod.Spec(bounding=caps.bounding | bits, effective=caps.effective | bits,
-                                          inheritable=caps.inheritable | bits,
-                                          permitted=caps.permitted | bits, ambient=caps.ambient | bits)
+                                          permitted=caps.permitted | bits, inheritable=caps.inheritable,
+                                          ambient=caps.ambient)
     if a.no_new_privs:
         proc.no_new_privileges = True
     return proc
@@ -284,14 +310,19 @@ def cmd_delete(g, a, tl):
 
 def cmd_list(g, a, tl):
     import json
+    from .errors import ConfigError
     rows = []
     for cid in state.list_ids(g.root):
         c = state.Container(g.root, cid)
         try:
             data = c.load()
+            row = _public_state(c, data, state.status(c, data))
+        except ConfigError:   # state.BadState, or cgroup_dirs outside the cgroup mounts
+            row = _public_state(c, {}, "unknown")
         except MiniociError:
-            continue          # deleted while we looked
-        row = _public_state(c, data, state.status(c, data))
+            if not state.abandoned(c.dir):     # deleted while we looked (not lost: see abandoned)
+                continue
+            row = _public_state(c, {}, "unknown")
         row["owner"] = _owner(c.dir)
         rows.append(row)
     if a.quiet:
@@ -441,7 +472,8 @@ def cmd_ps(g, a, tl):
     except FileNotFoundError:
         raise MiniociError("minioci ps: the ps command is not installed (use --format json)") from None
     except subprocess.CalledProcessError as e:
-        raise MiniociError(f"minioci ps: ps {' '.join(ps_args)}: {e.stderr.strip()}") from None
+        first = (e.stderr.strip().splitlines() or [f"exit status {e.returncode}"])[0]     # not its usage text
+        raise MiniociError(f"minioci ps: ps {' '.join(ps_args)}: {first}") from None
     lines = out.splitlines()
     if not lines or "PID" not in lines[0].split():
         raise MiniociError(f"minioci ps: ps {' '.join(ps_args)} printed no PID column")
@@ -455,17 +487,21 @@ def cmd_ps(g, a, tl):
     return 0
 
 
+MAX_INTERVAL = 24 * 3600
+
+
 def _duration(text):
-    """A Go-style duration (5s, 500ms, 1m) in seconds."""
+    """A Go-style duration (5s, 500ms, 1m) in seconds, up to a day (what
+    time.sleep takes is bounded, and inf or nan are no interval)."""
     for suffix, scale in (("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)):
         if text.endswith(suffix):
             try:
                 value = float(text[:-len(suffix)]) * scale
             except ValueError:
                 break
-            if value > 0:
+            if 0 < value <= MAX_INTERVAL:
                 return value
-    raise MiniociError(f"minioci events: --interval {text!r}: use a duration like 5s or 500ms")
+    raise MiniociError(f"minioci events: --interval {text!r}: use a duration like 5s or 500ms, at most 24h")
 
 
 def cmd_events(g, a, tl):
@@ -507,12 +543,16 @@ def cmd_features(g, a, tl):
 def cmd_spec(g, a, tl):
     import json
     from .specgen import default_config
+    from . import safefile
     path = os.path.join(a.bundle or ".", "config.json")
-    if os.path.exists(path):
-        raise MiniociError(f"{path} exists: remove it first")
-    with open(path, "w") as f:
-        json.dump(default_config(rootless=a.rootless), f, indent=2)
-        f.write("\n")
+    try:
+        # O_EXCL: never over an existing file, nor through a symlink
+        safefile.create(path, json.dumps(default_config(rootless=a.rootless), indent=2) + "\n")
+    except FileExistsError:
+        raise MiniociError(f"{path} exists: remove it first") from None
+    except OSError as e:
+        from .errors import strerror
+        raise MiniociError(f"{path}: {strerror(e.errno)}") from None
     return 0
 
 

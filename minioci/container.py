@@ -11,7 +11,7 @@ import os
 import time
 
 from . import cgroups, parent, state
-from .errors import MiniociError, strerror
+from .errors import ConfigError, MiniociError, SysError, strerror
 
 # The modules only starting a process needs (shim, plan, resources, devices,
 # hooks) are imported where they are used: `start`, `kill` and `delete` are
@@ -58,6 +58,8 @@ def start(spec, container, opts, tl):
     if opts.pid_file and not os.path.isdir(os.path.dirname(os.path.abspath(opts.pid_file))):
         raise MiniociError(f"--pid-file {opts.pid_file}: its directory does not exist")
     check_preserved_fds(opts.preserve_fds)
+    if os.path.lexists(container.dir):     # said first (reserve() is what claims the id)
+        raise MiniociError(f"container {container.id!r} already exists")
     _leave_out_ungrantable_capabilities(proc, spec.file)
     cgroup, wanted, devices_part, device_filter = _cgroup_settings(spec, container)
     tl.mark("validate")
@@ -70,15 +72,17 @@ def start(spec, container, opts, tl):
     try:
         container.reserve()
         undo.append(container.remove)
+        if seccomp is not None:
+            container.save_seccomp(seccomp.bpf)
         # Recorded before anything else is made, so that `delete --force`
         # finds it all even if this process is killed half-way (parents
-        # are registered before they are made: see cgroups.remove).
+        # are registered before they are made: see cgroups.remove).  The
+        # process and seccomp records are what `exec` inherits.
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
-                               cgroup_dirs=cgroup.directories(), resources=spec.resources or {},
-                               cgroup_existing=cgroup.note_existing(), config_stamp=spec.stamp,
-                               seccomp=spec.seccomp is not None,
-                               config=spec.file, hooks=_hooks_as_dicts(spec),
-                               network=net.record() if net else None)
+                               cgroup_dirs=cgroup.directories(), cgroup_path=cgroup.path,
+                               cgroup_existing=cgroup.note_existing(), resources=spec.resources or {},
+                               hooks=_hooks_as_dicts(spec), network=net.record() if net else None,
+                               process=state.process_record(proc), seccomp=state.seccomp_record(seccomp))
         container.save(data)
         fifo_fd = console_fd = listener_fd = None
         if opts.create:
@@ -302,6 +306,15 @@ def bounding_set():
     return int(text[start:text.index(b"\n", start)], 16)
 
 
+def _kept_seccomp(c, record):
+    """The container's filter, kept at create (minioci.seccomp only if it
+    has one)."""
+    if record is None:
+        return None
+    from . import seccomp
+    return seccomp.kept_filter(c, record)
+
+
 def _seccomp(spec, root, tl):
     """The seccomp Filter the config asks for, or None.  minioci.seccomp is
     imported only then (a config without one loads none of it), so the
@@ -404,14 +417,13 @@ def _connect(path):
 
 
 def write_pid_file(path, pid):
-    """The host pid, no newline, written atomically (conmon reads it at once)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise MiniociError(f"--pid-file {path}: directory {directory} does not exist")
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.rename(tmp, path)
+    """The host pid, no newline, written atomically (conmon reads it at
+    once), and safely in a directory others can write (see safefile)."""
+    from . import safefile
+    try:
+        safefile.replace(path, str(pid))
+    except OSError as e:
+        raise MiniociError(f"--pid-file {path}: {strerror(e.errno)}") from None
 
 
 def stop_and_remove(started, tl):
@@ -448,27 +460,52 @@ class ExecOptions:
         self.sub_cgroups = sub_cgroups       # --cgroup: see cgroups.Cgroup.below
 
 
-def exec_in(root, cid, proc, opts, tl):
-    """Start `proc` in the running container `cid`: its cgroup, every
-    namespace of its init, its seccomp profile, and proc's own user,
-    capabilities and rlimits.  Returns the child (parent.spawn) once it has
-    exec'ed."""
+def container_process(c, data):
+    """The container's own process, as kept at create: the base of `exec ID
+    CMD`, and where an `exec --process` gets what it leaves out."""
+    if data.get("process") is None:
+        raise MiniociError(f"container {c.id!r}: {c.state_file} has no process record (the container "
+                           "was made by an older minioci): recreate it to exec in it")
+    return state.process_from_record(data["process"])
+
+
+def inherit(proc, base):
+    """`exec --process`'s process, with what it leaves out taken from the
+    container's own process `base`, as runc does: capabilities (none in the
+    JSON never means more than the container has), rlimits,
+    noNewPrivileges, oomScoreAdj, the AppArmor profile and SELinux label."""
+    if proc.capabilities is None:
+        proc.capabilities = base.capabilities
+    if not proc.rlimits:
+        proc.rlimits = base.rlimits
+    if proc.no_new_privileges is None:
+        proc.no_new_privileges = base.no_new_privileges
+    if proc.oom_score_adj is None:
+        proc.oom_score_adj = base.oom_score_adj
+    proc.apparmor_profile = proc.apparmor_profile or base.apparmor_profile
+    proc.selinux_label = proc.selinux_label or base.selinux_label
+    return proc
+
+
+def exec_in(c, data, status, proc, opts, tl):
+    """Start `proc` in the running container `c` (whose state, loaded, is
+    `data`): its cgroup, every namespace of its init, its seccomp filter,
+    and proc's own user, capabilities and rlimits.  Nothing comes from the
+    bundle: what the container's process was given is in its state.
+    Returns the child (parent.spawn) once it has exec'ed."""
     from . import plan as plan_mod
     check_preserved_fds(opts.preserve_fds)
-    c, data, status = load(root, cid, lock=False)
+    cid = c.id
     if status in ("stopped", "paused"):
         raise MiniociError(f"cannot exec in container {cid!r}: it is {status}")
     _leave_out_ungrantable_capabilities(proc, "process")
-    seccomp = None
-    spec = config_as_created(data, needed=bool(data.get("seccomp")))
-    if spec is not None:
-        seccomp = _seccomp(spec, root, tl)
+    seccomp = _kept_seccomp(c, data.get("seccomp"))
     pid = data["pid"]
     short = {"network": "net", "mount": "mnt"}
     namespaces = {t: f"/proc/{pid}/ns/{short.get(t, t)}" for t in (data.get("namespaces") or {})}
     # The directories themselves: a relative cgroupsPath was resolved against
     # the cgroup of whoever created the container, not ours.
-    cgroup = cgroups.Cgroup.from_dirs(cgroups.detect(), data["cgroup_dirs"])
+    cgroup = _cgroup(c, data)
     if opts.sub_cgroups:
         cgroup = cgroup.below(opts.sub_cgroups)
     undo = []
@@ -509,24 +546,6 @@ def exec_in(root, cid, proc, opts, tl):
         for step in reversed(undo):
             step()
 
-def config_as_created(data, needed=True):
-    """The container's config.json, as it was at create, for what `exec`
-    takes from it (its seccomp profile, the default process).  Changed
-    since, or gone, it is refused (the runtime-spec: changes after create
-    must not reach the container); gone and not `needed`, None."""
-    from . import spec as spec_mod
-    file = os.path.join(data["bundle"], os.path.basename(data.get("config") or "config.json"))
-    try:
-        spec = spec_mod.load(data["bundle"], os.path.basename(file))
-    except MiniociError as e:
-        if not needed:
-            return None
-        raise MiniociError(f"exec: the container's configuration is needed and cannot be read: {e}") from None
-    if data.get("config_stamp") and spec.stamp != data["config_stamp"]:
-        raise MiniociError(f"exec: {file} changed since the container was created; "
-                           "the container keeps the configuration it was created with")
-    return spec
-
 
 def load(root, cid, lock=True):
     """(Container, state dict, status) of an existing container; locked for
@@ -559,8 +578,11 @@ def start_created(root, cid):
     return c, data
 
 
-def _cgroup_pids(data):
-    return cgroups.pids(data.get("cgroup_dirs") or [])
+def _cgroup(c, data):
+    """The container's Cgroup, from the directories in its state; each must
+    lie below one of this host's cgroup mounts (ConfigError naming the
+    state file and the entry otherwise: see cgroups.Cgroup.from_dirs)."""
+    return cgroups.Cgroup.from_dirs(cgroups.detect(), data["cgroup_dirs"], c.state_file, data["cgroup_path"])
 
 
 def signal_container(root, cid, sig, all_processes=False):
@@ -581,7 +603,7 @@ def signal_container(root, cid, sig, all_processes=False):
         _kill(data["pid"], sig)
         return
     from .cgroups import freezer
-    dirs = data.get("cgroup_dirs") or []
+    dirs = _cgroup(c, data).directories()
     if sig == 9 and any(os.path.exists(os.path.join(d, "cgroup.kill")) for d in dirs):
         cgroups.kill(dirs, sig)
         return
@@ -604,30 +626,82 @@ def _kill(pid, sig):
 
 def delete(root, cid, force=False):
     """Remove a container: its processes (with force, or when it was only
-    created), cgroup and state.  Unknown ids are fine with force (podman)."""
+    created), cgroup and state.  Unknown ids are fine with force (podman).
+    A container whose state cannot be used is deleted (with force) by what
+    can be found of it without its state: see _delete_unknown."""
     c = state.Container(root, cid)
     if not os.path.isdir(c.dir):
         if force:
             return
         raise MiniociError(f"container {cid!r} does not exist")
-    c.lock()
+    try:
+        c.lock()
+    except SysError as e:
+        # No lock can be made (a full root): then no create ever got past
+        # reserve() here, which makes the lock before anything else.
+        import errno
+        if not (force and e.errno in (errno.ENOSPC, errno.EDQUOT)):
+            raise
     try:
         data = c.load()
-    except MiniociError:
+        dirs = _cgroup(c, data).directories()
+    except ConfigError as e:            # state.BadState, or cgroup_dirs outside any cgroup mount
         if not force:
             raise
-        data = {}            # a create killed before its first save: only the directory
-    status = state.status(c, data) if data else "stopped"
+        _delete_unknown(c, e)
+        return
+    except MiniociError:
+        if not force or os.path.exists(c.state_file):
+            raise
+        _delete_unknown(c, None)        # no state.json
+        return
+    data["cgroup_dirs"] = dirs
+    status = state.status(c, data)
     if status in ("running", "paused") and not force:
         raise MiniociError(f"cannot delete container {cid!r}: it is {status} (use --force)")
     if status != "stopped":
         _kill_all(data)
-    cgroups.remove(data.get("cgroup_dirs") or [], keep=data.get("cgroup_existing") or ())
+    cgroups.remove(dirs, keep=data.get("cgroup_existing") or ())
     if data.get("network"):
         from . import network
         network.teardown(data["network"])
     c.remove()
     _run_hooks(data, "poststop", "stopped", 0)
+
+
+def _delete_unknown(c, problem):
+    """`delete --force` of a container whose state is unusable (`problem`)
+    or missing (None): find its cgroup directories by its id in every
+    hierarchy (the names cgroups.named_after knows, leaving out those of
+    the other containers under this root), kill what is in them, remove
+    them, then the entry.  If none is found, nothing shows what may still
+    run: an unusable state is kept and the error says so; an entry without
+    state.json is removed (a create killed before its first save, which
+    comes before any process or cgroup is made)."""
+    layout = cgroups.detect()
+    others = set()
+    for other in state.list_ids(c.root):
+        if other == c.id:
+            continue
+        others.add(other)
+        try:
+            others.update(state.Container(c.root, other).load()["cgroup_dirs"])
+        except MiniociError:
+            pass
+    found = cgroups.find_named(layout, c.id, exclude=others)
+    if not found and problem is None:
+        c.remove()
+        return
+    if not found:
+        raise MiniociError(f"{problem}; no cgroup named after container {c.id!r} was found, so what "
+                           f"may still run of it cannot be: kept {c.dir}")
+    _kill_all({"pid": 0, "cgroup_dirs": found})
+    cgroups.remove(found)
+    netns = os.path.join(c.dir, "netns")
+    if os.path.exists(netns):
+        from .network import netns as netns_mod
+        netns_mod.remove(netns)
+    c.remove()
 
 
 def _kill_all(data, timeout=10.0):
@@ -636,10 +710,10 @@ def _kill_all(data, timeout=10.0):
     since its tasks cannot die frozen."""
     import time
     from .cgroups import freezer
-    dirs = data.get("cgroup_dirs") or []
+    dirs = data["cgroup_dirs"]
 
     def kill_everything():
-        if (data.get("pid") or 0) > 0:    # never 0 or -1: our own group, or everyone
+        if state.is_alive(data):    # the init itself, never a reused pid (nor 0 or -1)
             _kill(data["pid"], 9)
         cgroups.kill(dirs, 9)
 
@@ -647,7 +721,7 @@ def _kill_all(data, timeout=10.0):
     if freezer.is_frozen(dirs):
         freezer.set_frozen(dirs, False)
     deadline = time.monotonic() + timeout
-    while state.is_alive(data) or _cgroup_pids(data):
+    while state.is_alive(data) or cgroups.pids(dirs):
         if time.monotonic() > deadline:
             raise MiniociError(f"container process {data.get('pid')} did not die within {timeout:g}s")
         time.sleep(0.002)
@@ -672,9 +746,7 @@ def update(root, cid, request, file):
     from .cgroups import resources
     merged = resources.merge(current, request)
     wanted = resources.plan(request, file, prefix="", current=current, with_devices=False)
-    layout = cgroups.detect()
-    cgroup = cgroups.Cgroup.from_dirs(layout, data.get("cgroup_dirs") or [])
-    resources.apply(resources.route(cgroup, wanted))
+    resources.apply(resources.route(_cgroup(c, data), wanted))
     data["resources"] = merged
     c.save(data)
 
@@ -683,25 +755,25 @@ def pause(root, cid):
     from .cgroups import freezer
     # A created container has not started its program: nothing to pause yet.
     c, data, _ = _running(root, cid, "pause", ("running",))
-    freezer.set_frozen(data.get("cgroup_dirs") or [], True)
+    freezer.set_frozen(_cgroup(c, data).directories(), True)
 
 
 def resume(root, cid):
     from .cgroups import freezer
     c, data, _ = _running(root, cid, "resume", ("paused",))
-    freezer.set_frozen(data.get("cgroup_dirs") or [], False)
+    freezer.set_frozen(_cgroup(c, data).directories(), False)
 
 
 def processes(root, cid):
     """`ps`: the pids in the container's cgroup."""
     c, data, _ = load(root, cid, lock=False)
-    return sorted(_cgroup_pids(data))
+    return sorted(cgroups.pids(_cgroup(c, data).directories()))
 
 
 def oom_kills(root, cid):
     from .cgroups import stats as stats_mod
     c, data, status = load(root, cid, lock=False)
-    return stats_mod.oom_kills(cgroups.Cgroup.from_dirs(cgroups.detect(), data.get("cgroup_dirs") or []))
+    return stats_mod.oom_kills(_cgroup(c, data))
 
 
 def stats(root, cid):
@@ -710,5 +782,4 @@ def stats(root, cid):
     c, data, status = load(root, cid, lock=False)
     if status == "stopped":
         raise MiniociError(f"container {cid!r} is not running")
-    layout = cgroups.detect()
-    return stats_mod.collect(cgroups.Cgroup.from_dirs(layout, data.get("cgroup_dirs") or []))
+    return stats_mod.collect(_cgroup(c, data))

@@ -35,6 +35,8 @@ def loads(text):
         if text[end:].strip(_WS):
             raise ValueError("extra data")
         return value
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     except (StopIteration, ValueError, SystemError):
         # SystemError: the C scanner raises json.decoder.JSONDecodeError only
         # when json.decoder is already imported, and fails oddly otherwise.

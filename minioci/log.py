@@ -21,7 +21,7 @@ def configure(path=None, fmt="text", debug=False):
     _json, _debug = fmt == "json", debug
     if path:
         try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644))
+            os.close(_open_log(path))
         except OSError as e:
             from .errors import MiniociError, strerror
             raise MiniociError(f"--log {path}: {strerror(e.errno)}") from None
@@ -29,19 +29,34 @@ def configure(path=None, fmt="text", debug=False):
 
 
 def _line(level, msg):
-    from .state import rfc3339_now
+    from . import rfc3339_now
     if _json:
         from . import leanjson
         return leanjson.dumps({"level": level, "msg": msg, "time": rfc3339_now()}) + "\n"
-    escaped = msg.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = _one_line(msg.replace("\\", "\\\\").replace('"', '\\"'))
     return f'time="{rfc3339_now()}" level={level} msg="{escaped}"\n'
+
+
+def _open_log(path):
+    """The log, for appending.  Its directory may be writable by others: a
+    symlink at the path is followed only if it is our own (/dev/stderr is
+    root's), never one another user planted there (the kernel's
+    protected_symlinks rule, for every directory)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        import errno
+        if e.errno != errno.ELOOP or os.lstat(path).st_uid != os.geteuid():
+            raise
+        return os.open(path, flags, 0o644)
 
 
 def _to_log(level, msg):
     if not _path:
         return False
     try:
-        fd = os.open(_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        fd = _open_log(_path)
         try:
             os.write(fd, _line(level, msg).encode())
         finally:
@@ -51,17 +66,23 @@ def _to_log(level, msg):
         return False
 
 
+def _one_line(msg):
+    """A message is one line, whatever its input held (a path or an
+    argument with a newline in it): engines read the first line."""
+    return msg.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def error(msg):
     _to_log("error", msg)
     try:
-        os.write(2, f"minioci: {msg}\n".encode())
+        os.write(2, f"minioci: {_one_line(msg)}\n".encode())
     except OSError:
         pass
 
 
 def _verbose(level, msg):
     if _debug and not _to_log(level, msg):
-        os.write(2, f"minioci: {level}: {msg}\n".encode())
+        os.write(2, f"minioci: {level}: {_one_line(msg)}\n".encode())
 
 
 def warning(msg):

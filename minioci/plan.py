@@ -14,7 +14,7 @@ it can be and execve.
 import os
 
 from .spec import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC, MS_SHARED, MS_SLAVE, MS_UNBINDABLE, NAMESPACES,
-                   sysctl_path)
+                   NO_CAPABILITIES, sysctl_path)
 
 S_IFCHR, S_IFBLK, S_IFIFO = 0o020000, 0o060000, 0o010000
 CAP_SYS_ADMIN_BIT = 1 << 21
@@ -384,9 +384,11 @@ def _process(proc, opts, add, start_hooks=(), console=False):
         add("terminal", "terminal", socket_fd=-1 if opts.console_fd is None else opts.console_fd,
             uid=proc.uid, gid=proc.gid, size=(rows & 0xffff) << 16 | (cols & 0xffff),
             console=int(console))
-    caps = proc.capabilities
-    if caps is not None:
-        add("cap_bounding", "capabilities", keep=caps.bounding)
+    # An absent process.capabilities grants none: every set empty, the
+    # bounding set too (or a setuid binary would regain the rest), for any
+    # user (runc does the same).
+    caps = proc.capabilities or NO_CAPABILITIES
+    add("cap_bounding", "capabilities", keep=caps.bounding)
     add("user", "user", uid=proc.uid, gid=proc.gid, groups=list(proc.additional_gids))
     add("chdir", "cwd", path=proc.cwd)
     # The seccomp filter is loaded last, right before execve: nothing of
@@ -395,11 +397,8 @@ def _process(proc, opts, add, start_hooks=(), console=False):
     # then; execve drops it (it is left only where the configuration puts it
     # in the bounding, inheritable or ambient set, which execve keeps).
     hold = CAP_SYS_ADMIN_BIT if opts.seccomp is not None and not proc.no_new_privileges else 0
-    if caps is not None:
-        add("caps", "capabilities", effective=caps.effective | hold, permitted=caps.permitted | hold,
-            inheritable=caps.inheritable, ambient=caps.ambient)
-    elif proc.uid != 0:
-        add("caps", "capabilities", effective=hold, permitted=hold, inheritable=0, ambient=0)
+    add("caps", "capabilities", effective=caps.effective | hold, permitted=caps.permitted | hold,
+        inheritable=caps.inheritable, ambient=caps.ambient)
     if proc.no_new_privileges:
         add("no_new_privs", "no_new_privs")
     if proc.umask is not None:

@@ -104,6 +104,10 @@ _SYSCTL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
 
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
+HOST_NAME_MAX = 64       # and a domain name's too (the kernel's __NEW_UTS_LEN)
+# Values the shim takes in a C int (native/minioci_shim.h's i1, i2): uids and
+# gids, umask, device owners, hook timeouts.  runc's range for ids is the same.
+C_INT_MAX = 2**31 - 1
 
 
 class Spec:
@@ -112,6 +116,10 @@ class Spec:
 
     def __init__(self, **fields):
         self.__dict__.update(fields)
+
+
+# What an absent process.capabilities means: nothing, in every set.
+NO_CAPABILITIES = Spec(bounding=0, effective=0, inheritable=0, permitted=0, ambient=0)
 
 
 def load(bundle, config_name="config.json", cwd=None):
@@ -123,12 +131,9 @@ def load(bundle, config_name="config.json", cwd=None):
         where, abs_bundle = file, os.path.abspath(bundle)
     else:
         where, abs_bundle = os.path.join(cwd, file), os.path.normpath(os.path.join(cwd, bundle))
-    stamp = []
-    raw = _read(where, file, stamp)
+    raw = _read(where, file)
     if _validated is None:
-        spec = parse(_decode(raw, file), file, abs_bundle)
-        spec.stamp = stamp
-        return spec
+        return parse(_decode(raw, file), file, abs_bundle)
     key = (file, abs_bundle, raw)
     known = _validated.pop(key, None)
     if known is not None:
@@ -136,12 +141,10 @@ def load(bundle, config_name="config.json", cwd=None):
         c = Checker(file)
         for check, args in host_checks:
             check(c, *args)
-        spec.stamp = stamp                                  # this read's, not the first one's
         return spec
     global _validated_count
     c = Checker(file)
     spec = parse(_decode(raw, file), file, abs_bundle, c)
-    spec.stamp = stamp
     _validated[key] = (spec, c.host_checks)
     _validated_count += 1
     while len(_validated) > _validated_limit:
@@ -175,22 +178,15 @@ def validated_generation():
     return _validated_count
 
 
-def read_json(file, stamp=None):
-    """The decoded JSON document in `file`; errors name the file.  `stamp`,
-    a list, gets the file's [inode, size, mtime in ns]: whether it changed
-    since (the runtime-spec: a change after create must not reach the
-    container)."""
-    return _decode(_read(file, file, stamp), file)
+def read_json(file):
+    """The decoded JSON document in `file`; errors name the file."""
+    return _decode(_read(file, file), file)
 
 
-def _read(path, file, stamp=None):
+def _read(path, file):
     try:
         with open(path, "rb") as f:
-            raw = f.read()
-            if stamp is not None:
-                st = os.fstat(f.fileno())
-                stamp[:] = [st.st_ino, st.st_size, st.st_mtime_ns]
-            return raw
+            return f.read()
     except OSError as e:
         raise ConfigError(file, "", f"cannot read: {strerror(e.errno)}") from None
 
@@ -308,6 +304,7 @@ class Checker:
             "array": isinstance(value, list),
             "int": isinstance(value, int) and not isinstance(value, bool),
             "uint32": isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= UINT32_MAX,
+            "cint": isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= C_INT_MAX,
             "uint64": isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= UINT64_MAX,
             "strings": isinstance(value, list) and all(isinstance(s, str) for s in value),
         }[kind]
@@ -327,6 +324,7 @@ _KIND_MESSAGES = {
     "string": "must be a string", "bool": "must be a boolean", "object": "must be an object",
     "array": "must be an array", "int": "must be an integer",
     "uint32": "must be an integer from 0 to 4294967295",
+    "cint": f"must be in range 0-{C_INT_MAX}",
     "uint64": "must be an integer from 0 to 18446744073709551615",
     "strings": "must be an array of strings",
 }
@@ -384,14 +382,15 @@ def _process(c, proc, path):
         args=args,
         env=env,
         cwd=os.path.normpath(cwd),
-        uid=c.field(user, "uid", upath, "uint32", required=True),
-        gid=c.field(user, "gid", upath, "uint32", required=True),
-        umask=c.field(user, "umask", upath, "uint32", default=None),
-        additional_gids=[c.check(g, f"{upath}.additionalGids[{i}]", "uint32")
+        uid=c.field(user, "uid", upath, "cint", required=True),
+        gid=c.field(user, "gid", upath, "cint", required=True),
+        umask=c.field(user, "umask", upath, "cint", default=None),
+        additional_gids=[c.check(g, f"{upath}.additionalGids[{i}]", "cint")
                          for i, g in enumerate(c.field(user, "additionalGids", upath, "array", default=[]))],
         capabilities=_capabilities(c, caps, f"{_p(path)}capabilities") if caps is not None else None,
         rlimits=_rlimits(c, proc, path),
-        no_new_privileges=c.field(proc, "noNewPrivileges", path, "bool", default=False),
+        # None when absent: an exec'd process then keeps the container's.
+        no_new_privileges=c.field(proc, "noNewPrivileges", path, "bool", default=None),
         oom_score_adj=oom,
         scheduler=_scheduler(c, proc, path),
         io_priority=_io_priority(c, proc, path),
@@ -518,6 +517,13 @@ def _capabilities(c, caps, path):
                 continue
             mask |= 1 << number
         masks[kind] = mask
+    # What capset(2) refuses, said with the JSON path rather than its EPERM.
+    for kind, within in (("effective", "permitted"), ("inheritable", "bounding")):
+        extra = masks[kind] & ~masks[within]
+        if extra:
+            name = CAPABILITIES[(extra & -extra).bit_length() - 1]
+            c.fail(f"{_p(path)}{kind}", f"{name} is not in {within} (the kernel refuses an {kind} "
+                                        f"capability outside the {within} set)")
     return Spec(**masks)
 
 
@@ -608,8 +614,8 @@ def _hooks(c, doc):
             if not hpath.startswith("/"):
                 c.fail(f"{where}.path", f"must be an absolute path, not {hpath!r}")
             timeout = c.field(h, "timeout", where, "int", default=None)
-            if timeout is not None and timeout <= 0:
-                c.fail(f"{where}.timeout", "must be greater than zero")
+            if timeout is not None and not 0 < timeout <= C_INT_MAX:
+                c.fail(f"{where}.timeout", f"must be in range 1-{C_INT_MAX} (seconds)")
             lst.append(Spec(path=hpath, args=c.field(h, "args", where, "strings", default=[hpath]),
                             env=c.field(h, "env", where, "strings", default=[]), timeout=timeout))
         out[stage] = lst
@@ -622,8 +628,9 @@ def _string_map(c, d, key, path):
     for k, v in value.items():
         if not k:
             c.fail(where, "a key must not be empty")
-        if not isinstance(v, str):
-            c.fail(f"{where}.{k}", "must be a string")
+        if "\0" in k:
+            c.fail(f"{where}.{k!r}", "a key must not contain a NUL byte")
+        c.check(v, f"{where}.{k}", "string")
     return value
 
 
@@ -712,8 +719,8 @@ def _device(c, d, where):
                 major=c.field(d, "major", where, "uint32", required=needs_numbers, default=0),
                 minor=c.field(d, "minor", where, "uint32", required=needs_numbers, default=0),
                 file_mode=mode,
-                uid=c.field(d, "uid", where, "uint32", default=0),
-                gid=c.field(d, "gid", where, "uint32", default=0))
+                uid=c.field(d, "uid", where, "cint", default=0),
+                gid=c.field(d, "gid", where, "cint", default=0))
 
 
 def _rootfs_propagation(c, linux):
@@ -813,6 +820,10 @@ def _check_consistency(c, spec):
     elif spec.uid_mappings or spec.gid_mappings:
         c.fail("linux.uidMappings" if spec.uid_mappings else "linux.gidMappings",
                "needs a new user namespace (linux.namespaces has no new 'user')")
+    for key in ("hostname", "domainname"):
+        value = getattr(spec, key)
+        if value is not None and len(value.encode()) > HOST_NAME_MAX:
+            c.fail(key, f"must be at most {HOST_NAME_MAX} bytes, not {len(value.encode())}")
     for m in spec.mounts:
         if m.idmap and "user" not in ns:
             c.fail(f"{m.path}.options", f"{m.idmap} maps ids through the container's user namespace: "

@@ -115,10 +115,13 @@ def report(timeline, mode, **extra):
     if path and path.endswith("/"):
         path = f"{path}{extra.get('command', 'minioci')}-{os.getpid()}.json"
     if path:
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
-        os.rename(tmp, path)
+        from . import safefile
+        try:
+            safefile.replace(path, text + "\n")
+        except OSError as e:
+            from . import log
+            from .errors import strerror
+            log.warning(f"MINIOCI_TIMING {path}: {strerror(e.errno)}")
     if mode == "json":
         os.write(2, (text + "\n").encode())
     elif mode:

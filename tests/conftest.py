@@ -208,7 +208,7 @@ class Runtime:
 
 # Host paths minioci itself keeps for all containers (the cgroup parents it
 # made, the network setup lock); the test session leaves them as it found them.
-RUNTIME_HOST_PATHS = ("/run/minioci-cgroup-parents", "/run/lock/minioci-network.lock", "/run/minioci-test")
+RUNTIME_HOST_PATHS = ("/run/minioci-cgroup-parents", "/run/minioci-network.lock", "/run/minioci-test")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -475,3 +475,30 @@ def test_detect_keeps_the_layout_while_the_files_read_the_same(tmp_path):
     mountinfo.write_text("50 40 0:26 / /sys/fs/cgroup2 rw - cgroup2 cgroup2 rw\n")
     again = cgroups.detect(str(mountinfo), str(proc_cgroups))
     assert again is not first and again.v2 == ("/sys/fs/cgroup2", "/")
+
+
+# ---- finding a container by its id (delete --force without a state) -------------
+
+@pytest.mark.parametrize("name,match", [
+    ("c1", True),                               # minioci's /minioci/<id>
+    ("libpod-c1", True),                        # podman's cgroupfs /libpod_parent/libpod-<id>
+    ("libpod-c1.scope", True),                  # systemd's slice:prefix:<id>, as runc and crun make it
+    ("crio_x-c1.scope", True),
+    ("c1.scope", False), ("xc1", False), ("c10", False), ("libpod-c10", False),
+    ("a-b-c1", False),                          # the prefix is one word: a-b-c1 is container b-c1's
+    ("-c1", False), ("libpod-c1.slice", False),
+])
+def test_named_after(name, match):
+    assert cgroups.named_after(name, "c1") is match
+
+
+def test_find_named_searches_every_hierarchy_and_leaves_others_out(tmp_path):
+    v1 = {"memory": (str(tmp_path / "memory"), "/", ["memory"])}
+    layout = cgroups.Layout(v1, (str(tmp_path / "unified"), "/"))
+    for d in ("memory/minioci/c1/sub", "memory/minioci/c2", "unified/libpod_parent/libpod-c1",
+              "unified/machine.slice/libpod-c1.scope", "unified/minioci/x-c1", "unified/deep/er/c1"):
+        (tmp_path / d).mkdir(parents=True)
+    found = cgroups.find_named(layout, "c1", exclude={str(tmp_path / "unified/minioci/x-c1")})
+    assert sorted(found) == sorted(str(tmp_path / d) for d in (
+        "memory/minioci/c1", "unified/libpod_parent/libpod-c1", "unified/machine.slice/libpod-c1.scope",
+        "unified/deep/er/c1"))

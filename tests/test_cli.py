@@ -59,6 +59,14 @@ def test_help_of_a_command_but_not_of_what_exec_runs(capsys):
     assert capsys.readouterr().out.startswith("usage: minioci exec ")
 
 
+@pytest.mark.parametrize("text", ["infs", "1e400s", "nans", "-1s", "0s", "25h", "5"])
+def test_an_events_interval_is_a_finite_duration_of_a_day_at_most(text):
+    """inf slept into an OverflowError traceback after the first snapshot."""
+    with pytest.raises(MiniociError, match="at most 24h"):
+        commands._duration(text)
+    assert commands._duration("500ms") == 0.5 and commands._duration("24h") == 86400
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--log-format", "xml", "state", "x"], "minioci: invalid --log-format 'xml': use text or json\n"),
     (["--log", "/nonexistent/dir/log", "state", "x"], "minioci: --log /nonexistent/dir/log: no such file or directory\n"),

@@ -38,3 +38,8 @@ def test_does_not_import_re_or_json():
             "print(sorted(m for m in ('re', 'json', 'enum') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_deep_nesting_is_a_value_error_not_a_recursion_error():
+    with pytest.raises(ValueError, match="nested too deeply"):
+        leanjson.loads("[" * 100000 + "]" * 100000)

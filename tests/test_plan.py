@@ -164,6 +164,16 @@ def test_every_plan_field_has_a_place_in_the_c_struct(tmp_path):
     assert {s["op"] for s in p.steps} <= set(shim.FIELDS)
 
 
+def test_no_capabilities_in_the_config_means_every_set_empty(tmp_path):
+    for uid in (0, 1000):
+        cfg = base_config()
+        del cfg["process"]["capabilities"]
+        cfg["process"]["user"] = {"uid": uid, "gid": uid}
+        p = build(cfg, tmp_path)
+        assert p.find("cap_bounding", keep=0)
+        assert p.find("caps", effective=0, permitted=0, inheritable=0, ambient=0)
+
+
 def decode(data, nsteps):
     """The steps native/plan.c (minioci-init's decoder) reads from `data`."""
     from minioci._shim import ffi, lib

@@ -417,13 +417,15 @@ def run_detached(rt, cfg):
     return cid
 
 
-def test_exec_gets_the_containers_filter_from_the_cache(rt, rootfs):
+def test_exec_gets_the_containers_filter_kept_at_create(rt, rootfs):
     cid = run_detached(rt, with_profile(rootfs, "exec sleep 300", errno_profile(99)))
+    kept = os.path.join(rt.root, cid, "seccomp.bpf")
+    assert oct(os.stat(kept).st_mode & 0o777) == "0o600"
     r = rt.call("exec", cid, "sysc", str(nr("getcpu")))
     assert (r.returncode, results(r.stdout)) == (0, [(-1, 99)]), r.stderr
     assert len(entry_files(rt)) == 1
     hits = [line.split()[2] for line in rt.call("seccomp", "cache").stdout.splitlines()[1:2]]
-    assert hits == ["1"]                                 # exec's lookup hit what run compiled
+    assert hits == ["0"]              # exec neither compiles nor looks the profile up: it was kept
     assert rt.call("delete", "--force", cid).returncode == 0
 
 

@@ -76,6 +76,10 @@ def draw(result, path):
     fig.legend(loc="lower center", ncol=4, fontsize=8)
     fig.suptitle("Container startup: minioci's phases (direct, served) and the peers' totals")
     fig.tight_layout(rect=(0, 0.12, 1, 0.95))
-    fig.savefig(path, dpi=110)
+    import io
+    from .. import safefile
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110)
     plt.close(fig)
+    safefile.replace(path, png.getvalue())
     return path

@@ -105,7 +105,7 @@ def _spawn_all(argvs, work):
 
 
 def driver(name, runtime, n, rootfs):
-    work = tempfile.mkdtemp(prefix="minioci-density-")
+    work = tempfile.mkdtemp(prefix="minioci-density-")   # 0700, ours alone: plain writes are safe
     root = os.path.join(DENSITY_ROOT, name)
     ids = [f"density-{name}-{i}" for i in range(n)]
     try:

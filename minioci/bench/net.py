@@ -102,7 +102,7 @@ class Bench:
         self.placement = placement          # (client CPUs, server CPUs) or None
         self.modes = modes
         self.limits = limits
-        self.dir = f"/run/minioci-bench-net-{uuid.uuid4().hex[:8]}"
+        self.dir = f"/run/minioci-bench-net-{uuid.uuid4().hex[:8]}"    # in /run: root's alone
         self.root = os.path.join(self.dir, "root")
         self.host = os.path.join(self.dir, "host-netns")
         self.ids = []

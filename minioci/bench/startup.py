@@ -100,6 +100,8 @@ def main(g, argv):
     a = parse_flags(argv, FLAGS, where="minioci bench")
     me = minioci_path()
     peers = find_peers(a.runtime)
+    # 0700 and ours alone: the bundles and scripts written in it need no
+    # care against planted files (the results in --out do: write_results).
     work = tempfile.mkdtemp(prefix="minioci-bench-")
     try:
         result = run_bench(a, me, peers, work)
@@ -356,13 +358,15 @@ def markdown(result):
 
 
 def write_results(result, out, chart=True):
+    """The JSON, markdown and chart in `out` (predictable names, in a
+    directory the user chose: written through safefile, never through a
+    symlink planted there)."""
+    from .. import safefile
     os.makedirs(out, exist_ok=True)
     stamp = result["when"].replace(":", "").replace("-", "")
     base = os.path.join(out, stamp)
-    with open(base + ".json", "w") as f:
-        json.dump(result, f, indent=2)
-    with open(base + ".md", "w") as f:
-        f.write(markdown(result))
+    safefile.replace(base + ".json", json.dumps(result, indent=2))
+    safefile.replace(base + ".md", markdown(result))
     paths = [base + ".json", base + ".md"]
     if chart:
         from .chart import draw

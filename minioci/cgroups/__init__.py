@@ -162,6 +162,43 @@ def resolve_path(cgroups_path, container_id, file="config.json"):
     return cgroups_path
 
 
+def named_after(name, container_id):
+    """Whether a cgroup directory called `name` is one a container's would
+    be: its id itself (minioci's /minioci/<id>, a cgroupsPath ending in the
+    id), or <prefix>-<id> and <prefix>-<id>.scope, with a prefix of letters,
+    digits and _ (podman's cgroupfs /libpod_parent/libpod-<id>, and the
+    systemd form slice:prefix:<id> as runc and crun make it,
+    machine.slice/libpod-<id>.scope)."""
+    if name == container_id:
+        return True
+    for suffix in ("-" + container_id, "-" + container_id + ".scope"):
+        prefix = name[:-len(suffix)]
+        if name.endswith(suffix) and prefix and all(ch.isalnum() or ch == "_" for ch in prefix):
+            return True
+    return False
+
+
+def find_named(layout, container_id, exclude=()):
+    """The directories, in every hierarchy of `layout`, named after
+    container `container_id` (see named_after): how `delete --force` finds a
+    container whose state is lost.  Directories in `exclude`, or named
+    exactly as an id in it, belong to other containers and are left out;
+    nothing below a match is searched (it belongs to the match)."""
+    mounts = [m for m, _, _ in layout.v1.values()] + ([layout.v2[0]] if layout.v2 else [])
+    found = []
+    for mountpoint in mounts:
+        for top, dirs, _ in os.walk(mountpoint):
+            keep = []
+            for d in dirs:
+                path = os.path.join(top, d)
+                if named_after(d, container_id) and path not in exclude and d not in exclude:
+                    found.append(path)
+                else:
+                    keep.append(d)
+            dirs[:] = keep
+    return found
+
+
 class Cgroup:
     """The container's cgroup: its directory in every hierarchy of `layout`
     (`parts`).  Nothing touches the filesystem until create()."""
@@ -184,8 +221,10 @@ class Cgroup:
     def for_path(cls, layout, path, own=None, file="config.json"):
         """The container's directories for cgroup path `path`: absolute, or
         relative to this process's own cgroup in each hierarchy (runc's
-        rule).  Refused if one would hold minioci itself: deleting the
-        container would kill it."""
+        rule).  Refused if one would hold minioci itself, or is in use
+        already (processes, cgroups below it, a parent minioci made for
+        other containers): deleting the container removes its directories
+        with everything below and kills what is inside."""
         from . import v1, v2
         own = own_cgroups() if own is None else own
         found = []               # (part, mountpoint, mount root, minioci's own cgroup there)
@@ -203,20 +242,44 @@ class Cgroup:
             if _under(here, part.directory):
                 raise ConfigError(file, "linux.cgroupsPath",
                                   f"{path!r} would hold minioci's own cgroup ({here})")
+            held = _in_use(part.directory)
+            if held:
+                raise ConfigError(file, "linux.cgroupsPath", f"{path!r}: {part.directory} is in use (it holds "
+                                                             f"{held}); a container's cgroup must be its own")
         return cls(layout, [f[0] for f in found], path)
 
     @classmethod
-    def from_dirs(cls, layout, directories):
+    def from_dirs(cls, layout, directories, file="state.json", path=None):
         """An existing container's Cgroup, from the directories in its state
-        (a relative cgroupsPath was resolved against its creator's cgroup)."""
+        (a relative cgroupsPath was resolved against its creator's cgroup).
+        Commands kill what is in these directories and remove them with
+        everything below, so each must lie strictly below one of this host's
+        cgroup mounts: any other path (the cgroup root itself, /tmp/..., /)
+        is refused, naming `file` and the entry.  With `path`, the cgroup
+        path they were made for (kept in the state too), each must end with
+        it and every hierarchy must have exactly one: a damaged list is
+        refused rather than half acted on."""
         from . import v1, v2
         parts = []
-        for d in directories:
-            name = next((n for n, (mountpoint, _, _) in layout.v1.items() if _under(d, mountpoint)), None)
+        for i, d in enumerate(directories):
+            where = f"cgroup_dirs[{i}]"
+            name = next((n for n, (mountpoint, _, _) in layout.v1.items() if _below(d, mountpoint)), None)
             if name is not None:
                 parts.append(v1.Hierarchy(name, layout.v1[name][2], d))
-            elif layout.v2 and _under(d, layout.v2[0]):
+            elif layout.v2 and _below(d, layout.v2[0]):
                 parts.append(v2.Unified(d, layout.v2_controllers()))
+            else:
+                mounts = [m for m, _, _ in layout.v1.values()] + ([layout.v2[0]] if layout.v2 else [])
+                raise ConfigError(file, where, f"{d!r} is not below a cgroup mount of this "
+                                               f"host ({', '.join(sorted(mounts))})")
+            if path is not None and not d.endswith("/" + path.strip("/")):
+                raise ConfigError(file, where, f"{d!r} is not a directory of cgroup {path!r} (cgroup_path)")
+        if path is not None:
+            names = [p.name for p in parts]
+            for name in list(layout.v1) + (["unified"] if layout.v2 else []):
+                if names.count(name) != 1:
+                    raise ConfigError(file, "cgroup_dirs", f"has {names.count(name)} directories in the "
+                                                           f"{name} hierarchy, not one")
         return cls(layout, parts)
 
     def below(self, requests):
@@ -343,6 +406,30 @@ def _under(path, mountpoint):
     return (path + "/").startswith(mountpoint.rstrip("/") + "/")
 
 
+def _in_use(directory):
+    """What an existing cgroup directory holds that is not a new container's
+    ("" if nothing, or if it does not exist: the usual case, one syscall)."""
+    try:
+        entries = os.scandir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+    with entries:
+        below = next((e.name for e in entries if e.is_dir(follow_symlinks=False)), None)
+    if below is not None:
+        return f"cgroups below it, such as {below}"
+    procs = fs.read_pids(directory)
+    if procs:
+        return f"processes, such as {procs[0]}"
+    if os.path.exists(_parent_entry(directory)):
+        return "other containers' cgroups: minioci made it as their parent"
+    return ""
+
+
+def _below(path, mountpoint):
+    """`path` (normalized) is a directory strictly below `mountpoint`."""
+    return path.startswith(mountpoint.rstrip("/") + "/") and path.rstrip("/") != mountpoint.rstrip("/")
+
+
 def directory_in(mountpoint, mount_root, path, own):
     """The directory of cgroup `path` (absolute, or relative to `own`) in a
     hierarchy mounted at `mountpoint`."""
@@ -439,6 +526,8 @@ def _empty(d):
 #     either left in between (the retry succeeds) or is still inside and will
 #     find the registration when it leaves.
 
+# In /run, which only root can write: its plain O_CREAT opens need no guard
+# against planted files.
 PARENTS = "/run/minioci-cgroup-parents"
 
 

@@ -25,7 +25,9 @@ IPVLAN_MODE = {"l2": 0, "l3": 1}
 IFA_F_NODAD = 0x02
 # Bridges are shared by containers (of any --root): making one, and removing
 # one that has just lost its last port, are serialized by this lock.
-BRIDGE_LOCK = "/run/lock/minioci-network.lock"
+# In /run, which only root can write (not /run/lock, which anyone can: a
+# file planted there could be followed, or held locked by its owner).
+BRIDGE_LOCK = "/run/minioci-network.lock"
 
 
 def setup(cfg, record, save):
@@ -211,7 +213,7 @@ def _netlink_error(what, e):
 class _bridge_lock:
     def __enter__(self):
         import fcntl
-        self.fd = os.open(BRIDGE_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.fd = os.open(BRIDGE_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         fcntl.lockf(self.fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc):

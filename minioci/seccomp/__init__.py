@@ -148,6 +148,32 @@ def features():
             "supportedFlags": filter_flags.supported()}
 
 
+def kept_filter(container, record):
+    """The Filter kept at create in `container`'s state entry (`record` is
+    state.json's "seccomp"), or None if the container has none.  A missing or
+    damaged program is an error: exec never runs a process without the
+    container's filter."""
+    if record is None:
+        return None
+    import os
+    from ..errors import MiniociError, strerror
+    from ..state import SECCOMP_BPF
+    from .bpf import INSN_SIZE, MAX_INSNS, problem
+    path = os.path.join(container.dir, SECCOMP_BPF)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        try:
+            bpf = os.read(fd, MAX_INSNS * INSN_SIZE + 1)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise MiniociError(f"container {container.id!r}: its seccomp filter {path}: {strerror(e.errno)}") from None
+    why = problem(bpf)
+    if why:
+        raise MiniociError(f"container {container.id!r}: its seccomp filter {path} is damaged: {why}")
+    return Filter(bpf, record["flags"], record["listener_path"], record["listener_metadata"])
+
+
 def libseccomp_version():
     """The installed libseccomp's version ("2.5.4"), or None; through ctypes
     alone, without pyseccomp (`minioci --version`, `minioci features`)."""

@@ -23,6 +23,7 @@ import stat
 from .. import log
 from ..errors import strerror
 from ..state import SECCOMP_CACHE as DIR_NAME
+from ..state import untrusted as _untrusted
 from . import bpf as bpf_mod
 from .key import checksum, library_identity
 
@@ -269,16 +270,6 @@ class Cache:
             if name == LIBRARY_STAMP or name.startswith(_TMP_PREFIX) or name.endswith(".hits"):
                 _unlink(os.path.join(self.dir, name))
         return len(entries)
-
-
-def _untrusted(path, st, owner):
-    if not stat.S_ISDIR(st.st_mode):
-        return f"{path} is not a directory"
-    if st.st_uid != owner:
-        return f"{path} belongs to uid {st.st_uid}, not {owner}"
-    if st.st_mode & 0o022:
-        return f"{path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
-    return ""
 
 
 def _is_key(name):
