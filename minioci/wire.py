@@ -16,9 +16,11 @@ the two equal).  The exchange, front end (F), server (S), worker (W):
 Nothing runs twice: the request carries the read end of a pipe holding one
 byte, the claim.  The worker takes it before it does anything; a front end
 that gives up waiting takes it instead, and runs the direct path only if it
-got it.  A worker refuses (REFUSED) only before it has run anything.
+got it.  A worker refuses (REFUSED) only before it has run anything.  (The
+server hands a request to its spare worker with JOB, on a socket of their
+own: the REQUEST as it came, the connection and its fds.)
 
-and for a command that starts a process, F is the container's parent and W
+For a command that starts a process, F is the container's parent and W
 drives it (remote.Child mirrors shim.Child call for call):
 
     W→F  FOREGROUND   run/exec in the foreground: F becomes a subreaper, signals are the container's
