@@ -22,5 +22,12 @@ def _process_start():
 
 T_START = _process_start()
 
+
+def rfc3339_now():
+    """The wall-clock time, as runc writes it (state's `created`, log lines)."""
+    ns = _time.time_ns()
+    return _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
 __version__ = "0.1.0"
 OCI_VERSION = "1.2.0"

@@ -1,15 +1,12 @@
-"""The commands: runc's names, flags and semantics (see minioci/cli.py for
-the parser).  Each takes (global flags, command flags, timeline)."""
+"""The commands: runc's names, global flags, flags and semantics (the
+parser is minioci/flags.py, the dispatch minioci/cli.py).  Each takes
+(global flags, command flags, timeline)."""
 import os
 
 from . import container as ctr
-from . import state
-from .cli import Command, Flag
+from . import parent, state
 from .errors import MiniociError, strerror
-
-# Signals `run` passes on to the container's init, as runc does.
-FORWARDED_SIGNALS = (1, 2, 3, 10, 12, 15, 28)   # HUP INT QUIT USR1 USR2 TERM WINCH
-SIGWINCH = 28
+from .flags import Args, Command, Flag, parse_flags
 
 SIGNALS = {
     "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
@@ -18,6 +15,51 @@ SIGNALS = {
     "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29,
     "POLL": 29, "PWR": 30, "SYS": 31,
 }
+
+
+# runc's global flags: before the command.
+GLOBAL_FLAGS = [
+    Flag(("root",), "root", "str", "/run/minioci", "state directory"),
+    Flag(("log",), "log", "str", help="write errors (and --debug output) to this file"),
+    Flag(("log-format",), "log_format", "str", "text", "text or json"),
+    Flag(("debug",), "debug", help="print debug messages"),
+    Flag(("systemd-cgroup",), "systemd_cgroup", help="use systemd to manage cgroups (not available)"),
+    Flag(("rootless",), "rootless", "str", help="accepted for runc compatibility"),
+    Flag(("criu",), "criu", "str", help="accepted for runc compatibility"),
+    Flag(("version", "v"), "version", help="print the version"),
+    Flag(("help", "h"), "help", help="show help"),
+]
+
+
+def parse_globals(argv):
+    """(global flags, the rest of argv): global flags come before the command."""
+    split = 0
+    while split < len(argv) and argv[split].startswith("-"):
+        name = argv[split].lstrip("-").partition("=")[0]
+        flag = next((f for f in GLOBAL_FLAGS if name in f.names), None)
+        split += 1
+        if flag is not None and flag.kind in ("str", "int") and "=" not in argv[split - 1]:
+            split += 1
+    return parse_flags(argv[:split], GLOBAL_FLAGS), argv[split:]
+
+
+def parse_command(rest):
+    """(Command, its Args) for `rest` (the command and what follows it), or
+    (Command, None) when it asks for its help."""
+    cmd = COMMANDS.get(rest[0])
+    if cmd is None:
+        raise MiniociError(f"unknown command {rest[0]!r} (see minioci --help)")
+    if cmd.asks_for_help(rest[1:]):
+        return cmd, None
+    if cmd.raw:
+        args = Args()
+        args.positional = rest[1:]
+    else:
+        args = parse_flags(rest[1:], cmd.flags, cmd.stop_at_args, where=f"minioci {cmd.name}")
+    n = len(args.positional)
+    if n < cmd.min_args or (cmd.max_args is not None and n > cmd.max_args):
+        raise MiniociError(f"minioci {cmd.name}: usage: minioci {cmd.name} {cmd.usage}")
+    return cmd, args
 
 
 def parse_signal(text):
@@ -43,7 +85,7 @@ def parse_signal(text):
 
 def _bundle_and_id(a):
     """`run bundles/x` (a bundle, id generated) or runc's `run [-b DIR] ID`."""
-    if a.bundle is None and a.positional and os.path.isfile(os.path.join(a.positional[0], "config.json")):
+    if _names_a_bundle(a):
         return a.positional[0], state.generate_id()
     bundle = a.bundle or "."
     cid = a.positional[0] if a.positional else state.generate_id()
@@ -55,6 +97,21 @@ def _preserve_fds(a):
     if not 0 <= a.preserve_fds <= 2**31 - 4:
         raise MiniociError(f"--preserve-fds {a.preserve_fds}: must be in range 0-{2**31 - 4}")
     return a.preserve_fds
+
+
+def _names_a_bundle(a, cwd=""):
+    return a.bundle is None and a.positional and os.path.isfile(os.path.join(cwd, a.positional[0], "config.json"))
+
+
+def config_to_load(g, name, a, cwd):
+    """(bundle, config file name) that command `name`, with flags `a`, run in
+    `cwd`, will load: a server has it validated before it forks the worker
+    (server.py).  None for a command that loads no config."""
+    if name == "run":
+        return (a.positional[0] if _names_a_bundle(a, cwd) else a.bundle or "."), "config.json"
+    if name == "create":
+        return a.bundle or ".", "config.json"
+    return None
 
 
 def _start_options(a, create):
@@ -77,49 +134,6 @@ def cmd_run(g, a, tl):
     return _run_foreground(spec, container, a, tl)
 
 
-class _Foreground:
-    """What `run` and `exec` do while their process runs in the foreground:
-    pass our signals on to it, relay its terminal, reap it."""
-
-    def __init__(self):
-        import _signal      # not `signal`: it imports enum, ~4 ms
-        self.pid = None
-        self.pending = []
-        self.relay = None
-        for sig in FORWARDED_SIGNALS:
-            _signal.signal(sig, self._forward)
-        # Orphans of a container without its own PID namespace come to us,
-        # and are reaped (as `runc run` does).
-        from . import shim
-        shim.lib.mo_set_child_subreaper()
-
-    def _forward(self, sig, frame):
-        if sig == SIGWINCH and self.relay is not None:
-            self.relay.resize()
-        elif self.pid is not None:
-            try:
-                os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
-        else:
-            self.pending.append(sig)     # arrived before the process existed
-
-    def attach(self, pid):
-        self.pid = pid
-        for sig in self.pending:
-            self._forward(sig, None)
-
-    def wait(self, terminal_fd):
-        """Relay the terminal (if any) until it closes, then reap; the exit
-        status the way a shell reports it."""
-        if terminal_fd is not None:
-            from .terminal import Relay
-            self.relay = Relay(terminal_fd)
-            with self.relay:
-                self.relay.run()
-        return ctr.wait_exit(self.pid)
-
-
 def _terminal_size(proc):
     if proc is not None and proc.terminal and os.isatty(0):
         from .terminal import window_size
@@ -130,14 +144,14 @@ def _terminal_size(proc):
 def _run_foreground(spec, container, a, tl):
     """Start, pass signals on, relay the terminal, reap, clean up; exit with
     the container's status (128+N for signal N)."""
-    fg = _Foreground()
+    fg = parent.foreground()
     opts = _start_options(a, create=False)
     opts.console_size = _terminal_size(spec.process)
     started = ctr.start(spec, container, opts, tl)
-    fg.attach(started.pid)
+    fg.attach(started.child)
     ctr.run_poststart(started.state)
     try:
-        code = fg.wait(started.child.terminal_fd)
+        code = fg.wait(started.child)
         if code == 128 + 9:
             _say_if_oom_killed(started)
     finally:
@@ -171,16 +185,16 @@ def cmd_exec(g, a, tl):
         opts = ctr.ExecOptions(console_socket=a.console_socket, preserve_fds=_preserve_fds(a),
                                pid_file=a.pid_file, console_size=_terminal_size(proc),
                                sub_cgroups=a.cgroup)
-        fg = None if a.detach else _Foreground()
+        fg = None if a.detach else parent.foreground()
         child = ctr.exec_in(c, data, status, proc, opts, tl)
     except MiniociError as e:
         e.status = 255
         raise
     if a.detach:
         return 0
-    fg.attach(child.pid)
+    fg.attach(child)
     try:
-        return fg.wait(child.terminal_fd)
+        return fg.wait(child)
     finally:
         child.release()
 
@@ -522,7 +536,7 @@ def cmd_events(g, a, tl):
 def cmd_features(g, a, tl):
     import json
     from .specgen import features
-    print(json.dumps(features(), indent=2))
+    print(json.dumps(features(g.root), indent=2))
     return 0
 
 
@@ -634,6 +648,13 @@ COMMANDS = {c.name: c for c in [
         Flag(("format", "f"), "format", "str", "table", help="table or json"),
         Flag(("quiet", "q"), "quiet", help="print ids only"),
     ], "[flags]", "list containers", 0, 0),
+    # No function: cli.main runs the server, which runs every other command.
+    Command("serve", None, [
+        Flag(("stop",), "stop", help="stop the server listening on the state root"),
+        Flag(("status",), "status", help="say whether a server listens, and what it has done"),
+        Flag(("preload",), "preload", help="import pyroute2 and pyseccomp at start, not on first use"),
+    ], "[--stop | --status | --preload]",
+            "serve requests from a warm process, listening on <root>/serve.sock (docs/serve.md)", 0, 0),
     Command("seccomp", cmd_seccomp, [], "compile FILE | cache [clear]",
             "compile a seccomp profile into the cache ahead of time; show or clear the cache", 1, 2),
 ]}

@@ -10,7 +10,7 @@ macvlan) the parent makes the network namespace first and the child joins it.
 import os
 import time
 
-from . import cgroups, state
+from . import cgroups, parent, state
 from .errors import ConfigError, MiniociError, SysError, strerror
 
 # The modules only starting a process needs (shim, plan, resources, devices,
@@ -48,8 +48,6 @@ class Started:
 def start(spec, container, opts, tl):
     """Set up and spawn the container described by `spec`; returns Started
     once its process has exec'ed, or (create) waits for `start`."""
-    from . import plan as plan_mod
-    from . import shim
     from .cgroups import devices, resources
     proc = spec.process
     if proc is None:
@@ -63,14 +61,10 @@ def start(spec, container, opts, tl):
     if os.path.lexists(container.dir):     # said first (reserve() is what claims the id)
         raise MiniociError(f"container {container.id!r} already exists")
     _leave_out_ungrantable_capabilities(proc, spec.file)
-    layout = cgroups.detect()
-    cgroup = cgroups.Cgroup.for_path(layout, cgroups.resolve_path(spec.cgroups_path, container.id, spec.file),
-                                     file=spec.file)
-    wanted = resources.route(cgroup, resources.plan(spec.resources, spec.file, linux_devices=spec.devices))
-    devices_part, device_filter = devices.route(cgroup, wanted.devices, spec.file)
+    cgroup, wanted, devices_part, device_filter = _cgroup_settings(spec, container)
     tl.mark("validate")
     seccomp = _seccomp(spec, container.root, tl)
-    net = _network(spec, container)
+    net = network_settings(spec, container)
     tl.mark("validate")
 
     undo = []
@@ -124,18 +118,12 @@ def start(spec, container, opts, tl):
             network.setup(net, data["network"], lambda: container.save(data), tl)
             spec.namespaces["network"] = net.netns      # the child joins it
 
-        ns = spec.namespaces
-        the_plan = plan_mod.build(spec, plan_mod.Options(
-            exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
-            preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
-            console_size=opts.console_size,
-            cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
-            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds))
+        the_plan = _plan(spec, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd, source_fds)
         tl.mark("plan")
 
         if spec.namespaces.get("user"):         # joined by path: it has its maps already
             _idmap_bind_sources(spec, source_fds, spec.namespaces["user"])
-        child = shim.Child(the_plan)
+        child = parent.spawn(the_plan)
         tl.mark("prepare", child.step_times()[0])
         data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
                     namespaces=_namespace_paths(spec, child.pid))
@@ -154,7 +142,7 @@ def start(spec, container, opts, tl):
         outcome = child.wait_report()
         if outcome == "hooks":
             outcome = _creation_hooks(spec, container, child, data, tl)
-        _mark_child_steps(tl, child, outcome, shim.now())
+        _mark_child_steps(tl, child, outcome)
         if child.pid != data["pid"]:       # the plan forked (plan.py: late_pid)
             data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
                         namespaces=_namespace_paths(spec, child.pid))
@@ -174,7 +162,7 @@ def start(spec, container, opts, tl):
         return Started(container, spec, child, cgroup, data)
     except BaseException:
         if child is not None:
-            _kill_and_reap(child.pid)
+            child.kill_and_reap()
             child.release()
         for step in reversed(undo):
             try:
@@ -187,6 +175,39 @@ def start(spec, container, opts, tl):
         raise
 
 
+def _cgroup_settings(spec, container):
+    """(Cgroup, resources to write, the devices' part and filter): what the
+    container's cgroup will be, checked, before anything is made."""
+    from .cgroups import devices, resources
+    layout = cgroups.detect()
+    cgroup = cgroups.Cgroup.for_path(layout, cgroups.resolve_path(spec.cgroups_path, container.id, spec.file),
+                                     file=spec.file)
+    wanted = resources.route(cgroup, resources.plan(spec.resources, spec.file, linux_devices=spec.devices))
+    devices_part, device_filter = devices.route(cgroup, wanted.devices, spec.file)
+    return cgroup, wanted, devices_part, device_filter
+
+
+def _plan(spec, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None,
+          source_fds=None):
+    from . import plan as plan_mod
+    ns = spec.namespaces
+    return plan_mod.build(spec, plan_mod.Options(
+        exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
+        preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
+        console_size=opts.console_size,
+        cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
+        cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds))
+
+
+def rehearse_start(spec, container):
+    """What start() works out before it changes anything (cgroup settings,
+    the plan and its encoding), with no effect: a server's spare worker runs
+    it ahead of a request, so that the pages this code writes are copied
+    (fork's copy-on-write) before a client waits for them (worker.py)."""
+    from . import shim
+    cgroup = _cgroup_settings(spec, container)[0]
+    network_settings(spec, container)
+    shim.encode(_plan(spec, cgroup, StartOptions(), None))
 # The child keeps at most 64 fds it was given (native/spawn.c); beyond
 # these, bind sources are reached by path.
 _MAX_SOURCE_FDS = 48
@@ -274,14 +295,24 @@ def _leave_out_ungrantable_capabilities(proc, file):
 
 
 def bounding_set():
-    """This process's capability bounding set (/proc/self/status CapBnd)."""
-    fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+    """The capability bounding set of the container's parent-to-be (this
+    process, or a served request's front end: parent.proc_file)."""
+    fd = os.open(parent.proc_file("status"), os.O_RDONLY | os.O_CLOEXEC)
     try:
         text = os.read(fd, 8192)
     finally:
         os.close(fd)
     start = text.index(b"CapBnd:") + 7
     return int(text[start:text.index(b"\n", start)], 16)
+
+
+def _kept_seccomp(c, record):
+    """The container's filter, kept at create (minioci.seccomp only if it
+    has one)."""
+    if record is None:
+        return None
+    from . import seccomp
+    return seccomp.kept_filter(c, record)
 
 
 def _seccomp(spec, root, tl):
@@ -295,7 +326,7 @@ def _seccomp(spec, root, tl):
     return seccomp.prepare(spec, root, tl)
 
 
-def _network(spec, container):
+def network_settings(spec, container):
     """The network the parent sets up (minioci/network/), if the config's
     annotations ask for one.  The package is imported only then: a plain run
     stays lean (the prefix is network.PREFIX, spelled out here for that)."""
@@ -342,7 +373,7 @@ def run_poststart(data):
     _run_hooks(data, "poststart", "running", data["pid"])
 
 
-def _mark_child_steps(tl, child, outcome, t_end):
+def _mark_child_steps(tl, child, outcome):
     # Read only now: the child stamps its start once it runs, which may be
     # after clone() has returned here.
     _, t_child, t_init, ends = child.step_times()
@@ -355,7 +386,7 @@ def _mark_child_steps(tl, child, outcome, t_end):
     if outcome == "exec":
         # The exec step stamps when it called execve; the socket closing (the
         # kernel's close-on-exec) ends it.
-        tl.mark("exec", t_end)
+        tl.mark("exec", child.t_report)
 
 
 def _write_id_maps(pid, spec):
@@ -385,17 +416,6 @@ def _connect(path):
     return fd
 
 
-def _kill_and_reap(pid):
-    try:
-        os.kill(pid, 9)
-    except ProcessLookupError:
-        pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-
-
 def write_pid_file(path, pid):
     """The host pid, no newline, written atomically (conmon reads it at
     once), and safely in a directory others can write (see safefile)."""
@@ -404,15 +424,6 @@ def write_pid_file(path, pid):
         safefile.replace(path, str(pid))
     except OSError as e:
         raise MiniociError(f"--pid-file {path}: {strerror(e.errno)}") from None
-
-
-def wait_exit(pid):
-    """Reap until `pid` exits; its exit code the way a shell reports it
-    (128+N for death by signal N)."""
-    while True:
-        got, status = os.waitpid(-1, 0)
-        if got == pid:
-            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
 def stop_and_remove(started, tl):
@@ -481,15 +492,14 @@ def exec_in(c, data, status, proc, opts, tl):
     `data`): its cgroup, every namespace of its init, its seccomp filter,
     and proc's own user, capabilities and rlimits.  Nothing comes from the
     bundle: what the container's process was given is in its state.
-    Returns the shim.Child once it has exec'ed."""
+    Returns the child (parent.spawn) once it has exec'ed."""
     from . import plan as plan_mod
-    from . import shim
     check_preserved_fds(opts.preserve_fds)
     cid = c.id
     if status in ("stopped", "paused"):
         raise MiniociError(f"cannot exec in container {cid!r}: it is {status}")
     _leave_out_ungrantable_capabilities(proc, "process")
-    seccomp = c.load_seccomp(data.get("seccomp"))
+    seccomp = _kept_seccomp(c, data.get("seccomp"))
     pid = data["pid"]
     short = {"network": "net", "mount": "mnt"}
     namespaces = {t: f"/proc/{pid}/ns/{short.get(t, t)}" for t in (data.get("namespaces") or {})}
@@ -518,18 +528,18 @@ def exec_in(c, data, status, proc, opts, tl):
             seccomp_listener_fd=listener_fd, console_size=opts.console_size,
             cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
         tl.mark("plan")
-        child = shim.Child(the_plan)
+        child = parent.spawn(the_plan)
         if listener_fd is not None:
             child.set_listener_state(lambda joiner: notify.message(seccomp, cid, joiner, data["bundle"],
                                                                    data.get("annotations"), "running", pid))
         outcome = child.wait_report()
-        _mark_child_steps(tl, child, outcome, shim.now())
+        _mark_child_steps(tl, child, outcome)
         if opts.pid_file:
             write_pid_file(opts.pid_file, child.pid)
         return child
     except BaseException:
         if child is not None:
-            _kill_and_reap(child.pid)
+            child.kill_and_reap()
             child.release()
         raise
     finally:

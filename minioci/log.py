@@ -29,7 +29,7 @@ def configure(path=None, fmt="text", debug=False):
 
 
 def _line(level, msg):
-    from .state import rfc3339_now
+    from . import rfc3339_now
     if _json:
         from . import leanjson
         return leanjson.dumps({"level": level, "msg": msg, "time": rfc3339_now()}) + "\n"

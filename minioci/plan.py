@@ -37,6 +37,10 @@ DEV_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
 
 _SHORT_NS = {"network": "net", "mount": "mnt"}
 
+# Step fields that hold one of the parent's fds for the child to use (the
+# Plan's cgroup_fd is another); a negative value is no fd.
+FD_FIELDS = {"wait_start": "fd", "terminal": "socket_fd", "seccomp": "listener_fd", "mount": "source_fd"}
+
 
 class Plan:
     """What the child does, and what the parent must do for it.
@@ -63,11 +67,23 @@ class Plan:
     def fds(self):
         """The fds (beyond stdio and the preserved ones) that steps use: the
         only others the child keeps (native/spawn.c closes the rest)."""
-        wanted = [s.get("socket_fd") for s in self.find("terminal")]
-        wanted += [s.get("fd") for s in self.find("wait_start")]
-        wanted += [s.get("listener_fd") for s in self.find("seccomp")]
+        wanted = [s.get(FD_FIELDS[s["op"]]) for s in self.steps if s["op"] in FD_FIELDS]
         wanted += self.source_fds
         return sorted({fd for fd in wanted if fd is not None and fd >= 0})
+
+    def with_fds(self, numbers):
+        """A copy whose fds are renumbered (`numbers`: old → new), for a
+        parent that holds them at other numbers (a served request's front
+        end: remote.py)."""
+        steps = []
+        for step in self.steps:
+            field = FD_FIELDS.get(step["op"])
+            if field and step.get(field) in numbers:
+                step = dict(step, **{field: numbers[step[field]]})
+            steps.append(step)
+        return Plan(self.clone_flags, numbers.get(self.cgroup_fd, self.cgroup_fd), steps, self.uid_mappings,
+                    self.gid_mappings, self.preserve_fds, self.parent_setup,
+                    [numbers.get(fd, fd) for fd in self.source_fds])
 
     def ops(self):
         return [s["op"] for s in self.steps]

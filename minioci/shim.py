@@ -113,7 +113,8 @@ def encode(plan):
 
 
 class Child:
-    """A spawned child running a plan; the parent's handle on it."""
+    """A spawned child running a plan; the parent's handle on it.  On the
+    served path remote.Child is the same interface (see parent.py)."""
 
     def __init__(self, plan):
         self.plan = plan
@@ -141,6 +142,7 @@ class Child:
             raise MiniociError(f"clone container process: {strerror(-rc)}")
         self.pid = self._c.pid
         self.terminal_fd = None
+        self.t_report = None            # when the last report (or the exec) was seen
         self._listener_state = None
 
     def go(self, state=b""):
@@ -171,6 +173,7 @@ class Child:
         fd = ffi.new("int *")
         while True:
             what = lib.mo_wait_report(self._c, fd)
+            self.t_report = lib.mo_now()
             if what == lib.MO_REPORT_TERMINAL:
                 self.terminal_fd = fd[0]
                 continue
@@ -206,9 +209,16 @@ class Child:
         sh = self._c.shared
         return sh.t_clone, sh.t_child, sh.t_init, [sh.t_step[i] for i in range(sh.steps_done)]
 
+    def kill_and_reap(self):
+        """SIGKILL the child and reap it (a start that failed half-way)."""
+        try:
+            os.kill(self.pid, 9)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
     def release(self):
         lib.mo_release(self._c)
-
-
-def now():
-    return lib.mo_now()

@@ -122,19 +122,76 @@ class Spec:
 NO_CAPABILITIES = Spec(bounding=0, effective=0, inheritable=0, permitted=0, ambient=0)
 
 
-def load(bundle, config_name="config.json"):
-    """Read and validate `<bundle>/config.json` into a Spec."""
+def load(bundle, config_name="config.json", cwd=None):
+    """Read and validate `<bundle>/config.json` into a Spec.  `cwd`: the
+    directory a relative bundle is in, if not this process's (a server
+    reading a client's bundle)."""
     file = os.path.join(bundle, config_name)
-    return parse(read_json(file), file, os.path.abspath(bundle))
+    if cwd is None:
+        where, abs_bundle = file, os.path.abspath(bundle)
+    else:
+        where, abs_bundle = os.path.join(cwd, file), os.path.normpath(os.path.join(cwd, bundle))
+    raw = _read(where, file)
+    if _validated is None:
+        return parse(_decode(raw, file), file, abs_bundle)
+    key = (file, abs_bundle, raw)
+    known = _validated.pop(key, None)
+    if known is not None:
+        spec, host_checks = _validated[key] = known        # now the most recent
+        c = Checker(file)
+        for check, args in host_checks:
+            check(c, *args)
+        return spec
+    global _validated_count
+    c = Checker(file)
+    spec = parse(_decode(raw, file), file, abs_bundle, c)
+    _validated[key] = (spec, c.host_checks)
+    _validated_count += 1
+    while len(_validated) > _validated_limit:
+        del _validated[next(iter(_validated))]
+    return spec
+
+
+# Validated configs by their bytes (and where they were read), for a process
+# that loads many: `minioci serve` looks each request's config up before it
+# forks the worker, so a config seen before is neither parsed nor validated
+# again; only its checks of the host (paths that must exist) run again.
+# None (the default): nothing is kept.
+_validated = None
+_validated_limit = 0
+_validated_count = 0        # configs kept so far (see validated_generation)
+
+
+def keep_validated(limit=64):
+    """From now on, keep up to `limit` validated configs (the most recently
+    used)."""
+    global _validated, _validated_limit
+    _validated, _validated_limit = {}, limit
+
+
+def validated_count():
+    return len(_validated or ())
+
+
+def validated_generation():
+    """Changes whenever a config is kept: a process forked earlier lacks it."""
+    return _validated_count
 
 
 def read_json(file):
     """The decoded JSON document in `file`; errors name the file."""
+    return _decode(_read(file, file), file)
+
+
+def _read(path, file):
     try:
-        with open(file, "rb") as f:
-            raw = f.read()
+        with open(path, "rb") as f:
+            return f.read()
     except OSError as e:
         raise ConfigError(file, "", f"cannot read: {strerror(e.errno)}") from None
+
+
+def _decode(raw, file):
     try:
         return leanjson.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
@@ -153,15 +210,15 @@ def load_process(file):
         raise ConfigError(file, "", f"cannot read: {strerror(e.errno)}") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(file, "", f"invalid JSON: {e}") from None
-    c = _Checker(file)
+    c = Checker(file)
     c.object(doc, "")
     _check_process_support(c, doc, "")
     return _process(c, doc, "")
 
 
-def parse(doc, file, bundle):
+def parse(doc, file, bundle, c=None):
     """Validate a decoded config (`doc`) read from `file` in `bundle`."""
-    c = _Checker(file)
+    c = c or Checker(file)
     c.object(doc, "")
     linux = c.field(doc, "linux", "", "object", default={})
     namespaces = _namespaces(c, linux)
@@ -203,14 +260,27 @@ def _p(path):
     return f"{path}." if path else ""
 
 
-class _Checker:
+class Checker:
     """Type checks that raise ConfigError naming the file and JSON path."""
 
     def __init__(self, file):
         self.file = file
+        self.host_checks = []      # [(check, args)]: what host() ran
 
     def fail(self, path, message):
         raise ConfigError(self.file, path, message)
+
+    def host(self, check, *args):
+        """Run `check(self, *args)`, a check whose outcome depends on the host
+        rather than on the config's bytes (a path that must exist), and
+        remember it: it runs again whenever the config is used (see load)."""
+        self.host_checks.append((check, args))
+        check(self, *args)
+
+    def warn(self, message):
+        """Log a warning about the config: now, and again whenever a kept
+        config is used (each command's log has its warnings)."""
+        self.host(_warn, message)
 
     def object(self, value, path):
         if not isinstance(value, dict):
@@ -250,9 +320,6 @@ class _Checker:
         return value
 
 
-# For the parsers of config sections that live elsewhere (seccomp/profile.py).
-Checker = _Checker
-
 _KIND_MESSAGES = {
     "string": "must be a string", "bool": "must be a boolean", "object": "must be an object",
     "array": "must be an array", "int": "must be an integer",
@@ -282,8 +349,7 @@ def _root(c, doc, bundle):
     if not path:
         c.fail("root.path", "must not be empty")
     full = os.path.normpath(os.path.join(bundle, path))
-    if not os.path.isdir(full):
-        c.fail("root.path", f"{full} is not a directory")
+    c.host(_must_be_directory, "root.path", full)
     return Spec(path=full,
                 readonly=c.field(root, "readonly", "root", "bool", default=False))
 
@@ -447,8 +513,7 @@ def _capabilities(c, caps, path):
         for i, name in enumerate(c.field(caps, kind, path, "strings", default=[])):
             number = CAP_NUMBERS.get(name.upper() if name.upper().startswith("CAP_") else "CAP_" + name.upper())
             if number is None:
-                from . import log
-                log.warning(f"{c.file}: {_p(path)}{kind}[{i}]: unknown capability {name!r}: left out")
+                c.warn(f"{c.file}: {_p(path)}{kind}[{i}]: unknown capability {name!r}: left out")
                 continue
             mask |= 1 << number
         masks[kind] = mask
@@ -525,8 +590,7 @@ def _mount(c, m, path, bundle):
         if not source:
             c.fail(f"{path}.source", "is required for a bind mount")
         source = os.path.normpath(os.path.join(bundle, source))
-        if not os.path.exists(source):
-            c.fail(f"{path}.source", f"{source} does not exist")
+        c.host(_must_exist, f"{path}.source", source, f"{source} does not exist")
     elif not mtype:
         c.fail(f"{path}.type", "is required unless the mount is a bind mount")
     if copyup and (bind or mtype != "tmpfs"):
@@ -582,7 +646,7 @@ def _namespaces(c, linux):
             c.fail(f"{where}.type", f"namespace {t!r} is given twice")
         p = c.field(ns, "path", where, "string", default="")
         if p:
-            _check_namespace_file(c, f"{where}.path", p, t)
+            c.host(check_namespace_file, f"{where}.path", p, t)
         out[t] = p
     return out
 
@@ -590,7 +654,7 @@ def _namespaces(c, linux):
 NS_GET_NSTYPE = 0xB703   # ioctl on a namespace file: its CLONE_NEW* type
 
 
-def _check_namespace_file(c, where, path, nstype):
+def check_namespace_file(c, where, path, nstype):
     if not path.startswith("/"):
         c.fail(where, f"must be an absolute path, not {path!r}")
     import fcntl
@@ -695,12 +759,7 @@ def _check_unsupported(c, doc, linux):
             c.fail(f"linux.{key}", "is not supported by minioci")
     _check_process_support(c, doc.get("process") or {}, "process")
     if linux.get("mountLabel"):
-        # Without SELinux a mount label means nothing, and runc and crun
-        # mount without it; with SELinux it would have to be applied.
-        if selinux_enabled():
-            c.fail("linux.mountLabel", "applying SELinux labels is not supported by minioci")
-        from . import log
-        log.warning("linux.mountLabel: ignored, SELinux is not enabled on this host")
+        c.host(_mount_label, "linux.mountLabel")
 
 
 def _check_process_support(c, proc, path):
@@ -716,6 +775,30 @@ def _check_process_support(c, proc, path):
         c.fail(f"{_p(path)}selinuxLabel",
                "applying SELinux labels is not supported by minioci" if selinux_enabled()
                else "SELinux is not enabled on this host")
+
+
+def _mount_label(c, where):
+    # Without SELinux a mount label means nothing, and runc and crun mount
+    # without it; with SELinux it would have to be applied.
+    if selinux_enabled():
+        c.fail(where, "applying SELinux labels is not supported by minioci")
+    from . import log
+    log.warning(f"{where}: ignored, SELinux is not enabled on this host")
+
+
+def _warn(c, message):
+    from . import log
+    log.warning(message)
+
+
+def _must_exist(c, where, path, message):
+    if not os.path.exists(path):
+        c.fail(where, message)
+
+
+def _must_be_directory(c, where, path):
+    if not os.path.isdir(path):
+        c.fail(where, f"{path} is not a directory")
 
 
 def selinux_enabled():

@@ -58,8 +58,9 @@ def default_config(rootless=False):
     return cfg
 
 
-def features():
-    """The runtime-spec features document (features.md) for this build."""
+def features(root="/run/minioci"):
+    """The runtime-spec features document (features.md) for this build; its
+    annotations say whether a server (`minioci serve`) listens on `root`."""
     import os
     from .cgroups import detect
     try:
@@ -84,12 +85,12 @@ def features():
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": False}},
         },
-        "annotations": _annotations(),
+        "annotations": _annotations(root),
     }
     return doc
 
 
-def _annotations():
+def _annotations(root):
     """minioci's own facts, and the config annotations it reads (runc lists
     its libseccomp the same way)."""
     from .network import PREFIX
@@ -97,10 +98,12 @@ def _annotations():
     out = {"org.minioci.version": __version__,
            PREFIX + "mode": ",".join(MODES),
            "run.oci.seccomp_bpf_data": "a ready seccomp BPF program, base64 (crun's annotation)"}
-    from .cli import _libseccomp_version
-    lib = _libseccomp_version()
+    from .seccomp import libseccomp_version
+    lib = libseccomp_version()
     if lib:
         out["io.github.seccomp.libseccomp.version"] = lib
+    from .control import status_line
+    out["org.minioci.serve"] = status_line(root)
     return out
 
 

@@ -1,5 +1,5 @@
 """The state store: one directory per container under the root (--root,
-default /run/minioci: see cli.GLOBAL_FLAGS), holding state.json (written
+default /run/minioci: see commands.GLOBAL_FLAGS), holding state.json (written
 atomically), seccomp.bpf (the container's filter, written once at create,
 for `exec`) and, while the container is created but not started, exec.fifo.
 Each container is locked (a POSIX record lock on its `lock` file) by any
@@ -14,9 +14,8 @@ namespaces, the hooks, and the container's process and seccomp settings,
 which `exec` inherits.
 """
 import os
-import time
 
-from . import OCI_VERSION, leanjson
+from . import OCI_VERSION, leanjson, rfc3339_now
 from .errors import ConfigError, MiniociError, strerror
 
 STATE_FILE = "state.json"
@@ -222,29 +221,6 @@ class Container:
                 os.close(fd)
         except OSError as e:
             raise _sys_error(f"write {path}", e) from None
-
-    def load_seccomp(self, record):
-        """The seccomp.Filter kept at create (`record` is state.json's
-        "seccomp"), or None if the container has none.  A missing or damaged
-        program is an error: exec never runs a process without the
-        container's filter."""
-        if record is None:
-            return None
-        from .seccomp import Filter
-        from .seccomp.bpf import MAX_INSNS, INSN_SIZE, problem
-        path = os.path.join(self.dir, SECCOMP_BPF)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-            try:
-                bpf = os.read(fd, MAX_INSNS * INSN_SIZE + 1)
-            finally:
-                os.close(fd)
-        except OSError as e:
-            raise MiniociError(f"container {self.id!r}: its seccomp filter {path}: {strerror(e.errno)}") from None
-        why = problem(bpf)
-        if why:
-            raise MiniociError(f"container {self.id!r}: its seccomp filter {path} is damaged: {why}")
-        return Filter(bpf, record["flags"], record["listener_path"], record["listener_metadata"])
 
     def remove(self):
         """Delete the entry (and everything in it): state.json first, so
@@ -543,11 +519,6 @@ def _same_file(a, b):
         return os.path.samefile(a, b)
     except (OSError, ValueError):
         return False
-
-
-def rfc3339_now():
-    ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
 
 
 def process_start_time(pid):

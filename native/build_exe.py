@@ -1,10 +1,13 @@
-"""The static executable minioci runs in a container's process (`minioci-init`).
+"""minioci's static executable: the `minioci` command (the front end,
+frontend.c) and, run as `minioci-init`, a container's process on its way to
+exec (init.c).
 
 It is copied into a sealed memfd and exec'ed by every container's process
 before that process joins anything of the container (native/spawn.c), so it
 must be small (the copy is per start) and static (no host library mapped in
 a container's process).  musl-gcc gives ~130 KB that exec in ~0.2 ms here;
 `gcc -static` with glibc works too but is six times larger and execs slower.
+The same file is installed as the venv's bin/minioci (setup.py).
 """
 import os
 import pathlib
@@ -12,7 +15,7 @@ import shutil
 import subprocess
 
 HERE = pathlib.Path(__file__).resolve().parent
-SOURCES = ["main.c", "init.c", "child.c", "plan.c", "io.c"]
+SOURCES = ["main.c", "init.c", "child.c", "plan.c", "io.c", "frontend.c", "spawn.c"]
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11", "-static", "-s"]
 
 
@@ -32,15 +35,17 @@ def compiler():
     return [os.environ.get("CC", "cc")]
 
 
-def build(output):
-    """Compile the executable to `output` (a path)."""
+def build(output, build_id="dev"):
+    """Compile the executable to `output` (a path).  `build_id` names this
+    build: a server (minioci/server.py) of another build is not used."""
     output = pathlib.Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    cmd = compiler() + CFLAGS + ["-I", str(HERE), "-o", str(output)] + [str(HERE / s) for s in SOURCES]
+    cmd = compiler() + CFLAGS + [f'-DMO_BUILD_ID="{build_id}"', "-I", str(HERE), "-o", str(output)] + \
+        [str(HERE / s) for s in SOURCES]
     subprocess.run(cmd, check=True)
     output.chmod(0o755)
 
 
 if __name__ == "__main__":
     import sys
-    build(sys.argv[1] if len(sys.argv) > 1 else "minioci-init")
+    build(sys.argv[1] if len(sys.argv) > 1 else "minioci")

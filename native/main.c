@@ -1,8 +1,9 @@
 /* minioci's executable.  Run as `minioci-init` it is a container's process
- * on its way to exec (init.c). */
-#include <stdio.h>
+ * on its way to exec (init.c); under any other name it is the `minioci`
+ * command's front end (frontend.c). */
 #include <string.h>
 
+#include "frontend.h"
 #include "native.h"
 
 int main(int argc, char **argv)
@@ -11,6 +12,5 @@ int main(int argc, char **argv)
     name = name ? name + 1 : argv[0];
     if (strcmp(name, "minioci-init") == 0)
         return mo_init_main(argc, argv);
-    fprintf(stderr, "%s: this is the process minioci starts in a container; run minioci itself\n", name);
-    return 2;
+    return mo_frontend_main(argc, argv);
 }

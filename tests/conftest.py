@@ -1,8 +1,12 @@
 """Shared fixtures: real containers from the busybox rootfs, and a check that
 each test leaves nothing behind (state, cgroups, mounts, processes).
 
-Integration tests run the installed `minioci` console script, as root, on the
-real kernel.  Unit tests (spec, plan, cli, ...) need neither.
+Integration tests run the installed `minioci` command, as root, on the real
+kernel.  Unit tests (spec, plan, cli, ...) need neither.
+
+A module that sets `BOTH_PATHS = True` runs each test that uses `rt` twice:
+on the direct path, and served (`minioci serve` on the test's state root,
+MINIOCI_SERVE=always so that nothing silently falls back).
 """
 import copy
 import json
@@ -78,6 +82,60 @@ def descendants(pid=None):
     return out
 
 
+SERVE_SOCKET = "serve.sock"     # minioci/wire.py: under the state root
+NOT_CONTAINERS = (SECCOMP_CACHE, SERVE_SOCKET)
+
+
+class Server:
+    """`minioci serve` on a state root, started and stopped by a test."""
+
+    def __init__(self, root):
+        self.root = root
+        self.proc = None
+
+    def status(self):
+        r = subprocess.run([MINIOCI, "--root", self.root, "serve", "--status"], capture_output=True, text=True,
+                           timeout=30)
+        return dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line) if r.returncode == 0 \
+            else None
+
+    def start(self):
+        """Start it; return once it answers."""
+        self.proc = subprocess.Popen([MINIOCI, "--root", self.root, "serve"], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while self.status() is None:
+            assert self.proc.poll() is None, f"minioci serve ended: {self.proc.stderr.read()}"
+            assert time.monotonic() < deadline, "minioci serve did not answer within 30 s"
+            time.sleep(0.02)
+        return self
+
+    def stop(self):
+        """`serve --stop`: it must have no worker left, end, and take its
+        socket with it.  Returns what is wrong."""
+        left = []
+        deadline = time.monotonic() + 10
+        while (self.status() or {}).get("workers") != "0":
+            if time.monotonic() > deadline:
+                left.append(f"workers still running: {self.status()}")
+                break
+            time.sleep(0.02)
+        r = subprocess.run([MINIOCI, "--root", self.root, "serve", "--stop"], capture_output=True, text=True,
+                           timeout=30)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            left.append("a server that did not stop")
+        if r.returncode != 0 or self.proc.returncode != 0:
+            left.append(f"serve --stop: {r.returncode} {r.stderr}; server: {self.proc.returncode} "
+                        f"{self.proc.stderr.read().decode()}")
+        if os.path.exists(os.path.join(self.root, SERVE_SOCKET)):
+            left.append("the server's socket")
+        return left
+
+
 class Runtime:
     """minioci with a private state root, and a record of what it started."""
 
@@ -85,6 +143,7 @@ class Runtime:
         self.tmp = tmp_path
         self.root = f"/run/minioci-test/{uuid.uuid4().hex[:12]}"
         self.ids = []
+        self.server = None
 
     def new_id(self):
         cid = f"t-{uuid.uuid4().hex[:10]}"
@@ -122,7 +181,7 @@ class Runtime:
     def leftovers(self):
         left = []
         if os.path.isdir(self.root):
-            left += [f"state {self.root}/{e}" for e in os.listdir(self.root) if e != SECCOMP_CACHE]
+            left += [f"state {self.root}/{e}" for e in os.listdir(self.root) if e not in NOT_CONTAINERS]
         for cid in self.ids:
             left += [f"cgroup {d}" for d in cgroup_dirs(cid)]
         return left
@@ -130,7 +189,7 @@ class Runtime:
     def cleanup(self):
         if os.path.isdir(self.root):
             for cid in os.listdir(self.root):
-                if cid != SECCOMP_CACHE:
+                if cid not in NOT_CONTAINERS:
                     subprocess.run(self.cmd("delete", "--force", cid), capture_output=True, timeout=30)
         # the seccomp cache is meant to outlive containers: here it goes with the private root
         shutil.rmtree(os.path.join(self.root, SECCOMP_CACHE), ignore_errors=True)
@@ -165,21 +224,43 @@ def host_left_as_found():
             pass                  # still in use (not empty): not ours to take away
 
 
+def pytest_generate_tests(metafunc):
+    if getattr(metafunc.module, "BOTH_PATHS", False) and "route" in metafunc.fixturenames:
+        metafunc.parametrize("route", ["direct", "served"], indirect=True)
+
+
 @pytest.fixture
-def rt(tmp_path):
-    """A Runtime; afterwards, asserts (and repairs) that nothing is left:
-    no state entry, cgroup directory, host mount or child process."""
+def route(request):
+    """How the tests reach minioci: "direct" (Python from the front end) or
+    "served" (through a server on the test's root)."""
+    return getattr(request, "param", "direct")
+
+
+@pytest.fixture
+def rt(tmp_path, route, monkeypatch):
+    """A Runtime (served by its own server when `route` is "served");
+    afterwards, asserts (and repairs) that nothing is left: no state entry,
+    cgroup directory, host mount or child process, and a server that stops
+    when told."""
     if not IS_ROOT:
         pytest.skip("starts real containers: needs root")
     runtime = Runtime(tmp_path)
     ours = (str(REPO), str(tmp_path), runtime.root, "/sys/fs/cgroup")
     mounts_before = host_mounts(ours)
+    if route == "served":
+        runtime.server = Server(runtime.root).start()
+        monkeypatch.setenv("MINIOCI_SERVE", "always")
+    else:
+        monkeypatch.setenv("MINIOCI_SERVE", "never")
     yield runtime
     left = runtime.leftovers()
-    for pid in set(descendants()) - SESSION_DAEMONS:
+    server = {runtime.server.proc.pid} if runtime.server else set()
+    for pid in set(descendants()) - SESSION_DAEMONS - server:
         left.append(f"process {pid}")
         os.kill(pid, signal.SIGKILL)
     runtime.cleanup()
+    if runtime.server:
+        left += runtime.server.stop()
     deadline = time.monotonic() + 5
     while host_mounts(ours) != mounts_before and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -8,6 +8,8 @@ import pytest
 
 from conftest import SECCOMP_CACHE, base_config
 
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
+
 
 def without(cfg, *path):
     d = cfg

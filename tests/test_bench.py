@@ -19,20 +19,27 @@ def test_startup_bench_reports_medians_ratios_and_phases(tmp_path):
     (result_file,) = tmp_path.glob("*.json")
     result = json.loads(result_file.read_text())
     assert set(result["cases"]) == {"run:busybox", "cycle:busybox"}
+    ways = ("minioci", "minioci-served", "minioci-sh")
     for case in result["cases"].values():
-        for name in ("minioci", "runc"):
+        for name in ways + ("runc",):
             e = case[name]
             assert e["runs"] == 3 and 0 < e["min_ms"] <= e["median_ms"] <= e["max_ms"]
-        assert case["ratios"]["runc"] == pytest.approx(case["minioci"]["median_ms"] / case["runc"]["median_ms"])
-    phases = result["cases"]["run:busybox"]["minioci"]["phases"]
-    names = [p["phase"] for p in phases["phases"]]
-    for expected in ("interpreter", "imports", "config", "cgroup", "clone", "ns.net", "mqueue", "pivot_root", "exec"):
-        assert expected in names
-    assert phases["runs"] == 4              # the warm-up run writes its timing too
-    assert {t["case"] for t in result["targets"]} == {"run:busybox", "cycle:busybox"}
+        for way in ways:
+            assert case["ratios"][way]["runc"] == pytest.approx(case[way]["median_ms"] / case["runc"]["median_ms"])
+    for way, first in (("minioci", ["interpreter", "imports"]), ("minioci-served", ["front end", "server", "worker"])):
+        phases = result["cases"]["run:busybox"][way]["phases"]
+        names = [p["phase"] for p in phases["phases"]]
+        for expected in first + ["config", "cgroup", "clone", "ns.net", "mqueue", "pivot_root", "exec"]:
+            assert expected in names, (way, expected)
+        assert phases["runs"] == 4              # the warm-up run writes its timing too
+    assert "interpreter" not in [p["phase"] for p in result["cases"]["run:busybox"]["minioci-served"]["phases"]
+                                 ["phases"]]
+    assert {(t["case"], t["way"], t["peer"]) for t in result["targets"]} == {
+        ("run:busybox", "minioci", "minioci-sh"), ("run:busybox", "minioci", "runc"), ("cycle:busybox", "minioci", "runc")}
     assert result["python_floor_ms"] > 0 and result["above_floor_ms"] is None     # no crun given
     md = result_file.with_suffix(".md").read_text()
-    assert "| run:busybox | minioci |" in md and "unaccounted" in md
+    assert "| run:busybox | minioci-served |" in md and "minioci-served's phases, run:busybox" in md
+    assert "unaccounted" in md
     assert "run:busybox" in r.stdout
 
 
@@ -41,7 +48,7 @@ def test_density_bench_leaves_nothing(tmp_path):
                         "--bundles", REPO / "bundles"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     results = json.loads(r.stdout)
-    assert set(results) == {"minioci", "runc"}
+    assert set(results) == {"minioci", "minioci-served", "runc"}
     for res in results.values():
         assert res["left"] == [] and res["failures"] == []
         assert res["up_s"] > 0 and res["peak_rss_kib"] > 0

@@ -7,9 +7,9 @@ from minioci.bench import net
 
 def test_percentiles_and_median():
     values = list(range(1, 101))            # 1..100
-    assert (net._pct(values, 50), net._pct(values, 99), net._pct(values, 100)) == (50, 99, 100)
-    assert net._pct([7], 99) == 7
-    assert net._median([3, 1, 2]) == 2 and net._median([4, 1, 2, 3]) == 2.5
+    assert (net.percentile(values, 50), net.percentile(values, 99), net.percentile(values, 100)) == (50, 99, 100)
+    assert net.percentile([7], 99) == 7
+    assert net.median([3, 1, 2]) == 2 and net.median([4, 1, 2, 3]) == 2.5
 
 
 def sample(p50, rate, mbit):

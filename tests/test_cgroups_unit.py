@@ -83,7 +83,7 @@ def test_mount_with_escaped_path_and_non_root_mount():
     layout = cgroups.parse_layout(text, KERNEL)
     assert layout.v2 == ("/sys/fs/cgroup x", "/docker/abc")
     # a path under the mount's root is shown relative to it
-    assert cgroups._directory("/sys/fs/cgroup x", "/docker/abc", "/docker/abc/c1", None) == "/sys/fs/cgroup x/c1"
+    assert cgroups.directory_in("/sys/fs/cgroup x", "/docker/abc", "/docker/abc/c1", None) == "/sys/fs/cgroup x/c1"
 
 
 OWN = cgroups.own_cgroups("2:cpu,cpuacct:/user.slice\n1:name=systemd:/user.slice/session-1.scope\n"
@@ -464,6 +464,17 @@ def test_a_parent_minioci_did_not_make_stays(tmp_path, monkeypatch):
     c.create()
     c.destroy()
     assert os.listdir(mount) == ["libpod_parent"] and os.listdir(mount / "libpod_parent") == []
+
+
+def test_detect_keeps_the_layout_while_the_files_read_the_same(tmp_path):
+    mountinfo, proc_cgroups = tmp_path / "mountinfo", tmp_path / "cgroups"
+    mountinfo.write_text("50 40 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n")
+    proc_cgroups.write_text("#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t0\t1\t1\n")
+    first = cgroups.detect(str(mountinfo), str(proc_cgroups))
+    assert cgroups.detect(str(mountinfo), str(proc_cgroups)) is first
+    mountinfo.write_text("50 40 0:26 / /sys/fs/cgroup2 rw - cgroup2 cgroup2 rw\n")
+    again = cgroups.detect(str(mountinfo), str(proc_cgroups))
+    assert again is not first and again.v2 == ("/sys/fs/cgroup2", "/")
 
 
 # ---- finding a container by its id (delete --force without a state) -------------

@@ -1,13 +1,13 @@
 """The command-line parser and signal names (no root)."""
 import pytest
 
-from minioci import cli, commands
+from minioci import cli, commands, flags as flag_parser
 from minioci.errors import MiniociError
 
 
 def flags(argv, name="run"):
     cmd = commands.COMMANDS[name]
-    return cli.parse_flags(argv, cmd.flags, cmd.stop_at_args)
+    return flag_parser.parse_flags(argv, cmd.flags, cmd.stop_at_args)
 
 
 def test_runc_flag_forms():
@@ -52,9 +52,9 @@ def test_help_lists_commands(capsys):
 
 
 def test_help_of_a_command_but_not_of_what_exec_runs(capsys):
-    assert cli._asks_for_help(["--help"], commands.COMMANDS["exec"])
-    assert not cli._asks_for_help(["ID", "ls", "-h"], commands.COMMANDS["exec"])
-    assert cli._asks_for_help(["-b", "x", "--help"], commands.COMMANDS["run"])
+    assert commands.COMMANDS["exec"].asks_for_help(["--help"])
+    assert not commands.COMMANDS["exec"].asks_for_help(["ID", "ls", "-h"])
+    assert commands.COMMANDS["run"].asks_for_help(["-b", "x", "--help"])
     assert cli.main(["exec", "--help"]) == 0
     assert capsys.readouterr().out.startswith("usage: minioci exec ")
 

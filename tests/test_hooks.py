@@ -10,6 +10,8 @@ import pytest
 
 from conftest import base_config
 
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
+
 HOOK = """#!/bin/sh
 # args: stage outdir
 state=$(cat)

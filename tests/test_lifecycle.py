@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from conftest import MINIOCI, base_config, cgroup_dirs
+from conftest import base_config, cgroup_dirs
+
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 
 DEVNULL = subprocess.DEVNULL
 
@@ -376,11 +378,11 @@ def _processes_of(cid):
     return out
 
 
-def test_version_has_runcs_layout():
+def test_version_has_runcs_layout(rt):
     """dockerd reads the runtime's name and version from the one line with
     "version" in it, and the commit from `commit:` (as podman shows it)."""
     from minioci import OCI_VERSION, __version__
-    r = subprocess.run([MINIOCI, "--version"], capture_output=True, text=True)
+    r = rt.call("--version")
     lines = r.stdout.splitlines()
     assert lines[0] == f"minioci version {__version__}"
     commit = lines[1].removeprefix("commit: ")
@@ -406,11 +408,11 @@ def test_systemd_cgroup_is_refused_clearly(rt):
 def test_spec_writes_runcs_default_which_runs(rt, tmp_path):
     bundle = tmp_path / "b"
     bundle.mkdir()
-    r = subprocess.run([MINIOCI, "spec", "--bundle", bundle], capture_output=True, text=True)
+    r = rt.call("spec", "--bundle", bundle)
     assert r.returncode == 0, r.stderr
     cfg = json.loads((bundle / "config.json").read_text())
     assert cfg["process"]["args"] == ["sh"] and cfg["process"]["terminal"] is True
-    r = subprocess.run([MINIOCI, "spec", "--bundle", bundle], capture_output=True, text=True)
+    r = rt.call("spec", "--bundle", bundle)
     assert r.returncode != 0 and "exists" in r.stderr
     from conftest import ROOTFS
     cfg["root"]["path"] = str(ROOTFS)
@@ -418,8 +420,8 @@ def test_spec_writes_runcs_default_which_runs(rt, tmp_path):
     assert rt.output(cfg) == "default-config-runs\n"
 
 
-def test_features_document():
-    r = subprocess.run([MINIOCI, "features"], capture_output=True, text=True)
+def test_features_document(rt):
+    r = rt.call("features")
     doc = json.loads(r.stdout)
     assert doc["ociVersionMin"] == "1.0.0" and doc["ociVersionMax"].startswith("1.")
     assert set(doc["hooks"]) == {"prestart", "createRuntime", "createContainer", "startContainer",

@@ -55,9 +55,9 @@ def test_loopback_needs_no_setup_by_the_parent():
     # container.py spells the prefix out so as not to import this package on
     # a plain run: the same annotations reach the same settings through it
     from minioci import container
-    assert container._network(Spec, Container).record() == cfg.record()
+    assert container.network_settings(Spec, Container).record() == cfg.record()
     Spec.annotations = {"org.other": "1"}
-    assert container._network(Spec, Container) is None
+    assert container.network_settings(Spec, Container) is None
 
 
 def test_default_host_ifname_fits_ifnamsiz_and_differs_per_container():

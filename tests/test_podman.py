@@ -14,7 +14,9 @@ import uuid
 
 import pytest
 
-from conftest import IS_ROOT, MINIOCI, ROOTFS
+from conftest import IS_ROOT, MINIOCI, ROOTFS, Server
+
+BOTH_PATHS = True        # each test runs with minioci direct, and served (conftest.py)
 
 PODMAN = shutil.which("podman")
 pytestmark = pytest.mark.skipif(not (IS_ROOT and PODMAN), reason="needs root and podman")
@@ -90,11 +92,23 @@ class Podman:
 
 
 @pytest.fixture
-def podman(rootfs, tmp_path):
+def podman(rootfs, tmp_path, route):
+    """Podman with minioci as its runtime; served: by a server on minioci's
+    default root, where podman's calls go (conmon passes minioci no
+    environment, so the test checks the server's count of requests)."""
+    server = None
+    if route == "served":
+        if Server(DEFAULT_ROOT).status() is not None:
+            pytest.skip(f"another server listens on {DEFAULT_ROOT}")
+        server = Server(DEFAULT_ROOT).start()
     p = Podman(rootfs, tmp_path)
     yield p
     p.cleanup()
     leftovers = [n for n in p.names if p("container", "exists", n).returncode == 0]
+    if server:
+        status = server.status()
+        leftovers += server.stop()
+        assert int(status["requests"]) >= 1 and status["refused"] == "0", status
     assert not leftovers
 
 

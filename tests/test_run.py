@@ -8,6 +8,8 @@ import time
 import pytest
 
 from conftest import CAPS, MINIOCI, ROOTFS, base_config
+
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 from minioci import spec
 
 
@@ -378,10 +380,14 @@ def test_terminal_gives_the_container_a_pty(rt):
     cfg = sh("tty; stty size; stat -c 'console %t:%T' /dev/console")
     cfg["process"]["terminal"] = True
     cmd = " ".join(rt.cmd("run", "-b", rt.bundle(cfg), rt.new_id()))
-    r = subprocess.run(["script", "-qec", f"stty cols 77 rows 22; {cmd}", "/dev/null"],
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stdout
-    lines = r.stdout.replace("\r", "").split("\n")
+    # script's stdin stays open: at its end script(1) would type an EOF (a
+    # NUL in raw mode) into the terminal, racing the container's output.
+    p = subprocess.Popen(["script", "-qec", f"stty cols 77 rows 22; {cmd}", "/dev/null"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    out = p.stdout.read()
+    p.stdin.close()
+    assert p.wait(60) == 0, out
+    lines = out.replace("\r", "").split("\n")
     assert "/dev/pts/0" in lines and "22 77" in lines
     assert "console 88:0" in lines                  # /dev/pts/0: major 136 (0x88), minor 0
 

@@ -23,6 +23,7 @@ import pytest
 import pyseccomp
 
 from conftest import MINIOCI, REPO, ROOTFS, base_config
+
 from minioci.seccomp import cache as cache_mod
 from minioci.seccomp import profile
 from minioci.seccomp.compile import compile_profile

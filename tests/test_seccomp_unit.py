@@ -8,8 +8,7 @@ import pytest
 
 from minioci import log
 from minioci.errors import ConfigError
-from minioci import seccomp
-from minioci.seccomp import BPF_ANNOTATION, Filter, _from_annotation, _load_flags, bpf, key, profile
+from minioci.seccomp import BPF_ANNOTATION, Filter, bpf, filter_flags, from_annotation, key, profile
 from minioci.seccomp.cache import HEADER_SIZE, Cache, encode, verify
 from minioci.seccomp.notify import message
 
@@ -77,13 +76,13 @@ def test_load_flags_add_what_notify_needs_and_drop_what_cannot_apply():
     raw = small()
     raw["flags"] = ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_TSYNC"]
     profile.parse(raw, "f")                    # valid, as both calls below require
-    assert _load_flags(raw, False) == seccomp.FLAG_TSYNC      # no listener: nothing to wait on
+    assert filter_flags.for_load(raw, False) == filter_flags.TSYNC      # no listener: nothing to wait on
     raw["syscalls"].append({"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"})
     raw["listenerPath"] = "/a"
     profile.parse(raw, "f")
-    flags = _load_flags(raw, True)
-    assert flags & seccomp.FLAG_NEW_LISTENER and flags & seccomp.FLAG_TSYNC_ESRCH
-    assert flags & seccomp.FLAG_WAIT_KILLABLE_RECV       # this kernel (>= 5.19) has it
+    flags = filter_flags.for_load(raw, True)
+    assert flags & filter_flags.NEW_LISTENER and flags & filter_flags.TSYNC_ESRCH
+    assert flags & filter_flags.WAIT_KILLABLE_RECV       # this kernel (>= 5.19) has it
 
 
 BAD = [
@@ -416,10 +415,10 @@ def test_an_architecture_libseccomp_lacks_is_a_clear_error():
 
 def test_the_annotation_must_be_base64_bpf():
     import base64
-    assert _from_annotation(base64.b64encode(PROGRAM).decode(), "c.json") == PROGRAM
+    assert from_annotation(base64.b64encode(PROGRAM).decode(), "c.json") == PROGRAM
     for text, why in (("not base64!", "invalid base64"), (base64.b64encode(b"123").decode(), "not a BPF program")):
         with pytest.raises(ConfigError) as e:
-            _from_annotation(text, "c.json")
+            from_annotation(text, "c.json")
         assert str(e.value).startswith(f"c.json: annotations.{BPF_ANNOTATION}: {why}")
 
 
@@ -429,3 +428,15 @@ def test_the_listener_message_is_runcs_container_process_state():
                    "state": {"ociVersion": doc["ociVersion"], "id": "c1", "status": "creating", "pid": 42,
                              "bundle": "/b", "annotations": {"k": "v"}}}
     assert "metadata" not in json.loads(message(Filter(b"", 8, "/a.sock"), "c1", 42, "/b", {}))
+
+
+def test_the_cache_key_of_an_object_is_computed_once_per_library(monkeypatch):
+    from minioci import seccomp
+    raw = small()
+    first = seccomp.cache_key(raw, LIB)
+    assert first == key.compute(raw, LIB)
+    monkeypatch.setattr(key, "compute", lambda *a: pytest.fail("computed again"))
+    assert seccomp.cache_key(raw, LIB) == first
+    monkeypatch.undo()
+    assert seccomp.cache_key(raw, LIB + "x") != first               # another libseccomp: another key
+    assert seccomp.cache_key(small(), LIB) == first                  # an equal object: the same key

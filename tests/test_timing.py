@@ -6,16 +6,24 @@ import os
 from conftest import base_config
 from minioci.timing import Timeline, format_table
 
-EXPECTED_ORDER = ["interpreter", "imports", "config", "validate", "cgroup", "plan", "clone",
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
+
+# Before the config: Python's start, or the served path's front end, server and worker.
+START = {"direct": ["interpreter", "imports", "config"],
+         "served": ["front end", "connect", "server", "config", "fork", "worker"]}
+EXPECTED_ORDER = ["validate", "cgroup", "plan", "clone", "minioci-init",
                   "cgroup.join", "ns.ipc", "ns.net", "ns.mnt", "rootfs", "mount /proc", "mqueue",
                   "mount cgroup", "devices", "pivot_root", "masked paths", "capabilities", "exec"]
 
 
-def check_structure(d):
+def check_structure(d, route="direct"):
     names = [p["phase"] for p in d["phases"]]
-    for name in EXPECTED_ORDER:
+    expected = START[route] + EXPECTED_ORDER
+    for name in expected:
         assert name in names, (name, names)
-    positions = [names.index(n) for n in EXPECTED_ORDER]
+    if route == "served":       # no interpreter starts on the served path, and none is hidden
+        assert "interpreter" not in names and "imports" not in names
+    positions = [names.index(n) for n in expected]
     assert positions == sorted(positions), names
     assert all(p["ms"] >= 0 for p in d["phases"])
     total = sum(p["ms"] for p in d["phases"])
@@ -27,30 +35,30 @@ def check_structure(d):
     assert 0 <= sum(q["ms"] for q in cgroup["parts"]) <= cgroup["ms"]
 
 
-def test_timing_json_on_stderr(rt):
+def test_timing_json_on_stderr(rt, route):
     r = rt.run(base_config(["true"]), "--timing=json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stderr.splitlines()[-1])
-    check_structure(d)
+    check_structure(d, route)
     assert d["command"] == "run" and d["exit_code"] == 0
     assert [p["phase"] for p in d["after_exit"]] == ["cgroup.remove", "state.remove"]
 
 
-def test_timing_table_on_stderr(rt):
+def test_timing_table_on_stderr(rt, route):
     r = rt.run(base_config(["sh", "-c", "echo out"]), "--timing")
     assert r.returncode == 0 and r.stdout == "out\n"
     lines = r.stderr.splitlines()
     assert lines[0].split() == ["phase", "ms", "share"]
     rows = {line.rsplit(None, 2)[0]: line.split()[-2] for line in lines[2:] if line and not line.startswith("-")}
-    assert "mqueue" in rows and "interpreter" in rows and "total (start to exec)" in rows
+    assert "mqueue" in rows and START[route][0] in rows and "total (start to exec)" in rows
     assert any(line.startswith("after exit: cgroup.remove") for line in lines)
 
 
-def test_minioci_timing_env_writes_json(rt, tmp_path):
+def test_minioci_timing_env_writes_json(rt, route, tmp_path):
     out = tmp_path / "t.json"
     r = rt.run(base_config(["true"]), env={**os.environ, "MINIOCI_TIMING": str(out)})
     assert r.returncode == 0 and r.stderr == ""         # no --timing: nothing printed
-    check_structure(json.loads(out.read_text()))
+    check_structure(json.loads(out.read_text()), route)
 
 
 def test_phases_add_up_even_when_marks_interleave():

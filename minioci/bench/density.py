@@ -3,6 +3,11 @@ started at once, then deleted, per runtime: total and per-container time, and
 the peak memory of the runtime's processes (GNU time's max RSS, so the
 Debian package `time` is needed).  Checks that nothing is left.
 
+minioci runs direct and served (`minioci-served`: a server on its state root
+for the session).  Served, the process GNU time sees is the front end; the
+command's work is in the server's workers, forked from it (their memory is
+mostly the server's, shared until written).
+
 Each runtime runs in a driver process of its own (`python -m
 minioci.bench.density --driver ...`), so crun can be given a private mount
 namespace without /sys/fs/cgroup/unified on a hybrid host (see startup.py).
@@ -15,9 +20,9 @@ import sys
 import tempfile
 import time
 
-from ..cli import Flag, parse_flags
 from ..errors import MiniociError
-from .startup import _rmdir_if_empty
+from ..flags import Flag, parse_flags
+from . import find_peers, hides_unified, minioci_path, rmdir_if_empty
 
 FLAGS = [
     Flag(("runtime",), "runtime", "list", help="a peer runtime to compare (default: crun and runc, if found)"),
@@ -33,9 +38,8 @@ def main(g, argv):
     if len(a.positional) != 1 or not a.positional[0].isdigit() or int(a.positional[0]) < 1:
         raise MiniociError("usage: minioci bench density N [--runtime PATH]...")
     n = int(a.positional[0])
-    from .startup import _hides_unified, _minioci_path, _peers
-    runtimes = [("minioci", _minioci_path())] + _peers(a.runtime)
-    hide = _hides_unified()
+    runtimes = [("minioci", minioci_path()), ("minioci-served", minioci_path())] + find_peers(a.runtime)
+    hide = hides_unified()
     rootfs = os.path.abspath(os.path.join(a.bundles, "busybox", "rootfs"))
     results = {}
     for name, path in runtimes:
@@ -110,9 +114,23 @@ def driver(name, runtime, n, rootfs):
             with open(os.path.join(work, cid, "config.json"), "w") as f:
                 json.dump(_config(rootfs, cid), f)
         rt = [runtime, "--root", root]
+        server = None
+        if name.startswith("minioci"):
+            # The front end's way: served, or the direct path.
+            os.environ["MINIOCI_SERVE"] = "always" if name == "minioci-served" else "never"
+        if name == "minioci-served":
+            server = subprocess.Popen(rt + ["serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 30
+            while subprocess.run(rt + ["serve", "--status"], capture_output=True).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise MiniociError("minioci serve did not start")
+                time.sleep(0.01)
         t_create, peak1, fail1 = _spawn_all([rt + ["create", "--bundle", os.path.join(work, c), c] for c in ids], work)
         t_start, peak2, fail2 = _spawn_all([rt + ["start", c] for c in ids], work)
         t_delete, peak3, fail3 = _spawn_all([rt + ["delete", "--force", c] for c in ids], work)
+        if server is not None:
+            subprocess.run(rt + ["serve", "--stop"], capture_output=True)
+            server.wait(30)
         left = _leftovers(root, ids)
         failures = fail1 + fail2 + fail3
         return {"up_s": t_create + t_start, "create_s": t_create, "start_s": t_start, "down_s": t_delete,
@@ -122,7 +140,7 @@ def driver(name, runtime, n, rootfs):
             subprocess.run([runtime, "--root", root, "delete", "--force", cid], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
-        _rmdir_if_empty(DENSITY_ROOT)
+        rmdir_if_empty(DENSITY_ROOT)
         for base in os.listdir("/sys/fs/cgroup"):
             try:
                 os.rmdir(os.path.join("/sys/fs/cgroup", base, CGROUP_PARENT))

@@ -32,8 +32,8 @@ import sys
 import time
 import uuid
 
-from ..cli import parse_flags, Flag
 from ..errors import MiniociError
+from ..flags import Flag, parse_flags
 from ..network import netns
 
 NET = "org.minioci.net."
@@ -309,7 +309,7 @@ def veth_cost(samples):
         row = {"against": mode, "path": path, "best": {}}
         for key, (cost, better) in COSTS.items():
             values = [cost(v[key], o[key]) for v, o in zip(veth, other)]
-            row[key] = {"median": _median(values), "min": min(values), "max": max(values)}
+            row[key] = {"median": median(values), "min": min(values), "max": max(values)}
             row["best"][key] = cost(better(v[key] for v in veth), better(o[key] for o in other))
         out.append(row)
     return out
@@ -371,7 +371,7 @@ def latency_run(client_ns, server, limits):
     finally:
         s.close()
     times.sort()
-    return {"requests": len(times), "p50_us": _pct(times, 50) / 1e3, "p99_us": _pct(times, 99) / 1e3,
+    return {"requests": len(times), "p50_us": percentile(times, 50) / 1e3, "p99_us": percentile(times, 99) / 1e3,
             "rate_per_s": len(times) / (elapsed / 1e9)}
 
 
@@ -397,14 +397,14 @@ def stream_run(client_ns, server, limits):
     return {"stream_bytes": sent, "mbit_per_s": sent * 8 / (elapsed / 1e9) / 1e6}
 
 
-def _pct(sorted_values, p):
+def percentile(sorted_values, p):
     if not sorted_values:
         return float("nan")
     k = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values)) - 1))
     return sorted_values[k]
 
 
-def _median(values):
+def median(values):
     values = sorted(values)
     n = len(values)
     return (values[n // 2] + values[(n - 1) // 2]) / 2 if n else float("nan")
@@ -412,7 +412,7 @@ def _median(values):
 
 def summarize(samples):
     """Medians over the rounds of each measure, and the rounds' spread."""
-    out = {k: _median([s[k] for s in samples]) for k in ("p50_us", "p99_us", "rate_per_s", "mbit_per_s")}
+    out = {k: median([s[k] for s in samples]) for k in ("p50_us", "p99_us", "rate_per_s", "mbit_per_s")}
     out["requests"] = sum(s["requests"] for s in samples)
     out["mbit_per_s_range"] = [min(s["mbit_per_s"] for s in samples), max(s["mbit_per_s"] for s in samples)]
     out["p50_us_range"] = [min(s["p50_us"] for s in samples), max(s["p50_us"] for s in samples)]
@@ -426,10 +426,10 @@ def summarize_setup(tables):
     """Medians (ms) of the network phases and of the whole start."""
     out = {}
     for phase in SETUP_PHASES:
-        out[phase] = _median([sum(p["ms"] for p in t["phases"] if p["phase"] == phase) for t in tables])
-    out["total"] = _median([t["total_ms"] for t in tables])
+        out[phase] = median([sum(p["ms"] for p in t["phases"] if p["phase"] == phase) for t in tables])
+    out["total"] = median([t["total_ms"] for t in tables])
     removes = [p["ms"] for t in tables for p in t.get("after_exit", []) if p["phase"] == "network.remove"]
-    out["network.remove"] = _median(removes) if removes else None
+    out["network.remove"] = median(removes) if removes else None
     out["runs"] = len(tables)
     return out
 

@@ -1,5 +1,11 @@
 """`minioci bench`: container startup, side by side with crun and runc.
 
+minioci runs three ways: `minioci` (the direct path: the front end runs
+Python), `minioci-served` (a server on its own state root, `minioci serve`,
+started for each round in the session's namespaces), and `minioci-sh` (the
+direct path as the shell launcher before the front end started it, for the
+"no slower than before" comparison).
+
 One session per round; each is one hyperfine invocation over every command,
 and the rounds interleave them, so a drift of the machine hits all runtimes
 alike.  Cases:
@@ -24,8 +30,9 @@ import sys
 import tempfile
 import time
 
-from ..cli import Flag, parse_flags
 from ..errors import MiniociError
+from ..flags import Flag, parse_flags
+from . import WAYS, find_peers, hides_unified, minioci_path, rmdir_if_empty
 
 FLAGS = [
     Flag(("runtime",), "runtime", "list", help="a peer runtime to compare (default: crun and runc, if found)"),
@@ -37,14 +44,48 @@ FLAGS = [
     Flag(("no-chart",), "no_chart", help="skip the chart"),
     Flag(("cases",), "cases", "str", "run:busybox,run:podman-default,cold:podman-default,cycle:busybox",
          "which cases to run"),
+    Flag(("ways",), "ways", "str", "minioci,minioci-served,minioci-sh", "which ways to run minioci"),
 ]
 
-# The issue's targets: (case, peer, ratio minioci/peer must stay at or under).
+# The issues' targets: (case, minioci's way, peer, ratio way/peer must stay at or under).
 TARGETS = [
-    ("run:podman-default", "crun", 0.75), ("run:podman-default", "runc", 0.45),
-    ("run:busybox", "runc", 0.7), ("run:busybox", "crun", 1.8),
-    ("cycle:busybox", "runc", 0.5),
+    ("run:busybox", "minioci-served", "crun", 0.8),
+    ("cycle:busybox", "minioci-served", "crun", 0.8),
+    ("run:podman-default", "minioci-served", "crun", 0.4),
+    ("run:busybox", "minioci", "minioci-sh", 1.0),          # the direct path no slower than before
+    ("run:podman-default", "minioci", "crun", 0.75), ("run:podman-default", "minioci", "runc", 0.45),
+    ("run:busybox", "minioci", "runc", 0.7), ("run:busybox", "minioci", "crun", 1.8),
+    ("cycle:busybox", "minioci", "runc", 0.5),
 ]
+
+# The shell launcher the front end replaced (bin/minioci until then): the
+# direct path's "before", timed side by side.
+SHELL_LAUNCHER = """#!/bin/sh
+exec "$PYTHON" -I -S -c 'import sys
+sys.path.insert(0, sys.argv.pop(1))
+from minioci.cli import run
+run()' "$SITE" "$@"
+"""
+
+# Each round: hide the unified hierarchy if crun needs it, start the servers
+# the served way needs (in this namespace, as their clients), run hyperfine.
+ROUND = """#!/bin/sh
+[ "$HIDE" = 1 ] && umount /sys/fs/cgroup/unified
+for root in $SERVED; do
+    "$MINIOCI" --root "$root" serve >/dev/null 2>&1 &
+done
+for root in $SERVED; do
+    n=0
+    until "$MINIOCI" --root "$root" serve --status >/dev/null 2>&1; do
+        n=$((n + 1)); [ $n -gt 3000 ] && echo "bench: minioci serve did not start" >&2 && exit 1
+        sleep 0.01
+    done
+done
+"$@"
+rc=$?
+for root in $SERVED; do "$MINIOCI" --root "$root" serve --stop >/dev/null 2>&1; done
+exit $rc
+"""
 
 BENCH_ROOT = "/run/minioci-bench"     # each runtime's state root goes under it, and all of it after
 
@@ -57,8 +98,8 @@ rt=$1; shift
 
 def main(g, argv):
     a = parse_flags(argv, FLAGS, where="minioci bench")
-    me = _minioci_path()
-    peers = _peers(a.runtime)
+    me = minioci_path()
+    peers = find_peers(a.runtime)
     # 0700 and ours alone: the bundles and scripts written in it need no
     # care against planted files (the results in --out do: write_results).
     work = tempfile.mkdtemp(prefix="minioci-bench-")
@@ -70,23 +111,6 @@ def main(g, argv):
     sys.stdout.write(markdown(result))
     sys.stdout.write("\nwrote " + ", ".join(paths) + "\n")
     return 0
-
-
-def _minioci_path():
-    """The installed launcher next to this interpreter (what users run)."""
-    path = os.path.join(os.path.dirname(sys.executable), "minioci")
-    if not os.access(path, os.X_OK):
-        raise MiniociError(f"bench: no minioci launcher at {path}")
-    return path
-
-
-def _peers(given):
-    if given:
-        for p in given:
-            if not shutil.which(p):
-                raise MiniociError(f"bench: runtime {p!r} not found")
-        return [(os.path.basename(p), shutil.which(p)) for p in given]
-    return [(name, shutil.which(name)) for name in ("crun", "runc") if shutil.which(name)]
 
 
 def bench_bundle(src, work, name):
@@ -110,18 +134,19 @@ def bench_bundle(src, work, name):
     return out
 
 
-def _hides_unified():
-    """crun 1.8.1 refuses a hybrid host that holds a controller on the v2 side
-    ("cgroups in hybrid mode not supported"): the session then runs in a
-    private mount namespace without /sys/fs/cgroup/unified, for every runtime
-    alike, and the report says so."""
-    from ..cgroups import detect
-    layout = detect()
-    return layout.kind == "hybrid" and bool(layout.v2_controllers())
-
-
 def run_bench(a, me, peers, work):
-    roots = {name: os.path.join(BENCH_ROOT, name) for name in ["minioci"] + [n for n, _ in peers]}
+    ways = [w for w in a.ways.split(",") if w]
+    for w in ways:
+        if w not in WAYS:
+            raise MiniociError(f"bench: --ways {w!r}: use {', '.join(WAYS)}")
+    roots = {name: os.path.join(BENCH_ROOT, name) for name in ways + [n for n, _ in peers]}
+    launcher = os.path.join(work, "minioci-sh")
+    with open(launcher, "w") as f:
+        f.write(SHELL_LAUNCHER)
+    os.chmod(launcher, 0o755)
+    round_script = os.path.join(work, "round.sh")
+    with open(round_script, "w") as f:
+        f.write(ROUND)
     bundles = {}
     for src in ("busybox", "podman-default"):
         path = os.path.join(a.bundles, src)
@@ -137,10 +162,10 @@ def run_bench(a, me, peers, work):
         bundle = bundles.get(bundle_name)
         if bundle is None:
             continue
-        runtimes = [("minioci", me)] + ([] if kind == "cold" else peers)
+        runtimes = [(w, launcher if w == "minioci-sh" else me) for w in ways] + ([] if kind == "cold" else peers)
         for name, path in runtimes:
             root = ["--root", roots[name]]
-            timing = os.path.join(work, "timing", case, name) if name == "minioci" else None
+            timing = os.path.join(work, "timing", case, name) if name in WAYS else None
             if kind in ("run", "cold"):
                 argv = [path, *root, "run", "--bundle", bundle, f"bench-{name}"]
             else:
@@ -156,7 +181,11 @@ def run_bench(a, me, peers, work):
     # as minioci's launcher starts it (see summarize()).
     commands.append(("floor", "python", [sys.executable, "-I", "-S", "-c", "pass"], "true", None, work))
 
-    hide = _hides_unified() and any(n == "crun" for n, _ in peers)
+    hide = hides_unified() and any(n == "crun" for n, _ in peers)
+    import site
+    round_env = {**os.environ, "HIDE": "1" if hide else "0", "MINIOCI": me, "PYTHON": sys.executable,
+                 "SITE": next(p for p in site.getsitepackages() + sys.path if p.endswith("site-packages")),
+                 "SERVED": " ".join(roots[w] for w in ways if WAYS[w] == "always")}
     times = {(c[0], c[1]): [] for c in commands}
     per_round = max(1, -(-a.runs // a.rounds))
     for rnd in range(a.rounds):
@@ -170,6 +199,8 @@ def run_bench(a, me, peers, work):
         for case, name, cmd, prepare, timing, bundle in commands:
             # hyperfine -N runs argv as is: pass env through /usr/bin/env
             env = [f"BUNDLE={bundle}", f"ID=bench-{name}-cycle"]
+            if WAYS.get(name):
+                env.append(f"MINIOCI_SERVE={WAYS[name]}")
             if timing:
                 os.makedirs(timing, exist_ok=True)
                 env.append(f"MINIOCI_TIMING={timing}/")
@@ -177,10 +208,10 @@ def run_bench(a, me, peers, work):
             argv += ["--prepare", prepare]
         for (case, name, *_), cmd in zip(commands, env_wrapped):
             argv += ["--command-name", f"{case} {name}", cmd]
+        argv = ["/bin/sh", round_script] + argv
         if hide:
-            argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                    'umount /sys/fs/cgroup/unified && exec "$@"', "sh"] + argv
-        r = subprocess.run(argv, stdout=sys.stderr)
+            argv = ["unshare", "--mount", "--propagation", "private"] + argv
+        r = subprocess.run(argv, stdout=sys.stderr, env=round_env)
         if r.returncode != 0:
             raise MiniociError(f"bench: hyperfine failed (exit {r.returncode}); a runtime may have failed "
                                f"to start a container: try one of the commands by hand")
@@ -189,15 +220,8 @@ def run_bench(a, me, peers, work):
                 times[(case, name)] += [t * 1000 for t in res["times"]]
     for root in roots.values():
         shutil.rmtree(root, ignore_errors=True)
-    _rmdir_if_empty(BENCH_ROOT)
+    rmdir_if_empty(BENCH_ROOT)
     return summarize(commands, times, peers, hide)
-
-
-def _rmdir_if_empty(path):
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
 
 
 def _q(s):
@@ -235,31 +259,32 @@ def summarize(commands, times, peers, hide):
             entry["phases"] = _phase_medians(timing)
         cases.setdefault(case, {})[name] = entry
     for case, by_rt in cases.items():
-        me = by_rt.get("minioci")
+        # {way: {other runtime: way's median ÷ its}}; a cold start is held
+        # against the peers' run of the same bundle (they have no cache)
+        others = cases.get("run:podman-default", by_rt) if case == "cold:podman-default" else by_rt
         ratios = {}
-        for name, e in by_rt.items():
-            if name != "minioci" and me:
-                ratios[name] = me["median_ms"] / e["median_ms"]
-        if me and me.get("phases"):
-            me["unaccounted_ms"] = me["median_ms"] - me["phases"]["total_ms"]
+        for way, me in by_rt.items():
+            if way not in WAYS:
+                continue
+            ratios[way] = {name: me["median_ms"] / e["median_ms"] for name, e in others.items()
+                           if name != way and name != "ratios"}
+            if me.get("phases"):
+                me["unaccounted_ms"] = me["median_ms"] - me["phases"]["total_ms"]
         by_rt["ratios"] = ratios
-    if "cold:podman-default" in cases and "run:podman-default" in cases:
-        for name, e in cases["run:podman-default"].items():
-            if name not in ("minioci", "ratios"):
-                cold_me = cases["cold:podman-default"]["minioci"]["median_ms"]
-                cases["cold:podman-default"]["ratios"][name] = cold_me / e["median_ms"]
     floor = cases.pop("floor", {}).get("python", {}).get("median_ms")
     above_floor = None
     busybox = cases.get("run:busybox", {})
-    if floor is not None and "crun" in busybox:
+    if floor is not None and "crun" in busybox and "minioci" in busybox:
         # minioci's own cost: its run minus (Python's bare start + crun's whole
         # run, i.e. the same kernel work done by a C runtime)
         above_floor = busybox["minioci"]["median_ms"] - (floor + busybox["crun"]["median_ms"])
     targets = []
-    for case, peer, limit in TARGETS:
-        ratio = cases.get(case, {}).get("ratios", {}).get(peer)
+    for case, way, peer, limit in TARGETS:
+        ratio = cases.get(case, {}).get("ratios", {}).get(way, {}).get(peer)
         if ratio is not None:
-            targets.append({"case": case, "peer": peer, "target": limit, "ratio": ratio, "met": ratio <= limit})
+            targets.append({"case": case, "way": way, "peer": peer, "target": limit, "ratio": ratio,
+                            "met": ratio <= limit, "ms_over": cases[case][way]["median_ms"]
+                            - limit * cases[case][peer]["median_ms"]})
     return {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": _machine(),
@@ -289,39 +314,46 @@ def _machine():
 def markdown(result):
     lines = [f"## Container startup ({result['when']})", "",
              f"Kernel {result['machine']['kernel']}, {result['machine']['cpus']} CPUs; peers: " +
-             ", ".join(f"{n} ({v})" for n, v in result["peers"].items()) + ".", ""]
+             ", ".join(f"{n} ({v})" for n, v in result["peers"].items()) + ".  minioci: the direct path "
+             "(`minioci`), served (`minioci-served`), and the shell launcher before the front end (`minioci-sh`).",
+             ""]
     if result["unified_hidden"]:
         lines += ["This host is hybrid with a controller on the v2 side, which crun 1.8.1 refuses: the whole "
                   "session ran in a private mount namespace without /sys/fs/cgroup/unified, for every "
                   "runtime alike.", ""]
-    lines += ["| case | runtime | median ms | min–max ms | minioci ÷ runtime |", "|---|---|---:|---:|---:|"]
+    peers = list(result["peers"])
+    lines += ["| case | runtime | median ms | min–max ms | " + " | ".join(f"÷ {p}" for p in peers) + " |",
+              "|---|---|---:|---:|" + "---:|" * len(peers)]
     for case, by_rt in result["cases"].items():
         for name, e in by_rt.items():
             if name == "ratios":
                 continue
-            ratio = by_rt["ratios"].get(name)
+            ratios = by_rt["ratios"].get(name, {})
+            cells = ["" if p not in ratios else f"{ratios[p]:.2f}" for p in peers]
             lines.append(f"| {case} | {name} | {e['median_ms']:.1f} | {e['min_ms']:.1f}–{e['max_ms']:.1f} | "
-                         f"{'' if ratio is None else f'{ratio:.2f}'} |")
+                         + " | ".join(cells) + " |")
     if result["targets"]:
         lines += ["", "| target | ratio | met |", "|---|---:|---|"]
         for t in result["targets"]:
-            lines.append(f"| {t['case']}: minioci ≤ {t['target']}× {t['peer']} | {t['ratio']:.2f} | "
-                         f"{'yes' if t['met'] else '**no**'} |")
+            miss = "" if t["met"] else f" (by {t['ms_over']:.1f} ms)"
+            lines.append(f"| {t['case']}: {t['way']} ≤ {t['target']}× {t['peer']} | {t['ratio']:.2f} | "
+                         f"{'yes' if t['met'] else '**no**' + miss} |")
     if result.get("above_floor_ms") is not None:
         lines += ["", f"The floor: `python -I -S -c pass` takes {result['python_floor_ms']:.1f} ms and crun's "
                   f"whole run of the busybox bundle {result['cases']['run:busybox']['crun']['median_ms']:.1f} ms; "
-                  f"minioci's run is **{result['above_floor_ms']:.1f} ms above** their sum (target: ≤ 3 ms)."]
+                  f"minioci's direct run is **{result['above_floor_ms']:.1f} ms above** their sum (target: ≤ 3 ms)."]
     for case, by_rt in result["cases"].items():
-        ph = by_rt.get("minioci", {}).get("phases")
-        if not ph:
-            continue
-        lines += ["", f"minioci's phases, {case} (medians of {ph['runs']} runs):", "",
-                  "| phase | ms |", "|---|---:|"]
-        lines += [f"| {p['phase']} | {p['ms']:.3f} |" for p in ph["phases"]]
-        lines.append(f"| **total, start to exec** | **{ph['total_ms']:.2f}** |")
-        lines.append(f"| whole process (hyperfine) | {by_rt['minioci']['median_ms']:.2f} |")
-        lines.append(f"| unaccounted (teardown after exit, process exit) | "
-                     f"{by_rt['minioci']['unaccounted_ms']:.2f} |")
+        for way in WAYS:
+            ph = by_rt.get(way, {}).get("phases")
+            if not ph:
+                continue
+            lines += ["", f"{way}'s phases, {case} (medians of {ph['runs']} runs):", "",
+                      "| phase | ms |", "|---|---:|"]
+            lines += [f"| {p['phase']} | {p['ms']:.3f} |" for p in ph["phases"]]
+            lines.append(f"| **total, start to exec** | **{ph['total_ms']:.2f}** |")
+            lines.append(f"| whole process (hyperfine) | {by_rt[way]['median_ms']:.2f} |")
+            lines.append(f"| unaccounted (teardown after exit, process exit) | "
+                         f"{by_rt[way]['unaccounted_ms']:.2f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -18,7 +18,6 @@ from . import fs
 
 MOUNTINFO = "/proc/self/mountinfo"
 PROC_CGROUPS = "/proc/cgroups"
-PROC_SELF_CGROUP = "/proc/self/cgroup"
 
 # What /proc/cgroups lists on current kernels; used where it cannot be read.
 KNOWN_CONTROLLERS = frozenset(["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls",
@@ -69,10 +68,21 @@ class Layout:
 
 
 def detect(mountinfo=MOUNTINFO, proc_cgroups=PROC_CGROUPS):
-    """The host's layout, from mountinfo's cgroup and cgroup2 mounts."""
+    """The host's layout, from mountinfo's cgroup and cgroup2 mounts.  The
+    last one is kept while the files read the same (a server's workers
+    inherit it: see server.py)."""
+    global _last_layout
     with open(mountinfo) as f:
         text = f.read()
-    return parse_layout(text, kernel_controllers(proc_cgroups))
+    controllers = kernel_controllers(proc_cgroups)
+    if _last_layout is not None and _last_layout[:2] == (text, controllers):
+        return _last_layout[2]
+    layout = parse_layout(text, controllers)
+    _last_layout = (text, controllers, layout)
+    return layout
+
+
+_last_layout = None
 
 
 def kernel_controllers(proc_cgroups=PROC_CGROUPS):
@@ -118,10 +128,12 @@ def _unescape(path):
 
 
 def own_cgroups(text=None):
-    """{frozenset of controller names: cgroup path} of this process; the v2
-    hierarchy's key is frozenset({""})."""
+    """{frozenset of controller names: cgroup path} of the runtime: the
+    container's parent (parent.proc_file: in a served request the front
+    end); the v2 hierarchy's key is frozenset({""})."""
     if text is None:
-        with open(PROC_SELF_CGROUP) as f:
+        from .. import parent
+        with open(parent.proc_file("cgroup")) as f:
             text = f.read()
     out = {}
     for line in text.splitlines():
@@ -218,15 +230,15 @@ class Cgroup:
         found = []               # (part, mountpoint, mount root, minioci's own cgroup there)
         for name, (mountpoint, root, ctrls) in layout.v1.items():
             mine = own.get(frozenset(ctrls))
-            found.append((v1.Hierarchy(name, ctrls, _directory(mountpoint, root, path, mine)),
+            found.append((v1.Hierarchy(name, ctrls, directory_in(mountpoint, root, path, mine)),
                           mountpoint, root, mine))
         if layout.v2:
             mountpoint, root = layout.v2
             mine = own.get(frozenset([""]))
-            found.append((v2.Unified(_directory(mountpoint, root, path, mine), layout.v2_controllers()),
+            found.append((v2.Unified(directory_in(mountpoint, root, path, mine), layout.v2_controllers()),
                           mountpoint, root, mine))
         for part, mountpoint, root, mine in found:
-            here = _directory(mountpoint, root, mine or "/", None)
+            here = directory_in(mountpoint, root, mine or "/", None)
             if _under(here, part.directory):
                 raise ConfigError(file, "linux.cgroupsPath",
                                   f"{path!r} would hold minioci's own cgroup ({here})")
@@ -418,7 +430,7 @@ def _below(path, mountpoint):
     return path.startswith(mountpoint.rstrip("/") + "/") and path.rstrip("/") != mountpoint.rstrip("/")
 
 
-def _directory(mountpoint, mount_root, path, own):
+def directory_in(mountpoint, mount_root, path, own):
     """The directory of cgroup `path` (absolute, or relative to `own`) in a
     hierarchy mounted at `mountpoint`."""
     if not path.startswith("/"):

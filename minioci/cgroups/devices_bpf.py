@@ -13,7 +13,6 @@ when every requested access is in it; a deny exception when any is (the v1
 controller's match_exception and match_exception_partial).
 """
 from ..errors import MiniociError, strerror
-from .devices import WILDCARD
 
 # include/uapi/linux/bpf.h
 DEV_BLOCK, DEV_CHAR = 1, 2
@@ -59,9 +58,11 @@ def program(todo):
                 block.append((_JEQ_K, 1, 0, _NEXT, 0))        # deny: no requested access overlaps
             else:
                 block.append((_JNE_X, 1, 3, _NEXT, 0))        # allow: some requested access missing
-        if major != WILDCARD:
+        # A wildcard (devices.WILDCARD, the only negative number a rule
+        # holds) matches any number: no test.
+        if major >= 0:
             block.append((_JNE_K, 4, 0, _NEXT, major))
-        if minor != WILDCARD:
+        if minor >= 0:
             block.append((_JNE_K, 5, 0, _NEXT, minor))
         block += [(_MOV32_K, 0, 0, 0, verdict), (_EXIT, 0, 0, 0, 0)]
         for i, (code, dst, src, off, imm) in enumerate(block):

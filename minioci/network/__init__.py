@@ -17,7 +17,9 @@ annotations: a plain run loads none of it (tests/test_hot_path.py).
 """
 import os
 
-PREFIX = "org.minioci.net."
+from . import config
+from .config import PREFIX
+
 NETNS_FILE = "netns"      # in the container's state directory
 
 
@@ -26,7 +28,6 @@ def from_spec(spec, container):
     annotation), or None when the parent has nothing to set up."""
     if not any(k.startswith(PREFIX) for k in spec.annotations):
         return None
-    from . import config
     cfg = config.parse(spec.annotations, spec.namespaces, spec.file)
     if cfg.mode == "loopback":
         return None                # the child's unshare and loopback_up do it

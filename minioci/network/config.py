@@ -8,8 +8,8 @@ Pure: nothing here touches the system except checking that a
 import ipaddress
 
 from ..errors import ConfigError
-from . import PREFIX
 
+PREFIX = "org.minioci.net."          # every annotation this package reads
 MODES = ("loopback", "veth", "ipvlan", "macvlan")
 IPVLAN_MODES = ("l2", "l3")
 DEFAULT_BRIDGE = "minioci0"
@@ -96,8 +96,8 @@ def parse(annotations, namespaces, file):
         mtu = parse_mtu(values["mtu"], address.version, lambda m: fail("mtu", m))
     host_netns = values.get("host-netns", "")
     if "host-netns" in values:
-        from ..spec import _Checker, _check_namespace_file
-        _check_namespace_file(_Checker(file), f"annotations.{PREFIX}host-netns", host_netns, "network")
+        from ..spec import Checker, check_namespace_file
+        check_namespace_file(Checker(file), f"annotations.{PREFIX}host-netns", host_netns, "network")
     names = {}
     for key in ("parent", "bridge", "host-ifname"):
         if key in values:

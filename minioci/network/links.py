@@ -15,8 +15,8 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from ..errors import ConfigError, MiniociError, strerror
-from . import PREFIX, netns
-from .config import CONTAINER_IFNAME
+from . import netns
+from .config import CONTAINER_IFNAME, PREFIX
 
 # ifalias of the bridges minioci made: only those it removes, once no port is left.
 BRIDGE_MARK = "made by minioci"

@@ -1,38 +1,23 @@
 """Seccomp: the OCI `linux.seccomp` section compiled once into BPF, then
 loaded from a verified cache.
 
-    profile.py   linux.seccomp → Profile (validated plain data, JSON-path errors)
-    key.py       the cache key: the whole seccomp object, libseccomp, machine, kernel
-    cache.py     <root>/seccomp-cache/: verified entries, atomic writes, LRU bound, trust
-    compile.py   Profile → BPF with pyseccomp (imported on a cache miss only)
-    bpf.py       sanity checks of a BPF program
-    notify.py    SCMP_ACT_NOTIFY: the listener socket and the state it receives
-    commands.py  `minioci seccomp compile|cache [clear]`
+    profile.py       linux.seccomp → Profile (validated plain data, JSON-path errors)
+    filter_flags.py  seccomp(2)'s flags: their names, and what this kernel takes
+    key.py           the cache key: the whole seccomp object, libseccomp, machine, kernel
+    cache.py         <root>/seccomp-cache/: verified entries, atomic writes, LRU bound, trust
+    compile.py       Profile → BPF with pyseccomp (imported on a cache miss only)
+    bpf.py           sanity checks of a BPF program
+    notify.py        SCMP_ACT_NOTIFY: the listener socket and the state it receives
+    commands.py      `minioci seccomp compile|cache [clear]`
 
 The child loads the program (native/child.c, step "seccomp"); this package
 only decides what it loads.  Importing it is cheap: what is heavy (pyseccomp,
 ctypes) is imported only where a compile needs it.
 """
-import os
-
-from .. import log
+from . import filter_flags
 
 # crun's annotation: a ready BPF program, base64, used instead of compiling.
 BPF_ANNOTATION = "run.oci.seccomp_bpf_data"
-
-# seccomp(2)'s SECCOMP_FILTER_FLAG_*.
-FLAG_TSYNC = 1
-FLAG_LOG = 2
-FLAG_SPEC_ALLOW = 4
-FLAG_NEW_LISTENER = 8
-FLAG_TSYNC_ESRCH = 16
-FLAG_WAIT_KILLABLE_RECV = 32
-FLAGS = {
-    "SECCOMP_FILTER_FLAG_TSYNC": FLAG_TSYNC, "SECCOMP_FILTER_FLAG_LOG": FLAG_LOG,
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": FLAG_SPEC_ALLOW,
-    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": FLAG_WAIT_KILLABLE_RECV,
-}
-
 
 class Filter:
     """What the container's process loads: the program, seccomp(2)'s flags,
@@ -52,11 +37,10 @@ def prepare(spec, root, tl):
     raw = spec.seccomp
     annotated = BPF_ANNOTATION in spec.annotations
     if raw is not None and not annotated:
-        from . import key
         from .cache import Cache
         cache = Cache(root)
         library = cache.library()
-        k = key.compute(raw, library) if library else None
+        k = cache_key(raw, library) if library else None
         tl.mark("seccomp.key")
         bpf = cache.load(k) if k else None
         if bpf is not None:
@@ -67,7 +51,7 @@ def prepare(spec, root, tl):
     from . import profile as profile_mod
     prof = profile_mod.parse(raw, spec.file) if raw is not None else None
     if annotated:
-        bpf = _from_annotation(spec.annotations[BPF_ANNOTATION], spec.file)
+        bpf = from_annotation(spec.annotations[BPF_ANNOTATION], spec.file)
         tl.mark("validate")
         return Filter(bpf, *_settings(raw))
     if prof is None:
@@ -78,13 +62,43 @@ def prepare(spec, root, tl):
     return Filter(bpf, *_settings(raw))
 
 
+# Cache keys computed so far, by the seccomp object's id (the object is kept
+# with its key, so the id cannot be another's): a server computes a kept
+# config's once (server.py) and the workers it forks afterwards find it.
+_keys = {}
+
+
+def cache_key(raw, library):
+    """key.compute(raw, library), remembered for this object."""
+    known = _keys.get(id(raw))
+    if known is not None and known[0] is raw and known[1] == library:
+        return known[2]
+    from . import key
+    k = key.compute(raw, library)
+    if len(_keys) >= 64:
+        del _keys[next(iter(_keys))]
+    _keys[id(raw)] = (raw, library, k)
+    return k
+
+
+def warm(spec, root):
+    """Compute the cache key of spec's filter ahead (a server, before it
+    forks the workers that will start it)."""
+    if spec.seccomp is None or BPF_ANNOTATION in spec.annotations:
+        return
+    from .cache import Cache
+    library = Cache(root).library()
+    if library:
+        cache_key(spec.seccomp, library)
+
+
 def _settings(raw):
     """(seccomp(2) flags, listener path, listener metadata) of a valid
     seccomp object (None: no filter of its own)."""
     if raw is None:
         return 0, "", ""
     notify = any(r.get("action") == "SCMP_ACT_NOTIFY" for r in raw.get("syscalls") or [])
-    flags = _load_flags(raw, notify)
+    flags = filter_flags.for_load(raw, notify)
     if not notify:
         return flags, "", ""
     return flags, raw.get("listenerPath") or "", raw.get("listenerMetadata") or ""
@@ -102,9 +116,6 @@ def compile_and_store(raw, prof, cache):
     return bpf, k
 
 
-# seccomp(2) flags by the kernel release that brought them.
-_FLAG_KERNELS = {"SECCOMP_FILTER_FLAG_TSYNC": (3, 17), "SECCOMP_FILTER_FLAG_LOG": (4, 14),
-                 "SECCOMP_FILTER_FLAG_SPEC_ALLOW": (4, 17), "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": (5, 19)}
 # /proc/sys/kernel/seccomp/actions_avail's names for the OCI actions.
 _KERNEL_ACTIONS = {"SCMP_ACT_KILL": "kill_thread", "SCMP_ACT_KILL_THREAD": "kill_thread",
                    "SCMP_ACT_KILL_PROCESS": "kill_process", "SCMP_ACT_TRAP": "trap",
@@ -131,43 +142,52 @@ def features():
         except OSError as e:
             if e.errno == errno.EEXIST:          # the native one
                 archs.append(name)
-    kernel = _kernel_version()
     return {"enabled": True,
             "actions": sorted(a for a, k in _KERNEL_ACTIONS.items() if k in avail),
-            "operators": sorted(OPS), "archs": sorted(archs), "knownFlags": sorted(FLAGS),
-            "supportedFlags": sorted(f for f, since in _FLAG_KERNELS.items() if kernel >= since)}
+            "operators": sorted(OPS), "archs": sorted(archs), "knownFlags": sorted(filter_flags.FLAGS),
+            "supportedFlags": filter_flags.supported()}
 
 
-def _load_flags(raw, uses_notify):
-    """seccomp(2) flags for a valid seccomp object, as this kernel takes them."""
-    flags = 0
-    for name in raw.get("flags") or []:
-        flags |= FLAGS[name]
-    if uses_notify:
-        flags |= FLAG_NEW_LISTENER
-        if flags & FLAG_TSYNC:
-            # The kernel refuses TSYNC with a listener unless told to report
-            # a thread it cannot sync as ESRCH (there is only one thread).
-            flags |= FLAG_TSYNC_ESRCH
-    if flags & FLAG_WAIT_KILLABLE_RECV:
-        if not uses_notify:
-            log.debug("seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ignored: no SCMP_ACT_NOTIFY rule")
-            flags &= ~FLAG_WAIT_KILLABLE_RECV
-        elif _kernel_version() < (5, 19):
-            log.debug("seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ignored: kernel older than 5.19")
-            flags &= ~FLAG_WAIT_KILLABLE_RECV
-    return flags
+def kept_filter(container, record):
+    """The Filter kept at create in `container`'s state entry (`record` is
+    state.json's "seccomp"), or None if the container has none.  A missing or
+    damaged program is an error: exec never runs a process without the
+    container's filter."""
+    if record is None:
+        return None
+    import os
+    from ..errors import MiniociError, strerror
+    from ..state import SECCOMP_BPF
+    from .bpf import INSN_SIZE, MAX_INSNS, problem
+    path = os.path.join(container.dir, SECCOMP_BPF)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        try:
+            bpf = os.read(fd, MAX_INSNS * INSN_SIZE + 1)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise MiniociError(f"container {container.id!r}: its seccomp filter {path}: {strerror(e.errno)}") from None
+    why = problem(bpf)
+    if why:
+        raise MiniociError(f"container {container.id!r}: its seccomp filter {path} is damaged: {why}")
+    return Filter(bpf, record["flags"], record["listener_path"], record["listener_metadata"])
 
 
-def _kernel_version():
-    parts = []
-    for p in os.uname().release.split(".")[:2]:
-        digits = "".join(ch for ch in p if ch.isdigit()) or "0"
-        parts.append(int(digits))
-    return tuple(parts)
+def libseccomp_version():
+    """The installed libseccomp's version ("2.5.4"), or None; through ctypes
+    alone, without pyseccomp (`minioci --version`, `minioci features`)."""
+    import ctypes
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2")
+        lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
+        v = lib.seccomp_version().contents
+        return f"{v[0]}.{v[1]}.{v[2]}"
+    except (OSError, AttributeError):
+        return None
 
 
-def _from_annotation(text, file):
+def from_annotation(text, file):
     import binascii
     from . import bpf as bpf_mod
     from ..errors import ConfigError

@@ -8,7 +8,7 @@ Syscall names are only checked for type; unknown ones are skipped when the
 filter is compiled (as runc and crun do), since they depend on libseccomp.
 """
 from ..errors import ConfigError
-from . import FLAGS          # seccomp(2)'s flags by name: see the package
+from .filter_flags import FLAGS
 
 EPERM = 1
 

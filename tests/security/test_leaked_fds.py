@@ -17,6 +17,8 @@ import pytest
 
 from conftest import CAPS, ROOTFS, base_config
 
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
+
 DEVNULL = subprocess.DEVNULL
 
 

@@ -17,6 +17,8 @@ import threading
 
 from conftest import ROOTFS, base_config
 
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
+
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
 

@@ -22,6 +22,8 @@ import pytest
 
 from conftest import CAPS, MINIOCI, base_config
 
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
+
 DEVNULL = subprocess.DEVNULL
 
 # Run inside the container: find minioci's entering process (TARGET: pid 1

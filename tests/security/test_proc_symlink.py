@@ -15,6 +15,8 @@ import pytest
 
 from conftest import ROOTFS, base_config
 
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
+
 
 def rootfs_with(tmp_path, links):
     """A minimal rootfs (busybox) with these (path, target) symlinks."""

@@ -1,0 +1,390 @@
+"""`minioci serve` and the front end: who is served and who is refused, what
+a killed server or worker leaves, falling back to the direct path, socket
+activation, and the wire protocol's two halves agreeing.  The lifecycle,
+bad-input and podman suites run served as well (BOTH_PATHS)."""
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import IS_ROOT, MINIOCI, REPO, SERVE_SOCKET, Server, base_config
+from minioci import wire
+
+DEVNULL = subprocess.DEVNULL
+
+
+def sh(script):
+    return base_config(["sh", "-c", script])
+
+
+def served(rt):
+    """rt with a server of its own (the fixture stops it afterwards), every
+    command required to be served unless it says otherwise."""
+    rt.server = Server(rt.root).start()
+    os.environ["MINIOCI_SERVE"] = "always"          # the rt fixture restores it
+    return rt.server
+
+
+def env(**extra):
+    return {**os.environ, **extra}
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def wait_for(check, what, timeout=20):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.01)
+
+
+# ---- who is served -----------------------------------------------------------
+
+def test_a_non_root_client_cannot_connect_and_one_that_can_is_refused(rt):
+    """The socket is 0600 root's; and were it reachable (a client keeping
+    CAP_DAC_OVERRIDE as uid 65534), the server refuses anyone but root
+    (SO_PEERCRED) before it forks anything."""
+    server = served(rt)
+    drop = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+    r = subprocess.run(drop + rt.cmd("list"), capture_output=True, text=True, env=env(MINIOCI_SERVE="always"))
+    assert r.returncode == 1
+    assert r.stderr == f"minioci: MINIOCI_SERVE=always: no server on {rt.root}/{SERVE_SOCKET} (Permission denied)\n"
+    keep = ["--inh-caps", "+dac_override", "--ambient-caps", "+dac_override"]
+    r = subprocess.run(drop + keep + rt.cmd("list"), capture_output=True, text=True,
+                       env=env(MINIOCI_SERVE="always"))
+    assert r.returncode == 1
+    assert r.stderr == ("minioci: MINIOCI_SERVE=always: the server refused: the client runs as uid 65534: "
+                        "the server serves root only\n")
+    status = server.status()
+    assert (status["requests"], status["refused"]) == ("0", "1")
+
+
+def test_a_client_in_other_namespaces_is_refused(rt):
+    server = served(rt)
+    r = subprocess.run(["unshare", "--uts"] + rt.cmd("list"), capture_output=True, text=True,
+                       env=env(MINIOCI_SERVE="always"))
+    assert r.returncode == 1 and "the client is in another uts namespace than the server" in r.stderr
+    # the same, not required: the direct path runs it
+    r = subprocess.run(["unshare", "--uts"] + rt.cmd("--debug", "list"), capture_output=True, text=True,
+                       env=env(MINIOCI_SERVE="auto"))
+    assert r.returncode == 0 and r.stdout.split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    assert r.stderr == ("minioci: debug: direct path: the server refused: the client is in another uts "
+                        "namespace than the server\n")
+    assert server.status()["requests"] == "0"
+
+
+def test_a_front_end_of_another_build_is_refused(rt):
+    server = served(rt)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(os.path.join(rt.root, SERVE_SOCKET))
+    cwd = os.open("/", os.O_PATH)
+    payload = wire.Request.encode("another-build", "/", ["minioci", "list"], [], [-1])
+    wire.send(s, wire.REQUEST, payload, [cwd])
+    os.close(cwd)
+    kind, answer, _ = wire.receive(s)
+    s.close()
+    build = server.status()["build"]
+    assert (kind, answer.decode()) == (wire.REFUSED, f"the front end is build another-build, the server build {build}")
+
+
+# ---- failure is boring ---------------------------------------------------------
+
+def test_without_a_server_the_front_end_runs_python_and_says_why_once(rt, tmp_path):
+    r = rt.call("--debug", "list", env=env(MINIOCI_SERVE="auto"))
+    assert r.returncode == 0
+    assert r.stderr == f"minioci: debug: direct path: no server on {rt.root}/{SERVE_SOCKET} (No such file or directory)\n"
+    # with --log, where minioci's debug lines go, in its format
+    log = tmp_path / "log.json"
+    r = rt.call("--debug", "--log", log, "--log-format", "json", "list", env=env(MINIOCI_SERVE="auto"))
+    assert r.returncode == 0 and r.stderr == ""
+    entry = json.loads(log.read_text())
+    assert entry["level"] == "debug" and entry["msg"].startswith("direct path: no server on ")
+    r = rt.call("list", env=env(MINIOCI_SERVE="always"))
+    assert r.returncode == 1 and r.stderr.startswith("minioci: MINIOCI_SERVE=always: no server on ")
+
+
+def test_killing_the_server_mid_request(rt):
+    """A request in flight is its worker's: it finishes and cleans up.  The
+    socket left behind refuses connections, so the next command takes the
+    direct path; a new server replaces the stale socket."""
+    server = served(rt)
+    cid = rt.new_id()
+    run = subprocess.Popen(rt.cmd("run", "-b", rt.bundle(sh("read line; echo got $line")), cid),
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: json.loads(rt.call("state", cid).stdout or "{}").get("status") == "running",
+             "the container runs")
+    server.proc.kill()
+    server.proc.wait()
+    assert os.path.exists(os.path.join(rt.root, SERVE_SOCKET))          # nobody removed it
+    out, err = run.communicate("hello\n", timeout=30)
+    assert (run.returncode, out, err) == (0, "got hello\n", "")
+    assert rt.leftovers() == []                                          # the worker cleaned up
+    r = rt.call("--debug", "list", env=env(MINIOCI_SERVE="auto"))
+    assert r.returncode == 0
+    assert r.stderr == (f"minioci: debug: direct path: no server on {rt.root}/{SERVE_SOCKET} "
+                        "(Connection refused)\n")
+    served(rt)
+    assert rt.call("list", env=env(MINIOCI_SERVE="always")).returncode == 0
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.005, 0.01, 0.02, 0.04, 0.08])
+def test_a_worker_killed_half_way_leaves_what_a_killed_runtime_leaves(rt, delay):
+    """SIGKILL the worker of a served `create` at some point: the front end
+    dies of it as the direct path's process would have, and `delete --force`
+    removes whatever the worker had made."""
+    server = served(rt)
+    pid = int(server.status()["pid"])
+    cid = rt.new_id()
+    err = rt.tmp / f"{cid}.stderr"           # not a pipe: the created container holds it open
+    with open(err, "w") as f:
+        # auto: a worker killed before it claimed the request leaves it to the direct path
+        create = subprocess.Popen(rt.cmd("create", "-b", rt.bundle(sh("sleep 300")), cid), stdout=DEVNULL,
+                                  stderr=f, env=env(MINIOCI_SERVE="auto"))
+    # the worker: the server's child that holds the client's stderr (the spare holds /dev/null)
+    ours = os.stat(err).st_ino
+    worker = wait_for(lambda: {c for c in children(pid) if _fd_inode(c, 2) == ours}
+                      or create.poll() is not None, "a worker")
+    time.sleep(delay)
+    if worker is not True:
+        for w in worker:
+            try:
+                os.kill(w, signal.SIGKILL)
+            except ProcessLookupError:
+                pass                                   # done already
+    create.wait(30)
+    assert create.returncode in (0, -signal.SIGKILL), err.read_text()
+    assert rt.call("delete", "--force", cid).returncode == 0
+    assert rt.leftovers() == []
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _names(p, cid)], "a container process survived"
+
+
+def _fd_inode(pid, fd):
+    try:
+        return os.stat(f"/proc/{pid}/fd/{fd}").st_ino
+    except OSError:
+        return None
+
+
+def _names(pid, cid):
+    try:
+        return cid.encode() in open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        return False
+
+
+def test_the_state_lock_holds_across_both_paths(rt):
+    """A served command waits for the container's lock like a direct one."""
+    import fcntl
+    server = served(rt)
+    cid = rt.new_id()
+    subprocess.run(rt.cmd("create", "-b", rt.bundle(sh("sleep 300")), cid), stdout=DEVNULL, check=True)
+    fd = os.open(os.path.join(rt.root, cid, "lock"), os.O_RDWR)
+    fcntl.lockf(fd, fcntl.LOCK_EX)                      # as a direct-path command holds it
+    inode = os.fstat(fd).st_ino
+    delete = subprocess.Popen(rt.cmd("delete", "--force", cid), stdout=DEVNULL, stderr=subprocess.PIPE)
+    wait_for(lambda: any(line.startswith(f"{n}: -> ") for line in open("/proc/locks") for n in range(1, 99)
+                         if f":{inode} " in line), "the served delete waiting for the lock")
+    assert delete.poll() is None
+    os.close(fd)
+    assert delete.wait(30) == 0, delete.stderr.read()
+    assert int(server.status()["requests"]) == 2
+
+
+def test_a_signal_before_any_container_reaches_the_command(rt):
+    """^C on a served `events` (which has no process of its own to forward it
+    to) interrupts the command in its worker, as it would the direct path:
+    exit status 130."""
+    served(rt)
+    cid = rt.new_id()
+    assert rt.call("run", "-d", "-b", rt.bundle(sh("exec sleep 300")), cid, stdout=DEVNULL, stderr=DEVNULL,
+                   capture_output=False).returncode == 0
+    events = subprocess.Popen(rt.cmd("events", "--interval", "50ms", cid), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    assert json.loads(events.stdout.readline())["type"] == "stats"      # it runs, served
+    events.send_signal(signal.SIGINT)
+    assert events.wait(30) == 130, events.stderr.read()
+    assert rt.call("delete", "--force", cid).returncode == 0
+
+
+def test_concurrent_requests_are_separate_workers(rt):
+    served(rt)
+    ids = [rt.new_id() for _ in range(4)]
+    procs = [subprocess.Popen(rt.cmd("run", "-b", rt.bundle(sh(f"echo {cid} $$")), cid), stdout=subprocess.PIPE,
+                              text=True) for cid in ids]
+    outs = [p.communicate(timeout=60)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4
+    assert outs == [f"{cid} 1\n" for cid in ids]
+
+
+# ---- what the server keeps ------------------------------------------------------
+
+def test_a_config_seen_before_is_not_parsed_again(rt):
+    server = served(rt)
+    bundle = rt.bundle(sh("true"))
+    for _ in range(2):
+        assert rt.call("run", "-b", bundle, rt.new_id()).returncode == 0
+    assert server.status()["configs"] == "1"
+    (bundle / "config.json").write_text(json.dumps(sh("exit 3")))
+    assert rt.call("run", "-b", bundle, rt.new_id()).returncode == 3       # new bytes: parsed
+    assert server.status()["configs"] == "2"
+
+
+def test_every_command_works_served(rt, tmp_path):
+    served(rt)
+    cid = rt.new_id()
+    assert rt.call("run", "-d", "-b", rt.bundle(sh("exec sleep 300")), cid, stdout=DEVNULL, stderr=DEVNULL,
+                   capture_output=False).returncode == 0
+    assert json.loads(rt.call("state", cid).stdout)["status"] == "running"
+    assert rt.call("exec", cid, "true").returncode == 0
+    assert rt.call("update", "--pids-limit", "50", cid).returncode == 0
+    assert json.loads(rt.call("events", "--stats", cid).stdout)["type"] == "stats"
+    pids = json.loads(rt.call("ps", "--format", "json", cid).stdout)
+    assert len(pids) == 1
+    assert rt.call("pause", cid).returncode == 0
+    assert json.loads(rt.call("state", cid).stdout)["status"] == "paused"
+    assert rt.call("resume", cid).returncode == 0
+    assert rt.call("kill", cid, "KILL").returncode == 0
+    wait_for(lambda: json.loads(rt.call("state", cid).stdout)["status"] == "stopped", "stopped")
+    assert rt.call("delete", cid).returncode == 0
+    assert rt.call("list", "-q").stdout == "\n"
+    features = json.loads(rt.call("features").stdout)
+    assert features["annotations"]["org.minioci.serve"].startswith("running: this request was served by pid ")
+    (tmp_path / "spec").mkdir()
+    assert rt.call("spec", "--bundle", tmp_path / "spec").returncode == 0
+    assert rt.call("seccomp", "cache").returncode == 0
+    assert rt.call("--version").stdout.startswith("minioci version ")
+    assert rt.call("bench", "--help").stdout.startswith("usage: minioci bench ")
+
+
+def test_serve_status_and_stop(rt):
+    r = rt.call("serve", "--status")
+    assert (r.returncode, r.stdout) == (3, f"not running (no server on {rt.root}/{SERVE_SOCKET})\n")
+    r = rt.call("serve", "--stop")
+    assert r.returncode == 1 and r.stderr == f"minioci: serve: no server is listening on {rt.root}/{SERVE_SOCKET}\n"
+    features = json.loads(rt.call("features").stdout)
+    assert features["annotations"]["org.minioci.serve"].startswith("not running")
+    server = served(rt)
+    assert set(server.status()) >= {"pid", "socket", "build", "requests", "refused", "workers", "configs"}
+    assert oct(os.stat(os.path.join(rt.root, SERVE_SOCKET)).st_mode & 0o777) == "0o600"
+    r = subprocess.run(rt.cmd("serve"), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "a server is already listening on" in r.stderr
+    features = json.loads(rt.call("features", env=env(MINIOCI_SERVE="never")).stdout)
+    assert features["annotations"]["org.minioci.serve"].startswith(f"running: pid {server.status()['pid']}, ")
+
+
+def test_socket_activation(rt):
+    """systemd's way: the socket is made (and kept) by someone else, and
+    passed as fd 3 with LISTEN_FDS=1 and LISTEN_PID."""
+    os.makedirs(rt.root, mode=0o700)
+    path = os.path.join(rt.root, SERVE_SOCKET)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.bind(path)
+    s.listen(16)
+    server = Server(rt.root)
+    activate = ("import os, sys; os.dup2(int(sys.argv[1]), 3); "
+                "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); os.execv(sys.argv[2], sys.argv[2:])")
+    server.proc = subprocess.Popen([sys.executable, "-c", activate, str(s.fileno()), *rt.cmd("serve")],
+                                   pass_fds=[s.fileno()], stdout=DEVNULL, stderr=subprocess.PIPE)
+    rt.server = server
+    try:
+        wait_for(lambda: server.status() or server.proc.poll() is not None, "the activated server answers")
+        assert server.proc.poll() is None, server.proc.stderr.read()
+        assert rt.call("list", env=env(MINIOCI_SERVE="always")).returncode == 0
+        assert server.status()["requests"] == "1"
+        assert rt.call("serve", "--stop").returncode == 0
+        assert server.proc.wait(10) == 0
+        assert os.path.exists(path)                  # systemd's to remove, not the server's
+    finally:
+        s.close()
+        os.unlink(path)
+        rt.server = None
+
+
+def test_the_shipped_systemd_units_agree_with_the_defaults():
+    socket_unit = (REPO / "systemd" / "minioci.socket").read_text()
+    service = (REPO / "systemd" / "minioci.service").read_text()
+    assert re.search(r"^ListenSequentialPacket=/run/minioci/serve\.sock$", socket_unit, re.M)
+    assert re.search(r"^SocketMode=0600$", socket_unit, re.M)
+    assert re.search(r"^ExecStart=\S*minioci serve --preload$", service, re.M)
+    assert re.search(r"^KillMode=process$", service, re.M)     # workers finish their requests
+
+
+# ---- the protocol's two halves -----------------------------------------------------
+
+def test_wire_numbers_and_layouts_agree_with_native_wire_h(tmp_path):
+    header = (REPO / "native" / "wire.h").read_text()
+    defined = dict(re.findall(r"^#define MO_WIRE_(\w+) (\d+)", header, re.M))
+    assert int(defined.pop("VERSION")) == wire.VERSION
+    for name, value in defined.items():
+        if name not in ("MAX_FDS",):
+            assert getattr(wire, name) == int(value), name
+    assert int(defined["MAX_FDS"]) == wire.MAX_FDS
+    assert re.search(r'#define MO_WIRE_SOCKET_NAME "serve\.sock"', header) and wire.SOCKET_NAME == SERVE_SOCKET
+    if not IS_ROOT and not os.access("/usr/bin/cc", os.X_OK):
+        pytest.skip("needs a C compiler")
+    from minioci import remote
+    probe = tmp_path / "sizes.c"
+    probe.write_text('#include <stdio.h>\n#include "wire.h"\nint main(void){printf("%zu %zu %zu %zu\\n", '
+                     'sizeof(struct mo_wire_request), sizeof(struct mo_wire_spawn), '
+                     'sizeof(struct mo_wire_spawned), sizeof(struct mo_wire_report));return 0;}\n')
+    subprocess.run(["cc", "-I", str(REPO / "native"), "-o", str(tmp_path / "sizes"), str(probe)], check=True)
+    sizes = [int(n) for n in subprocess.run([tmp_path / "sizes"], capture_output=True, text=True).stdout.split()]
+    assert sizes == [struct.calcsize("<" + f) for f in (wire.Request.HEAD, remote.SPAWN_HEAD, "iiq",
+                                                         remote.REPORT_HEAD)]
+
+
+def test_the_minioci_command_is_the_native_executable():
+    exe = Path(MINIOCI)
+    assert exe.read_bytes()[:4] == b"\x7fELF"
+    installed = Path(wire.__file__).parent / "bin" / "minioci"
+    assert exe.read_bytes() == installed.read_bytes()
+
+
+def test_a_server_older_than_the_installed_files_stops(rt, tmp_path):
+    """Reinstalling minioci (a new build id in minioci/build_info.py) leaves
+    a running server stale: it refuses the new front end's request, says
+    why, and stops (socket activation then starts the new one)."""
+    import shutil
+    pkg = tmp_path / "pkg"
+    shutil.copytree(Path(wire.__file__).parent, pkg / "minioci")
+    server = Server(rt.root)
+    site = str(Path(wire.__file__).parents[1])           # cffi and the others
+    code = (f"import sys; sys.path[:0] = [{str(pkg)!r}, {site!r}]; from minioci.cli import main; "
+            f"sys.exit(main(['--root', {rt.root!r}, 'serve']))")
+    server.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", code], stdout=DEVNULL, stderr=subprocess.PIPE)
+    rt.server = server
+    try:
+        old = wait_for(server.status, "the server answers")["build"]
+        (pkg / "minioci" / "build_info.py").write_text('BUILD_ID = "newer"\n')
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect(os.path.join(rt.root, SERVE_SOCKET))
+        cwd = os.open("/", os.O_PATH)
+        wire.send(s, wire.REQUEST, wire.Request.encode("newer", "/", ["minioci", "list"], [], [-1]), [cwd])
+        os.close(cwd)
+        kind, answer, _ = wire.receive(s)
+        s.close()
+        assert (kind, answer.decode()) == (wire.REFUSED, f"the server (build {old}) is older than the installed "
+                                                         "files (build newer): it stops; start it again")
+        assert server.proc.wait(10) == 0
+        assert not os.path.exists(os.path.join(rt.root, SERVE_SOCKET))
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+        rt.server = None
