@@ -199,6 +199,9 @@ class Runtime:
                     os.rmdir(d)
                 except OSError:
                     pass
+        self.remove_root()
+
+    def remove_root(self):
         for d in (self.root, os.path.dirname(self.root)):     # the shared parent, once empty
             try:
                 os.rmdir(d)
@@ -261,6 +264,7 @@ def rt(tmp_path, route, monkeypatch):
     runtime.cleanup()
     if runtime.server:
         left += runtime.server.stop()
+        runtime.remove_root()               # its socket kept it until now
     deadline = time.monotonic() + 5
     while host_mounts(ours) != mounts_before and time.monotonic() < deadline:
         time.sleep(0.05)

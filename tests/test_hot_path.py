@@ -11,11 +11,11 @@ from conftest import IS_ROOT, REPO
 SITE = [p for p in sys.path if p.endswith("site-packages")]
 
 # Standard-library modules a warm run may import beyond the interpreter's own
-# start: os and what it needs, the C halves of json and hashlib, fcntl (locks)
-# and cffi's backend.  Everything heavy (re, enum, json, subprocess, ctypes,
+# start: os and what it needs, the C halves of json and hashlib, fcntl (locks),
+# gc (built in: to turn the collector off) and cffi's backend.  Everything heavy (re, enum, json, subprocess, ctypes,
 # signal, typing, logging, argparse, pyseccomp, pyroute2...) must stay out.
 ALLOWED_STDLIB = {"os", "os.path", "posixpath", "genericpath", "stat", "_stat", "_collections_abc",
-                  "_json", "_sha256", "fcntl", "_cffi_backend"}
+                  "_json", "_sha256", "fcntl", "gc", "_cffi_backend"}
 # minioci modules that serve other paths only
 FORBIDDEN_MINIOCI = ("minioci.bench", "minioci.network", "minioci.terminal", "minioci.seccomp.compile",
                      "minioci.seccomp.commands", "minioci.specgen",
