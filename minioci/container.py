@@ -125,9 +125,11 @@ def start(spec, container, opts, tl):
             _idmap_bind_sources(spec, source_fds, spec.namespaces["user"])
         child = parent.spawn(the_plan)
         tl.mark("prepare", child.step_times()[0])
+        # Saved with the status at the end (or before hooks that might ask):
+        # until then `delete --force` finds the process by its cgroup, which
+        # it is born in or joins first, and it dies with us (PDEATHSIG).
         data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
                     namespaces=_namespace_paths(spec, child.pid))
-        container.save(data)
         if listener_fd is not None:
             child.set_listener_state(lambda pid: notify.message(seccomp, container.id, pid, spec.bundle,
                                                                 spec.annotations))
@@ -140,13 +142,13 @@ def start(spec, container, opts, tl):
             tl.mark("cgroup.join")
             child.go()
         outcome = child.wait_report()
-        if outcome == "hooks":
-            outcome = _creation_hooks(spec, container, child, data, tl)
-        _mark_child_steps(tl, child, outcome)
-        if child.pid != data["pid"]:       # the plan forked (plan.py: late_pid)
+        if child.pid != data["pid"]:       # the plan forked (plan.py: late_pid, a PID namespace joined)
             data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
                         namespaces=_namespace_paths(spec, child.pid))
+        if outcome == "hooks":
             container.save(data)
+            outcome = _creation_hooks(spec, container, child, data, tl)
+        _mark_child_steps(tl, child, outcome)
 
         if opts.pid_file:
             write_pid_file(opts.pid_file, child.pid)

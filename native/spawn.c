@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,9 +128,13 @@ static void exec_init(const struct mo_spawn_args *a, struct mo_shared *sh, int s
     qsort(keep, (size_t)n, sizeof *keep, cmp_int);
     if (init_fd < 0)
         goto fail;
-    /* Die with the parent while it drives the setup (kept across exec). */
+    /* Die with the parent while it drives the setup (kept across exec); if
+     * it died before that, its end of the sync socket is closed already. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         goto fail;
+    struct pollfd gone = { .fd = sh->sock, .events = POLLRDHUP };
+    if (poll(&gone, 1, 0) > 0 && (gone.revents & (POLLHUP | POLLRDHUP)))
+        _exit(1);
     if (a->cgroup_fd >= 0 && a->cgroup_fd < floor)
         close(a->cgroup_fd);
     close_all_but(floor, keep, n);
