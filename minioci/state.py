@@ -154,20 +154,9 @@ class Container:
         """Whether another process holds this container's lock: while the
         state says "creating", that is the create at work (a create that
         died half-way holds nothing)."""
-        import fcntl
         if self._lock_fd is not None:
             return False          # ours; and a second fd closed here would drop it
-        try:
-            fd = os.open(os.path.join(self.dir, LOCK_FILE), os.O_RDWR | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        finally:
-            os.close(fd)          # and with it the lock just taken
-        return False
+        return _lock_taken(self.dir) is True
 
     def unlock(self):
         if self._lock_fd is not None:
@@ -272,20 +261,26 @@ def abandoned(directory):
     """A container directory without state.json that nobody is working on:
     its lock exists and is free (a create holds it until its first save,
     a delete until the directory is gone)."""
-    import fcntl
     if os.path.exists(os.path.join(directory, STATE_FILE)):
         return False
+    return _lock_taken(directory) is False and not os.path.exists(os.path.join(directory, STATE_FILE))
+
+
+def _lock_taken(directory):
+    """Whether another process holds the lock of the container directory:
+    True or False, None if there is no lock file to ask."""
+    import fcntl
     try:
         fd = os.open(os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:
-        return False
+        return None
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
         return False
+    except OSError:
+        return True
     finally:
-        os.close(fd)
-    return not os.path.exists(os.path.join(directory, STATE_FILE))
+        os.close(fd)              # and with it the lock just taken
 
 
 def new_state(cid, bundle, rootfs, pid, annotations, **internal):

@@ -33,6 +33,16 @@ needs_root = pytest.mark.skipif(not IS_ROOT, reason="starts real containers: nee
 CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]    # runc spec's default set
 
 
+def small_rootfs(path, applets=("sh",)):
+    """A rootfs of the test's own at `path`, which it may change: the host's
+    static busybox and a link for each of `applets`."""
+    (path / "bin").mkdir(parents=True)
+    shutil.copy(ROOTFS / "bin" / "busybox", path / "bin" / "busybox")
+    for name in applets:
+        os.symlink("busybox", path / "bin" / name)
+    return path
+
+
 def base_config(args=("true",), rootfs=ROOTFS):
     """`minioci spec`'s default (runc's), running `args` without a terminal on
     the shared busybox rootfs (read-only, so tests cannot change it)."""

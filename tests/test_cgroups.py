@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MINIOCI, base_config, needs_root
+from conftest import base_config, needs_root
 from minioci import cgroups
 from minioci.cgroups import devices, devices_bpf, freezer
 

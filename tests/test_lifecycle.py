@@ -3,7 +3,6 @@ console socket, pid files, --log json errors, and faults."""
 import array
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess

@@ -1,13 +1,12 @@
 """`minioci run`: real containers, checked from inside and outside."""
 import os
-import shutil
 import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import CAPS, MINIOCI, ROOTFS, base_config
+from conftest import CAPS, ROOTFS, base_config, small_rootfs
 
 BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 from minioci import spec
@@ -327,10 +326,7 @@ def test_only_stdio_and_preserved_fds_reach_the_container(rt):
 
 
 def test_a_symlink_in_the_rootfs_cannot_move_a_mount_outside_it(rt, tmp_path):
-    rootfs = tmp_path / "rootfs"
-    (rootfs / "bin").mkdir(parents=True)
-    shutil.copy(ROOTFS / "bin" / "busybox", rootfs / "bin" / "busybox")
-    os.symlink("busybox", rootfs / "bin" / "sh")
+    rootfs = small_rootfs(tmp_path / "rootfs")
     outside = tmp_path / "outside"
     outside.mkdir()
     # absolute and ../ symlinks both pointing at the host directory
@@ -525,11 +521,7 @@ def test_joining_mount_cgroup_and_time_namespaces_by_path(rt):
 def test_a_config_with_hundreds_of_mounts_runs(rt, tmp_path):
     """The plan has no step limit of its own (it travels as bytes, and the
     shared region is sized to it): 600 mounts are 600 mounts."""
-    rootfs = tmp_path / "rootfs"          # its own: the mount points are made in it
-    (rootfs / "bin").mkdir(parents=True)
-    shutil.copy(ROOTFS / "bin" / "busybox", rootfs / "bin" / "busybox")
-    for name in ("sh", "grep"):
-        os.symlink("busybox", rootfs / "bin" / name)
+    rootfs = small_rootfs(tmp_path / "rootfs", ("sh", "grep"))     # the mount points are made in it
     cfg = base_config(["sh", "-c", "grep -c ' /m[0-9]* ' /proc/self/mountinfo"], rootfs=rootfs)
     cfg["mounts"] += [{"destination": f"/m{i}", "type": "tmpfs", "source": "tmpfs"} for i in range(600)]
     cfg["root"]["readonly"] = False

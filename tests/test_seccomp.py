@@ -5,7 +5,6 @@ annotation and SCMP_ACT_NOTIFY with a listener.
 The containers run `sysc` (tests/sysc.c, built statically here), which makes
 one system call and prints "<return value> <errno>"."""
 import base64
-import copy
 import errno
 import fcntl
 import json

@@ -7,7 +7,6 @@ libseccomp's public constants, so validation is cheap and runs on every start.
 Syscall names are only checked for type; unknown ones are skipped when the
 filter is compiled (as runc and crun do), since they depend on libseccomp.
 """
-from ..errors import ConfigError
 from .filter_flags import FLAGS
 
 EPERM = 1

@@ -12,10 +12,9 @@ can while containers start with mounts there.
 """
 import ctypes
 import os
-import shutil
 import threading
 
-from conftest import ROOTFS, base_config
+from conftest import ROOTFS, base_config, small_rootfs
 
 BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 
@@ -24,10 +23,7 @@ AT_FDCWD = -100
 
 
 def test_swapping_a_mount_target_for_a_symlink_never_mounts_outside_the_rootfs(rt, tmp_path):
-    rootfs = tmp_path / "rootfs"
-    (rootfs / "bin").mkdir(parents=True)
-    shutil.copy(ROOTFS / "bin" / "busybox", rootfs / "bin" / "busybox")
-    os.symlink("busybox", rootfs / "bin" / "sh")
+    rootfs = small_rootfs(tmp_path / "rootfs")
     outside = tmp_path / "outside"
     outside.mkdir()
     (rootfs / "a").mkdir()

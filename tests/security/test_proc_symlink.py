@@ -9,21 +9,17 @@ proc, sysfs, mqueue, cgroup and devpts anywhere but on an ordinary
 directory reached without a symlink.
 """
 import os
-import shutil
 
 import pytest
 
-from conftest import ROOTFS, base_config
+from conftest import base_config, small_rootfs
 
 BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 
 
 def rootfs_with(tmp_path, links):
     """A minimal rootfs (busybox) with these (path, target) symlinks."""
-    rootfs = tmp_path / "rootfs"
-    (rootfs / "bin").mkdir(parents=True)
-    shutil.copy(ROOTFS / "bin" / "busybox", rootfs / "bin" / "busybox")
-    os.symlink("busybox", rootfs / "bin" / "sh")
+    rootfs = small_rootfs(tmp_path / "rootfs")
     for path, target in links:
         (rootfs / path).parent.mkdir(parents=True, exist_ok=True)
         os.symlink(target, rootfs / path)
