@@ -210,6 +210,8 @@ def rehearse_start(spec, container):
     cgroup = _cgroup_settings(spec, container)[0]
     network_settings(spec, container)
     shim.encode(_plan(spec, cgroup, StartOptions(), None))
+
+
 # The child keeps at most 64 fds it was given (native/spawn.c); beyond
 # these, bind sources are reached by path.
 _MAX_SOURCE_FDS = 48
