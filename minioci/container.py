@@ -103,6 +103,9 @@ def start(spec, container, opts, tl):
         tl.mark("state")
         undo.append(cgroup.destroy)
         cgroup.create()
+        owner = _cgroup_owner(spec)
+        if owner is not None:
+            cgroup.delegate(owner)
         tl.mark_part("cgroup.create")
         resources.apply(wanted)
         tl.mark_part("cgroup.resources")
@@ -187,6 +190,23 @@ def _cgroup_settings(spec, container):
     wanted = resources.route(cgroup, resources.plan(spec.resources, spec.file, linux_devices=spec.devices))
     devices_part, device_filter = devices.route(cgroup, wanted.devices, spec.file)
     return cgroup, wanted, devices_part, device_filter
+
+
+def _cgroup_owner(spec):
+    """The host uid that gets the container's v2 cgroup, or None: as the
+    runtime-spec's "Cgroup ownership" says, only for a container with a new
+    user namespace and a new cgroup namespace whose config mounts "cgroup"
+    on /sys/fs/cgroup read-write; the uid is the one process.user.uid maps
+    to."""
+    ns = spec.namespaces
+    if ns.get("user", True) or ns.get("cgroup", True):      # absent, or joined by path
+        return None
+    if not any(m.source == "cgroup" and m.destination == "/sys/fs/cgroup" and "ro" not in m.options
+               for m in spec.mounts):
+        return None
+    uid = spec.process.uid
+    return next((host + uid - inside for inside, host, size in spec.uid_mappings
+                 if inside <= uid < inside + size), None)
 
 
 def _plan(spec, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None,

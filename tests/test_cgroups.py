@@ -578,3 +578,39 @@ def test_a_cgroups_path_holding_minioci_itself_is_refused(rt):
     cfg["linux"]["cgroupsPath"] = mine
     r = rt.run(cfg)
     assert r.returncode != 0 and "would hold minioci's own cgroup" in r.stderr
+
+
+def delegated(cgroup_options):
+    """A container with its own user and cgroup namespaces whose root is
+    host uid 200000, and a cgroup mount with these options."""
+    cfg = sh("stat -c %u /sys/fs/cgroup/unified; mkdir /sys/fs/cgroup/unified/sub && echo made-sub; "
+             "echo $$ > /sys/fs/cgroup/unified/sub/cgroup.procs && echo moved; "
+             "cat /sys/fs/cgroup/unified/cgroup.procs | wc -l")
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    for key in ("uidMappings", "gidMappings"):
+        cfg["linux"][key] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    for m in cfg["mounts"]:
+        if m["destination"] == "/sys/fs/cgroup":
+            m["options"] = cgroup_options
+    return cfg
+
+
+@needs_root
+def test_a_read_write_cgroup_mount_delegates_the_containers_v2_cgroup(rt):
+    """runtime-spec "Cgroup ownership": with a new user and cgroup namespace
+    and /sys/fs/cgroup mounted read-write, the container's root owns its v2
+    cgroup and the files /sys/kernel/cgroup/delegate lists, and can make and
+    use cgroups below it."""
+    if LAYOUT.v2 is None:
+        pytest.skip("no cgroup v2 hierarchy on this host")
+    out = rt.output(delegated(["nosuid", "noexec", "nodev", "relatime", "rw"])).split()
+    assert out == ["0", "made-sub", "moved", "0"], out
+
+
+@needs_root
+def test_a_read_only_cgroup_mount_delegates_nothing(rt):
+    if LAYOUT.v2 is None:
+        pytest.skip("no cgroup v2 hierarchy on this host")
+    r = rt.run(delegated(["nosuid", "noexec", "nodev", "relatime", "ro"]))
+    assert r.stdout.split()[0] == "65534", r.stdout          # host root: unmapped, nobody
+    assert "made-sub" not in r.stdout

@@ -311,6 +311,24 @@ class Cgroup:
             dirs.append(d)
         return Cgroup.from_dirs(self.layout, dirs)
 
+    def delegate(self, uid):
+        """Hand the v2 directory to `uid` (the runtime-spec's "Cgroup
+        ownership"): the directory itself and the files the kernel lists as
+        safe to delegate, never a limit the container could raise.  v1
+        hierarchies are never delegated (not safe there)."""
+        if self.v2 is None:
+            return
+        d = self.v2.directory
+        try:
+            os.chown(d, uid, -1)
+            for name in _delegate_files():
+                try:
+                    os.chown(os.path.join(d, name), uid, -1)
+                except FileNotFoundError:
+                    pass                     # listed, but not in every cgroup
+        except OSError as e:
+            raise MiniociError(f"hand cgroup {d} to uid {uid}: {strerror(e.errno)}") from None
+
     def directories(self):
         return [p.directory for p in self.parts]
 
@@ -400,6 +418,17 @@ class Cgroup:
 
     def destroy(self):
         remove(self.directories(), keep=self.existing)
+
+
+# Without /sys/kernel/cgroup/delegate, the runtime-spec's list.
+DELEGATE_FALLBACK = ("cgroup.procs", "cgroup.subtree_control", "cgroup.threads")
+
+
+def _delegate_files():
+    try:
+        return fs.read("/sys/kernel/cgroup", "delegate").split()
+    except FileNotFoundError:
+        return DELEGATE_FALLBACK
 
 
 def _under(path, mountpoint):
