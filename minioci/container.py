@@ -98,8 +98,9 @@ def start(spec, container, opts, tl):
             from .seccomp import notify
             listener_fd = notify.connect(seccomp.listener_path)
             undo.append(lambda: os.close(listener_fd))
-        source_fds = _open_bind_sources(spec) if "user" in spec.namespaces else {}
+        source_fds = _open_bind_sources(spec, all_of_them="user" in spec.namespaces)
         undo.append(lambda: _close_all(source_fds.values()))
+        _idmap_with_own_mappings(spec, source_fds)
         tl.mark("state")
         undo.append(cgroup.destroy)
         cgroup.create()
@@ -237,17 +238,18 @@ def rehearse_start(spec, container):
 _MAX_SOURCE_FDS = 48
 
 
-def _open_bind_sources(spec):
-    """{index in spec.mounts: fd} of the bind sources, each a detached copy
-    of its mount tree.  In a user namespace the child is an unprivileged
-    host user, which may not reach a source below a directory only host root
-    can traverse: the parent opens them (as runc and crun do) and the child
-    attaches them (move_mount)."""
+def _open_bind_sources(spec, all_of_them):
+    """{index in spec.mounts: fd} of bind sources, each a detached copy of
+    its mount tree: all of them (`all_of_them`) for a container in a user
+    namespace, whose child is an unprivileged host user that may not reach
+    a source below a directory only host root can traverse (the parent
+    opens them, as runc and crun do, and the child attaches them with
+    move_mount); else only those idmapped by mappings of their own."""
     from . import shim
     from .spec import MS_REC
     fds = {}
     for i, m in enumerate(spec.mounts):
-        if m.bind and len(fds) < _MAX_SOURCE_FDS:
+        if m.bind and (all_of_them or m.uid_mappings) and len(fds) < _MAX_SOURCE_FDS:
             fd = shim.lib.mo_open_tree(m.source.encode(), int(bool(m.flags & MS_REC)))
             if fd < 0:
                 _close_all(fds.values())
@@ -256,11 +258,33 @@ def _open_bind_sources(spec):
     return fds
 
 
+def _idmap_with_own_mappings(spec, source_fds):
+    """Bind mounts with uidMappings and gidMappings of their own: their
+    trees map ids through a user namespace made with those mappings."""
+    from . import shim
+    for i, m in enumerate(spec.mounts):
+        if not m.uid_mappings:
+            continue
+        if i not in source_fds:
+            raise MiniociError(f"{spec.file}: {m.path}: too many bind mounts to idmap this one")
+        lines = ["".join(f"{inside} {host} {size}\n" for inside, host, size in maps)
+                 for maps in (m.uid_mappings, m.gid_mappings)]
+        userns = shim.lib.mo_userns_fd(lines[0].encode(), lines[1].encode())
+        if userns < 0:
+            raise MiniociError(f"{spec.file}: {m.path}: a user namespace for its mappings: {strerror(-userns)}")
+        try:
+            rc = shim.lib.mo_idmap_tree(source_fds[i], userns, int(m.idmap == "ridmap"))
+        finally:
+            os.close(userns)
+        if rc < 0:
+            raise MiniociError(f"{spec.file}: {m.path}: {m.idmap} of {m.source}: {strerror(-rc)}")
+
+
 def _idmap_bind_sources(spec, source_fds, userns_path):
-    """idmap/ridmap: the detached trees of those bind sources map ids
-    through the container's user namespace (MOUNT_ATTR_IDMAP), before the
-    child attaches them."""
-    wanted = [(i, m) for i, m in enumerate(spec.mounts) if m.idmap]
+    """idmap/ridmap without mappings of the mount's own: the detached trees
+    of those bind sources map ids through the container's user namespace
+    (MOUNT_ATTR_IDMAP), before the child attaches them."""
+    wanted = [(i, m) for i, m in enumerate(spec.mounts) if m.idmap and not m.uid_mappings]
     if not wanted:
         return
     from . import shim

@@ -555,10 +555,12 @@ def _mount(c, m, path, bundle):
         # runtime-spec: "it MAY be a relative path, in which case it MUST be
         # interpreted as relative to "/"" (old tools write "proc").
         dest = "/" + dest
-    for key in ("uidMappings", "gidMappings"):
-        if m.get(key) is not None:
-            c.fail(f"{path}.{key}", "mappings of a mount's own are not supported by minioci "
-                                    "(idmap uses the container's user namespace)")
+    # A mount's own mappings: an idmapped mount through a user namespace
+    # made for it (without them, idmap uses the container's).
+    uid_mappings, gid_mappings = _id_mappings(c, m, "uidMappings", path), _id_mappings(c, m, "gidMappings", path)
+    if bool(uid_mappings) != bool(gid_mappings):
+        c.fail(f"{path}.{'gidMappings' if uid_mappings else 'uidMappings'}",
+               "is required with the other (a mount's own mappings come in pairs)")
     mtype = c.field(m, "type", path, "string", default="")
     source = c.field(m, "source", path, "string", default="")
     options = c.field(m, "options", path, "strings", default=[])
@@ -595,11 +597,15 @@ def _mount(c, m, path, bundle):
         c.fail(f"{path}.type", "is required unless the mount is a bind mount")
     if copyup and (bind or mtype != "tmpfs"):
         c.fail(f"{path}.options", "tmpcopyup is for tmpfs mounts only")
+    if uid_mappings and not idmap:
+        idmap = "idmap"            # mappings alone ask for it (runc: non-recursive)
     if idmap and not bind:
-        c.fail(f"{path}.options", f"{idmap} is for bind mounts only")
+        c.fail(f"{path}.options" if not uid_mappings else f"{path}.uidMappings",
+               f"{idmap} is for bind mounts only")
     return Spec(destination=os.path.normpath(dest), type=mtype, source=source, options=options,
                 flags=flags, propagation=propagation, data=",".join(data), bind=bind, path=path,
-                attr_set=attr_set, attr_clr=attr_clr, copyup=copyup, idmap=idmap)
+                attr_set=attr_set, attr_clr=attr_clr, copyup=copyup, idmap=idmap,
+                uid_mappings=uid_mappings, gid_mappings=gid_mappings)
 
 
 def _hooks(c, doc):
@@ -672,10 +678,11 @@ def check_namespace_file(c, where, path, nstype):
         c.fail(where, f"{path} is not a {nstype} namespace")
 
 
-def _id_mappings(c, linux, key):
+def _id_mappings(c, obj, key, path="linux"):
+    """[(containerID, hostID, size)] of obj[key] (at JSON path `path`)."""
     out = []
-    for i, m in enumerate(c.field(linux, key, "linux", "array", default=[])):
-        where = f"linux.{key}[{i}]"
+    for i, m in enumerate(c.field(obj, key, path, "array", default=[])):
+        where = f"{path}.{key}[{i}]"
         c.object(m, where)
         cid = c.field(m, "containerID", where, "uint32", required=True)
         hid = c.field(m, "hostID", where, "uint32", required=True)
@@ -688,9 +695,9 @@ def _id_mappings(c, linux, key):
         for (s1, e1, n1), (s2, e2, n2) in zip(spans, spans[1:]):
             if s2 < e1:
                 side = "containerID" if index == 0 else "hostID"
-                c.fail(f"linux.{key}[{n2}]", f"{side} range overlaps linux.{key}[{n1}]")
+                c.fail(f"{path}.{key}[{n2}]", f"{side} range overlaps {path}.{key}[{n1}]")
     if len(out) > 340:
-        c.fail(f"linux.{key}", "the kernel allows at most 340 mappings")
+        c.fail(f"{path}.{key}", "the kernel allows at most 340 mappings")
     return out
 
 
@@ -825,8 +832,9 @@ def _check_consistency(c, spec):
         if value is not None and len(value.encode()) > HOST_NAME_MAX:
             c.fail(key, f"must be at most {HOST_NAME_MAX} bytes, not {len(value.encode())}")
     for m in spec.mounts:
-        if m.idmap and "user" not in ns:
-            c.fail(f"{m.path}.options", f"{m.idmap} maps ids through the container's user namespace: "
+        if m.idmap and not m.uid_mappings and "user" not in ns:
+            c.fail(f"{m.path}.options", f"{m.idmap} maps ids through the container's user namespace "
+                                        "(or the mount's own uidMappings and gidMappings): "
                                         "linux.namespaces has no 'user'")
     if spec.hostname and "uts" not in ns:
         c.fail("hostname", "needs a UTS namespace (linux.namespaces has no 'uts')")

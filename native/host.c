@@ -6,11 +6,13 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "native.h"
@@ -103,4 +105,53 @@ int mo_idmap_tree(int tree_fd, int userns_fd, int recursive)
     } attr = { 0x00100000 /* MOUNT_ATTR_IDMAP */, 0, 0, (unsigned long long)userns_fd };
     unsigned int flags = AT_EMPTY_PATH | (recursive ? 0x8000 /* AT_RECURSIVE */ : 0);
     return syscall(SYS_mount_setattr, tree_fd, "", flags, &attr, sizeof attr) < 0 ? -errno : 0;
+}
+
+/* Write `text` to /proc/<pid>/<name>; 0 or -errno. */
+static int write_proc(pid_t pid, const char *name, const char *text)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    size_t len = strlen(text);
+    int err = write(fd, text, len) == (ssize_t)len ? 0 : -errno;
+    close(fd);
+    return err;
+}
+
+int mo_userns_fd(const char *uid_map, const char *gid_map)
+{
+    /* A user namespace exists while a process is in it: a child made in a
+     * new one waits (on a pipe) while we write its maps and open it, then
+     * goes.  The fd keeps the namespace. */
+    int gate[2];
+    if (pipe2(gate, O_CLOEXEC) < 0)
+        return -errno;
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid == 0) {
+        char byte;
+        close(gate[1]);
+        (void)!read(gate[0], &byte, 1);    /* EOF: we are done with it */
+        _exit(0);
+    }
+    int err = pid < 0 ? -errno : 0, fd = -1;
+    close(gate[0]);
+    if (!err)
+        err = write_proc(pid, "uid_map", uid_map);
+    if (!err)
+        err = write_proc(pid, "gid_map", gid_map);
+    if (!err) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            err = -errno;
+    }
+    close(gate[1]);
+    if (pid > 0)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    return err ? err : fd;
 }

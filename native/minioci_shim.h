@@ -217,6 +217,9 @@ int mo_open_tree(const char *path, int recursive);
 /* Make that tree idmapped through the user namespace `userns_fd`
  * (mount_setattr MOUNT_ATTR_IDMAP, AT_RECURSIVE if `recursive`): 0 or -errno. */
 int mo_idmap_tree(int tree_fd, int userns_fd, int recursive);
+/* A user namespace with these uid_map and gid_map lines (a mount's own
+ * mappings, for mo_idmap_tree), held by the returned fd; or -errno. */
+int mo_userns_fd(const char *uid_map, const char *gid_map);
 
 /* cgroup v2 device filter: load `count` 8-byte eBPF instructions as a
  * BPF_PROG_TYPE_CGROUP_DEVICE program (fd or -errno; the verifier's log goes

@@ -690,3 +690,33 @@ def test_a_device_path_holding_another_file_is_an_error(rt, tmp_path):
     assert r.stderr == "minioci: device /tmp/file: a file that is not this device is already there: " \
                        "file exists\n"
     assert (tmp_path / "plain").stat().st_mode & 0o777 == 0o644       # not chmod'ed
+
+
+def own_mappings_config(tmp_path, option):
+    """A bind mount of a host directory whose files belong to uid and gid
+    1234, which mappings of the mount's own show as 0 (and 0 is written as
+    1234).  As runc writes them into the mount's user namespace, containerID
+    is the id on the source filesystem, hostID the one the mount shows."""
+    host = tmp_path / "host-dir"
+    (host / "sub").mkdir(parents=True)
+    for f in (host / "file", host / "sub" / "file"):
+        f.write_text("x")
+    for f in (host, host / "file", host / "sub", host / "sub" / "file"):
+        os.chown(f, 1234, 1234)
+    cfg = sh("stat -c '%u:%g' /data/file /data/sub/file; touch /data/made-inside")
+    cfg["mounts"].append({"destination": "/data", "type": "bind", "source": str(host),
+                          "options": ["rbind"] + ([option] if option else []),
+                          "uidMappings": [{"containerID": 1234, "hostID": 0, "size": 1}],
+                          "gidMappings": [{"containerID": 1234, "hostID": 0, "size": 1}]})
+    return cfg, host
+
+
+@pytest.mark.parametrize("option", [None, "idmap", "ridmap"])
+def test_a_mounts_own_mappings_idmap_it_without_a_user_namespace(rt, tmp_path, option):
+    """runtime-spec mounts[].uidMappings/gidMappings: the container (no user
+    namespace of its own) sees host uid 1234 as 0 through that mount, and
+    what it writes there as 0 lands as 1234 on the host."""
+    cfg, host = own_mappings_config(tmp_path, option)
+    assert rt.output(cfg).split() == ["0:0", "0:0"]
+    st = os.stat(host / "made-inside")
+    assert (st.st_uid, st.st_gid) == (1234, 1234)
