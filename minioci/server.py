@@ -78,6 +78,7 @@ class Server:
         # A worker forked ahead (worker.spare): (pid, its socket, what it knows).
         self.spare = None
         self.recent = collections.deque(maxlen=2)    # (argv, cwd) of requests that loaded a config
+        self.cgroup_hold = None             # cgroups.hold_default_parent()'s
 
     # ---- the loop ---------------------------------------------------------
 
@@ -132,10 +133,25 @@ class Server:
                 pass
         self.listener.close()
         self._retire_spare()
+        if self.cgroup_hold is not None:
+            from . import cgroups
+            try:
+                cgroups.release_parent(self.cgroup_hold)
+            except MiniociError as e:
+                log.warning(f"serve: {e}")
         for conn, _ in self.pending.values():
             conn.close()
         for conn in self.workers.values():
             conn.close()
+
+    def hold_cgroup_parent(self):
+        """Keep the default cgroup parent while serving (containers then make
+        and remove only their own directories)."""
+        from . import cgroups
+        try:
+            self.cgroup_hold = cgroups.hold_default_parent(cgroups.detect())
+        except MiniociError as e:
+            log.debug(f"serve: no hold on the cgroup parent: {e}")
 
     # ---- the spare: a worker forked before the request that needs it --------
 
@@ -530,6 +546,7 @@ def main(g, a, run):
     spec.keep_validated(VALIDATED_CONFIGS)
     warm_up()
     server = Server(root, listener, owns_path, run)
+    server.hold_cgroup_parent()
     if a.preload:
         for what in ("network", "seccomp"):
             server.loaded.add(what)

@@ -388,3 +388,36 @@ def test_a_server_older_than_the_installed_files_stops(rt, tmp_path):
         if server.proc.poll() is None:
             server.proc.kill()
         rt.server = None
+
+
+def test_the_server_keeps_the_default_cgroup_parent_while_it_serves(rt):
+    """A server holds /minioci with a cgroup of its own below it, so that
+    containers do not make and remove the parent one after the other; a
+    hold left by a server that died goes when the next one starts, and the
+    server's own goes when it stops."""
+    from minioci import cgroups
+    parents = [os.path.dirname(d) for d in
+               cgroups.Cgroup.for_path(cgroups.detect(), f"{cgroups.DEFAULT_PARENT}/x").directories()]
+    stale = os.path.join(parents[0], "minioci:serve:999999999")      # no such pid
+    made_parent = not os.path.exists(parents[0])
+    os.makedirs(stale)
+    try:
+        server = served(rt)
+        pid = server.proc.pid
+        assert not os.path.exists(stale)
+        holds = [os.path.join(p, f"minioci:serve:{pid}") for p in parents]
+        assert all(os.path.isdir(h) for h in holds)
+        inodes = []
+        for _ in range(2):
+            assert rt.call("run", "-b", rt.bundle(base_config()), rt.new_id()).returncode == 0
+            inodes.append([os.stat(p).st_ino for p in parents])
+        assert inodes[0] == inodes[1]                     # not made again
+        assert rt.server.stop() == []
+        rt.server = None
+        assert not any(os.path.exists(h) for h in holds)
+    finally:
+        for d in [stale] + ([parents[0]] if made_parent else []):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
