@@ -19,6 +19,8 @@ from conftest import base_config, needs_root
 from minioci import cgroups
 from minioci.cgroups import devices, devices_bpf, freezer
 
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
+
 LAYOUT = cgroups.detect()
 
 

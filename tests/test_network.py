@@ -18,6 +18,8 @@ import pytest
 
 from conftest import MINIOCI, base_config, needs_root
 
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
+
 NET = "org.minioci.net."
 
 
@@ -169,6 +171,7 @@ def test_the_host_side_reaches_a_veth_container_through_the_bridge(rt, hostns):
 
 
 @needs_root
+@pytest.mark.direct_only
 def test_links_are_made_from_minioci_own_namespace_by_default(rt, hostns):
     # minioci runs inside the private namespace (nsenter --net), with no
     # host-netns annotation: that namespace is "the host" it changes.

@@ -12,6 +12,8 @@ import pytest
 
 from .conftest import CAP_LINES, CAPS, ZERO, base_config, cap_mask, sh, status_fields
 
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
+
 
 def without_caps(cfg, uid=0):
     del cfg["process"]["capabilities"]

@@ -21,6 +21,8 @@ import pytest
 
 from .conftest import CAPS, base_config
 
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
+
 MASKED = [p for p in base_config()["linux"]["maskedPaths"] if os.path.exists(p)]
 # A file under each read-only path that root may open for writing on the host.
 READONLY_FILES = [f for f in ("/proc/sys/kernel/printk_ratelimit", "/proc/sysrq-trigger",

@@ -18,6 +18,8 @@ from conftest import MINIOCI
 
 from .conftest import sh
 
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
+
 VICTIM_TEXT = "precious: root's, not the attacker's\n"
 
 

@@ -28,6 +28,8 @@ from minioci.errors import ConfigError
 
 from .conftest import CAP_LINES, CAPS, sh, status_fields
 
+BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
+
 SECCOMP = {"defaultAction": "SCMP_ACT_ALLOW",
            "syscalls": [{"names": ["getcpu"], "action": "SCMP_ACT_ERRNO", "errnoRet": 99}]}
 
@@ -380,6 +382,7 @@ def fill(root, inodes=False):
 
 
 @pytest.mark.parametrize("inodes", [False, True], ids=["no blocks", "no inodes"])
+@pytest.mark.direct_only
 def test_a_full_state_root_leaves_no_half_made_entry(rt, tiny_root, inodes):
     root = str(tiny_root)
     cid = rt.new_id()
@@ -398,6 +401,7 @@ def test_a_full_state_root_leaves_no_half_made_entry(rt, tiny_root, inodes):
     assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
 
 
+@pytest.mark.direct_only
 def test_delete_force_removes_a_directory_left_without_a_lock(rt, tiny_root):
     """An entry a create left before it could make its lock (a full root,
     from an older minioci or a crash): delete --force removes it."""
@@ -411,6 +415,7 @@ def test_delete_force_removes_a_directory_left_without_a_lock(rt, tiny_root):
 
 
 @pytest.mark.parametrize("how", ["world-writable", "group-writable", "another owner"])
+@pytest.mark.direct_only
 def test_a_state_root_others_can_write_is_refused(rt, tmp_path, how):
     """Whoever can write in the state root could plant entries there: it is
     used only while it is root's alone."""
