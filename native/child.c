@@ -501,16 +501,16 @@ static void step_mount(const struct mo_step *s)
     }
 }
 
-/* The mqueue filesystem belongs to an IPC namespace; where the kernel will
- * not mount it, or where the container has no IPC namespace of its own
- * (i2 != 0: the plan knows), bind the host's /dev/mqueue as runc does.
- * u1 carries the mount flags. */
+/* A fresh mqueue filesystem, of the IPC namespace we are in (the
+ * container's, or the host's as runc does it too); where the kernel will
+ * not mount one (a user namespace that does not own that IPC namespace),
+ * the host's /dev/mqueue is bound instead.  u1 carries the mount flags. */
 static void step_mqueue(const struct mo_step *s)
 {
     char target[64];
     int fd = open_ordinary_dir(s->s2, "mqueue");
     fd_path(target, sizeof target, fd);
-    if (!s->i2 && mount("mqueue", target, "mqueue", s->u1, NULL) == 0) {
+    if (mount("mqueue", target, "mqueue", s->u1, NULL) == 0) {
         close(fd);
         return;
     }
