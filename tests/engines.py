@@ -249,3 +249,25 @@ def wait_until(predicate, timeout=30, interval=0.1):
             return False
         time.sleep(interval)
     return True
+
+
+@contextmanager
+def minioci_served(root, route):
+    """route "served": a `minioci serve` on the state root the engine gives
+    minioci (its --root) for the session, so that the engine's calls go
+    through it; afterwards it must have served them and refused none (a
+    refused call falls back to the direct path, which would pass unseen)."""
+    if route != "served":
+        yield None
+        return
+    from conftest import Server
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    server = Server(root).start()
+    try:
+        yield server
+    finally:
+        status = server.status() or {}
+        left = server.stop()
+    assert not left, f"the engine's minioci server: {left}"
+    assert int(status.get("requests", "0").split()[0]) > 0, f"nothing was served: {status}"
+    assert status.get("refused", "").split()[:1] == ["0"], f"requests were refused: {status}"

@@ -107,16 +107,20 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         return left
 
 
-@pytest.fixture(scope="session")
-def containerd(tmp_path_factory):
+@pytest.fixture(scope="session", params=["direct", "served"])
+def containerd(tmp_path_factory, request):
+    """The session's containerd: the suite runs once with minioci on its
+    direct path, once with a minioci server on the root the shim passes
+    (--runc-root, then the namespace)."""
     tmp = tmp_path_factory.mktemp("containerd")
     with engines.host_dirs_left_as_found():
         c = Containerd(tmp)
         try:
-            archive = engines.write_oci_archive(str(tmp / "image.tar"), IMAGE)
-            r = c("image", "import", archive)
-            assert r.returncode == 0, r.stderr
-            yield c
+            with engines.minioci_served(os.path.join(c.runc_root, c.namespace), request.param):
+                archive = engines.write_oci_archive(str(tmp / "image.tar"), IMAGE)
+                r = c("image", "import", archive)
+                assert r.returncode == 0, r.stderr
+                yield c
         finally:
             left = c.shutdown()
     assert not left, f"containerd left behind: {left}"

@@ -97,15 +97,19 @@ class Docker:
         return left
 
 
-@pytest.fixture(scope="session")
-def dockerd(tmp_path_factory):
+@pytest.fixture(scope="session", params=["direct", "served"])
+def dockerd(tmp_path_factory, request):
+    """The session's dockerd: the suite runs once with minioci on its direct
+    path, once with a minioci server on the root dockerd's shim passes
+    (<exec-root>/runtime-runc/moby, whatever the runtime's name)."""
     tmp = tmp_path_factory.mktemp("docker")
     with engines.host_dirs_left_as_found(engines.DOCKER_HOST_DIRS):
         d = Docker(tmp)
         try:
-            r = d("import", engines.write_rootfs_tar(str(tmp / "rootfs.tar")), IMAGE)
-            assert r.returncode == 0, r.stderr
-            yield d
+            with engines.minioci_served(os.path.join(d.exec_root, "runtime-runc", "moby"), request.param):
+                r = d("import", engines.write_rootfs_tar(str(tmp / "rootfs.tar")), IMAGE)
+                assert r.returncode == 0, r.stderr
+                yield d
         finally:
             left = d.shutdown()
     assert not left, f"dockerd left behind: {left}"
