@@ -278,6 +278,9 @@ def rt(tmp_path, route, monkeypatch):
     if runtime.server:
         left += runtime.server.stop()
         runtime.remove_root()               # its socket kept it until now
+        # A server a test killed could not release its hold on /minioci.
+        from minioci import cgroups
+        cgroups.remove_stale_holds(cgroups.detect())
     deadline = time.monotonic() + 5
     while host_mounts(ours) != mounts_before and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -260,14 +260,16 @@ def minioci_served(root, route):
     if route != "served":
         yield None
         return
-    from conftest import Server
+    from conftest import SESSION_DAEMONS, Server
     os.makedirs(root, mode=0o700, exist_ok=True)
     server = Server(root).start()
+    SESSION_DAEMONS.add(server.proc.pid)       # it outlives the tests that run meanwhile
     try:
         yield server
     finally:
         status = server.status() or {}
         left = server.stop()
+        SESSION_DAEMONS.discard(server.proc.pid)
     assert not left, f"the engine's minioci server: {left}"
     assert int(status.get("requests", "0").split()[0]) > 0, f"nothing was served: {status}"
     assert status.get("refused", "").split()[:1] == ["0"], f"requests were refused: {status}"

@@ -620,11 +620,22 @@ def hold_default_parent(layout):
     holds of servers that died without releasing theirs are removed."""
     hold = Cgroup.for_path(layout, f"{DEFAULT_PARENT}/{_HOLD}{os.getpid()}")
     hold.create()
-    for parent in {os.path.dirname(d) for d in hold.directories()}:
-        for name in os.listdir(parent):
+    remove_stale_holds(layout)
+    return hold
+
+
+def remove_stale_holds(layout):
+    """Remove the holds of servers that died without releasing them, and
+    the default parent with them if nothing else is in it."""
+    for d in Cgroup.for_path(layout, f"{DEFAULT_PARENT}/{_HOLD}0").directories():
+        parent = os.path.dirname(d)
+        try:
+            names = os.listdir(parent)
+        except FileNotFoundError:
+            continue
+        for name in names:
             if name.startswith(_HOLD) and not os.path.exists(f"/proc/{name[len(_HOLD):]}"):
                 remove([os.path.join(parent, name)])
-    return hold
 
 
 def release_parent(hold):
