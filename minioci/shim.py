@@ -122,7 +122,7 @@ class Child:
         keep = plan.fds()
         init_fd = lib.mo_init_memfd(EXE.encode())
         if init_fd < 0:
-            raise MiniociError(f"copy {EXE} into a sealed memfd: {os.strerror(-init_fd)}")
+            raise MiniociError(f"copy {EXE} into a sealed memfd: {strerror(-init_fd)}")
         args = ffi.new("struct mo_spawn_args *")
         buf = ffi.from_buffer(data)
         keep_fds = ffi.new("int[]", keep) if keep else ffi.NULL

@@ -720,3 +720,14 @@ def test_a_mounts_own_mappings_idmap_it_without_a_user_namespace(rt, tmp_path, o
     assert rt.output(cfg).split() == ["0:0", "0:0"]
     st = os.stat(host / "made-inside")
     assert (st.st_uid, st.st_gid) == (1234, 1234)
+
+
+def test_preserve_fds_naming_an_fd_the_caller_does_not_have_is_refused(rt):
+    """--preserve-fds 3 passes fds 3, 4 and 5; with only 3 open, minioci's
+    own fds would take 4 and 5 and cross into the container with them."""
+    import shlex
+    cmd = shlex.join(rt.cmd("run", "--preserve-fds", "3", "-b", rt.bundle(sh("ls /proc/self/fd")), rt.new_id()))
+    r = subprocess.run(["sh", "-c", f"exec 3</dev/null; exec {cmd}"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1
+    assert r.stderr == "minioci: --preserve-fds 3: fd 4 is not open\n"
