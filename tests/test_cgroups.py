@@ -18,6 +18,7 @@ import pytest
 from conftest import base_config, needs_root
 from minioci import cgroups
 from minioci.cgroups import devices, devices_bpf, freezer
+from minioci.cgroups.resources import blkio_to_io_weight
 
 BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 
@@ -97,9 +98,9 @@ def test_every_resource_is_written_and_reads_back(rt):
         "memory": {"limit": 64 << 20, "swap": 128 << 20, "reservation": 32 << 20},
         "cpu": {"shares": 512, "quota": 30000, "period": 100000, "burst": 2000, "cpus": "0", "mems": "0"},
         "pids": {"limit": 77},
-        "blockIO": {"weight": 300, **{k: [{"major": major, "minor": minor, "rate": rate}] for k, rate in (
+        "blockIO": {k: [{"major": major, "minor": minor, "rate": rate}] for k, rate in (
             ("throttleReadBpsDevice", 1 << 20), ("throttleWriteBpsDevice", 2 << 20),
-            ("throttleReadIOPSDevice", 100), ("throttleWriteIOPSDevice", 200))}},
+            ("throttleReadIOPSDevice", 100), ("throttleWriteIOPSDevice", 200))},
     }
     if LAYOUT.where("memory") == "v1":
         res["memory"].update(swappiness=30, disableOOMKiller=True)
@@ -130,16 +131,34 @@ def test_every_resource_is_written_and_reads_back(rt):
         assert read(blkio, "blkio.throttle.write_bps_device") == f"{dev} {2 << 20}"
         assert read(blkio, "blkio.throttle.read_iops_device") == f"{dev} 100"
         assert read(blkio, "blkio.throttle.write_iops_device") == f"{dev} 200"
-        weight = "blkio.weight" if Path(blkio.directory, "blkio.weight").exists() else "blkio.bfq.weight"
-        assert read(blkio, weight).split()[-1] == "300"
     else:
         assert read(blkio, "io.max") == f"{dev} rbps={1 << 20} wbps={2 << 20} riops=100 wiops=200"
+    check_block_weight(rt, cid, blkio)
     if "hugepageLimits" in res:
         huge = cg.part_for("hugetlb")
         assert read(huge, "hugetlb.2MB.limit_in_bytes", "hugetlb.2MB.max") == str(4 << 20)
     if LAYOUT.v2:
         assert read(cg.v2, "cgroup.max.descendants") == "5"
     delete(rt, cid)
+
+
+def check_block_weight(rt, cid, blkio):
+    """blockIO.weight needs a weight file that only some kernels have (BFQ or
+    CFQ on v1, BFQ or iocost on v2): where the container's own cgroup has one,
+    the weight is written to it; where it has none, asking for a weight is
+    refused with an error that names the field and the files looked for."""
+    names = ("blkio.weight", "blkio.bfq.weight") if blkio.version == 1 else ("io.bfq.weight", "io.weight")
+    offered = [n for n in names if Path(blkio.directory, n).exists()]
+    res = rt.tmp / f"{cid}.weight.json"
+    res.write_text(json.dumps({"blockIO": {"weight": 300}}))
+    r = rt.call("update", "-r", res, cid)
+    if offered:
+        assert r.returncode == 0, r.stderr
+        want = str(blkio_to_io_weight(300) if offered[0] == "io.weight" else 300)
+        assert read(blkio, offered[0]).split()[-1] == want
+    else:
+        assert r.returncode != 0 and r.stderr.count("\n") == 1, r.stderr
+        assert "blockIO.weight: is not available here" in r.stderr and " or ".join(names) in r.stderr, r.stderr
 
 
 @needs_root
