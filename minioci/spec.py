@@ -878,6 +878,11 @@ def _check_sysctl(c, key, ns, spec):
     elif dotted in ("kernel.hostname", "kernel.domainname"):
         if "uts" not in ns:
             c.fail(where, "needs a UTS namespace (linux.namespaces has no 'uts')")
+        # The sysctl is written after the field: it would win, silently.
+        field = dotted.split(".")[1]
+        given = getattr(spec, field)
+        if given and given != spec.sysctl[key]:
+            c.fail(where, f"{spec.sysctl[key]!r} conflicts with {field} {given!r} (give one of the two)")
     else:
         c.fail(where, "is not in a namespace of the container's own; setting it would change the host")
 

@@ -177,6 +177,13 @@ CASES = [
     ("hostname without uts", lambda c: ns(c, mount=""), "hostname", "needs a UTS namespace"),
     ("host sysctl", lambda c: setting(c, {"vm.swappiness": "10"}, "linux", "sysctl"),
      "linux.sysctl.vm.swappiness", "is not in a namespace of the container's own"),
+    # crun's refusal, one line naming both fields (runc refuses kernel.hostname
+    # always, and lets kernel.domainname win silently)
+    ("kernel.hostname sysctl conflicts with hostname", lambda c: setting(c, {"kernel.hostname": "b"}, "linux", "sysctl"),
+     "linux.sysctl.kernel.hostname", "'b' conflicts with hostname 'minioci-test' (give one of the two)"),
+    ("kernel/domainname sysctl conflicts with domainname",
+     lambda c: setting(setting(c, "a.example", "domainname"), {"kernel/domainname": "b.example"}, "linux", "sysctl"),
+     "linux.sysctl.kernel/domainname", "'b.example' conflicts with domainname 'a.example' (give one of the two)"),
     ("net sysctl without netns", lambda c: setting(ns(c, mount="", uts=""), {"net.ipv4.ip_forward": "1"},
                                                    "linux", "sysctl"),
      "linux.sysctl.net.ipv4.ip_forward", "needs a network namespace"),

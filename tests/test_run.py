@@ -285,6 +285,14 @@ def test_hostname_domainname_sysctl_and_loopback(rt):
     assert open("/proc/sys/net/ipv4/ip_forward").read() == host_forward
 
 
+def test_uts_sysctls_that_agree_with_the_fields_are_set(rt):
+    """kernel.hostname and kernel.domainname are refused only where they
+    conflict with hostname or domainname (test_bad_input)."""
+    cfg = sh("hostname; cat /proc/sys/kernel/domainname")
+    cfg["linux"]["sysctl"] = {"kernel.hostname": "minioci-test", "kernel.domainname": "only.sysctl"}
+    assert rt.output(cfg).split() == ["minioci-test", "only.sysctl"]
+
+
 def test_user_namespace_with_mappings(rt):
     cfg = sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; cat /proc/self/status | grep CapEff")
     cfg["linux"]["namespaces"].append({"type": "user"})
