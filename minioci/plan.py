@@ -278,6 +278,8 @@ def _rootfs(spec, opts, add):
                 fields["source_fd"] = opts.source_fds[i]
             if m.copyup:
                 fields["copyup"] = 1
+            if m.type == "tmpfs" and not m.bind and not any(o.startswith("mode=") for o in m.data.split(",")):
+                fields["keep_mode"] = 1     # a directory there keeps its mode (runc), not tmpfs's 1777
             add("mount", f"mount {m.destination}", **fields)
         if m.attr_set or m.attr_clr:
             # rro, rnosuid...: this mount and all below it (mount_setattr)

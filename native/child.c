@@ -437,11 +437,30 @@ static int copy_tree(int from, int to, int depth)
     return r;
 }
 
+/* u4 (a tmpfs without mode=): "mode=<the mode of the directory at s2>" before
+ * the data, as runc mounts it, so that the mount keeps what it covers (a new
+ * directory gets tmpfs's own 1777).  Returns the data to mount with. */
+static const char *with_mode_kept(const struct mo_step *s, char *buf, size_t size)
+{
+    struct stat st;
+    int fd = s->u4 ? openat2_in_root(s->s2, O_PATH) : -1;
+    if (fd < 0)
+        return s->s4;
+    int r = fstat(fd, &st);
+    close(fd);
+    if (r < 0 || !S_ISDIR(st.st_mode))
+        return s->s4;
+    if (snprintf(buf, size, "mode=%04o%s%s", st.st_mode & 07777, s->s4 ? "," : "", s->s4 ? s->s4 : "") >= (int)size)
+        fail(E2BIG, "mount data for %s", s->s2);
+    return buf;
+}
+
 /* s1 source, s2 destination (container path), s3 fstype, s4 data,
  * u1 mount flags, u2 propagation flags (applied after), i1 target kind. */
 static void step_mount(const struct mo_step *s)
 {
-    char target[64];
+    char target[64], data[4096];
+    const char *with_mode = with_mode_kept(s, data, sizeof data);
     int fd = kernel_fs(s->s3) ? open_ordinary_dir(s->s2, s->s3) : open_in_root(s->s2, s->i1);
     if (fd < 0)
         fail(errno, "create mount point %s", s->s2);
@@ -463,7 +482,7 @@ static void step_mount(const struct mo_step *s)
         if (syscall(SYS_move_mount, s->i2, "", fd, "", 0x4 /* F_EMPTY_PATH */ | 0x40 /* T_EMPTY_PATH */) < 0)
             fail(errno, "mount %s on %s", s->s1, s->s2);
         close(s->i2);
-    } else if (mount(s->s1, target, s->s3, first, bind ? NULL : s->s4) < 0) {
+    } else if (mount(s->s1, target, s->s3, first, bind ? NULL : with_mode) < 0) {
         fail(errno, "mount %s on %s", s->s1 && *s->s1 ? s->s1 : s->s3, s->s2);
     }
     close(fd);

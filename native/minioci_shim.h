@@ -30,7 +30,8 @@ enum mo_op {
     MO_OP_ROOTFS,            /* make "/" u1-propagated, bind s1 onto itself, open it */
     MO_OP_MOUNT,             /* mount s1 on s2 (inside the rootfs); a bind with i2 > 0 attaches
                                 the detached tree i2 (mo_open_tree) instead of binding s1;
-                                u3: tmpcopyup (what was in s2 is copied into the new mount) */
+                                u3: tmpcopyup (what was in s2 is copied into the new mount);
+                                u4: a tmpfs without mode= takes the mode of a directory at s2 */
     MO_OP_MQUEUE,            /* mount mqueue on s2 (flags u1); bind /dev/mqueue if refused */
     MO_OP_MKNOD,             /* device node s2: mode u1, dev u2, owner i1:i2 */
     MO_OP_BIND_DEV,          /* bind host device s1 onto a file at s2 (user namespaces) */

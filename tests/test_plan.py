@@ -240,3 +240,11 @@ def test_what_c_cannot_carry_is_a_clear_error(tmp_path):
     p.steps[-1] = dict(op="umask", phase="process", mask=2**31)
     with pytest.raises(MiniociError, match="step umask .*mask 2147483648: out of range"):
         shim.encode(p)
+
+
+def test_only_a_tmpfs_without_mode_keeps_its_directorys(tmp_path):
+    cfg = base_config()
+    cfg["mounts"] += [{"destination": "/a", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+                      {"destination": "/b", "type": "tmpfs", "source": "tmpfs", "options": ["mode=700"]}]
+    p = build(cfg, tmp_path)
+    assert [m["destination"] for m in p.find("mount", keep_mode=1)] == ["/a"]     # /dev, /dev/shm: mode=

@@ -360,6 +360,20 @@ def test_only_stdio_and_preserved_fds_reach_the_container(rt):
         assert keep.stdout.split() == ["0", "1", "2", "3", "4"], keep.stderr
 
 
+def test_a_tmpfs_without_mode_keeps_the_mode_of_its_directory(rt, tmp_path):
+    """As runc (and crun since 1.9): a tmpfs on a directory of mode 0712
+    is 0712, not tmpfs's own 1777; a new directory gets 1777; mode= wins."""
+    rootfs = small_rootfs(tmp_path / "rootfs", applets=("sh", "stat"))
+    for name, mode in (("kept", 0o712), ("sticky", 0o3750), ("given", 0o712)):
+        (rootfs / name).mkdir()
+        os.chmod(rootfs / name, mode)
+    cfg = base_config(["sh", "-c", "stat -c %a /kept /sticky /new /given"], rootfs=rootfs)
+    cfg["mounts"] += [{"destination": f"/{name}", "type": "tmpfs", "source": "tmpfs", "options": options}
+                      for name, options in (("kept", ["nosuid"]), ("sticky", []), ("new", []),
+                                            ("given", ["mode=755", "size=1m"]))]
+    assert rt.output(cfg).split() == ["712", "3750", "1777", "755"]
+
+
 def test_a_symlink_in_the_rootfs_cannot_move_a_mount_outside_it(rt, tmp_path):
     rootfs = small_rootfs(tmp_path / "rootfs")
     outside = tmp_path / "outside"
