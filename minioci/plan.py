@@ -391,6 +391,7 @@ def _process(proc, opts, add, start_hooks=(), console=False):
     # user (runc does the same).
     caps = proc.capabilities or NO_CAPABILITIES
     add("cap_bounding", "capabilities", keep=caps.bounding)
+    add("chown_stdio", "user", uid=proc.uid)
     add("user", "user", uid=proc.uid, gid=proc.gid, groups=list(proc.additional_gids))
     add("chdir", "cwd", path=proc.cwd)
     # The seccomp filter is loaded last, right before execve: nothing of

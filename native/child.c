@@ -764,6 +764,27 @@ static void step_user(const struct mo_step *s)
         fail(errno, "clear keep capabilities");
 }
 
+/* i1: the uid the process becomes.  As runc's fixStdioPermissions: stdio
+ * the caller gave (pipes, files, a terminal) is made that user's, so that
+ * the process can reopen it (/proc/self/fd/1, /dev/stdout); the group stays,
+ * /dev/null is left alone, and what the kernel refuses is left as it is (an
+ * owner the user namespace does not map, a read-only filesystem). */
+static void step_chown_stdio(const struct mo_step *s)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+            if (errno == EBADF)
+                continue;
+            fail(errno, "stat stdio fd %d", fd);
+        }
+        if (st.st_uid == (uid_t)s->i1 || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)))
+            continue;
+        if (fchown(fd, (uid_t)s->i1, (gid_t)-1) < 0 && errno != EPERM && errno != EROFS && errno != EINVAL)
+            fail(errno, "chown stdio fd %d to uid %d", fd, s->i1);
+    }
+}
+
 static void step_caps(const struct mo_step *s)
 {
     struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
@@ -1205,6 +1226,7 @@ static void run_step(const struct mo_step *s)
     case MO_OP_MKDIR: step_mkdir(s); break;
     case MO_OP_CHROOT: step_chroot(s); break;
     case MO_OP_SETATTR: step_setattr(s); break;
+    case MO_OP_CHOWN_STDIO: step_chown_stdio(s); break;
     case MO_OP_PERSONALITY:
         if (syscall(SYS_personality, (unsigned long)s->u1) < 0)
             fail(errno, "personality %#llx", s->u1);

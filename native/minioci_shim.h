@@ -72,6 +72,7 @@ enum mo_op {
     MO_OP_IOPRIO,            /* ioprio_set(IOPRIO_WHO_PROCESS, 0, i1) */
     MO_OP_MEMPOLICY,         /* set_mempolicy(i1: mode | flags, blob: nodemask, u1: maxnode) */
     MO_OP_SETATTR,           /* mount_setattr(s1, AT_RECURSIVE, set u1, clear u2): rro, rnosuid... */
+    MO_OP_CHOWN_STDIO,       /* stdio (but /dev/null) owned by uid i1, as runc does */
     MO_OP_LAST
 };
 

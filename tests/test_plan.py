@@ -21,7 +21,7 @@ def test_order_follows_runc_init(tmp_path):
     p = build(base_config(["sh"]), tmp_path)
     ops = p.ops()
     order = ["join_cgroup", "close_fds", "unshare", "rootfs", "mount", "mknod", "pivot_root",
-             "remount_root_ro", "sethostname", "readonly", "mask", "rlimit", "cap_bounding", "user",
+             "remount_root_ro", "sethostname", "readonly", "mask", "rlimit", "cap_bounding", "chown_stdio", "user",
              "chdir", "caps", "no_new_privs", "find_exec", "exec"]
     positions = [ops.index(op) for op in order]
     assert positions == sorted(positions), ops

@@ -236,6 +236,28 @@ def test_capabilities_that_cannot_be_granted_are_left_out_with_a_warning(rt, tmp
     assert [line.split(" ", 2)[2] for line in log.read_text().splitlines()] == [f'msg="{w}"' for w in warned]
 
 
+def test_stdio_is_owned_by_the_process_user_so_it_can_reopen_it(rt, tmp_path):
+    """As runc: pipes and files given as stdio become the process user's
+    (uid only), so that it can reopen /proc/self/fd/N; /dev/null stays
+    root's."""
+    cfg = sh("stat -L -c %u:%g /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2; echo reopened >> /proc/self/fd/1; "
+             "echo err >> /proc/self/fd/2")
+    cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
+    r = rt.run(cfg, input="")
+    assert (r.returncode, r.stdout.split(), r.stderr) == (0, ["1000:0"] * 3 + ["reopened"], "err\n"), r.stderr
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        r = rt.run(cfg, stdin=subprocess.DEVNULL, stdout=f, capture_output=False, stderr=subprocess.PIPE)
+    assert (r.returncode, out.read_text().split()) == (0, ["0:0", "1000:0", "1000:0", "reopened"]), r.stderr
+    assert os.stat(out).st_uid == 1000 and os.stat("/dev/null").st_uid == 0
+    cid = rt.new_id()                                           # and exec's process, as runc's
+    rt.call("run", "-d", "-b", rt.bundle(sh("exec sleep 300")), cid, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, capture_output=False)
+    r = rt.call("exec", "--user", "1000:1000", cid, *cfg["process"]["args"], input="")
+    rt.call("delete", "--force", cid)
+    assert (r.returncode, r.stdout.split(), r.stderr) == (0, ["1000:0"] * 3 + ["reopened"], "err\n"), r.stderr
+
+
 def test_root_capabilities_are_exactly_the_configured_sets(rt):
     st = status_fields(rt.output(sh("cat /proc/self/status")))
     want = f"{sum(1 << spec.CAP_NUMBERS[n] for n in CAPS):016x}"
