@@ -61,6 +61,7 @@ def start(spec, container, opts, tl):
     if os.path.lexists(container.dir):     # said first (reserve() is what claims the id)
         raise MiniociError(f"container {container.id!r} already exists")
     _leave_out_ungrantable_capabilities(proc, spec.file)
+    default_id_mappings(spec)
     cgroup, wanted, devices_part, device_filter = _cgroup_settings(spec, container)
     tl.mark("validate")
     seccomp = _seccomp(spec, container.root, tl)
@@ -345,13 +346,34 @@ def _leave_out_ungrantable_capabilities(proc, file):
 def bounding_set():
     """The capability bounding set of the container's parent-to-be (this
     process, or a served request's front end: parent.proc_file)."""
+    return int(_parent_status(b"CapBnd:")[0], 16)
+
+
+def _parent_status(field):
+    """The words of a /proc/<pid>/status line of the container's
+    parent-to-be (`field` as it starts the line: b"Uid:")."""
     fd = os.open(parent.proc_file("status"), os.O_RDONLY | os.O_CLOEXEC)
     try:
         text = os.read(fd, 8192)
     finally:
         os.close(fd)
-    start = text.index(b"CapBnd:") + 7
-    return int(text[start:text.index(b"\n", start)], 16)
+    start = text.index(b"\n" + field) + 1 + len(field)
+    return text[start:text.index(b"\n", start)].split()
+
+
+def default_id_mappings(spec):
+    """A new user namespace whose config gives no uidMappings (or no
+    gidMappings) maps container id 0 to the caller's effective uid (gid),
+    size 1, as crun does (runc refuses): the runtime-spec asks for neither.
+    The caller is the container's parent-to-be (a served request's front
+    end).  The one place that decides it (a plain user's ids map the same
+    way).  Mutates `spec`."""
+    if "user" not in spec.namespaces or spec.namespaces["user"]:
+        return
+    if not spec.uid_mappings:
+        spec.uid_mappings = [(0, int(_parent_status(b"Uid:")[1]), 1)]
+    if not spec.gid_mappings:
+        spec.gid_mappings = [(0, int(_parent_status(b"Gid:")[1]), 1)]
 
 
 def _kept_seccomp(c, record):

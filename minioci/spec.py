@@ -141,6 +141,7 @@ def load(bundle, config_name="config.json", cwd=None):
         c = Checker(file)
         for check, args in host_checks:
             check(c, *args)
+        c.say_warnings()
         return spec
     global _validated_count
     c = Checker(file)
@@ -213,7 +214,9 @@ def load_process(file):
     c = Checker(file)
     c.object(doc, "")
     _check_process_support(c, doc, "")
-    return _process(c, doc, "")
+    proc = _process(c, doc, "")
+    c.say_warnings()
+    return proc
 
 
 def parse(doc, file, bundle, c=None):
@@ -252,6 +255,7 @@ def parse(doc, file, bundle, c=None):
     )
     _check_unsupported(c, doc, linux)
     _check_consistency(c, spec)
+    c.say_warnings()
     return spec
 
 
@@ -266,6 +270,7 @@ class Checker:
     def __init__(self, file):
         self.file = file
         self.host_checks = []      # [(check, args)]: what host() ran
+        self.warnings = []         # said once the config is found valid (say_warnings)
 
     def fail(self, path, message):
         raise ConfigError(self.file, path, message)
@@ -278,9 +283,16 @@ class Checker:
         check(self, *args)
 
     def warn(self, message):
-        """Log a warning about the config: now, and again whenever a kept
-        config is used (each command's log has its warnings)."""
+        """A warning about the config, logged once it is found valid (an
+        invalid one gets its error alone), and again whenever a kept config
+        is used (each command's log has its warnings)."""
         self.host(_warn, message)
+
+    def say_warnings(self):
+        from . import log
+        for message in self.warnings:
+            log.warning(message)
+        self.warnings = []
 
     def object(self, value, path):
         if not isinstance(value, dict):
@@ -789,13 +801,11 @@ def _mount_label(c, where):
     # without it; with SELinux it would have to be applied.
     if selinux_enabled():
         c.fail(where, "applying SELinux labels is not supported by minioci")
-    from . import log
-    log.warning(f"{where}: ignored, SELinux is not enabled on this host")
+    c.warnings.append(f"{c.file}: {where}: ignored, SELinux is not enabled on this host")
 
 
 def _warn(c, message):
-    from . import log
-    log.warning(message)
+    c.warnings.append(message)
 
 
 def _must_exist(c, where, path, message):
@@ -820,11 +830,9 @@ def _check_consistency(c, spec):
     ns = spec.namespaces
     if "mount" not in ns:
         _check_without_mount_namespace(c, spec)
-    if "user" in ns and not ns["user"]:
-        if not spec.uid_mappings or not spec.gid_mappings:
-            c.fail("linux.uidMappings" if not spec.uid_mappings else "linux.gidMappings",
-                   "is required with a new user namespace")
-    elif spec.uid_mappings or spec.gid_mappings:
+    # A new user namespace without mappings maps the caller's ids
+    # (container.default_id_mappings, at start).
+    if (spec.uid_mappings or spec.gid_mappings) and not ("user" in ns and not ns["user"]):
         c.fail("linux.uidMappings" if spec.uid_mappings else "linux.gidMappings",
                "needs a new user namespace (linux.namespaces has no new 'user')")
     for key in ("hostname", "domainname"):

@@ -324,6 +324,21 @@ def test_user_namespace_with_mappings(rt):
     assert out[:7] == ["0", "200000", "65536", "0", "200000", "65536", "0"]
 
 
+def test_a_user_namespace_without_mappings_maps_the_callers_ids(rt):
+    """As crun: container id 0 is the caller's uid and gid (here root's),
+    size 1 (runc refuses).  A gid mapping given alone is kept."""
+    cfg = sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g")
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    for m in cfg["mounts"]:             # gid 5 (tty) is not mapped: devpts's gid= would fail
+        m["options"] = [o for o in m.get("options", []) if not o.startswith("gid=")]
+    assert rt.output(cfg).split() == ["0", str(os.geteuid()), "1"] + ["0", str(os.getegid()), "1"] + ["0", "0"]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 10}]
+    assert rt.output(cfg).split() == ["0", str(os.geteuid()), "1"] + ["0", "200000", "10"] + ["0", "0"]
+    cfg["process"]["user"] = {"uid": 1000, "gid": 0}                 # not mapped
+    r = rt.run(cfg)
+    assert (r.returncode, r.stderr) == (1, "minioci: setuid 1000: invalid argument\n")
+
+
 def test_user_namespace_process_runs_as_the_mapped_host_uid(rt, tmp_path):
     cfg = sh("echo ready; sleep 5")
     cfg["linux"]["namespaces"].append({"type": "user"})

@@ -188,7 +188,7 @@ def test_mount_label_without_selinux_is_ignored_as_runc_and_crun_do(tmp_path, mo
     assert parse(cfg, tmp_path).mounts                   # parses, the label plays no part
     # ... with a warning a user sees (no --debug needed), in runc's form
     err = capfd.readouterr().err
-    assert err.endswith(' level=warning msg="linux.mountLabel: ignored, SELinux is not enabled on this host"\n'), err
+    assert err.endswith(' level=warning msg="b/config.json: linux.mountLabel: ignored, SELinux is not enabled on this host"\n'), err
     monkeypatch.setattr(spec, "selinux_enabled", lambda: True)
     with pytest.raises(ConfigError, match="linux.mountLabel: applying SELinux labels is not supported"):
         parse(cfg, tmp_path)
