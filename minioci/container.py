@@ -57,7 +57,8 @@ def start(spec, container, opts, tl):
                            "created or run detached")
     if opts.pid_file and not os.path.isdir(os.path.dirname(os.path.abspath(opts.pid_file))):
         raise MiniociError(f"--pid-file {opts.pid_file}: its directory does not exist")
-    check_preserved_fds(opts.preserve_fds)
+    listen = listen_fds()
+    check_preserved_fds(listen + opts.preserve_fds)
     if os.path.lexists(container.dir):     # said first (reserve() is what claims the id)
         raise MiniociError(f"container {container.id!r} already exists")
     _leave_out_ungrantable_capabilities(proc, spec.file)
@@ -123,7 +124,8 @@ def start(spec, container, opts, tl):
             network.setup(net, data["network"], lambda: container.save(data), tl)
             spec.namespaces["network"] = net.netns      # the child joins it
 
-        the_plan = _plan(spec, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd, source_fds)
+        the_plan = _plan(spec, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd, source_fds,
+                         listen)
         tl.mark("plan")
 
         if spec.namespaces.get("user"):         # joined by path: it has its maps already
@@ -212,12 +214,12 @@ def _cgroup_owner(spec):
 
 
 def _plan(spec, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None,
-          source_fds=None):
+          source_fds=None, listen=0):
     from . import plan as plan_mod
     ns = spec.namespaces
     return plan_mod.build(spec, plan_mod.Options(
-        exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
-        preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
+        exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot, listen_fds=listen,
+        preserve_fds=listen + opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
         console_size=opts.console_size,
         cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
         cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds))
@@ -307,6 +309,17 @@ def _close_all(fds):
             os.close(fd)
         except OSError:
             pass
+
+
+def listen_fds():
+    """How many fds systemd's socket activation passed: LISTEN_FDS, at 3,
+    4, ..., when LISTEN_PID is the pid the caller started (parent.caller_pid).
+    As runc, `create` and `run` hand them to the container's process, at
+    the same numbers and before any --preserve-fds ones (see plan.Options)."""
+    n = os.environ.get("LISTEN_FDS", "")
+    if not n.isdigit() or os.environ.get("LISTEN_PID") != str(parent.caller_pid()):
+        return 0
+    return int(n)
 
 
 def check_preserved_fds(n):

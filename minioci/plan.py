@@ -98,11 +98,14 @@ class Options:
 
     def __init__(self, exec_fifo_fd=None, console_fd=None, no_pivot=False, preserve_fds=0,
                  cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None, console_size=None,
-                 seccomp_listener_fd=None, source_fds=None):
+                 seccomp_listener_fd=None, source_fds=None, listen_fds=0):
         self.exec_fifo_fd = exec_fifo_fd     # create: wait on this fd for `start`
         self.console_fd = console_fd         # --console-socket, connected
         self.no_pivot = no_pivot
-        self.preserve_fds = preserve_fds
+        self.preserve_fds = preserve_fds     # fds 3 .. 3+n-1 reach the container
+        # The first of them are systemd's socket activation's (LISTEN_FDS):
+        # the environment says so, as runc sets it.
+        self.listen_fds = listen_fds
         # Steps that mount the container's cgroups at a "cgroup" mount; from
         # cgroups.container_mounts(), given (mount spec) -> [steps].
         self.cgroup_mounts = cgroup_mounts
@@ -406,14 +409,18 @@ def _process(proc, opts, add, start_hooks=(), console=False):
         add("no_new_privs", "no_new_privs")
     if proc.umask is not None:
         add("umask", "process", mask=proc.umask)
-    add("find_exec", "exec", file=proc.args[0], env=proc.env)
+    env = proc.env
+    if opts.listen_fds:
+        env = [e for e in env if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))] + \
+            [f"LISTEN_FDS={opts.listen_fds}", "LISTEN_PID=1"]
+    add("find_exec", "exec", file=proc.args[0], env=env)
     if opts.exec_fifo_fd is not None:
         add("wait_start", "wait for start", fd=opts.exec_fifo_fd)
     for s in start_hooks:
         add(**s)
     if opts.seccomp is not None:
         _seccomp(opts, add)
-    add("exec", "exec", args=proc.args, env=proc.env)
+    add("exec", "exec", args=proc.args, env=env)
 
 
 def _seccomp(opts, add):

@@ -2,6 +2,7 @@
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -409,6 +410,45 @@ def test_a_tmpfs_without_mode_keeps_the_mode_of_its_directory(rt, tmp_path):
                       for name, options in (("kept", ["nosuid"]), ("sticky", []), ("new", []),
                                             ("given", ["mode=755", "size=1m"]))]
     assert rt.output(cfg).split() == ["712", "3750", "1777", "755"]
+
+
+# systemd's way of starting a command with sockets: fds at 3, 4, ..., and
+# LISTEN_FDS and LISTEN_PID (the pid it started: the minioci command's).
+# argv: LISTEN_FDS, LISTEN_PID ("": its own), the fds for 3, 4, ... ("a,b,c"), the command.
+ACTIVATE = ("import os, sys; [os.dup2(int(fd), 3 + i) for i, fd in enumerate(sys.argv[3].split(','))]; "
+            "os.environ.update(LISTEN_FDS=sys.argv[1], LISTEN_PID=sys.argv[2] or str(os.getpid())); "
+            "os.execv(sys.argv[4], sys.argv[4:])")
+
+
+def test_socket_activation_passes_the_sockets_on(rt):
+    """As runc: with LISTEN_PID the minioci command's own (on the served
+    path too, where the worker is another process), the LISTEN_FDS fds
+    reach the container at 3, 4, ..., with LISTEN_FDS=N and LISTEN_PID=1 in
+    its environment; --preserve-fds's come after them."""
+    import socket
+    pairs = [socket.socketpair() for _ in range(3)]
+    high = [os.dup2(a.fileno(), 100 + i, inheritable=True) for i, (a, _) in enumerate(pairs)]
+    try:
+        cfg = sh("echo $LISTEN_FDS $LISTEN_PID; echo one >&3; echo two >&4; echo kept >&5")
+        cfg["process"]["env"].append("LISTEN_FDS=9")               # the runtime's word wins
+        bundle = rt.bundle(cfg)
+        run = rt.cmd("run", "-b", bundle, "--preserve-fds", "1", rt.new_id())
+        r = subprocess.run([sys.executable, "-c", ACTIVATE, "2", "", ",".join(map(str, high)), *run],
+                           pass_fds=high, capture_output=True, text=True, timeout=60)
+        assert (r.returncode, r.stdout, r.stderr) == (0, "2 1\n", "")
+        assert [b.recv(10) for _, b in pairs] == [b"one\n", b"two\n", b"kept\n"]
+        # LISTEN_PID another process's: the fds were not meant for us
+        cfg["process"]["args"] = ["sh", "-c", "echo $LISTEN_FDS; ls /proc/self/fd | wc -l"]
+        r = subprocess.run([sys.executable, "-c", ACTIVATE, "2", "1", ",".join(map(str, high[:2])),
+                            *rt.cmd("run", "-b", rt.bundle(cfg), rt.new_id())],
+                           pass_fds=high, capture_output=True, text=True, timeout=60)
+        assert (r.returncode, r.stdout.split(), r.stderr) == (0, ["9", "4"], "")     # 0-2 and ls's own
+    finally:
+        for fd in high:
+            os.close(fd)
+        for a, b in pairs:
+            a.close()
+            b.close()
 
 
 def test_a_symlink_in_the_rootfs_cannot_move_a_mount_outside_it(rt, tmp_path):
