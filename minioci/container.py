@@ -111,6 +111,7 @@ def start(spec, container, opts, tl):
             cgroup.delegate(owner)
         tl.mark_part("cgroup.create")
         resources.apply(wanted)
+        check_realtime_budget(proc, cgroup, spec.file, "process.scheduler.policy")
         tl.mark_part("cgroup.resources")
         devices.apply(devices_part, device_filter, wanted.devices, spec.file)
         cgroup_fd = cgroup.open_v2()
@@ -356,6 +357,27 @@ def _leave_out_ungrantable_capabilities(proc, file):
         setattr(caps, kind, getattr(caps, kind) & have)
 
 
+def check_realtime_budget(proc, cgroup, file, where):
+    """A real-time policy (SCHED_FIFO, SCHED_RR) needs a real-time budget in
+    the process's cpu cgroup where the kernel groups them (cgroup v1 with
+    CONFIG_RT_GROUP_SCHED), and a new cgroup has none: sched_setattr would
+    fail with EPERM and no word why.  Said here, naming the field that
+    gives one (minioci grants none the config does not ask for: the
+    budget comes out of the host's)."""
+    if proc.scheduler is None:
+        return
+    from .spec import SCHED_POLICIES
+    if proc.scheduler[0] not in (SCHED_POLICIES["SCHED_FIFO"], SCHED_POLICIES["SCHED_RR"]):
+        return
+    part = cgroup.part_for("cpu")
+    if part is None or part.version != 1 or not part.has("cpu.rt_runtime_us") or int(part.read("cpu.rt_runtime_us")):
+        return
+    policy = next(name for name, n in SCHED_POLICIES.items() if n == proc.scheduler[0])
+    raise ConfigError(file, where, f"{policy} needs a real-time budget in the container's cpu cgroup, and "
+                      f"{part.directory}/cpu.rt_runtime_us is 0: give one in "
+                      "linux.resources.cpu.realtimeRuntime (or with minioci update --cpu-rt-runtime)")
+
+
 def bounding_set():
     """The capability bounding set of the container's parent-to-be (this
     process, or a served request's front end: parent.proc_file)."""
@@ -591,6 +613,7 @@ def exec_in(c, data, status, proc, opts, tl):
     cgroup = _cgroup(c, data)
     if opts.sub_cgroups:
         cgroup = cgroup.below(opts.sub_cgroups)
+    check_realtime_budget(proc, cgroup, "process", "scheduler.policy")
     undo = []
     child = None
     try:

@@ -252,6 +252,35 @@ def test_realtime_under_parents_minioci_makes(rt, cgroups_path):
         assert not os.path.exists(os.path.dirname(parent))        # the parents minioci made are gone
 
 
+def test_a_realtime_policy_without_a_budget_is_refused_naming_the_field(rt):
+    """SCHED_FIFO in a cgroup without a real-time budget (cgroup v1 with
+    real-time group scheduling: a new cgroup has none) would fail with
+    sched_setattr's EPERM alone: minioci says which field gives one, for
+    run and exec.  With a budget (or where the kernel wants none) it runs."""
+    if LAYOUT.where("cpu") != "v1":
+        pytest.skip("cgroup v2 has no real-time budgets: whether a real-time policy runs is the kernel's word")
+    cfg = sh("awk '/^policy/ {print $3}' /proc/self/sched")
+    cfg["process"]["scheduler"] = {"policy": "SCHED_FIFO", "priority": 10}
+    if realtime_offered():
+        bundle = rt.bundle(cfg)
+        r = rt.call("run", "-b", bundle, rt.new_id())
+        assert r.returncode != 0 and r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith(f"minioci: {bundle}/config.json: process.scheduler.policy: SCHED_FIFO needs "
+                                   "a real-time budget in the container's cpu cgroup"), r.stderr
+        assert r.stderr.endswith("cpu.rt_runtime_us is 0: give one in linux.resources.cpu.realtimeRuntime "
+                                 "(or with minioci update --cpu-rt-runtime)\n"), r.stderr
+        cfg["linux"]["resources"]["cpu"] = {"realtimeRuntime": 10000, "realtimePeriod": 1000000}
+    assert rt.output(cfg) == "1\n"                                     # SCHED_FIFO
+    if realtime_offered():
+        cid = start_detached(rt, sh("sleep 100"))                      # no budget
+        process = dict(base_config()["process"], args=["true"], scheduler={"policy": "SCHED_RR", "priority": 5})
+        (rt.tmp / "process.json").write_text(json.dumps(process))
+        r = rt.call("exec", "--process", rt.tmp / "process.json", cid)
+        assert r.returncode != 0 and r.stderr.startswith("minioci: process: scheduler.policy: SCHED_RR needs a "
+                                                         "real-time budget"), r.stderr
+        delete(rt, cid)
+
+
 def test_realtime_runtime_and_period(rt):
     # Directly below the root, which has the budget.
     cid = rt.new_id()
