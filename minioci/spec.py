@@ -122,34 +122,34 @@ class Spec:
 NO_CAPABILITIES = Spec(bounding=0, effective=0, inheritable=0, permitted=0, ambient=0)
 
 
-def load(bundle, config_name="config.json", cwd=None):
+def load(bundle, config_name="config.json", cwd=None, quiet=False):
     """Read and validate `<bundle>/config.json` into a Spec.  `cwd`: the
     directory a relative bundle is in, if not this process's (a server
-    reading a client's bundle)."""
+    reading a client's bundle).  Its warnings are logged unless `quiet` (a
+    server warming a config for a worker that loads it again)."""
+    global _validated_count
     file = os.path.join(bundle, config_name)
     if cwd is None:
         where, abs_bundle = file, os.path.abspath(bundle)
     else:
         where, abs_bundle = os.path.join(cwd, file), os.path.normpath(os.path.join(cwd, bundle))
     raw = _read(where, file)
-    if _validated is None:
-        return parse(_decode(raw, file), file, abs_bundle)
+    c = Checker(file)
     key = (file, abs_bundle, raw)
-    known = _validated.pop(key, None)
+    known = _validated.pop(key, None) if _validated is not None else None
     if known is not None:
         spec, host_checks = _validated[key] = known        # now the most recent
-        c = Checker(file)
         for check, args in host_checks:
             check(c, *args)
+    else:
+        spec = parse(_decode(raw, file), file, abs_bundle, c)
+        if _validated is not None:
+            _validated[key] = (spec, c.host_checks)
+            _validated_count += 1
+            while len(_validated) > _validated_limit:
+                del _validated[next(iter(_validated))]
+    if not quiet:
         c.say_warnings()
-        return spec
-    global _validated_count
-    c = Checker(file)
-    spec = parse(_decode(raw, file), file, abs_bundle, c)
-    _validated[key] = (spec, c.host_checks)
-    _validated_count += 1
-    while len(_validated) > _validated_limit:
-        del _validated[next(iter(_validated))]
     return spec
 
 
@@ -220,7 +220,9 @@ def load_process(file):
 
 
 def parse(doc, file, bundle, c=None):
-    """Validate a decoded config (`doc`) read from `file` in `bundle`."""
+    """Validate a decoded config (`doc`) read from `file` in `bundle`.  Its
+    warnings are logged here, or by the caller that passes its Checker."""
+    own_checker = c is None
     c = c or Checker(file)
     c.object(doc, "")
     linux = c.field(doc, "linux", "", "object", default={})
@@ -255,7 +257,8 @@ def parse(doc, file, bundle, c=None):
     )
     _check_unsupported(c, doc, linux)
     _check_consistency(c, spec)
-    c.say_warnings()
+    if own_checker:
+        c.say_warnings()
     return spec
 
 
