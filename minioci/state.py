@@ -92,9 +92,11 @@ def check_root(root):
 
 
 def make_root(root):
-    """Make the state root (and what is missing on its way: 0700, whatever
-    the caller's umask, or the next check would refuse it), then check it."""
-    old = os.umask(0o077)
+    """Make the state root, 0700 (and what is missing on its way, writable by
+    nobody else whatever the caller's umask, or the next check would refuse
+    it), then check it."""
+    old = os.umask(0o022)
+    os.umask(old | 0o022)
     try:
         os.makedirs(root, mode=0o700, exist_ok=True)
     finally:

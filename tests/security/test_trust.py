@@ -257,3 +257,16 @@ def test_a_root_under_var_run_works(rt):
     root = "/var" + rt.root
     r = minioci(root, "run", "-b", rt.bundle(sh("echo ok")), rt.new_id(), mode="never")
     assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
+
+
+def test_a_root_made_now_is_the_callers_alone_whatever_the_umask(rt, tmp_path):
+    """With umask 0, what `create` makes on the way is still writable by
+    nobody else (else the next command would refuse it, rightly)."""
+    root = tmp_path / "a" / "b" / "root"
+    r = subprocess.run([MINIOCI, "--root", root, "run", "-b", rt.bundle(sh("echo ok")), rt.new_id()],
+                       capture_output=True, text=True, env={**os.environ, "MINIOCI_SERVE": "never"},
+                       preexec_fn=lambda: os.umask(0), timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
+    modes = [oct(os.stat(d).st_mode & 0o777) for d in (root.parent.parent, root.parent, root)]
+    assert modes == ["0o755", "0o755", "0o700"]
+    assert os.listdir(root) == []
