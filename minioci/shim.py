@@ -55,6 +55,7 @@ FIELDS = {
     "ioprio": {"value": "i1"},
     "mempolicy": {"mode": "i1", "nodemask": "blob", "maxnode": "u1"},
     "setattr": {"path": "s1", "attr_set": "u1", "attr_clr": "u2"},
+    "session_keyring": {"name": "s1", "perm": "u1"},
 }
 OPS = {name: getattr(lib, "MO_OP_" + name.upper()) for name in FIELDS}
 # Keys a step carries for Python only.

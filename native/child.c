@@ -17,6 +17,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/keyctl.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -766,6 +767,38 @@ static void step_caps(const struct mo_step *s)
     }
 }
 
+/* The container's own session keyring, s1 ("_ses.<id>"), as runc makes it:
+ * joined by name (so `exec` joins the same one), and made searchable with
+ * the bits u1 (0: join only).  A kernel without keyrings (ENOSYS) is no
+ * error, as with runc; anything else is (a seccomp profile that denies
+ * keyctl to minioci itself, a key quota reached in a user namespace). */
+static void step_session_keyring(const struct mo_step *s)
+{
+    long id = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, s->s1, 0, 0, 0);
+    if (id < 0 && errno == ENOSYS)
+        return;
+    if (id < 0)
+        fail(errno, "join session keyring %s", s->s1);
+    if (!s->u1)
+        return;
+    /* "type;uid;gid;perm;description": keep its permissions, add ours */
+    char desc[512];
+    long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, id, desc, sizeof desc - 1, 0);
+    if (n < 0)
+        fail(errno, "describe session keyring %s", s->s1);
+    desc[n < (long)sizeof desc ? n : (long)sizeof desc - 1] = '\0';
+    const char *perm = desc;
+    for (int field = 0; field < 3; field++) {
+        perm = strchr(perm, ';');
+        if (!perm)
+            fail(EINVAL, "describe session keyring %s: %s", s->s1, desc);
+        perm++;
+    }
+    unsigned long bits = strtoul(perm, NULL, 16) | (unsigned long)s->u1;
+    if (syscall(SYS_keyctl, KEYCTL_SETPERM, id, bits, 0, 0) < 0)
+        fail(errno, "set the permissions of session keyring %s", s->s1);
+}
+
 /* Join a cgroup by writing "0" (ourselves) to s1.  For a v1 hierarchy s1 is
  * the `tasks` file: moving one thread, ourselves, skips the kernel's global
  * threadgroup lock, whose RCU sync costs ~15 ms per start here where
@@ -1186,6 +1219,7 @@ static void run_step(const struct mo_step *s)
     case MO_OP_MKDIR: step_mkdir(s); break;
     case MO_OP_CHROOT: step_chroot(s); break;
     case MO_OP_SETATTR: step_setattr(s); break;
+    case MO_OP_SESSION_KEYRING: step_session_keyring(s); break;
     case MO_OP_PERSONALITY:
         if (syscall(SYS_personality, (unsigned long)s->u1) < 0)
             fail(errno, "personality %#llx", s->u1);

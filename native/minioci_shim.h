@@ -71,6 +71,8 @@ enum mo_op {
     MO_OP_IOPRIO,            /* ioprio_set(IOPRIO_WHO_PROCESS, 0, i1) */
     MO_OP_MEMPOLICY,         /* set_mempolicy(i1: mode | flags, blob: nodemask, u1: maxnode) */
     MO_OP_SETATTR,           /* mount_setattr(s1, AT_RECURSIVE, set u1, clear u2): rro, rnosuid... */
+    MO_OP_SESSION_KEYRING,   /* join (or make) the session keyring named s1; u1: permission
+                                bits to add to it (0: join only) */
     MO_OP_LAST
 };
 
