@@ -447,16 +447,20 @@ def _mark_child_steps(tl, child, outcome):
 
 
 def _write_id_maps(pid, spec):
-    for name, mappings in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
-        text = "".join(f"{c} {h} {n}\n" for c, h, n in mappings)
-        try:
-            fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, text.encode())
-            finally:
-                os.close(fd)
-        except OSError as e:
-            raise MiniociError(f"write /proc/{pid}/{name}: {strerror(e.errno)}") from None
+    """The child's uid_map and gid_map, written through a procfs of our own
+    (native/procfs.c), as every write minioci makes under /proc is."""
+    from . import shim
+    root = shim.lib.mo_proc_root()
+    if root < 0:
+        raise MiniociError(f"open a procfs to write /proc/{pid}/uid_map: {strerror(-root)}")
+    try:
+        for name, mappings in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
+            text = "".join(f"{c} {h} {n}\n" for c, h, n in mappings).encode()
+            rc = shim.lib.mo_proc_write(root, f"{pid}/{name}".encode(), text, len(text))
+            if rc < 0:
+                raise MiniociError(f"write /proc/{pid}/{name}: {strerror(-rc)}")
+    finally:
+        os.close(root)
 
 
 def _namespace_paths(spec, pid):

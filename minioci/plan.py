@@ -165,7 +165,7 @@ def build(spec, opts=None):
                 add("loopback_up", "ns.net")
             if t == "time" and spec.time_offsets:
                 lines = "".join(f"{clock} {s} {n}\n" for clock, (s, n) in sorted(spec.time_offsets.items()))
-                add("write_file", "ns.time", path="/proc/self/timens_offsets", content=lines)
+                add("write_proc", "ns.time", path="/proc/self/timens_offsets", content=lines)
     _session_keyring(opts, add, "user" in ns, own=True)
 
     # The rootfs is set up in the container's mount namespace, new or joined
@@ -183,7 +183,7 @@ def build(spec, opts=None):
     if spec.domainname is not None:
         add("setdomainname", "hostname", name=spec.domainname)
     for key, value in spec.sysctl.items():
-        add("write_file", "sysctl", path=sysctl_path(key), content=value)
+        add("write_proc", "sysctl", path=sysctl_path(key), content=value)
     if mount_ns:
         for p in spec.readonly_paths:
             add("readonly", "readonly paths", path=p)
@@ -300,6 +300,8 @@ def _rootfs(spec, opts, add):
                 fields["source_fd"] = opts.source_fds[i]
             if m.copyup:
                 fields["copyup"] = 1
+            if m.in_proc:
+                fields["in_proc"] = m.in_proc
             add("mount", f"mount {m.destination}", **fields)
         if m.attr_set or m.attr_clr:
             # rro, rnosuid...: this mount and all below it (mount_setattr)
@@ -393,7 +395,7 @@ def _process(proc, opts, add, start_hooks=(), console=False):
     """The process's own settings; `console`: its terminal is also the
     container's /dev/console (not for exec, nor without a /dev of its own)."""
     if proc.oom_score_adj is not None:
-        add("write_file", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj))
+        add("write_proc", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj))
     for resource, name, soft, hard in proc.rlimits:
         add("rlimit", "rlimits", resource=resource, name=name, soft=soft, hard=hard)
     # As root, before any capability is dropped (realtime needs CAP_SYS_NICE).
