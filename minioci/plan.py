@@ -37,6 +37,10 @@ DEV_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
 
 _SHORT_NS = {"network": "net", "mount": "mnt"}
 
+# A tmpfs mount step's extras (native/minioci_shim.h enum mo_tmpfs): tmpcopyup;
+# no mode= given, so a directory there keeps its mode (runc), not tmpfs's 1777.
+TMPFS_COPYUP, TMPFS_KEEP_MODE = 1, 2
+
 # Step fields that hold one of the parent's fds for the child to use (the
 # Plan's cgroup_fd is another); a negative value is no fd.
 FD_FIELDS = {"wait_start": "fd", "terminal": "socket_fd", "seccomp": "listener_fd", "mount": "source_fd"}
@@ -98,7 +102,7 @@ class Options:
 
     def __init__(self, exec_fifo_fd=None, console_fd=None, no_pivot=False, preserve_fds=0,
                  cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None, console_size=None,
-                 seccomp_listener_fd=None, source_fds=None, listen_fds=0):
+                 seccomp_listener_fd=None, source_fds=None, session_keyring=None, listen_fds=0):
         self.exec_fifo_fd = exec_fifo_fd     # create: wait on this fd for `start`
         self.console_fd = console_fd         # --console-socket, connected
         self.no_pivot = no_pivot
@@ -122,6 +126,9 @@ class Options:
         # (rows, cols) of the pty when process.consoleSize does not say
         # (`run` passes its own terminal's).
         self.console_size = console_size
+        # The container's session keyring, "_ses.<id>" (None: --no-new-keyring,
+        # the caller's stays).
+        self.session_keyring = session_keyring
 
 
 def build(spec, opts=None):
@@ -165,7 +172,8 @@ def build(spec, opts=None):
                 add("loopback_up", "ns.net")
             if t == "time" and spec.time_offsets:
                 lines = "".join(f"{clock} {s} {n}\n" for clock, (s, n) in sorted(spec.time_offsets.items()))
-                add("write_file", "ns.time", path="/proc/self/timens_offsets", content=lines)
+                add("write_proc", "ns.time", path="/proc/self/timens_offsets", content=lines)
+    _session_keyring(opts, add, "user" in ns, own=True)
 
     # The rootfs is set up in the container's mount namespace, new or joined
     # by path (runc does the same).  With none of its own the container
@@ -182,7 +190,7 @@ def build(spec, opts=None):
     if spec.domainname is not None:
         add("setdomainname", "hostname", name=spec.domainname)
     for key, value in spec.sysctl.items():
-        add("write_file", "sysctl", path=sysctl_path(key), content=value)
+        add("write_proc", "sysctl", path=sysctl_path(key), content=value)
     if mount_ns:
         for p in spec.readonly_paths:
             add("readonly", "readonly paths", path=p)
@@ -215,6 +223,7 @@ def build_exec(proc, namespaces, opts):
         add(**s)
     add("close_fds", "fds", first=3 + opts.preserve_fds)
     _join_namespaces(namespaces, add)
+    _session_keyring(opts, add, "user" in namespaces, own=False)
     _process(proc, opts, add)
     return Plan(0, opts.cgroup_fd, steps, [], [], opts.preserve_fds)
 
@@ -239,6 +248,23 @@ def _join_namespaces(namespaces, add, late_pid=False):
     if namespaces.get("pid"):
         add("setns", "ns.pid", path=namespaces["pid"], nstype=NAMESPACES["pid"])
         add("fork", "ns.pid")
+
+
+# The bits added to a new session keyring's permissions (linux/key.h): its
+# owner may search it, as runc lets it, so that `exec` finds it by name; in a
+# user namespace others may too, as runc adds (runc leaves the owner out
+# there, so its exec'd processes each get a keyring of their own instead).
+KEY_USR_SEARCH, KEY_OTH_SEARCH = 0x00080000, 0x00000008
+
+
+def _session_keyring(opts, add, userns, own):
+    """Join the container's own session keyring (made by its first process:
+    `own`), as runc does: nothing the caller keeps in its session keyring
+    reaches the container."""
+    if opts.session_keyring is None:
+        return
+    add("session_keyring", "keyring", name=opts.session_keyring,
+        perm=(KEY_USR_SEARCH | (KEY_OTH_SEARCH if userns else 0)) if own else 0)
 
 
 def _rootfs(spec, opts, add):
@@ -279,10 +305,12 @@ def _rootfs(spec, opts, add):
                           flags=m.flags, propagation=m.propagation, target_kind=kind)
             if i in opts.source_fds:
                 fields["source_fd"] = opts.source_fds[i]
-            if m.copyup:
-                fields["copyup"] = 1
-            if m.type == "tmpfs" and not m.bind and not any(o.startswith("mode=") for o in m.data.split(",")):
-                fields["keep_mode"] = 1     # a directory there keeps its mode (runc), not tmpfs's 1777
+            tmpfs = (TMPFS_COPYUP if m.copyup else 0) | \
+                (TMPFS_KEEP_MODE if m.type == "tmpfs" and not m.bind and ",mode=" not in f",{m.data}" else 0)
+            if tmpfs:
+                fields["tmpfs"] = tmpfs
+            if m.in_proc:
+                fields["in_proc"] = m.in_proc
             add("mount", f"mount {m.destination}", **fields)
         if m.attr_set or m.attr_clr:
             # rro, rnosuid...: this mount and all below it (mount_setattr)
@@ -376,7 +404,7 @@ def _process(proc, opts, add, start_hooks=(), console=False):
     """The process's own settings; `console`: its terminal is also the
     container's /dev/console (not for exec, nor without a /dev of its own)."""
     if proc.oom_score_adj is not None:
-        add("write_file", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj))
+        add("write_proc", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj))
     for resource, name, soft, hard in proc.rlimits:
         add("rlimit", "rlimits", resource=resource, name=name, soft=soft, hard=hard)
     # As root, before any capability is dropped (realtime needs CAP_SYS_NICE).
