@@ -539,13 +539,6 @@ def _capabilities(c, caps, path):
             name = CAPABILITIES[(extra & -extra).bit_length() - 1]
             c.fail(f"{_p(path)}{kind}", f"{name} is not in {within} (the kernel refuses an {kind} "
                                         f"capability outside the {within} set)")
-    # The kernel raises an ambient capability only if it is both permitted
-    # and inheritable: runc leaves the others out with a warning, as here.
-    lost = masks["ambient"] & ~(masks["permitted"] & masks["inheritable"])
-    if lost:
-        names = ", ".join(name for i, name in enumerate(CAPABILITIES) if lost >> i & 1)
-        c.warn(f"{c.file}: {_p(path)}ambient: left out, not both permitted and inheritable: {names}")
-        masks["ambient"] &= ~lost
     return Spec(**masks)
 
 

@@ -240,20 +240,6 @@ def test_capabilities_that_cannot_be_granted_are_left_out_with_a_warning(rt, tmp
     assert [line.split(" ", 2)[2] for line in log.read_text().splitlines()] == [f'msg="{w}"' for w in warned]
 
 
-def test_an_ambient_capability_the_kernel_would_not_raise_is_left_out_with_a_warning(rt):
-    """Ambient needs permitted and inheritable; runc warns and goes on."""
-    cfg = sh("grep CapAmb /proc/self/status")
-    cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
-    cfg["process"]["capabilities"] = {"bounding": ["CAP_KILL", "CAP_CHOWN"], "permitted": ["CAP_KILL", "CAP_CHOWN"],
-                                      "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL", "CAP_CHOWN"]}
-    bundle = rt.bundle(cfg)
-    r = rt.run(bundle)
-    assert (r.returncode, r.stdout.split()) == (0, ["CapAmb:", f"{1 << spec.CAP_NUMBERS['CAP_KILL']:016x}"]), r.stderr
-    assert r.stderr.split(" ", 2)[1:] == [
-        "level=warning", f'msg="{bundle}/config.json: process.capabilities.ambient: left out, not both permitted and '
-                         'inheritable: CAP_CHOWN"\n'], r.stderr
-
-
 def test_stdio_is_owned_by_the_process_user_so_it_can_reopen_it(rt, tmp_path):
     """As runc: pipes and files given as stdio become the process user's
     (uid only), so that it can reopen /proc/self/fd/N; /dev/null stays
