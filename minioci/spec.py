@@ -292,6 +292,8 @@ class Checker:
         self.host(_warn, message)
 
     def say_warnings(self):
+        if not self.warnings:
+            return
         from . import log
         for message in self.warnings:
             log.warning(message)
