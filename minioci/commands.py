@@ -557,19 +557,15 @@ def cmd_spec(g, a, tl):
 
 
 def cmd_bench(g, a, tl):
-    """`bench` (startup), `bench density N`, `bench net`: each module parses
-    its own flags."""
-    what = a.positional[0] if a.positional and not a.positional[0].startswith("-") else "startup"
-    argv = a.positional[1:] if what != "startup" else a.positional
-    if what == "startup":
-        from .bench import startup as bench
-    elif what == "density":
-        from .bench import density as bench
-    elif what == "net":
-        from .bench import net as bench
-    else:
-        raise MiniociError(f"minioci bench: unknown benchmark {what!r} (startup, density, net)")
-    return bench.main(g, argv)
+    """`bench [startup]`, `bench density N`, `bench net`, ...: minioci/bench/
+    dispatches, and each benchmark parses its own flags."""
+    from . import bench
+    return bench.main(g, a.positional)
+
+
+def _bench_overview():
+    from . import bench
+    return bench.overview()
 
 
 def cmd_seccomp(g, a, tl):
@@ -639,11 +635,10 @@ COMMANDS = {c.name: c for c in [
         Flag(("bundle", "b"), "bundle", "str", help="directory to write config.json in (default .)"),
         Flag(("rootless",), "rootless", help="a config for a rootless container (user namespace)"),
     ], "[flags]", "write a default config.json", 0, 0),
-    Command("bench", cmd_bench, [],
-            "[startup] [--runs N] [--rounds N] [--runtime PATH]... | density N | net [flags]",
+    Command("bench", cmd_bench, [], "[NAME] [flags]",
             "benchmarks: startup side by side with crun and runc, density, network modes "
             "(docs/benchmarks.md)",
-            0, None, raw=True),
+            0, None, raw=True, more_help=_bench_overview),
     Command("list", cmd_list, [
         Flag(("format", "f"), "format", "str", "table", help="table or json"),
         Flag(("quiet", "q"), "quiet", help="print ids only"),
