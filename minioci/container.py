@@ -640,6 +640,7 @@ def exec_in(c, data, status, proc, opts, tl):
         _mark_child_steps(tl, child, outcome)
         if opts.pid_file:
             write_pid_file(opts.pid_file, child.pid)
+            tl.mark("pid file")
         return child
     except BaseException:
         if child is not None:
@@ -662,9 +663,10 @@ def load(root, cid, lock=True):
     return c, data, state.status(c, data)
 
 
-def start_created(root, cid):
+def start_created(root, cid, tl):
     """`start`: release a created container's process into exec."""
     c, data, status = load(root, cid)
+    tl.mark("state")
     if status != "created":
         raise MiniociError(f"cannot start container {cid!r}: it is {status}, not created")
     try:
@@ -678,7 +680,10 @@ def start_created(root, cid):
     finally:
         os.close(fd)
     os.unlink(c.exec_fifo)
-    run_poststart(data)
+    tl.mark("start")
+    if data.get("hooks"):
+        run_poststart(data)
+        tl.mark("hooks.poststart")
     return c, data
 
 
@@ -728,7 +733,7 @@ def _kill(pid, sig):
         pass
 
 
-def delete(root, cid, force=False):
+def delete(root, cid, tl, force=False):
     """Remove a container: its processes (with force, or when it was only
     created), cgroup and state.  Unknown ids are fine with force (podman).
     A container whose state cannot be used is deleted (with force) by what
@@ -761,16 +766,23 @@ def delete(root, cid, force=False):
         return
     data["cgroup_dirs"] = dirs
     status = state.status(c, data)
+    tl.mark("state")
     if status in ("running", "paused") and not force:
         raise MiniociError(f"cannot delete container {cid!r}: it is {status} (use --force)")
     if status != "stopped":
         _kill_all(data)
+        tl.mark("kill")
     cgroups.remove(dirs, keep=data.get("cgroup_existing") or ())
+    tl.mark("cgroup.remove")
     if data.get("network"):
         from . import network
         network.teardown(data["network"])
+        tl.mark("network.remove")
     c.remove()
-    _run_hooks(data, "poststop", "stopped", 0)
+    tl.mark("state.remove")
+    if data.get("hooks"):
+        _run_hooks(data, "poststop", "stopped", 0)
+        tl.mark("hooks.poststop")
 
 
 def _delete_unknown(c, problem):
