@@ -489,8 +489,8 @@ def _mark_child_steps(tl, child, outcome):
 
 
 def _write_id_maps(pid, spec):
-    """The child's uid_map and gid_map, written through a procfs of our own
-    (native/procfs.c), as every write minioci makes under /proc is."""
+    """The child's uid_map and gid_map, written as every write minioci
+    makes under /proc is: from a checked procfs root (native/procfs.c)."""
     from . import shim
     root = shim.lib.mo_proc_root()
     if root < 0:
