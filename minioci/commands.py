@@ -179,6 +179,7 @@ def cmd_exec(g, a, tl):
         given = _exec_process_file(a)
         c, data, status = ctr.load(g.root, cid, lock=False)
         proc = _exec_process(a, given, ctr.container_process(c, data))
+        ctr.check_exec_size(proc, a.process or "exec")
         tl.mark("config")
         if a.tty and not a.console_socket and a.detach:
             raise MiniociError("exec --tty --detach needs --console-socket")
