@@ -464,7 +464,13 @@ static void step_mount(const struct mo_step *s)
             fail(errno, "mount %s on %s", s->s1, s->s2);
         close(s->i2);
     } else if (mount(s->s1, target, s->s3, first, bind ? NULL : s->s4) < 0) {
-        fail(errno, "mount %s on %s", s->s1 && *s->s1 ? s->s1 : s->s3, s->s2);
+        /* A read-only sysfs in a user namespace that does not own our
+         * network namespace (rootless, sharing the host's): the host's /sys,
+         * bound read-only, as crun does. */
+        if (!(errno == EPERM && s->s3 && strcmp(s->s3, "sysfs") == 0 && (flags & MS_RDONLY)) ||
+            mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) < 0)
+            fail(errno, "mount %s on %s", s->s1 && *s->s1 ? s->s1 : s->s3, s->s2);
+        bind = 1;
     }
     close(fd);
     if (under >= 0) {
@@ -527,6 +533,20 @@ static void step_mqueue(const struct mo_step *s)
     }
 }
 
+/* Bind the host's node at `source` onto a file made at `dest` (a container
+ * path): a device in a user namespace, where mknod is not allowed. */
+static void bind_host_node(const char *source, const char *dest)
+{
+    char target[64];
+    int fd = open_in_root(dest, MO_TARGET_FILE);
+    if (fd < 0)
+        fail(errno, "create %s", dest);
+    fd_path(target, sizeof target, fd);
+    if (mount(source, target, NULL, MS_BIND, NULL) < 0)
+        fail(errno, "bind %s on %s", source, dest);
+    close(fd);
+}
+
 static void step_mknod(const struct mo_step *s)
 {
     const char *name;
@@ -534,6 +554,14 @@ static void step_mknod(const struct mo_step *s)
     if (dir < 0)
         fail(errno, "create directory for %s", s->s2);
     if (mknodat(dir, name, (mode_t)s->u1, (dev_t)s->u2) < 0) {
+        if (errno == EPERM && !S_ISFIFO((mode_t)s->u1)) {
+            /* Root of a user namespace someone else made (rootless podman):
+             * the host's node is bound instead, as runc does; its mode and
+             * owner stay the host's. */
+            close(dir);
+            bind_host_node(s->s2, s->s2);
+            return;
+        }
         if (errno != EEXIST)
             fail(errno, "mknod %s", s->s2);
         /* runtime-spec: a file already at the path that is not the
@@ -571,14 +599,7 @@ static void step_mkdir(const struct mo_step *s)
 
 static void step_bind_dev(const struct mo_step *s)
 {
-    char target[64];
-    int fd = open_in_root(s->s2, MO_TARGET_FILE);
-    if (fd < 0)
-        fail(errno, "create %s", s->s2);
-    fd_path(target, sizeof target, fd);
-    if (mount(s->s1, target, NULL, MS_BIND, NULL) < 0)
-        fail(errno, "bind %s on %s", s->s1, s->s2);
-    close(fd);
+    bind_host_node(s->s1, s->s2);
 }
 
 static void step_symlink(const struct mo_step *s)

@@ -246,7 +246,8 @@ def test_raising_a_hard_rlimit_is_refused_clearly(rt):
     r = rt.run(cfg)
     if os.popen("grep CapEff /proc/self/status").read().split()[1][-7] in "0123":   # no CAP_SYS_RESOURCE
         assert r.returncode != 0
-        assert r.stderr == "minioci: setrlimit RLIMIT_NOFILE: operation not permitted\n"
+        assert r.stderr.endswith(": process.rlimits[0]: setrlimit RLIMIT_NOFILE: operation not permitted\n")
+        assert r.stderr.startswith("minioci: ") and "config.json" in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_hostname_domainname_sysctl_and_loopback(rt):
@@ -368,7 +369,9 @@ def test_a_failing_mount_names_it(rt):
     cfg["mounts"].append({"destination": "/data", "type": "nosuchfs", "source": "none"})
     r = rt.run(cfg)
     assert r.returncode != 0
-    assert r.stderr == "minioci: mount none on /data: no such device\n"
+    assert r.stderr.startswith("minioci: ") and r.stderr.count("\n") == 1
+    where = f"config.json: mounts[{len(cfg['mounts']) - 1}]: "
+    assert r.stderr.endswith(where + "mount none on /data: no such device\n"), r.stderr
 
 
 def test_terminal_gives_the_container_a_pty(rt):
@@ -409,7 +412,10 @@ def test_mqueue_bind_fallback_reports_a_missing_host_mqueue(rt):
     cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
     cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
     r = rt.run(cfg)
-    assert r.stderr == "minioci: bind /dev/mqueue on /dev/mqueue: no such file or directory\n"
+    index = next(i for i, m in enumerate(cfg["mounts"]) if m["type"] == "mqueue")
+    assert r.stderr.startswith("minioci: ") and r.stderr.count("\n") == 1
+    assert r.stderr.endswith(f"config.json: mounts[{index}]: bind /dev/mqueue on /dev/mqueue: no such file or "
+                             "directory\n"), r.stderr
 
 
 def test_time_namespace_offsets(rt):
