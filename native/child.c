@@ -447,10 +447,9 @@ static void step_mount(const struct mo_step *s)
         fail(errno, "create mount point %s", s->s2);
     fd_path(target, sizeof target, fd);
     int under = -1;        /* tmpcopyup: the directory the new mount will cover */
-    struct stat under_st;
     if (s->u3) {
         under = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (under < 0 || fstat(under, &under_st) < 0)
+        if (under < 0)
             fail(errno, "open %s to copy it up", s->s2);
     }
 
@@ -478,10 +477,11 @@ static void step_mount(const struct mo_step *s)
         char p[64];
         fd_path(p, sizeof p, top);
         int to = top < 0 ? -1 : open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* The entries keep their modes and owners; the mount's root keeps
+         * tmpfs's own (1777, or mode=), as with runc and crun: podman's
+         * --tmpfs of a directory the image lacks must be writable by any
+         * user. */
         if (to < 0 || copy_tree(under, to, 0) < 0)
-            fail(errno, "tmpcopyup %s", s->s2);
-        /* the new mount's root takes the directory's mode and owner */
-        if (fchmod(to, under_st.st_mode & 07777) < 0 || fchown(to, under_st.st_uid, under_st.st_gid) < 0)
             fail(errno, "tmpcopyup %s", s->s2);
         close(to);
         close(top);

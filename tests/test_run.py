@@ -594,6 +594,17 @@ def test_tmpcopyup_copies_what_was_there(rt):
     assert rt.output(cfg) == "tmpfs\n" + (ROOTFS / "etc" / "passwd").read_text()
 
 
+def test_tmpcopyup_keeps_the_tmpfs_roots_own_mode(rt):
+    """Only the content is copied: the new tmpfs's root keeps tmpfs's mode
+    (1777), as with runc and crun, so that podman's --tmpfs of a directory
+    the image lacks is writable by a container user that is not root."""
+    cfg = sh("stat -c %a /scratch; touch /scratch/y && echo written")
+    cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
+    cfg["mounts"].append({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+                          "options": ["nosuid", "tmpcopyup"]})
+    assert rt.output(cfg) == "1777\nwritten\n"
+
+
 def test_recursive_read_only_reaches_submounts(rt):
     """rro: read-only with every submount (runc's features list it); /sys has
     submounts of its own (/sys/fs/cgroup...)."""
