@@ -46,23 +46,24 @@ def default_config(rootless=False):
         },
     }
     if rootless:
-        _make_rootless(cfg)
+        import os
+        make_rootless(cfg, os.geteuid(), os.getegid())
     return cfg
 
 
-def _make_rootless(cfg):
-    """`spec --rootless`: a config a plain user can run, as runc's and
-    crun's are: a user namespace mapping the caller's own uid and gid to
-    root (runc writes them; crun leaves them to the runtime), no gid=5 for
+def make_rootless(cfg, uid, gid):
+    """`spec --rootless` (the caller's ids), and `bench --user`'s bundles:
+    a config a plain user can run, as runc's and crun's are: a user
+    namespace mapping that user's uid and gid to root (runc writes them;
+    crun leaves them to the runtime), no gid=5 for
     devpts (no group 5 is mapped) and no resources (a user may have no
     cgroup to hold them: docs/rootless.md).  The network namespace stays,
     as crun keeps it: the user namespace owns it, so sysfs mounts there."""
-    import os
     linux = cfg["linux"]
-    linux["namespaces"].append({"type": "user"})
-    linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
-    linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
-    linux.pop("resources")
+    linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "user"] + [{"type": "user"}]
+    linux["uidMappings"] = [{"containerID": 0, "hostID": uid, "size": 1}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": gid, "size": 1}]
+    linux.pop("resources", None)
     for m in cfg["mounts"]:
         m["options"] = [o for o in m.get("options", []) if not o.startswith(("uid=", "gid="))]
 
