@@ -158,10 +158,7 @@ def start(spec, container, opts, tl):
                                                                 spec.annotations))
         tl.mark("state")
         if the_plan.parent_setup:
-            if os.geteuid() != 0:
-                rootless_mod.write_id_maps(child.pid, spec)
-            else:
-                _write_id_maps(child.pid, spec)
+            _write_id_maps(child.pid, spec)
             tl.mark("userns.map")
             _idmap_bind_sources(spec, source_fds, f"/proc/{child.pid}/ns/user")
             cgroup.join(child.pid)
@@ -483,6 +480,9 @@ def _mark_child_steps(tl, child, outcome):
 
 
 def _write_id_maps(pid, spec):
+    if os.geteuid() != 0:                   # a plain user may write only its own ids
+        from . import rootless
+        return rootless.write_id_maps(pid, spec)
     for name, mappings in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
         write_proc(pid, name, "".join(f"{c} {h} {n}\n" for c, h, n in mappings))
 

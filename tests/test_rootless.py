@@ -334,3 +334,32 @@ def test_a_delegated_v2_cgroup_is_used_with_pause_and_resources(rl, delegated):
     r = rl.call("delete", "--force", cid)
     assert r.returncode == 0, r.stderr
     assert not os.path.exists(own)
+
+
+def test_root_of_someone_elses_user_namespace_is_rootless(rl):
+    """The other form (rootless podman's): minioci as root of a user
+    namespace it did not make (`unshare -r`, mapping root to the user), the
+    config without one of its own.  The refused cgroup makes it rootless;
+    mknod is refused too, so the host's nodes are bound (runc's fallback).
+    `--rootless false` keeps the cgroup error."""
+    cfg = rl.spec(sh("id -u; cat /proc/self/uid_map; ls -ln /dev/null /dev/zero"))
+    cfg["linux"]["namespaces"].remove({"type": "user"})
+    del cfg["linux"]["uidMappings"], cfg["linux"]["gidMappings"]
+    bundle = rl.bundle(cfg)
+    as_root = ["unshare", "--user", "--map-root-user", MINIOCI, "--root", rl.root]
+    r = rl.user.run(as_root + ["run", "-b", bundle, rl.new_id()])
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "0" and lines[1].split() == ["0", str(rl.user.uid), "1"]
+    assert [line.split()[4:6] for line in lines[2:]] == [["1,", "3"], ["1,", "5"]]
+    cid = rl.new_id()
+    r = rl.user.run(as_root[:3] + [MINIOCI, "--rootless", "false", "--root", rl.root, "run", "-b", bundle, cid])
+    assert r.returncode != 0 and "create cgroup" in r.stderr and "permission denied" in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(rl.root, cid))
+
+
+def test_the_rootless_flag_takes_runcs_values(tmp_path):
+    import subprocess
+    r = subprocess.run([MINIOCI, "--rootless", "maybe", "--root", str(tmp_path), "list"], capture_output=True,
+                       text=True)
+    assert r.returncode != 0 and r.stderr == "minioci: invalid --rootless 'maybe': use true, false or auto\n"
