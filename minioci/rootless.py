@@ -43,6 +43,15 @@ def in_user_namespace():
     return _in_userns
 
 
+def overflow_uid():
+    """The uid an id a user namespace does not map shows as (65534)."""
+    try:
+        with open("/proc/sys/kernel/overflowuid") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 65534
+
+
 def active():
     """minioci runs rootless: as a plain user, or as root of a user
     namespace it did not make (unless --rootless says otherwise)."""
