@@ -482,7 +482,7 @@ def _mark_child_steps(tl, child, outcome):
 def _write_id_maps(pid, spec):
     if os.geteuid() != 0:                   # a plain user may write only its own ids
         from . import rootless
-        return rootless.write_id_maps(pid, spec)
+        return rootless.write_id_maps(pid, spec, write_proc)
     for name, mappings in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
         write_proc(pid, name, "".join(f"{c} {h} {n}\n" for c, h, n in mappings))
 
