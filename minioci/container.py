@@ -20,7 +20,7 @@ from .errors import ConfigError, MiniociError, SysError, strerror
 
 class StartOptions:
     def __init__(self, create=False, pid_file=None, console_socket=None, no_pivot=False,
-                 preserve_fds=0, detach=False, console_size=None):
+                 preserve_fds=0, detach=False, console_size=None, no_new_keyring=False):
         self.create = create
         self.pid_file = pid_file
         self.console_socket = console_socket
@@ -28,6 +28,7 @@ class StartOptions:
         self.preserve_fds = preserve_fds
         self.detach = detach
         self.console_size = console_size    # (rows, cols) for the pty, if known
+        self.no_new_keyring = no_new_keyring  # keep the caller's session keyring (runc's flag)
 
 
 class Started:
@@ -89,6 +90,8 @@ def start(spec, container, opts, tl):
                                cgroup_existing=cgroup.note_existing(), resources=spec.resources or {},
                                hooks=_hooks_as_dicts(spec), network=net.record() if net else None,
                                process=state.process_record(proc), seccomp=state.seccomp_record(seccomp))
+        if opts.no_new_keyring:
+            data["no_new_keyring"] = True       # exec keeps the caller's too (runc)
         container.save(data)
         fifo_fd = console_fd = listener_fd = None
         if opts.create:
@@ -140,8 +143,8 @@ def start(spec, container, opts, tl):
             network.setup(net, data["network"], lambda: container.save(data), tl)
             spec.namespaces["network"] = net.netns      # the child joins it
 
-        the_plan = _plan(spec, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd, source_fds,
-                         rootless)
+        the_plan = _plan(spec, container.id, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd,
+                         source_fds, rootless)
         tl.mark("plan")
 
         if spec.namespaces.get("user"):         # joined by path: it has its maps already
@@ -251,17 +254,22 @@ def _cgroup_owner(spec):
                  if inside <= uid < inside + size), None)
 
 
-def _plan(spec, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None,
+def _plan(spec, cid, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None,
           source_fds=None, rootless=False):
     from . import plan as plan_mod
     ns = spec.namespaces
     return plan_mod.build(spec, plan_mod.Options(
         exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
         preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
-        console_size=opts.console_size,
+        console_size=opts.console_size, session_keyring=session_keyring(cid, opts.no_new_keyring),
         # rootless: in a user namespace even without one of the config's own
         cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns or rootless),
         cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds))
+
+
+def session_keyring(cid, no_new_keyring):
+    """The name of a container's session keyring (runc's), or None."""
+    return None if no_new_keyring else f"_ses.{cid}"
 
 
 def rehearse_start(spec, container):
@@ -272,7 +280,7 @@ def rehearse_start(spec, container):
     from . import shim
     cgroup = _cgroup_settings(spec, container)[0]
     network_settings(spec, container)
-    shim.encode(_plan(spec, cgroup, StartOptions(), None))
+    shim.encode(_plan(spec, container.id, cgroup, StartOptions(), None))
 
 
 # The child keeps at most 64 fds it was given (native/spawn.c); beyond
@@ -480,23 +488,29 @@ def _mark_child_steps(tl, child, outcome):
 
 
 def _write_id_maps(pid, spec):
-    if os.geteuid() != 0:                   # a plain user may write only its own ids
-        from . import rootless
-        return rootless.write_id_maps(pid, spec, write_proc)
-    for name, mappings in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
-        write_proc(pid, name, "".join(f"{c} {h} {n}\n" for c, h, n in mappings))
+    """The child's uid_map and gid_map (a plain user's as rootless.py
+    writes them), through a procfs of our own (native/procfs.c), as every
+    write minioci makes under /proc is."""
+    from . import shim
+    root = shim.lib.mo_proc_root()
+    if root < 0:
+        raise MiniociError(f"open a procfs to write /proc/{pid}/uid_map: {strerror(-root)}")
 
+    def write(name, text):
+        data = text.encode()
+        rc = shim.lib.mo_proc_write(root, f"{pid}/{name}".encode(), data, len(data))
+        if rc < 0:
+            raise MiniociError(f"write /proc/{pid}/{name}: {strerror(-rc)}")
 
-def write_proc(pid, name, text):
-    """One write of `text` to /proc/<pid>/<name> (an id map, setgroups)."""
     try:
-        fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
-    except OSError as e:
-        raise MiniociError(f"write /proc/{pid}/{name}: {strerror(e.errno)}") from None
+        if os.geteuid() != 0:               # a plain user may write only its own ids
+            from . import rootless
+            rootless.write_id_maps(pid, spec, write)
+            return
+        for name, mappings in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
+            write(name, "".join(f"{c} {h} {n}\n" for c, h, n in mappings))
+    finally:
+        os.close(root)
 
 
 def _namespace_paths(spec, pid):
@@ -623,7 +637,8 @@ def exec_in(c, data, status, proc, opts, tl):
         the_plan = plan_mod.build_exec(proc, namespaces, plan_mod.Options(
             console_fd=console_fd, preserve_fds=opts.preserve_fds, seccomp=seccomp,
             seccomp_listener_fd=listener_fd, console_size=opts.console_size,
-            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
+            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd,
+            session_keyring=session_keyring(cid, data.get("no_new_keyring", False))))
         tl.mark("plan")
         child = parent.spawn(the_plan)
         if listener_fd is not None:

@@ -92,21 +92,21 @@ def _setgroups_denied(gid_mappings):
     return len(gid_mappings) == 1 and gid_mappings[0][1:] == (os.getegid(), 1)
 
 
-def write_id_maps(pid, spec, write_proc):
+def write_id_maps(pid, spec, write):
     """Write the id maps of the user namespace process `pid` made, as a plain
     user may: a single mapping of the caller's own id straight into
     uid_map (gid_map after setgroups is denied, which the kernel requires of
     a writer without CAP_SETGID); anything else through newuidmap and
     newgidmap, the setuid helpers that grant the ids /etc/subuid and
-    /etc/subgid give the user (runc does the same).  `write_proc(pid,
-    name, text)`: container.py's one way of writing a /proc file."""
+    /etc/subgid give the user (runc does the same).  `write(name, text)`
+    writes /proc/<pid>/<name> (container.py's checked write)."""
     from .errors import ConfigError
     for kind, mappings, own in (("uid", spec.uid_mappings, os.geteuid()), ("gid", spec.gid_mappings, os.getegid())):
         field = f"linux.{kind}Mappings"
         if len(mappings) == 1 and mappings[0][1:] == (own, 1):       # (_setgroups_denied)
             if kind == "gid":
-                _write_proc(write_proc, pid, "setgroups", "deny", spec.file, field)
-            _write_proc(write_proc, pid, f"{kind}_map", "%d %d %d\n" % mappings[0], spec.file, field)
+                _write_proc(write, "setgroups", "deny", spec.file, field)
+            _write_proc(write, f"{kind}_map", "%d %d %d\n" % mappings[0], spec.file, field)
             continue
         helper = _find_helper(f"new{kind}map")
         if helper is None:
@@ -120,10 +120,10 @@ def write_id_maps(pid, spec, write_proc):
                                                 f"may map its own {kind} and the ranges /etc/sub{kind} gives it")
 
 
-def _write_proc(write_proc, pid, name, text, file, field):
+def _write_proc(write, name, text, file, field):
     from .errors import ConfigError, MiniociError
     try:
-        write_proc(pid, name, text)
+        write(name, text)
     except MiniociError as e:
         raise ConfigError(file, field, str(e)) from None
 
