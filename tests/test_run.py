@@ -708,11 +708,14 @@ def test_tmpcopyup_copies_what_was_there(rt):
     assert rt.output(cfg) == "tmpfs\n" + (ROOTFS / "etc" / "passwd").read_text()
 
 
-def test_tmpcopyup_keeps_the_tmpfs_roots_own_mode(rt):
+def test_tmpcopyup_keeps_the_tmpfs_roots_own_mode(rt, tmp_path):
     """Only the content is copied: the new tmpfs's root keeps tmpfs's mode
     (1777), as with runc and crun, so that podman's --tmpfs of a directory
-    the image lacks is writable by a container user that is not root."""
-    cfg = sh("stat -c %a /scratch; touch /scratch/y && echo written")
+    the image lacks is writable by a container user that is not root.  (A
+    rootfs of its own: in one that had the directory, made by an earlier
+    run, the tmpfs keeps that directory's mode, as with runc.)"""
+    rootfs = small_rootfs(tmp_path / "rootfs", applets=("sh", "stat", "touch"))
+    cfg = base_config(["sh", "-c", "stat -c %a /scratch; touch /scratch/y && echo written"], rootfs=rootfs)
     cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
     cfg["mounts"].append({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
                           "options": ["nosuid", "tmpcopyup"]})
