@@ -27,19 +27,28 @@ class Rootless:
         os.chmod(self.root, 0o700)
         self.ids = []
         self.cgroup = None          # the v2 cgroup its commands run in (delegated)
-        self.env = user.env(MINIOCI_SERVE="always" if route == "served" else "never")
+        self.socket = os.path.join(self.root, "serve.sock")
+        self.env = user.env(MINIOCI_SERVE="always" if route == "served" else "never",
+                            MINIOCI_SERVE_SOCKET=self.socket)
         self.server = None
+
+    def serve_command(self, *flags):
+        """`minioci serve` listening in the state root: with --socket where
+        one server serves every root, else on the root itself."""
+        if "--socket" in subprocess.run([MINIOCI, "serve", "--help"], capture_output=True, text=True).stdout:
+            return [MINIOCI, "serve", "--socket", self.socket, *flags]
+        return [MINIOCI, "--root", self.root, "serve", *flags]
 
     def serve(self):
         """The user's own server on the state root; returns once it answers."""
-        self.server = subprocess.Popen(self.user.argv([MINIOCI, "--root", self.root, "serve"]), cwd=self.user.home,
+        self.server = subprocess.Popen(self.user.argv(self.serve_command()), cwd=self.user.home,
                                        env=self.user.env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.PIPE)
         _wait(lambda: self.server.poll() is not None or self.status() is not None)
         assert self.server.poll() is None, self.server.stderr.read()
 
     def status(self):
-        r = self.user.run([MINIOCI, "--root", self.root, "serve", "--status"])
+        r = self.user.run(self.serve_command("--status"))
         return dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line) if r.returncode == 0 \
             else None
 
@@ -47,7 +56,7 @@ class Rootless:
         """Stop it once its workers are done; what is wrong with what it did."""
         _wait(lambda: (self.status() or {}).get("workers") == "0")
         status = self.status()
-        r = self.user.run([MINIOCI, "--root", self.root, "serve", "--stop"])
+        r = self.user.run(self.serve_command("--stop"))
         self.server.wait(30)
         wrong = [] if r.returncode == 0 and self.server.returncode == 0 else [f"serve --stop: {r.stderr}"]
         if int(status["requests"].split()[0]) == 0 or status["refused"].split()[0] != "0":
@@ -101,7 +110,7 @@ class Rootless:
     def leftovers(self):
         left = []
         if os.path.isdir(self.root):
-            left += [f"state {e}" for e in os.listdir(self.root) if e not in ("seccomp-cache",)]
+            left += [f"state {e}" for e in os.listdir(self.root) if e not in ("seccomp-cache", "serve.sock")]
         for cid in self.ids:
             left += [f"cgroup {d}" for d in cgroup_dirs(cid)]
         left += [f"process {p}" for p in self.user.processes()]
