@@ -114,6 +114,14 @@ def config_to_load(g, name, a, cwd):
     return None
 
 
+def own_process(name, a):
+    """Whether command `name`, with flags `a`, gets a process of its own
+    when served: those that start one (create, run, exec), and those that
+    run for long (events without --stats, bench).  The others run in a
+    resident worker (server.py)."""
+    return name in ("create", "run", "exec", "bench", "serve") or (name == "events" and not a.stats)
+
+
 def _start_options(a, create):
     return ctr.StartOptions(create=create, pid_file=a.pid_file, console_socket=a.console_socket,
                             no_pivot=a.no_pivot, preserve_fds=_preserve_fds(a),

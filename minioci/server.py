@@ -24,7 +24,7 @@ import socket
 import struct
 import time
 
-from . import __version__, control, log, wire
+from . import __version__, commands, control, log, wire
 from .errors import MiniociError, strerror
 
 # Namespaces a client must share with the server: the worker acts in the
@@ -33,6 +33,9 @@ SHARED_NAMESPACES = ("mnt", "net", "pid", "ipc", "uts", "cgroup", "user", "time"
 REQUEST_WAIT = 5.0          # seconds a connection may take to send its request
 VALIDATED_CONFIGS = 64      # kept by spec.load (the most recently used)
 SPARE_WHILE_FEWER_WORKERS = 2
+RESIDENTS = 4               # resident workers at most (commands that start no process)
+STUCK = 0.1                 # seconds a light request waits for a resident worker before it gets its own
+RESIDENT_REQUESTS = 10000   # served by one before it is retired (and a fresh one forked)
 
 
 def build_id():
@@ -79,6 +82,10 @@ class Server:
         self.spare = None
         self.recent = collections.deque(maxlen=2)    # (argv, cwd) of requests that loaded a config
         self.cgroup_hold = None             # cgroups.hold_default_parent()'s
+        self.residents = {}                 # pid → Resident: workers that serve light commands, one after another
+        self.light = collections.deque()    # Light requests waiting for a resident worker
+        self.poller = None
+        self.retired_served = 0             # requests served by resident workers that have ended
 
     # ---- the loop ---------------------------------------------------------
 
@@ -87,28 +94,33 @@ class Server:
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda *_: None)      # the wakeup fd says which
-        poller = select.poll()
+        poller = self.poller = select.poll()
         poller.register(self.listener, select.POLLIN)
         poller.register(wake_r, select.POLLIN)
         while not self.stopping:
-            timeout = None
-            if self.pending:
-                timeout = max(0, min(d for _, d in self.pending.values()) - time.monotonic()) * 1000
+            deadlines = [d for _, d in self.pending.values()] + [item.since + STUCK for item in self.light]
+            timeout = max(0, min(deadlines) - time.monotonic()) * 1000 if deadlines else None
             try:
                 events = poller.poll(timeout)
             except InterruptedError:
                 continue
-            for fd, _ in events:
+            residents = self.resident_fds
+            # Residents first: one that said DONE is free for a request that came meanwhile.
+            events.sort(key=lambda e: e[0] not in residents)
+            for fd, ev in events:
                 if fd == wake_r:
                     self._signals(wake_r)
                 elif fd == self.listener.fileno():
                     self._accept(poller)
+                elif fd in residents:
+                    self._resident_said(residents[fd], ev)
                 elif fd in self.pending:
                     conn, _ = self.pending.pop(fd)
                     poller.unregister(fd)
                     self._serve_one(conn)
                 if self.stopping:
                     break
+            self._dispatch_light()
             now = time.monotonic()
             for fd, (conn, deadline) in list(self.pending.items()):
                 if deadline < now:
@@ -119,6 +131,8 @@ class Server:
             # burst, workers fork directly (a spare's rehearsal is CPU they need).
             if self.spare is None and not self.stopping and len(self.workers) < SPARE_WHILE_FEWER_WORKERS:
                 self._fork_spare()
+            if not self.residents and not self.stopping:
+                self._fork_resident()
         self.close()
 
     def close(self):
@@ -133,6 +147,13 @@ class Server:
                 pass
         self.listener.close()
         self._retire_spare()
+        for r in self.residents.values():
+            r.retire()                   # it ends what it serves, sees EOF and exits
+            if r.conn is not None:
+                r.conn.close()
+        for item in self.light:         # the front end takes the claim back: the direct path
+            item.req.close_fds()
+            item.conn.close()
         if self.cgroup_hold is not None:
             from . import cgroups
             try:
@@ -180,6 +201,91 @@ class Server:
         theirs.close()
         self.spare = (pid, mine, self._knows())
 
+    # ---- resident workers: commands that start no process, without a fork ----
+
+    @property
+    def resident_fds(self):
+        return {r.sock.fileno(): r for r in self.residents.values() if r.sock is not None}
+
+    def _fork_resident(self):
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        gc.freeze()
+        try:
+            pid = os.fork()
+        except OSError as e:
+            log.warning(f"serve: cannot fork a resident worker: {strerror(e.errno)}")
+            mine.close()
+            theirs.close()
+            return None
+        if pid == 0:
+            try:
+                mine.detach()
+                from . import worker
+                worker.resident(self, theirs, self.run_command)
+            finally:
+                os._exit(255)            # not reached
+        theirs.close()
+        r = self.residents[pid] = Resident(pid, mine)
+        self.poller.register(mine, select.POLLIN)
+        return r
+
+    def _idle_resident(self):
+        """A resident worker with nothing to do, forked now if none is and
+        there are fewer than RESIDENTS; or None."""
+        r = next((r for r in self.residents.values() if r.idle()), None)
+        if r is None and len(self.residents) < RESIDENTS and not self.stopping:
+            r = self._fork_resident()
+        return r
+
+    def _dispatch_light(self):
+        """Hand the light requests waiting, oldest first, to idle resident
+        workers.  A request never waits behind another one in a worker (that
+        one may hang): it waits here, and after STUCK seconds without a free
+        resident worker it gets a worker of its own."""
+        now = time.monotonic()
+        while self.light:
+            item = self.light[0]
+            r = self._idle_resident()
+            if r is None and now - item.since < STUCK:
+                return
+            self.light.popleft()
+            marks = item.marks + ([(time.monotonic_ns(), "queued")] if now - item.since > 0.0005 else [])
+            try:
+                if r is not None and self._to_resident(r, item, marks):
+                    continue
+                self._start_worker(item.conn, item.req, item.peer_pid, marks)
+            finally:
+                item.req.close_fds()
+
+    def _to_resident(self, r, item, marks):
+        try:
+            wire.send(r.sock, wire.JOB, wire.encode_job(item.peer_pid, marks, item.req.payload),
+                      [item.conn.fileno()] + item.req.received)
+        except OSError:
+            r.retire()
+            return False
+        r.conn = item.conn
+        r.served += 1
+        if r.served >= RESIDENT_REQUESTS:
+            r.retire()                   # a fresh one takes over; this one ends with what it has
+        return True
+
+    def _resident_said(self, r, ev):
+        if ev & select.POLLIN:
+            try:
+                kind, _, fds = wire.receive(r.sock, wire.DONE)
+            except (OSError, wire.ProtocolError):
+                kind = None
+            if kind == wire.DONE:
+                if r.conn is not None:
+                    r.conn.close()
+                    r.conn = None
+                self._dispatch_light()
+                return
+        # EOF (it ended) or nonsense: no more requests go there; reaped in _reap
+        self.poller.unregister(r.sock)
+        r.retire()
+
     def _retire_spare(self):
         if self.spare is not None:
             self.spare[1].close()        # it sees EOF, and exits
@@ -219,6 +325,23 @@ class Server:
                 return
             if pid == 0:
                 return
+            r = self.residents.pop(pid, None)
+            if r is not None:
+                self.retired_served += r.served
+                if r.conn is not None:           # it died serving a request: the client ends as it did
+                    try:
+                        wire.send(r.conn, wire.WORKER_EXIT, struct.pack("<i", status))
+                    except OSError:
+                        pass
+                    r.conn.close()
+                    r.conn = None
+                if r.sock is not None:
+                    try:
+                        self.poller.unregister(r.sock)
+                    except (KeyError, ValueError):
+                        pass
+                    r.retire()
+                continue
             conn = self.workers.pop(pid, None)
             if conn is not None:
                 # Read only if the worker ended without EXIT (killed, crashed).
@@ -294,28 +417,39 @@ class Server:
                 return self._refuse(conn, why)
             self.requests += 1
             marks = [(time.monotonic_ns(), "server")]
-            heavy = self._warm(req)
+            parsed = _parse(req)
+            if not (parsed and commands.own_process(parsed[1].name, parsed[2])):
+                self.light.append(Light(conn, req, pid, marks))
+                req = None                     # its fds go with it
+                self._dispatch_light()
+                return
+            heavy = self._warm(req, parsed)
             if heavy is not None:
                 marks.append((time.monotonic_ns(), "config"))
-            child = self._hand_over(conn, req, pid, marks)
-            if child is None:
-                gc.freeze()
-                try:
-                    child = os.fork()
-                except OSError as e:
-                    return self._refuse(conn, f"the server cannot fork: {strerror(e.errno)}")
-                if child == 0:
-                    try:
-                        from . import worker
-                        worker.forked(self, conn, req, pid, marks, self.run_command)
-                    finally:
-                        os._exit(255)          # not reached: the worker exits
-            self.workers[child] = conn
+            self._start_worker(conn, req, pid, marks)
             self._load_later(heavy)
         finally:
-            req.close_fds()
+            if req is not None:
+                req.close_fds()
             if self.stale:
                 self.stopping = True
+
+    def _start_worker(self, conn, req, pid, marks):
+        """A worker for this request alone: the spare, or a fork now."""
+        child = self._hand_over(conn, req, pid, marks)
+        if child is None:
+            gc.freeze()
+            try:
+                child = os.fork()
+            except OSError as e:
+                return self._refuse(conn, f"the server cannot fork: {strerror(e.errno)}")
+            if child == 0:
+                try:
+                    from . import worker
+                    worker.forked(self, conn, req, pid, marks, self.run_command)
+                finally:
+                    os._exit(255)          # not reached: the worker exits
+        self.workers[child] = conn
 
     def _refuse(self, conn, why):
         log.debug(f"serve: refused: {why}")
@@ -344,19 +478,18 @@ class Server:
             return "the request lacks its working directory"
         return None
 
-    def _warm(self, req):
+    def _warm(self, req, parsed):
         """Before forking: the bundle's config validated (or found in the
         cache), so that the worker inherits it.  Returns what the config will
         need that is heavy to import (loaded after the fork, see
         _load_later), or None if the command loads no config.  A config with
         errors is left for the worker to report."""
-        from . import commands, spec
+        from . import spec
+        if parsed is None or parsed[2] is None or not req.cwd.startswith("/"):
+            return None
+        g, cmd, args = parsed
         try:
-            g, rest = commands.parse_globals(req.argv[1:])
-            if not rest or not req.cwd.startswith("/"):
-                return None
-            cmd, args = commands.parse_command(rest)
-            where = commands.config_to_load(g, cmd.name, args, req.cwd) if args is not None else None
+            where = commands.config_to_load(g, cmd.name, args, req.cwd)
             if where is None:
                 return None
             loaded = spec.load(*where, cwd=req.cwd)
@@ -402,6 +535,8 @@ class Server:
         return (f"pid {os.getpid()}\nsocket {wire.socket_path(self.root)}\nbuild {self.build}\n"
                 f"up {time.time() - self.started:.0f} s\nrequests {self.requests}\nrefused {self.refused}\n"
                 f"workers {alive}\nspare {self.spare[0] if self.spare else '-'}\n"
+                f"residents {' '.join(str(pid) for pid in self.residents) or '-'}\n"
+                f"resident-requests {sum(r.served for r in self.residents.values()) + self.retired_served}\n"
                 f"configs {spec.validated_count()}\n")
 
     def forget(self):
@@ -415,8 +550,59 @@ class Server:
             conn.detach()
         for conn in self.workers.values():
             conn.detach()
+        for r in self.residents.values():
+            if r.sock is not None:
+                r.sock.detach()
+            if r.conn is not None:
+                r.conn.detach()
+        for item in self.light:
+            item.conn.detach()
         self.pending.clear()
         self.workers.clear()
+        self.residents.clear()
+        self.light.clear()
+
+
+def _parse(req):
+    """(global flags, Command, its Args or None for --help) of a request's
+    command line, or None if it names no command or does not parse (the
+    worker says so, as the direct path would)."""
+    try:
+        g, rest = commands.parse_globals(req.argv[1:])
+        if not rest or g.help or g.version:
+            return None
+        cmd, args = commands.parse_command(rest)
+    except (MiniociError, ValueError):
+        return None
+    return g, cmd, args
+
+
+class Resident:
+    """A resident worker, as the server sees it: its socket (None once
+    retired), and the connection of the request it serves, if any."""
+
+    def __init__(self, pid, sock):
+        self.pid = pid
+        self.sock = sock
+        self.conn = None
+        self.served = 0
+
+    def idle(self):
+        return self.sock is not None and self.conn is None
+
+    def retire(self):
+        """No more requests: it ends what it serves, sees EOF and exits."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class Light:
+    """A request for a resident worker, waiting for one."""
+
+    def __init__(self, conn, req, peer_pid, marks):
+        self.conn, self.req, self.peer_pid, self.marks = conn, req, peer_pid, marks
+        self.since = time.monotonic()
 
 
 def namespace_ids(pid):

@@ -9,7 +9,7 @@ the two equal).  The exchange, front end (F), server (S), worker (W):
 
     F→S  REQUEST      argv, environment, cwd, umask, times; fds: cwd, the claim, stdio, preserved fds
     S→F  REFUSED      why (not root, another version, namespaces): F runs the direct path
-    W→F  STARTED      the worker's pid, once it has claimed the request
+    W→F  STARTED      the worker's pid and flags (RESIDENT), once it has claimed the request
     W→F  EXIT         the command's exit status: the end
     S→F  WORKER_EXIT  the worker's wait status, when it ended without EXIT
 
@@ -17,8 +17,9 @@ Nothing runs twice: the request carries the read end of a pipe holding one
 byte, the claim.  The worker takes it before it does anything; a front end
 that gives up waiting takes it instead, and runs the direct path only if it
 got it.  A worker refuses (REFUSED) only before it has run anything.  (The
-server hands a request to its spare worker with JOB, on a socket of their
-own: the REQUEST as it came, the connection and its fds.)
+server hands a request to its spare worker, or to a resident one, with JOB,
+on a socket of their own: the REQUEST as it came, the connection and its
+fds; a resident worker answers DONE there once the request is done.)
 
 For a command that starts a process, F is the container's parent and W
 drives it (remote.Child mirrors shim.Child call for call):
@@ -40,7 +41,7 @@ import os
 import socket
 import struct
 
-VERSION = 2                 # REQUEST's first field: bumped when any layout changes
+VERSION = 3                 # REQUEST's first field: bumped when any layout changes
 SOCKET_NAME = "serve.sock"  # under the state root
 
 REQUEST = 1
@@ -65,7 +66,10 @@ EXITED = 20
 CONTROL = 21
 STATUS = 22
 ATTACH = 23
-JOB = 24                    # server → its spare worker only: a request to take over
+JOB = 24                    # server → its spare or a resident worker only: a request to take over
+DONE = 25                   # a resident worker → the server: that request is done, the next may come
+
+RESIDENT = 1                # STARTED's flags: the worker lives on after the request (signal it never)
 
 FD_WINDOW = 64              # numbers a front end sets aside for a plan's fds (Request.fd_window)
 MAX_PACKET = 4 << 20        # REQUEST's argv and environment are the largest

@@ -48,19 +48,97 @@ def spare(server, jobs, run_command):
     serve(socket.socket(fileno=fds[0]), req, peer_pid, marks + [(t, "handover")], run_command, root)
 
 
+def resident(server, jobs, run_command):
+    """A worker that lives on: it serves the requests the server hands it
+    (wire.JOB) one after another, each as a worker forked for it would, and
+    says DONE after each.  Only commands that start no process come here
+    (server.py: Server._light); a resident worker's pages, copied once, are
+    not copied again for every request.  Never returns: on EOF (the server
+    retired it, or stopped) it exits."""
+    import fcntl
+    _default_signals()
+    root = server.root
+    server.forget()
+    # Above any fd number a client may pass on (wire.MAX_FDS), so that the
+    # client's fds never land on it.
+    try:
+        mine = fcntl.fcntl(jobs.fileno(), fcntl.F_DUPFD_CLOEXEC, RESIDENT_FD)
+    except OSError:                          # RLIMIT_NOFILE below it: _take_fds refuses a clash
+        mine = os.dup(jobs.fileno())
+    jobs.close()
+    jobs = socket.socket(fileno=mine)
+    _close_all_but([mine])
+    env = dict(os.environ)
+    umask = os.umask(0o022)
+    _rehearse([])
+    _rehearse_light(run_command, root)
+    _between_requests(mine, env, umask)
+    while True:
+        try:
+            _, payload, fds = wire.receive(jobs, wire.JOB)
+        except (OSError, wire.ProtocolError, KeyboardInterrupt):
+            os._exit(0)                      # retired
+        t = time.monotonic_ns()
+        try:
+            peer_pid, marks, request = wire.decode_job(payload)
+            req = wire.Request(request, fds[1:])
+            if _serve(socket.socket(fileno=fds[0]), req, peer_pid, marks + [(t, "handover")], run_command, root,
+                      jobs) is None:
+                wire.send(jobs, wire.DONE)   # not claimed: nothing was run
+        except BaseException:                # KeyboardInterrupt between the command and here, a bug,
+            os._exit(1)                      # the server gone: the server tells the client (WORKER_EXIT)
+        _between_requests(mine, env, umask)
+
+
+# Where a resident worker keeps its socket to the server: above every fd
+# number a client can pass (the front end passes at most wire.MAX_FDS).
+RESIDENT_FD = 256
+
+
+def _between_requests(mine, env, umask):
+    """What a request changed in this process, as a fresh worker has it:
+    no fd but the server's socket (the command's locks go with theirs),
+    the root directory, the server's environment and umask, default
+    signal handlers, the collector on, a quiet log."""
+    import gc
+    from . import control, log, state
+    _close_all_but([mine])
+    for _ in range(3):
+        os.open("/dev/null", os.O_RDWR)     # 0, 1, 2 until the next client's come
+    _new_stdio()
+    os.chdir("/")
+    os.umask(umask)
+    os.environ.clear()
+    os.environ.update(env)
+    _default_signals()
+    gc.enable()
+    log.configure()
+    control.served_by = None
+    if hasattr(state, "forget_trusted_roots"):
+        state.forget_trusted_roots()
+
+
 def serve(conn, req, peer_pid, marks, run_command, root):
-    """Claim the request, become the client, run its command line.  Never
-    returns.  Until the claim nothing with an effect happens; after it, the
-    worker can still refuse (the front end then runs the direct path) as
-    long as it has run nothing."""
+    """Claim the request, become the client, run its command line, exit
+    with its status.  Never returns."""
+    os._exit(_serve(conn, req, peer_pid, marks, run_command, root) or 0)
+
+
+def _serve(conn, req, peer_pid, marks, run_command, root, jobs=None):
+    """Claim the request, become the client, run its command line; its exit
+    status, or None if it was not claimed (or its client is gone).  Until
+    the claim nothing with an effect happens; after it, the worker can still
+    refuse (the front end then runs the direct path) as long as it has run
+    nothing.  `jobs`: a resident worker's socket to the server (kept open:
+    the worker lives on after the request, and says DONE there)."""
     if not req.claim():
-        os._exit(0)                          # the client gave up waiting: it runs the direct path
+        return None                          # the client gave up waiting: it runs the direct path
     try:
-        wire.send(conn, wire.STARTED, struct.pack("<i", os.getpid()))
+        wire.send(conn, wire.STARTED, struct.pack("<ii", os.getpid(), wire.RESIDENT if jobs else 0))
     except OSError:
-        os._exit(0)                          # the client is gone
+        return None                          # the client is gone
     try:
-        conn = _become_the_client(conn, req, peer_pid, root)
+        conn = _become_the_client(conn, req, peer_pid, root, [] if jobs is None else [jobs.fileno()])
     except Exception as e:                  # a bug: the client runs the direct path, and says why
         try:
             wire.send(conn, wire.REFUSED, f"the worker failed to start: {e!r}".encode())
@@ -76,7 +154,8 @@ def serve(conn, req, peer_pid, marks, run_command, root):
     for t, phase in marks:
         tl.mark(phase, t)
     tl.mark("worker")
-    parent.serve_through(remote.Parent(conn, req.fd_window), peer_pid)
+    if jobs is None:
+        parent.serve_through(remote.Parent(conn, req.fd_window), peer_pid)
     try:
         code = run_command(req.argv[1:], tl)
     except SystemExit as e:
@@ -92,15 +171,20 @@ def serve(conn, req, peer_pid, marks, run_command, root):
                 stream.flush()
         except (OSError, ValueError):
             pass
+    _live_on_without(conn)
+    if jobs is not None:
+        # Free for the next request before this one's client is: a client
+        # that runs its next command at once finds this worker free.
+        wire.send(jobs, wire.DONE)
     try:
         wire.send(conn, wire.EXIT, struct.pack("<i", code))
     except OSError:
         pass
-    os._exit(code)
+    return code
 
 
-def _become_the_client(conn, req, peer_pid, root):
-    conn = _take_fds(conn, req)
+def _become_the_client(conn, req, peer_pid, root, keep=()):
+    conn = _take_fds(conn, req, keep)
     os.umask(req.umask)
     os.environ.clear()
     for entry in req.env:
@@ -142,6 +226,19 @@ def _rehearse(recent):
     tl.as_dict(command="rehearsal")
 
 
+def _rehearse_light(run_command, root):
+    """A resident worker's rehearsal: commands that change nothing (a list
+    of the state root, the state of an id no container can have), their
+    output to /dev/null, so that the pages the light commands write are
+    copied before a client waits for them."""
+    from .timing import Timeline
+    for argv in (["--root", root, "list"], ["--root", root, "state", "minioci:rehearsal"]):
+        try:
+            run_command(argv, Timeline())
+        except BaseException:
+            pass
+
+
 def _default_signals():
     """As a new Python process has them: the server's handlers and wakeup
     fd are its own."""
@@ -162,17 +259,21 @@ def _close_all_but(keep):
                 pass                          # listdir's own
 
 
-def _take_fds(conn, req):
+def _take_fds(conn, req, keep=()):
     """The client's fds at their numbers, the working directory entered,
-    and nothing else of the server's open; the connection (close-on-exec)
-    is returned, at a number above the client's."""
+    and nothing else of the server's open (but `keep`, a resident worker's
+    own: they are close-on-exec and stay where they are, below what the
+    client needs them for); the connection (close-on-exec) is returned, at a
+    number above the client's."""
     import fcntl
     conn_fd = conn.detach()
     wanted = {n: fd for n, fd in req.fds.items()}
-    keep = [conn_fd, req.cwd_fd] + list(wanted.values())
-    above = max([2] + list(wanted) + keep) + 1
-    moved = {fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, above) for fd in keep}
-    _close_all_but(set(moved.values()))
+    taken = [conn_fd, req.cwd_fd] + list(wanted.values())
+    above = max([2] + list(wanted) + taken + list(keep)) + 1
+    moved = {fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, above) for fd in taken}
+    if set(keep) & set(wanted):
+        raise RuntimeError(f"the client's fds {sorted(set(keep) & set(wanted))} are this worker's own")
+    _close_all_but(set(moved.values()) | set(keep))
     for number, fd in wanted.items():
         os.dup2(moved[fd], number)            # inheritable, as the client had it
     os.fchdir(moved[req.cwd_fd])
@@ -197,6 +298,10 @@ def _new_stdio():
     sys.stderr = stream(2, "w", "backslashreplace")
 
 
+# The connection a worker dies with if its client goes (see _die_with_client).
+_client = None
+
+
 def _die_with_client(conn):
     """If the client disappears (killed, like a direct-path runtime can be),
     so does this worker, at once: SIGIO comes when the connection changes,
@@ -204,13 +309,31 @@ def _die_with_client(conn):
     import fcntl
     import select
     import signal
+    global _client
 
     def check(sig, frame):
+        if _client is None:
+            return                            # a resident worker between requests
         p = select.poll()
-        p.register(conn, select.POLLRDHUP)
+        p.register(_client, select.POLLRDHUP)
         if any(ev & (select.POLLHUP | select.POLLRDHUP) for _, ev in p.poll(0)):
             os.kill(os.getpid(), signal.SIGKILL)
+    _client = conn
     signal.signal(signal.SIGIO, check)
     fcntl.fcntl(conn, fcntl.F_SETOWN, os.getpid())
     fcntl.fcntl(conn, fcntl.F_SETFL, fcntl.fcntl(conn, fcntl.F_GETFL) | os.O_ASYNC)
     check(signal.SIGIO, None)                 # gone already?
+
+
+def _live_on_without(conn):
+    """The request is done: its client may go now (it will, once it has the
+    exit status) without taking this worker along.  The server holds the
+    same connection until then: O_ASYNC goes, or its hang-up would still
+    signal us."""
+    import fcntl
+    global _client
+    _client = None
+    try:
+        fcntl.fcntl(conn, fcntl.F_SETFL, fcntl.fcntl(conn, fcntl.F_GETFL) & ~os.O_ASYNC)
+    except OSError:
+        pass
