@@ -639,9 +639,11 @@ def preload(what):
 # what its commands import where they use it (json pulls in re, ~10 ms).
 WARM_MODULES = (
     "minioci.cgroups", "minioci.cgroups.devices", "minioci.cgroups.freezer", "minioci.cgroups.resources",
-    "minioci.cgroups.stats", "minioci.commands", "minioci.container", "minioci.hooks",
-    "minioci.parent", "minioci.plan", "minioci.remote", "minioci.seccomp", "minioci.seccomp.notify",
-    "minioci.shim", "minioci.spec", "minioci.state", "minioci.terminal", "minioci.timing", "minioci.worker",
+    "minioci.cgroups.stats", "minioci.cgroups.v1", "minioci.cgroups.v2", "minioci.commands",
+    "minioci.container", "minioci.hooks", "minioci.parent", "minioci.plan", "minioci.remote", "minioci.seccomp",
+    "minioci.seccomp.bpf", "minioci.seccomp.cache", "minioci.seccomp.key", "minioci.seccomp.notify",
+    "minioci.seccomp.profile", "minioci.shim", "minioci.spec", "minioci.state", "minioci.terminal",
+    "minioci.timing", "minioci.worker",
     "fcntl", "json", "prctl", "re", "subprocess", "termios", "traceback", "tty",
 )
 

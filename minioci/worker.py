@@ -102,6 +102,7 @@ def _between_requests(mine, env, umask):
     signal handlers, the collector on, a quiet log."""
     import gc
     from . import control, log, state
+    state.release_removed()
     _close_all_but([mine])
     for _ in range(3):
         os.open("/dev/null", os.O_RDWR)     # 0, 1, 2 until the next client's come
