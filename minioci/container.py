@@ -122,12 +122,17 @@ def start(spec, container, opts, tl):
             network.setup(net, data["network"], lambda: container.save(data), tl)
             spec.namespaces["network"] = net.netns      # the child joins it
 
-        the_plan = _plan(spec, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd, source_fds)
+        made_ahead = parent.made_ahead(spec, tl)
+        undo.append(lambda: _close_all(made_ahead.values()))
+        the_plan = _plan(spec, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd, source_fds,
+                         made_ahead)
         tl.mark("plan")
 
         if spec.namespaces.get("user"):         # joined by path: it has its maps already
             _idmap_bind_sources(spec, source_fds, spec.namespaces["user"])
         child = parent.spawn(the_plan)
+        _close_all(made_ahead.values())         # the child has them
+        made_ahead.clear()
         tl.mark("prepare", child.step_times()[0])
         # Saved with the status at the end (or before hooks that might ask):
         # until then `delete --force` finds the process by its cgroup, which
@@ -211,7 +216,7 @@ def _cgroup_owner(spec):
 
 
 def _plan(spec, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None,
-          source_fds=None):
+          source_fds=None, made_ahead=None):
     from . import plan as plan_mod
     ns = spec.namespaces
     return plan_mod.build(spec, plan_mod.Options(
@@ -219,7 +224,7 @@ def _plan(spec, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_f
         preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
         console_size=opts.console_size,
         cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
-        cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds))
+        cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds, made_ahead=made_ahead))
 
 
 def rehearse_start(spec, container):

@@ -41,6 +41,16 @@ def spawn(plan):
     return shim.Child(plan)
 
 
+def made_ahead(spec, tl):
+    """{namespace type: fd} of new namespaces made ahead for this container,
+    which it joins instead of making them: only a served request's worker
+    has any (minioci/sandbox.py)."""
+    if _remote is None:
+        return {}
+    from . import sandbox
+    return sandbox.take(spec, tl)
+
+
 def foreground():
     """What `run` and `exec` hold while their process runs in the foreground
     (created before the process exists, so no signal is lost)."""

@@ -84,6 +84,7 @@ class Server:
         self.cgroup_hold = None             # cgroups.hold_default_parent()'s
         self.residents = {}                 # pid → Resident: workers that serve light commands, one after another
         self.light = collections.deque()    # Light requests waiting for a resident worker
+        self.sandboxes = collections.deque()  # sandboxes made ahead (by the spare): (fds, ns it took)
         self.poller = None
         self.retired_served = 0             # requests served by resident workers that have ended
 
@@ -114,6 +115,8 @@ class Server:
                     self._accept(poller)
                 elif fd in residents:
                     self._resident_said(residents[fd], ev)
+                elif self.spare is not None and fd == self.spare[1].fileno():
+                    self._spare_said(ev)
                 elif fd in self.pending:
                     conn, _ = self.pending.pop(fd)
                     poller.unregister(fd)
@@ -147,6 +150,9 @@ class Server:
                 pass
         self.listener.close()
         self._retire_spare()
+        while self.sandboxes:
+            for fd in self.sandboxes.popleft()[0]:
+                os.close(fd)
         for r in self.residents.values():
             r.retire()                   # it ends what it serves, sees EOF and exits
             if r.conn is not None:
@@ -200,6 +206,26 @@ class Server:
                 os._exit(255)            # not reached
         theirs.close()
         self.spare = (pid, mine, self._knows())
+        self.poller.register(mine, select.POLLIN)
+
+    def sandboxes_wanted(self):
+        """How many sandboxes the pool lacks (the spare makes them)."""
+        from . import sandbox
+        return max(0, sandbox.SANDBOXES - len(self.sandboxes))
+
+    def _spare_said(self, ev):
+        """A sandbox the spare made (wire.SANDBOX), or its end."""
+        if ev & select.POLLIN:
+            try:
+                _, payload, fds = wire.receive(self.spare[1], wire.SANDBOX)
+            except (OSError, wire.ProtocolError):
+                fds = None
+            if fds is not None and len(fds) == 3 and len(payload) == 8:
+                self.sandboxes.append((fds, struct.unpack("<q", payload)[0]))
+                return
+            for fd in fds or ():
+                os.close(fd)
+        self._retire_spare()
 
     # ---- resident workers: commands that start no process, without a fork ----
 
@@ -253,7 +279,7 @@ class Server:
             try:
                 if r is not None and self._to_resident(r, item, marks):
                     continue
-                self._start_worker(item.conn, item.req, item.peer_pid, marks)
+                self._start_worker(item.conn, item.req, item.peer_pid, marks, container=False)
             finally:
                 item.req.close_fds()
 
@@ -288,24 +314,25 @@ class Server:
 
     def _retire_spare(self):
         if self.spare is not None:
+            self.poller.unregister(self.spare[1])
             self.spare[1].close()        # it sees EOF, and exits
             self.spare = None
 
-    def _hand_over(self, conn, req, peer_pid, marks):
-        """Give the request to the spare, if it knows all the server knows;
-        its pid, or None."""
+    def _hand_over(self, conn, req, peer_pid, marks, made):
+        """Give the request (and the sandbox `made`, if any) to the spare,
+        if it knows all the server knows; its pid, or None."""
         if self.spare is None or self.spare[2] != self._knows():
             self._retire_spare()
             return None
         pid, sock, _ = self.spare
-        self.spare = None
+        fds, ns = made if made is not None else ([], -1)
         try:
-            wire.send(sock, wire.JOB, wire.encode_job(peer_pid, marks, req.payload),
-                      [conn.fileno()] + req.received)
+            wire.send(sock, wire.JOB, wire.encode_job(peer_pid, marks, req.payload, ns),
+                      [conn.fileno()] + fds + req.received)
         except OSError:
             return None                  # it died: fork instead
         finally:
-            sock.close()
+            self._retire_spare()         # (it has the request, or is gone)
         return pid
 
     def _signals(self, wake_r):
@@ -434,22 +461,28 @@ class Server:
             if self.stale:
                 self.stopping = True
 
-    def _start_worker(self, conn, req, pid, marks):
-        """A worker for this request alone: the spare, or a fork now."""
-        child = self._hand_over(conn, req, pid, marks)
-        if child is None:
-            gc.freeze()
-            try:
-                child = os.fork()
-            except OSError as e:
-                return self._refuse(conn, f"the server cannot fork: {strerror(e.errno)}")
-            if child == 0:
+    def _start_worker(self, conn, req, pid, marks, container=True):
+        """A worker for this request alone: the spare, or a fork now; with a
+        sandbox made ahead if it may start a `container`."""
+        made = self.sandboxes.popleft() if container and self.sandboxes else None
+        try:
+            child = self._hand_over(conn, req, pid, marks, made)
+            if child is None:
+                gc.freeze()
                 try:
-                    from . import worker
-                    worker.forked(self, conn, req, pid, marks, self.run_command)
-                finally:
-                    os._exit(255)          # not reached: the worker exits
-        self.workers[child] = conn
+                    child = os.fork()
+                except OSError as e:
+                    return self._refuse(conn, f"the server cannot fork: {strerror(e.errno)}")
+                if child == 0:
+                    try:
+                        from . import worker
+                        worker.forked(self, conn, req, pid, marks, self.run_command, made)
+                    finally:
+                        os._exit(255)          # not reached: the worker exits
+            self.workers[child] = conn
+        finally:
+            for fd in made[0] if made is not None else ():
+                os.close(fd)                   # the worker has them
 
     def _refuse(self, conn, why):
         log.debug(f"serve: refused: {why}")
@@ -536,6 +569,7 @@ class Server:
                 f"up {time.time() - self.started:.0f} s\nrequests {self.requests}\nrefused {self.refused}\n"
                 f"workers {alive}\nspare {self.spare[0] if self.spare else '-'}\n"
                 f"residents {' '.join(str(pid) for pid in self.residents) or '-'}\n"
+                f"sandboxes {len(self.sandboxes)}\n"
                 f"resident-requests {sum(r.served for r in self.residents.values()) + self.retired_served}\n"
                 f"configs {spec.validated_count()}\n")
 
@@ -561,6 +595,7 @@ class Server:
         self.workers.clear()
         self.residents.clear()
         self.light.clear()
+        self.sandboxes.clear()          # their fds are closed with the server's others
 
 
 def _parse(req):
@@ -640,10 +675,10 @@ def preload(what):
 WARM_MODULES = (
     "minioci.cgroups", "minioci.cgroups.devices", "minioci.cgroups.freezer", "minioci.cgroups.resources",
     "minioci.cgroups.stats", "minioci.cgroups.v1", "minioci.cgroups.v2", "minioci.commands",
-    "minioci.container", "minioci.hooks", "minioci.parent", "minioci.plan", "minioci.remote", "minioci.seccomp",
-    "minioci.seccomp.bpf", "minioci.seccomp.cache", "minioci.seccomp.key", "minioci.seccomp.notify",
-    "minioci.seccomp.profile", "minioci.shim", "minioci.spec", "minioci.state", "minioci.terminal",
-    "minioci.timing", "minioci.worker",
+    "minioci.container", "minioci.hooks", "minioci.parent", "minioci.plan", "minioci.remote", "minioci.sandbox",
+    "minioci.seccomp", "minioci.seccomp.bpf", "minioci.seccomp.cache", "minioci.seccomp.key",
+    "minioci.seccomp.notify", "minioci.seccomp.profile", "minioci.shim", "minioci.spec", "minioci.state",
+    "minioci.terminal", "minioci.timing", "minioci.worker",
     "fcntl", "json", "prctl", "re", "subprocess", "termios", "traceback", "tty",
 )
 

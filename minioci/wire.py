@@ -19,7 +19,8 @@ that gives up waiting takes it instead, and runs the direct path only if it
 got it.  A worker refuses (REFUSED) only before it has run anything.  (The
 server hands a request to its spare worker, or to a resident one, with JOB,
 on a socket of their own: the REQUEST as it came, the connection and its
-fds; a resident worker answers DONE there once the request is done.)
+fds, and a sandbox made ahead; a resident worker answers DONE there once the
+request is done, and the spare sends the sandboxes it makes, SANDBOX.)
 
 For a command that starts a process, F is the container's parent and W
 drives it (remote.Child mirrors shim.Child call for call):
@@ -68,6 +69,7 @@ STATUS = 22
 ATTACH = 23
 JOB = 24                    # server → its spare or a resident worker only: a request to take over
 DONE = 25                   # a resident worker → the server: that request is done, the next may come
+SANDBOX = 26                # the spare → the server: a sandbox made ahead (minioci/sandbox.py)
 
 RESIDENT = 1                # STARTED's flags: the worker lives on after the request (signal it never)
 
@@ -219,20 +221,23 @@ class Request:
                 pass
 
 
-def encode_job(peer_pid, marks, request):
-    """JOB: the client's pid, the server's timeline marks so far, and the
-    REQUEST payload as it came (its fds follow the connection's)."""
-    out = [struct.pack("<ii", peer_pid, len(marks))]
+def encode_job(peer_pid, marks, request, sandbox_ns=-1):
+    """JOB: the client's pid, the server's timeline marks so far, how long
+    the sandbox that comes with it took to make (-1: none comes), and the
+    REQUEST payload as it came.  Its fds: the connection, the sandbox's
+    (three, sandbox.KINDS), the request's."""
+    out = [struct.pack("<iiq", peer_pid, len(marks), sandbox_ns)]
     for t, phase in marks:
         out.append(struct.pack("<q", t) + phase.encode() + b"\0")
     return b"".join(out) + request
 
 
 def decode_job(payload):
+    """(peer pid, marks, sandbox ns or -1, request payload)."""
     r = Reader(payload)
-    peer_pid, n = r.ints("ii")
+    peer_pid, n, sandbox_ns = r.ints("iiq")
     marks = []
     for _ in range(n):
         t = r.int("q")
         marks.append((t, r.string()))
-    return peer_pid, marks, r.rest()
+    return peer_pid, marks, sandbox_ns, r.rest()

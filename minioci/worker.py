@@ -18,34 +18,66 @@ import time
 from . import wire
 
 
-def forked(server, conn, req, peer_pid, marks, run_command):
+def forked(server, conn, req, peer_pid, marks, run_command, made=None):
     """Forked for this request.  `marks`: the server's [(t, phase)] for the
-    timeline; `run_command(argv, timeline)`: cli.main.  Never returns."""
+    timeline; `run_command(argv, timeline)`: cli.main; `made`: a sandbox
+    made ahead for it (sandbox.make's).  Never returns."""
     marks = marks + [(time.monotonic_ns(), "fork")]
     _default_signals()
     server.forget()
+    if made is not None:
+        from . import sandbox
+        sandbox.give(*made, RESIDENT_FD)
     serve(conn, req, peer_pid, marks, run_command, server.root)
 
 
 def spare(server, jobs, run_command):
     """Forked before any request asked (the server keeps one spare): let go
-    of the server and rehearse now, then take the request the server hands
-    over on `jobs` (wire.JOB).  Never returns."""
+    of the server and rehearse now, make the sandboxes the server lacks
+    (sent to it: wire.SANDBOX), then take the request the server hands over
+    on `jobs` (wire.JOB).  Never returns."""
     _default_signals()
     recent = list(server.recent)
+    wanted = server.sandboxes_wanted()
     server.forget()
     root = server.root
     _close_all_but([jobs.fileno()])
     _rehearse(recent)
+    _make_sandboxes(jobs, wanted)
     try:
         _, payload, fds = wire.receive(jobs, wire.JOB)
     except (OSError, wire.ProtocolError):
         os._exit(0)                          # retired unused
     t = time.monotonic_ns()
     jobs.close()
-    peer_pid, marks, request = wire.decode_job(payload)
+    peer_pid, marks, sandbox_ns, request = wire.decode_job(payload)
+    if sandbox_ns >= 0:
+        from . import sandbox
+        sandbox.give(fds[1:4], sandbox_ns, RESIDENT_FD)
+        fds[1:4] = []
     req = wire.Request(request, fds[1:])
     serve(socket.socket(fileno=fds[0]), req, peer_pid, marks + [(t, "handover")], run_command, root)
+
+
+def _make_sandboxes(jobs, wanted):
+    """Make `wanted` sandboxes (minioci/sandbox.py) and send each to the
+    server, unless a request comes first."""
+    import select
+    from . import sandbox
+    for _ in range(wanted):
+        if select.select([jobs], [], [], 0)[0]:
+            return                           # a request (or EOF): it goes first
+        made = sandbox.make()
+        if made is None:
+            return
+        fds, ns = made
+        try:
+            wire.send(jobs, wire.SANDBOX, struct.pack("<q", ns), fds)
+        except OSError:
+            os._exit(0)                      # retired
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def resident(server, jobs, run_command):
@@ -80,7 +112,7 @@ def resident(server, jobs, run_command):
             os._exit(0)                      # retired
         t = time.monotonic_ns()
         try:
-            peer_pid, marks, request = wire.decode_job(payload)
+            peer_pid, marks, _, request = wire.decode_job(payload)
             req = wire.Request(request, fds[1:])
             if _serve(socket.socket(fileno=fds[0]), req, peer_pid, marks + [(t, "handover")], run_command, root,
                       jobs) is None:
@@ -90,8 +122,9 @@ def resident(server, jobs, run_command):
         _between_requests(mine, env, umask)
 
 
-# Where a resident worker keeps its socket to the server: above every fd
-# number a client can pass (the front end passes at most wire.MAX_FDS).
+# Where a worker keeps fds of its own across a request (a resident worker's
+# socket to the server, a spare's sandbox): above every fd number a client
+# can pass (the front end passes at most wire.MAX_FDS).
 RESIDENT_FD = 256
 
 
@@ -138,8 +171,10 @@ def _serve(conn, req, peer_pid, marks, run_command, root, jobs=None):
         wire.send(conn, wire.STARTED, struct.pack("<ii", os.getpid(), wire.RESIDENT if jobs else 0))
     except OSError:
         return None                          # the client is gone
+    from . import sandbox
+    mine = sandbox.held() + ([] if jobs is None else [jobs.fileno()])
     try:
-        conn = _become_the_client(conn, req, peer_pid, root, [] if jobs is None else [jobs.fileno()])
+        conn = _become_the_client(conn, req, peer_pid, root, mine)
     except Exception as e:                  # a bug: the client runs the direct path, and says why
         try:
             wire.send(conn, wire.REFUSED, f"the worker failed to start: {e!r}".encode())

@@ -35,6 +35,7 @@
 #define MO_WIRE_ATTACH 23
 #define MO_WIRE_JOB 24              /* the server to its spare or a resident worker; never on a client's socket */
 #define MO_WIRE_DONE 25             /* a resident worker to the server; never on a client's socket */
+#define MO_WIRE_SANDBOX 26          /* the spare to the server; never on a client's socket */
 
 #define MO_WIRE_RESIDENT 1          /* STARTED's flags: the worker lives on after the request */
 
