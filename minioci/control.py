@@ -1,7 +1,5 @@
 """Talking to a running server (`minioci serve`, server.py) from outside
 it: `serve --status`, `serve --stop`, and the status line of `features`."""
-import socket
-
 from . import wire
 from .errors import MiniociError
 
@@ -11,12 +9,19 @@ served_by = None
 
 def ask(root, what, timeout=2.0):
     """Send CONTROL `what` ("status", "stop") to the server on `root`; its
-    answer, or None if none is listening."""
+    answer, or None if none is listening.  Only a server of the caller's own
+    is asked (trust.connect); MiniociError if the one there is not."""
+    from . import trust
     path = wire.socket_path(root)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    s.settimeout(timeout)
     try:
-        s.connect(path)
+        s = trust.connect(path, timeout)
+    except trust.Untrusted as e:
+        raise MiniociError(f"serve: {e}") from None
+    except OSError as e:
+        raise MiniociError(f"serve: {root}: {e.strerror}") from None
+    if s is None:
+        return None
+    try:
         wire.send(s, wire.CONTROL, what.encode())
         kind, payload, _ = wire.receive(s)
     except (OSError, wire.ProtocolError):

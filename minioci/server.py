@@ -24,7 +24,7 @@ import socket
 import struct
 import time
 
-from . import __version__, commands, control, log, wire
+from . import __version__, commands, control, log, state, trust, wire
 from .errors import MiniociError, strerror
 
 # Namespaces a client must share with the server: the worker acts in the
@@ -420,10 +420,10 @@ class Server:
             return
         conn.setblocking(True)
         pid, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-        if uid != 0:
+        if uid != os.geteuid():
             for fd in fds:
                 os.close(fd)
-            return self._refuse(conn, f"the client runs as uid {uid}: the server serves root only")
+            return self._refuse(conn, f"the client runs as uid {uid}: this server serves uid {os.geteuid()} only")
         if kind == wire.CONTROL:
             for fd in fds:
                 os.close(fd)
@@ -718,7 +718,13 @@ def listen(root):
     """A new socket at <root>/serve.sock, mode 0600; a stale one (its server
     gone) is replaced, a live one is an error."""
     path = wire.socket_path(root)
-    os.makedirs(root, mode=0o700, exist_ok=True)
+    state.check_root(root)              # before anything is made on its way
+    state.make_root(root)
+    try:
+        os.close(trust.open_dir(root, symlinks=False))
+    except trust.Untrusted as e:
+        raise MiniociError(f"serve: {trust.describe('state root', root, e)}: front ends use a server only "
+                           "in a directory reached without symlinks") from None
     if os.path.exists(path):
         if control.ask(root, "status", timeout=1.0) is not None:
             raise MiniociError(f"serve: a server is already listening on {path}")

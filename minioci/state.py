@@ -72,22 +72,42 @@ _trusted_roots = set()
 
 
 def check_root(root):
-    """The state root must be root's alone: whoever else could write in it
-    could plant an entry (a state.json naming another container's cgroup,
-    whose processes `delete --force` would kill) or hold an id.  A root that
-    does not exist yet is made 0700 by the first create."""
+    """The state root must be the caller's alone (trust.open_dir): whoever
+    else could write in it, or swap it on its way, could plant an entry (a
+    state.json naming another container's cgroup, whose processes `delete
+    --force` would kill) or hold an id.  A root that does not exist yet is
+    made 0700 by the first create, which checks it again."""
     if root in _trusted_roots:
         return
+    from . import trust
     try:
-        st = os.stat(root)
-    except FileNotFoundError:
-        return
+        fd = trust.open_dir(root)
+    except trust.Untrusted as e:
+        raise MiniociError(trust.refusal("state root", root, e)) from None
     except OSError as e:
         raise _sys_error(f"state root {root}", e) from None
-    problem = untrusted(root, st, os.geteuid())
-    if problem:
-        raise MiniociError(f"state root {problem}: refusing to use it (only its owner may write in it)")
-    _trusted_roots.add(root)
+    if fd is not None:
+        os.close(fd)
+        _trusted_roots.add(root)
+
+
+def make_root(root):
+    """Make the state root, 0700 (and what is missing on its way, writable by
+    nobody else whatever the caller's umask, or the next check would refuse
+    it), then check it."""
+    old = os.umask(0o022)
+    os.umask(old | 0o022)
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+    finally:
+        os.umask(old)
+    check_root(root)
+
+
+def forget_trusted_roots():
+    """Check every root afresh from now on (a worker: the process it was
+    forked from may have checked them long ago)."""
+    _trusted_roots.clear()
 
 
 class Container:
@@ -114,7 +134,7 @@ class Container:
         If the lock cannot be made (a full or read-only root), the directory
         goes again: a half-made entry would hold the id for good."""
         try:
-            os.makedirs(self.root, mode=0o700, exist_ok=True)
+            make_root(self.root)
             os.mkdir(self.dir, 0o700)
         except FileExistsError:
             raise MiniociError(f"container {self.id!r} already exists") from None

@@ -148,8 +148,6 @@ def _between_requests(mine, env, umask):
     gc.enable()
     log.configure()
     control.served_by = None
-    if hasattr(state, "forget_trusted_roots"):
-        state.forget_trusted_roots()
 
 
 def serve(conn, req, peer_pid, marks, run_command, root):
@@ -228,7 +226,8 @@ def _become_the_client(conn, req, peer_pid, root, keep=()):
         if eq and key:
             os.environ[key] = value
     _new_stdio()
-    from . import control, log
+    from . import control, log, state
+    state.forget_trusted_roots()             # the server's, or a spare's rehearsal: checked afresh
     log.configure()                          # the server's --log and --debug are not the client's
     control.served_by = f"pid {os.getppid()}, {wire.socket_path(root)}"
     return conn

@@ -35,6 +35,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <linux/openat2.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,6 +89,7 @@ static struct {
     int fd_window;            /* first of MO_WIRE_FD_WINDOW free numbers for a plan's fds, or -1 */
     int own_floor;            /* our own fds go at or above this */
     int claim;                /* the claim's read end (see wire.py), or -1 */
+    int server_dir;           /* the server's directory, checked (open_server_dir), or -1 */
     long long t_start, t_connect, t_sent;
     int conn;
     pid_t worker;
@@ -99,7 +101,7 @@ static struct {
     int pending[64];
     int npending;
 } F = { .root = "/run/minioci", .conn = -1, .worker_pidfd = -1, .sigpipe = { -1, -1 }, .fd_window = -1,
-        .claim = -1 };
+        .claim = -1, .server_dir = -1 };
 
 static long long now_ns(void)
 {
@@ -308,6 +310,67 @@ static int take_claim(void)
 {
     char c;
     return F.claim >= 0 && read(F.claim, &c, 1) == 1;
+}
+
+/* ---- whom the front end trusts ---------------------------------------------- */
+
+/* The directory holding the server's socket, if a server there may be
+ * trusted: reached without following any symlink (RESOLVE_NO_SYMLINKS: none
+ * can be planted on the way), a directory of this caller's (its euid) that
+ * nobody else can write in, as the direct path requires of a state root, and
+ * holding a socket of this caller's.  Everything later goes through this fd,
+ * so the directory checked is the one used.  Its O_PATH fd, or -1 and why
+ * not (`what` names the directory: "state root"). */
+static int open_server_dir(const char *dir, const char *what, char *why, size_t whylen)
+{
+    struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                            .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+    unsigned me = (unsigned)geteuid();
+    struct stat st;
+    int fd = above_floor((int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof how));
+    if (fd < 0) {
+        if (errno == ELOOP)
+            snprintf(why, whylen, "%s %s is reached through a symlink: not using a server there", what, dir);
+        else
+            snprintf(why, whylen, "no server on %s/%s (%s)", dir, MO_WIRE_SOCKET_NAME, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0)
+        snprintf(why, whylen, "%s %s: %s", what, dir, strerror(errno));
+    else if (st.st_uid != me)
+        snprintf(why, whylen, "%s %s belongs to uid %u, not %u: refusing to use it (only its owner may write in it)",
+                 what, dir, (unsigned)st.st_uid, me);
+    else if (st.st_mode & 022)
+        snprintf(why, whylen, "%s %s is writable by group or others (mode %o): refusing to use it (only its owner "
+                 "may write in it)", what, dir, (unsigned)(st.st_mode & 07777));
+    else if (fstatat(fd, MO_WIRE_SOCKET_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        snprintf(why, whylen, "no server on %s/%s (%s)", dir, MO_WIRE_SOCKET_NAME, strerror(errno));
+    else if (!S_ISSOCK(st.st_mode) || st.st_uid != me)
+        snprintf(why, whylen, "no server on %s/%s (not a socket of uid %u's)", dir, MO_WIRE_SOCKET_NAME, me);
+    else
+        return fd;
+    close(fd);
+    return -1;
+}
+
+/* Whether the peer of a connected socket runs as this caller (SO_PEERCRED:
+ * the listener's credentials, which only the kernel sets).  A server of
+ * another uid is not this caller's: nothing is sent to it, nothing it says
+ * is believed. */
+static int peer_is_me(int sock, const char *path, char *why, size_t whylen)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        snprintf(why, whylen, "cannot tell who the server on %s is: %s", path, strerror(errno));
+        return 0;
+    }
+    if (cred.uid != geteuid()) {
+        snprintf(why, whylen, "the server on %s runs as uid %u, not as this caller (uid %u): not using it", path,
+                 (unsigned)cred.uid, (unsigned)geteuid());
+        return 0;
+    }
+    return 1;
 }
 
 /* ---- the direct path ------------------------------------------------------- */
@@ -525,12 +588,11 @@ static void restore_signals(void);
  * request is served from now on; -1: take the direct path (`why`). */
 static int start_served(char *why, size_t whylen)
 {
+    /* Through the directory checked (open_server_dir), whatever its path. */
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    int n = snprintf(addr.sun_path, sizeof addr.sun_path, "%s/%s", F.root, MO_WIRE_SOCKET_NAME);
-    if (n < 0 || (size_t)n >= sizeof addr.sun_path) {
-        snprintf(why, whylen, "the socket path under %s is too long for a unix socket", F.root);
-        return -1;
-    }
+    char path[4200];
+    snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", F.server_dir, MO_WIRE_SOCKET_NAME);
+    snprintf(path, sizeof path, "%s/%s", F.root, MO_WIRE_SOCKET_NAME);
     F.t_connect = now_ns();
     F.conn = above_floor(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (F.conn < 0) {
@@ -541,11 +603,15 @@ static int start_served(char *why, size_t whylen)
      * for as long as the send timeout says. */
     struct timeval tv = { CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000 };
     setsockopt(F.conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(F.conn, (struct sockaddr *)&addr, sizeof addr) < 0) {
-        snprintf(why, whylen, "no server on %s (%s)", addr.sun_path,
+    int connected = connect(F.conn, (struct sockaddr *)&addr, sizeof addr);
+    if (connected < 0)
+        snprintf(why, whylen, "no server on %s (%s)", path,
                  errno == EAGAIN ? "it did not accept within the timeout" : strerror(errno));
+    close(F.server_dir);
+    F.server_dir = -1;
+    /* Authenticated before a byte of the request leaves. */
+    if (connected < 0 || !peer_is_me(F.conn, path, why, whylen))
         return -1;
-    }
     if (send_request(why, whylen) < 0)
         return -1;
     /* The worker's first message is STARTED, once it has claimed the
@@ -564,7 +630,7 @@ static int start_served(char *why, size_t whylen)
         if (r == 0) {
             deadline = now_ns() + ANSWER_TIMEOUT_MS * 1000000LL;
             if (take_claim()) {
-                snprintf(why, whylen, "the server on %s did not answer within %d ms", addr.sun_path,
+                snprintf(why, whylen, "the server on %s did not answer within %d ms", path,
                          ANSWER_TIMEOUT_MS);
                 return -1;
             }
@@ -1079,18 +1145,15 @@ int mo_frontend_main(int argc, char **argv)
         run_direct("MINIOCI_SERVE=never");
     if (F.command && !strcmp(F.command, "serve"))
         run_direct(NULL);                 /* the server itself, and --stop, --status */
-    char why[512];
-    /* No socket, no server: the direct path at once (the common case
-     * without one), as the error connect would give. */
-    char path[4096];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/%s", F.root, MO_WIRE_SOCKET_NAME);
-    if (stat(path, &st) < 0 && errno == ENOENT) {
+    char why[4600];
+    /* No trusted directory with a socket, no server: the direct path at once
+     * (without a server, the common case). */
+    F.server_dir = open_server_dir(F.root, "state root", why, sizeof why);
+    if (F.server_dir < 0) {
         if (require) {
-            fprintf(stderr, "minioci: MINIOCI_SERVE=always: no server on %s (%s)\n", path, strerror(ENOENT));
+            fprintf(stderr, "minioci: MINIOCI_SERVE=always: %s\n", why);
             return 1;
         }
-        snprintf(why, sizeof why, "no server on %.400s (%s)", path, strerror(ENOENT));
         run_direct(why);
     }
     place_fds();

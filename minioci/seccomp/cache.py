@@ -21,8 +21,9 @@ import os
 import stat
 
 from .. import log
-from ..errors import strerror
+from ..errors import MiniociError, strerror
 from ..state import SECCOMP_CACHE as DIR_NAME
+from ..state import make_root
 from ..state import untrusted as _untrusted
 from . import bpf as bpf_mod
 from .key import checksum, library_identity
@@ -99,12 +100,15 @@ class Cache:
         problem = self.distrust()
         if problem is None and create:
             try:
-                os.makedirs(self.root, 0o700, exist_ok=True)
+                make_root(self.root)
                 os.mkdir(self.dir, 0o700)
             except FileExistsError:
                 pass
             except OSError as e:
                 log.warning(f"seccomp cache {self.dir}: cannot create it: {strerror(e.errno)}")
+                return False
+            except MiniociError as e:
+                log.warning(f"seccomp cache {self.dir}: not using it: {e}")
                 return False
             problem = self.distrust()
         self._trusted = problem == ""
