@@ -45,7 +45,7 @@ def spare(server, jobs, run_command):
     _rehearse(recent)
     _make_sandboxes(jobs, wanted)
     try:
-        _, payload, fds = wire.receive(jobs, wire.JOB)
+        _, payload, fds = _next_job(jobs)
     except (OSError, wire.ProtocolError):
         os._exit(0)                          # retired unused
     t = time.monotonic_ns()
@@ -57,6 +57,16 @@ def spare(server, jobs, run_command):
         fds[1:4] = []
     req = wire.Request(request, fds[1:])
     serve(socket.socket(fileno=fds[0]), req, peer_pid, marks + [(t, "handover")], run_command, root)
+
+
+def _next_job(jobs):
+    """The next JOB from the server: ProtocolError on EOF (retired)."""
+    try:
+        return wire.receive(jobs, wire.JOB)
+    except ConnectionResetError:
+        # Said once when the server closed its end with something of ours
+        # unread (a SANDBOX, a DONE), before what it had sent us.
+        return wire.receive(jobs, wire.JOB)
 
 
 def _make_sandboxes(jobs, wanted):
@@ -74,7 +84,7 @@ def _make_sandboxes(jobs, wanted):
         try:
             wire.send(jobs, wire.SANDBOX, struct.pack("<q", ns), fds)
         except OSError:
-            os._exit(0)                      # retired
+            return                           # the server has closed its end: a request came, or EOF
         finally:
             for fd in fds:
                 os.close(fd)
@@ -107,7 +117,7 @@ def resident(server, jobs, run_command):
     _between_requests(mine, env, umask)
     while True:
         try:
-            _, payload, fds = wire.receive(jobs, wire.JOB)
+            _, payload, fds = _next_job(jobs)
         except (OSError, wire.ProtocolError, KeyboardInterrupt):
             os._exit(0)                      # retired
         t = time.monotonic_ns()
@@ -209,7 +219,10 @@ def _serve(conn, req, peer_pid, marks, run_command, root, jobs=None):
     if jobs is not None:
         # Free for the next request before this one's client is: a client
         # that runs its next command at once finds this worker free.
-        wire.send(jobs, wire.DONE)
+        try:
+            wire.send(jobs, wire.DONE)
+        except OSError:
+            pass                             # retired: the server has closed its end
     try:
         wire.send(conn, wire.EXIT, struct.pack("<i", code))
     except OSError:
