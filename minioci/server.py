@@ -513,10 +513,12 @@ class Server:
 
     def _warm(self, req, parsed):
         """Before forking: the bundle's config validated (or found in the
-        cache), so that the worker inherits it.  Returns what the config will
-        need that is heavy to import (loaded after the fork, see
-        _load_later), or None if the command loads no config.  A config with
-        errors is left for the worker to report."""
+        cache), so that the worker inherits it, if it was seen before (a
+        config seen for the first time is the worker's to parse:
+        spec.load_if_seen).  Returns what the config will need that is heavy
+        to import (loaded after the fork, see _load_later), or None if the
+        command loads no config.  A config with errors is left for the
+        worker to report."""
         from . import spec
         if parsed is None or parsed[2] is None or not req.cwd.startswith("/"):
             return None
@@ -525,9 +527,11 @@ class Server:
             where = commands.config_to_load(g, cmd.name, args, req.cwd)
             if where is None:
                 return None
-            loaded = spec.load(*where, cwd=req.cwd)
+            loaded = spec.load_if_seen(*where, cwd=req.cwd)
         except (MiniociError, OSError, ValueError):
             return ()
+        if loaded is None:
+            return ()                             # seen for the first time: the worker parses it
         if not any(cwd == req.cwd and argv == req.argv for argv, cwd in self.recent):
             self.recent.appendleft((req.argv, req.cwd))
         heavy = []

@@ -126,14 +126,43 @@ def load(bundle, config_name="config.json", cwd=None):
     """Read and validate `<bundle>/config.json` into a Spec.  `cwd`: the
     directory a relative bundle is in, if not this process's (a server
     reading a client's bundle)."""
+    file, abs_bundle, raw = _read_config(bundle, config_name, cwd)
+    if _validated is None:
+        return parse(_decode(raw, file), file, abs_bundle)
+    return _validated_spec(file, abs_bundle, raw)
+
+
+def load_if_seen(bundle, config_name="config.json", cwd=None):
+    """load() for a server, before it forks the worker: the validated Spec
+    of a config seen before (parsed and kept the second time it is seen),
+    or None the first time, when the worker parses it itself.  So a burst of
+    configs seen once each (an engine's, one bundle per container) is not
+    parsed one after another in the server, and the workers forked ahead
+    are not outdated by each (validated_generation)."""
+    file, abs_bundle, raw = _read_config(bundle, config_name, cwd)
+    key = (file, abs_bundle, raw)
+    if key not in _validated and key not in _seen_once:
+        _seen_once[key] = None
+        while len(_seen_once) > _validated_limit:
+            del _seen_once[next(iter(_seen_once))]
+        return None
+    _seen_once.pop(key, None)
+    return _validated_spec(file, abs_bundle, raw)
+
+
+def _read_config(bundle, config_name, cwd):
     file = os.path.join(bundle, config_name)
     if cwd is None:
         where, abs_bundle = file, os.path.abspath(bundle)
     else:
         where, abs_bundle = os.path.join(cwd, file), os.path.normpath(os.path.join(cwd, bundle))
-    raw = _read(where, file)
-    if _validated is None:
-        return parse(_decode(raw, file), file, abs_bundle)
+    return file, abs_bundle, _read(where, file)
+
+
+def _validated_spec(file, abs_bundle, raw):
+    """The kept Spec of these bytes (its host checks run again), or the
+    config parsed, validated and kept."""
+    global _validated_count
     key = (file, abs_bundle, raw)
     known = _validated.pop(key, None)
     if known is not None:
@@ -142,7 +171,6 @@ def load(bundle, config_name="config.json", cwd=None):
         for check, args in host_checks:
             check(c, *args)
         return spec
-    global _validated_count
     c = Checker(file)
     spec = parse(_decode(raw, file), file, abs_bundle, c)
     _validated[key] = (spec, c.host_checks)
@@ -160,6 +188,7 @@ def load(bundle, config_name="config.json", cwd=None):
 _validated = None
 _validated_limit = 0
 _validated_count = 0        # configs kept so far (see validated_generation)
+_seen_once = {}             # configs seen once and not kept, by the same key (see load_if_seen)
 
 
 def keep_validated(limit=64):
