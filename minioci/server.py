@@ -33,8 +33,10 @@ SHARED_NAMESPACES = ("mnt", "net", "pid", "ipc", "uts", "cgroup", "user", "time"
 REQUEST_WAIT = 5.0          # seconds a connection may take to send its request
 VALIDATED_CONFIGS = 64      # kept by spec.load (the most recently used)
 SPARE_WHILE_FEWER_WORKERS = 2
+SPARES = 6                  # spares kept when the server has been idle (IDLE): the start of a burst
+IDLE = 0.02                 # seconds without a request after which another spare is forked
 RESIDENTS = 4               # resident workers at most (commands that start no process)
-STUCK = 0.1                 # seconds a light request waits for a resident worker before it gets its own
+STUCK = 0.1                 # seconds on one request after which a resident worker counts as stuck
 RESIDENT_REQUESTS = 10000   # served by one before it is retired (and a fresh one forked)
 
 
@@ -78,8 +80,8 @@ class Server:
         self.stale = False
         self.loaded = set()                 # heavy modules imported after a first use
         self.own_namespaces = namespace_ids("self")
-        # A worker forked ahead (worker.spare): (pid, its socket, what it knows).
-        self.spare = None
+        # Workers forked ahead (worker.spare), oldest first: Spare(pid, its socket, what it knows).
+        self.spares = []
         self.recent = collections.deque(maxlen=2)    # (argv, cwd) of requests that loaded a config
         self.cgroup_hold = None             # cgroups.hold_default_parent()'s
         self.residents = {}                 # pid → Resident: workers that serve light commands, one after another
@@ -99,13 +101,20 @@ class Server:
         poller.register(self.listener, select.POLLIN)
         poller.register(wake_r, select.POLLIN)
         while not self.stopping:
-            deadlines = [d for _, d in self.pending.values()] + [item.since + STUCK for item in self.light]
+            deadlines = [d for _, d in self.pending.values()]
+            if self.light:
+                deadlines.append(self._stuck_at())
+            if len(self.spares) < SPARES:
+                deadlines.append(time.monotonic() + IDLE)
             timeout = max(0, min(deadlines) - time.monotonic()) * 1000 if deadlines else None
             try:
                 events = poller.poll(timeout)
             except InterruptedError:
                 continue
+            if not events and len(self.spares) < SPARES and not self.light and not self.stopping:
+                self._fork_spare()           # idle: one more ready for the start of a burst
             residents = self.resident_fds
+            spares = {sp.sock.fileno(): sp for sp in self.spares}
             # Residents first: one that said DONE is free for a request that came meanwhile.
             events.sort(key=lambda e: e[0] not in residents)
             for fd, ev in events:
@@ -115,8 +124,8 @@ class Server:
                     self._accept(poller)
                 elif fd in residents:
                     self._resident_said(residents[fd], ev)
-                elif self.spare is not None and fd == self.spare[1].fileno():
-                    self._spare_said(ev)
+                elif fd in spares and spares[fd] in self.spares:
+                    self._spare_said(spares[fd], ev)
                 elif fd in self.pending:
                     conn, _ = self.pending.pop(fd)
                     poller.unregister(fd)
@@ -131,8 +140,9 @@ class Server:
                     del self.pending[fd]
                     conn.close()
             # A spare is worth it while requests come one at a time; in a
-            # burst, workers fork directly (a spare's rehearsal is CPU they need).
-            if self.spare is None and not self.stopping and len(self.workers) < SPARE_WHILE_FEWER_WORKERS:
+            # burst, workers fork directly (a spare's rehearsal is CPU they
+            # need); more spares come when the server is idle (above).
+            if not self.spares and not self.stopping and len(self.workers) < SPARE_WHILE_FEWER_WORKERS:
                 self._fork_spare()
             if not self.residents and not self.stopping:
                 self._fork_resident()
@@ -149,7 +159,8 @@ class Server:
             except OSError:
                 pass
         self.listener.close()
-        self._retire_spare()
+        while self.spares:
+            self._retire_spare(self.spares[0])
         while self.sandboxes:
             for fd in self.sandboxes.popleft()[0]:
                 os.close(fd)
@@ -205,19 +216,28 @@ class Server:
             finally:
                 os._exit(255)            # not reached
         theirs.close()
-        self.spare = (pid, mine, self._knows())
+        self.spares.append(Spare(pid, mine, self._knows()))
         self.poller.register(mine, select.POLLIN)
 
     def sandboxes_wanted(self):
-        """How many sandboxes the pool lacks (the spare makes them)."""
+        """How many sandboxes a spare forked now is to make: what the pool
+        lacks, if no other spare makes them."""
         from . import sandbox
-        return max(0, sandbox.SANDBOXES - len(self.sandboxes))
+        return 0 if self.spares else max(0, sandbox.SANDBOXES - len(self.sandboxes))
 
-    def _spare_said(self, ev):
-        """A sandbox the spare made (wire.SANDBOX), or its end."""
+    def _ask_for_sandboxes(self, sp):
+        """Have spare `sp` make what the pool lacks (wire.SANDBOX: how many)."""
+        from . import sandbox
+        try:
+            wire.send(sp.sock, wire.SANDBOX, struct.pack("<i", sandbox.SANDBOXES - len(self.sandboxes)))
+        except OSError:
+            self._retire_spare(sp)
+
+    def _spare_said(self, sp, ev):
+        """A sandbox spare `sp` made (wire.SANDBOX), or its end."""
         if ev & select.POLLIN:
             try:
-                _, payload, fds = wire.receive(self.spare[1], wire.SANDBOX)
+                _, payload, fds = wire.receive(sp.sock, wire.SANDBOX)
             except (OSError, wire.ProtocolError):
                 fds = None
             if fds is not None and len(fds) == 3 and len(payload) == 8:
@@ -225,7 +245,7 @@ class Server:
                 return
             for fd in fds or ():
                 os.close(fd)
-        self._retire_spare()
+        self._retire_spare(sp)
 
     # ---- resident workers: commands that start no process, without a fork ----
 
@@ -263,16 +283,22 @@ class Server:
             r = self._fork_resident()
         return r
 
+    def _stuck_at(self):
+        """When every resident worker will have been on its request for
+        STUCK seconds (if none finishes meanwhile)."""
+        return max((r.since for r in self.residents.values() if r.conn is not None), default=0) + STUCK
+
     def _dispatch_light(self):
         """Hand the light requests waiting, oldest first, to idle resident
         workers.  A request never waits behind another one in a worker (that
-        one may hang): it waits here, and after STUCK seconds without a free
-        resident worker it gets a worker of its own."""
+        one may hang): it waits here while some resident worker makes
+        progress, and gets a worker of its own once each has been on one
+        request for STUCK seconds."""
         now = time.monotonic()
         while self.light:
             item = self.light[0]
             r = self._idle_resident()
-            if r is None and now - item.since < STUCK:
+            if r is None and now < self._stuck_at():
                 return
             self.light.popleft()
             marks = item.marks + ([(time.monotonic_ns(), "queued")] if now - item.since > 0.0005 else [])
@@ -291,6 +317,7 @@ class Server:
             r.retire()
             return False
         r.conn = item.conn
+        r.since = time.monotonic()
         r.served += 1
         if r.served >= RESIDENT_REQUESTS:
             r.retire()                   # a fresh one takes over; this one ends with what it has
@@ -312,28 +339,30 @@ class Server:
         self.poller.unregister(r.sock)
         r.retire()
 
-    def _retire_spare(self):
-        if self.spare is not None:
-            self.poller.unregister(self.spare[1])
-            self.spare[1].close()        # it sees EOF, and exits
-            self.spare = None
+    def _retire_spare(self, sp):
+        self.spares.remove(sp)
+        self.poller.unregister(sp.sock)
+        sp.sock.close()                  # it sees EOF, and exits
 
     def _hand_over(self, conn, req, peer_pid, marks, made):
-        """Give the request (and the sandbox `made`, if any) to the spare,
-        if it knows all the server knows; its pid, or None."""
-        if self.spare is None or self.spare[2] != self._knows():
-            self._retire_spare()
+        """Give the request (and the sandbox `made`, if any) to the oldest
+        spare that knows all the server knows (the others are retired); its
+        pid, or None."""
+        knows = self._knows()
+        for sp in [sp for sp in self.spares if sp.knows != knows]:
+            self._retire_spare(sp)
+        if not self.spares:
             return None
-        pid, sock, _ = self.spare
+        sp = self.spares[0]
         fds, ns = made if made is not None else ([], -1)
         try:
-            wire.send(sock, wire.JOB, wire.encode_job(peer_pid, marks, req.payload, ns),
+            wire.send(sp.sock, wire.JOB, wire.encode_job(peer_pid, marks, req.payload, ns),
                       [conn.fileno()] + fds + req.received)
         except OSError:
             return None                  # it died: fork instead
         finally:
-            self._retire_spare()         # (it has the request, or is gone)
-        return pid
+            self._retire_spare(sp)       # (it has the request, or is gone)
+        return sp.pid
 
     def _signals(self, wake_r):
         try:
@@ -465,6 +494,8 @@ class Server:
         """A worker for this request alone: the spare, or a fork now; with a
         sandbox made ahead if it may start a `container`."""
         made = self.sandboxes.popleft() if container and self.sandboxes else None
+        if made is not None and len(self.spares) > 1:
+            self._ask_for_sandboxes(self.spares[-1])
         try:
             child = self._hand_over(conn, req, pid, marks, made)
             if child is None:
@@ -571,7 +602,7 @@ class Server:
         alive = len(self.workers)
         return (f"pid {os.getpid()}\nsocket {wire.socket_path(self.root)}\nbuild {self.build}\n"
                 f"up {time.time() - self.started:.0f} s\nrequests {self.requests}\nrefused {self.refused}\n"
-                f"workers {alive}\nspare {self.spare[0] if self.spare else '-'}\n"
+                f"workers {alive}\nspares {' '.join(str(sp.pid) for sp in self.spares) or '-'}\n"
                 f"residents {' '.join(str(pid) for pid in self.residents) or '-'}\n"
                 f"sandboxes {len(self.sandboxes)}\n"
                 f"resident-requests {sum(r.served for r in self.residents.values()) + self.retired_served}\n"
@@ -581,9 +612,9 @@ class Server:
         """In a worker: let go of the server's sockets without closing what
         their fd numbers will hold next (the worker closes the numbers)."""
         self.listener.detach()
-        if self.spare is not None:
-            self.spare[1].detach()
-            self.spare = None
+        for sp in self.spares:
+            sp.sock.detach()
+        self.spares.clear()
         for conn, _ in self.pending.values():
             conn.detach()
         for conn in self.workers.values():
@@ -616,6 +647,13 @@ def _parse(req):
     return g, cmd, args
 
 
+class Spare:
+    """A worker forked ahead, waiting for a request (worker.spare)."""
+
+    def __init__(self, pid, sock, knows):
+        self.pid, self.sock, self.knows = pid, sock, knows
+
+
 class Resident:
     """A resident worker, as the server sees it: its socket (None once
     retired), and the connection of the request it serves, if any."""
@@ -624,6 +662,7 @@ class Resident:
         self.pid = pid
         self.sock = sock
         self.conn = None
+        self.since = 0.0              # when it got the request it serves
         self.served = 0
 
     def idle(self):

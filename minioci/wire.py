@@ -69,7 +69,8 @@ STATUS = 22
 ATTACH = 23
 JOB = 24                    # server → its spare or a resident worker only: a request to take over
 DONE = 25                   # a resident worker → the server: that request is done, the next may come
-SANDBOX = 26                # the spare → the server: a sandbox made ahead (minioci/sandbox.py)
+SANDBOX = 26                # the spare → the server: a sandbox made ahead (minioci/sandbox.py);
+                            # the server → a spare: make this many
 
 RESIDENT = 1                # STARTED's flags: the worker lives on after the request (signal it never)
 

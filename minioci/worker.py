@@ -32,10 +32,10 @@ def forked(server, conn, req, peer_pid, marks, run_command, made=None):
 
 
 def spare(server, jobs, run_command):
-    """Forked before any request asked (the server keeps one spare): let go
-    of the server and rehearse now, make the sandboxes the server lacks
-    (sent to it: wire.SANDBOX), then take the request the server hands over
-    on `jobs` (wire.JOB).  Never returns."""
+    """Forked before any request asked (the server keeps one spare, more
+    when idle): let go of the server and rehearse now, make the sandboxes
+    the server lacks or asks for (sent to it: wire.SANDBOX), then take the
+    request the server hands over on `jobs` (wire.JOB).  Never returns."""
     _default_signals()
     recent = list(server.recent)
     wanted = server.sandboxes_wanted()
@@ -44,10 +44,14 @@ def spare(server, jobs, run_command):
     _close_all_but([jobs.fileno()])
     _rehearse(recent)
     _make_sandboxes(jobs, wanted)
-    try:
-        _, payload, fds = _next_job(jobs)
-    except (OSError, wire.ProtocolError):
-        os._exit(0)                          # retired unused
+    while True:
+        try:
+            kind, payload, fds = _next_job(jobs, (wire.JOB, wire.SANDBOX))
+        except (OSError, wire.ProtocolError):
+            os._exit(0)                      # retired unused
+        if kind == wire.JOB:
+            break
+        _make_sandboxes(jobs, struct.unpack("<i", payload)[0])     # the server asks for more
     t = time.monotonic_ns()
     jobs.close()
     peer_pid, marks, sandbox_ns, request = wire.decode_job(payload)
@@ -59,14 +63,15 @@ def spare(server, jobs, run_command):
     serve(socket.socket(fileno=fds[0]), req, peer_pid, marks + [(t, "handover")], run_command, root)
 
 
-def _next_job(jobs):
-    """The next JOB from the server: ProtocolError on EOF (retired)."""
+def _next_job(jobs, kinds=wire.JOB):
+    """The next message from the server (a JOB, or one of `kinds`):
+    ProtocolError on EOF (retired)."""
     try:
-        return wire.receive(jobs, wire.JOB)
+        return wire.receive(jobs, kinds)
     except ConnectionResetError:
         # Said once when the server closed its end with something of ours
         # unread (a SANDBOX, a DONE), before what it had sent us.
-        return wire.receive(jobs, wire.JOB)
+        return wire.receive(jobs, kinds)
 
 
 def _make_sandboxes(jobs, wanted):

@@ -310,6 +310,25 @@ def test_a_hung_request_hurts_no_other_and_dies_with_its_client(rt, tmp_path):
     assert rt.call("list", "-q", timeout=30).returncode == 0
 
 
+def test_when_every_resident_worker_hangs_a_request_gets_a_worker_of_its_own(rt, tmp_path):
+    """No request waits behind a hung one: with every resident worker stuck
+    (RESIDENTS of them), the next light request is served by a worker
+    forked for it."""
+    from minioci.server import RESIDENTS
+    server = served(rt)
+    hung = []
+    for i in range(RESIDENTS):
+        os.mkfifo(tmp_path / f"log{i}")
+        hung.append(subprocess.Popen(rt.cmd("--log", tmp_path / f"log{i}", "list"), stdout=DEVNULL, stderr=DEVNULL))
+    wait_for(lambda: len([p for p in residents(server) if _opening_a_fifo(p)]) == RESIDENTS,
+             "every resident worker hangs")
+    r = rt.call("state", "nope", timeout=30)
+    assert (r.returncode, r.stderr) == (1, "minioci: container 'nope' does not exist\n")
+    for p in hung:
+        p.kill()
+        p.wait()
+
+
 def _opening_a_fifo(pid):
     """Whether process `pid` waits in open(2) of a FIFO for the other end."""
     try:
