@@ -76,14 +76,18 @@ def start(spec, container, opts, tl):
             container.save_seccomp(seccomp.bpf)
         # Recorded before anything else is made, so that `delete --force`
         # finds it all even if this process is killed half-way (parents
-        # are registered before they are made: see cgroups.remove).  The
-        # process and seccomp records are what `exec` inherits.
+        # are registered before they are made: see cgroups.remove), unless
+        # it finds the cgroup by the id alone (cgroups.find_named): then the
+        # save at the end is the only one.  The process and seccomp records
+        # are what `exec` inherits.
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
                                cgroup_dirs=cgroup.directories(), cgroup_path=cgroup.path,
                                cgroup_existing=cgroup.note_existing(), resources=spec.resources or {},
                                hooks=_hooks_as_dicts(spec), network=net.record() if net else None,
                                process=state.process_record(proc), seccomp=state.seccomp_record(seccomp))
-        container.save(data)
+        if data["cgroup_existing"] or not all(cgroups.named_after(os.path.basename(d), container.id)
+                                              for d in data["cgroup_dirs"]):
+            container.save(data)
         fifo_fd = console_fd = listener_fd = None
         if opts.create:
             os.mkfifo(container.exec_fifo, 0o600)
