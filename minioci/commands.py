@@ -125,7 +125,7 @@ def own_process(name, a):
 def _start_options(a, create):
     return ctr.StartOptions(create=create, pid_file=a.pid_file, console_socket=a.console_socket,
                             no_pivot=a.no_pivot, preserve_fds=_preserve_fds(a),
-                            detach=getattr(a, "detach", False))
+                            detach=getattr(a, "detach", False), no_new_keyring=a.no_new_keyring)
 
 
 def cmd_run(g, a, tl):
@@ -590,7 +590,7 @@ _RUN_FLAGS = [
     Flag(("console-socket",), "console_socket", "str", help="unix socket to send the pty master to"),
     Flag(("pid-file",), "pid_file", "str", help="write the container's host pid here"),
     Flag(("no-pivot",), "no_pivot", help="move the rootfs onto / and chroot instead of pivot_root"),
-    Flag(("no-new-keyring",), "no_new_keyring", help="accepted; minioci creates no session keyring"),
+    Flag(("no-new-keyring",), "no_new_keyring", help="keep the caller's session keyring (else: the container's own)"),
     Flag(("preserve-fds",), "preserve_fds", "int", 0, help="pass this many fds beyond stdio"),
 ]
 

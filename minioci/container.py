@@ -20,7 +20,7 @@ from .errors import ConfigError, MiniociError, SysError, strerror
 
 class StartOptions:
     def __init__(self, create=False, pid_file=None, console_socket=None, no_pivot=False,
-                 preserve_fds=0, detach=False, console_size=None):
+                 preserve_fds=0, detach=False, console_size=None, no_new_keyring=False):
         self.create = create
         self.pid_file = pid_file
         self.console_socket = console_socket
@@ -28,6 +28,7 @@ class StartOptions:
         self.preserve_fds = preserve_fds
         self.detach = detach
         self.console_size = console_size    # (rows, cols) for the pty, if known
+        self.no_new_keyring = no_new_keyring  # keep the caller's session keyring (runc's flag)
 
 
 class Started:
@@ -85,6 +86,8 @@ def start(spec, container, opts, tl):
                                cgroup_existing=cgroup.note_existing(), resources=spec.resources or {},
                                hooks=_hooks_as_dicts(spec), network=net.record() if net else None,
                                process=state.process_record(proc), seccomp=state.seccomp_record(seccomp))
+        if opts.no_new_keyring:
+            data["no_new_keyring"] = True       # exec keeps the caller's too (runc)
         if data["cgroup_existing"] or not all(cgroups.named_after(os.path.basename(d), container.id)
                                               for d in data["cgroup_dirs"]):
             container.save(data)
@@ -128,8 +131,8 @@ def start(spec, container, opts, tl):
 
         made_ahead = parent.made_ahead(spec, tl)
         undo.append(lambda: _close_all(made_ahead.values()))
-        the_plan = _plan(spec, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd, source_fds,
-                         made_ahead)
+        the_plan = _plan(spec, container.id, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd,
+                         source_fds, made_ahead)
         tl.mark("plan")
 
         if spec.namespaces.get("user"):         # joined by path: it has its maps already
@@ -219,16 +222,21 @@ def _cgroup_owner(spec):
                  if inside <= uid < inside + size), None)
 
 
-def _plan(spec, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None,
+def _plan(spec, cid, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None,
           source_fds=None, made_ahead=None):
     from . import plan as plan_mod
     ns = spec.namespaces
     return plan_mod.build(spec, plan_mod.Options(
         exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
         preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
-        console_size=opts.console_size,
+        console_size=opts.console_size, session_keyring=session_keyring(cid, opts.no_new_keyring),
         cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
         cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds, made_ahead=made_ahead))
+
+
+def session_keyring(cid, no_new_keyring):
+    """The name of a container's session keyring (runc's), or None."""
+    return None if no_new_keyring else f"_ses.{cid}"
 
 
 def rehearse_start(spec, container):
@@ -239,7 +247,7 @@ def rehearse_start(spec, container):
     from . import shim
     cgroup = _cgroup_settings(spec, container)[0]
     network_settings(spec, container)
-    shim.encode(_plan(spec, cgroup, StartOptions(), None))
+    shim.encode(_plan(spec, container.id, cgroup, StartOptions(), None))
 
 
 # The child keeps at most 64 fds it was given (native/spawn.c); beyond
@@ -447,16 +455,20 @@ def _mark_child_steps(tl, child, outcome):
 
 
 def _write_id_maps(pid, spec):
-    for name, mappings in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
-        text = "".join(f"{c} {h} {n}\n" for c, h, n in mappings)
-        try:
-            fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, text.encode())
-            finally:
-                os.close(fd)
-        except OSError as e:
-            raise MiniociError(f"write /proc/{pid}/{name}: {strerror(e.errno)}") from None
+    """The child's uid_map and gid_map, written through a procfs of our own
+    (native/procfs.c), as every write minioci makes under /proc is."""
+    from . import shim
+    root = shim.lib.mo_proc_root()
+    if root < 0:
+        raise MiniociError(f"open a procfs to write /proc/{pid}/uid_map: {strerror(-root)}")
+    try:
+        for name, mappings in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
+            text = "".join(f"{c} {h} {n}\n" for c, h, n in mappings).encode()
+            rc = shim.lib.mo_proc_write(root, f"{pid}/{name}".encode(), text, len(text))
+            if rc < 0:
+                raise MiniociError(f"write /proc/{pid}/{name}: {strerror(-rc)}")
+    finally:
+        os.close(root)
 
 
 def _namespace_paths(spec, pid):
@@ -583,7 +595,8 @@ def exec_in(c, data, status, proc, opts, tl):
         the_plan = plan_mod.build_exec(proc, namespaces, plan_mod.Options(
             console_fd=console_fd, preserve_fds=opts.preserve_fds, seccomp=seccomp,
             seccomp_listener_fd=listener_fd, console_size=opts.console_size,
-            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
+            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd,
+            session_keyring=session_keyring(cid, data.get("no_new_keyring", False))))
         tl.mark("plan")
         child = parent.spawn(the_plan)
         if listener_fd is not None:
