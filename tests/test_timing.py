@@ -8,9 +8,10 @@ from minioci.timing import Timeline, format_table
 
 BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 
-# Before the config: Python's start, or the served path's front end, server and worker.
+# Before the config: Python's start, or the served path's front end, server and worker
+# (a worker forked for the request, or a spare: "fork" or "handover", see check_structure).
 START = {"direct": ["interpreter", "imports", "config"],
-         "served": ["front end", "connect", "server", "config", "fork", "worker"]}
+         "served": ["front end", "connect", "server", "config", "worker"]}
 EXPECTED_ORDER = ["validate", "cgroup", "plan", "clone", "minioci-init",
                   "cgroup.join", "ns.ipc", "ns.net", "ns.mnt", "rootfs", "mount /proc", "mqueue",
                   "mount cgroup", "devices", "pivot_root", "masked paths", "capabilities", "exec"]
@@ -23,6 +24,8 @@ def check_structure(d, route="direct"):
         assert name in names, (name, names)
     if route == "served":       # no interpreter starts on the served path, and none is hidden
         assert "interpreter" not in names and "imports" not in names
+        assert ("fork" in names) != ("handover" in names), names
+        assert names.index("config") < names.index("fork" if "fork" in names else "handover") < names.index("worker")
     positions = [names.index(n) for n in expected]
     assert positions == sorted(positions), names
     assert all(p["ms"] >= 0 for p in d["phases"])
