@@ -144,7 +144,7 @@ def start(spec, container, opts, tl):
         # Saved with the status at the end (or before hooks that might ask):
         # until then `delete --force` finds the process by its cgroup, which
         # it is born in or joins first, and it dies with us (PDEATHSIG).
-        data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
+        data.update(pid=child.pid, pid_start=state.process_start_time(child.pid, exited_too=True),
                     namespaces=_namespace_paths(spec, child.pid))
         if listener_fd is not None:
             child.set_listener_state(lambda pid: notify.message(seccomp, container.id, pid, spec.bundle,
@@ -159,7 +159,7 @@ def start(spec, container, opts, tl):
             child.go()
         outcome = child.wait_report()
         if child.pid != data["pid"]:       # the plan forked (plan.py: late_pid, a PID namespace joined)
-            data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
+            data.update(pid=child.pid, pid_start=state.process_start_time(child.pid, exited_too=True),
                         namespaces=_namespace_paths(spec, child.pid))
         if outcome == "hooks":
             container.save(data)

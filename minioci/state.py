@@ -560,9 +560,12 @@ def _same_file(a, b):
         return False
 
 
-def process_start_time(pid):
+def process_start_time(pid, exited_too=False):
     """The process's start time in clock ticks (/proc/<pid>/stat field 22),
-    or None if it is gone: with the pid, it names one process for good."""
+    or None if it is gone: with the pid, it names one process for good.  A
+    zombie has exited (only its parent's wait is left): None, unless
+    `exited_too` (the start of a child that may have run to its end before
+    we look, which is still ours to record)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
@@ -570,14 +573,16 @@ def process_start_time(pid):
         return None
     # comm (field 2) may hold spaces and parentheses: split after the last ')'.
     fields = stat[stat.rindex(b")") + 2:].split()
-    if fields[0] == b"Z":        # a zombie has exited; only its parent's wait is left
+    if fields[0] == b"Z" and not exited_too:
         return None
     return int(fields[19])
 
 
 def is_alive(state):
-    pid = state.get("pid") or 0
-    return pid > 0 and process_start_time(pid) == state.get("pid_start")
+    """Whether the container's process runs: its pid, and the start time
+    recorded with it (none recorded: never)."""
+    pid, start = state.get("pid") or 0, state.get("pid_start")
+    return pid > 0 and start is not None and process_start_time(pid) == start
 
 
 def status(container, state):

@@ -545,3 +545,23 @@ def test_an_error_is_one_line_whatever_its_input_held(rt, tmp_path):
     r = rt.call("--log", tmp_path / "log.txt", "run", "-b", rt.bundle(cfg), rt.new_id())
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no\\nsuch" in r.stderr, r.stderr
     assert (tmp_path / "log.txt").read_text().count("\n") == 1
+
+
+def test_a_process_that_ran_to_its_end_before_its_start_was_read_is_not_alive():
+    """A container's process may exit before its parent reads its start time
+    (a `run` of `exit 3` joining a sandbox made ahead): the start is read
+    from the zombie, and with none recorded nothing counts as alive (the
+    gone pid's None once matched a recorded None: `state` said "running")."""
+    from minioci import state
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3)
+    deadline = time.monotonic() + 10
+    while state.process_start_time(pid) is not None:      # a zombie now: exited
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    start = state.process_start_time(pid, exited_too=True)
+    assert start is not None and not state.is_alive({"pid": pid, "pid_start": start})
+    os.waitpid(pid, 0)
+    assert state.process_start_time(pid, exited_too=True) is None
+    assert not state.is_alive({"pid": pid, "pid_start": None})
