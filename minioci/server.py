@@ -88,7 +88,6 @@ class Server:
         self.light = collections.deque()    # Light requests waiting for a resident worker
         self.sandboxes = collections.deque()  # sandboxes made ahead (by the spare): (fds, ns it took)
         self.poller = None
-        self.nice = os.getpriority(os.PRIO_PROCESS, 0)      # a spare gets it back with its request
         self.retired_served = 0             # requests served by resident workers that have ended
 
     # ---- the loop ---------------------------------------------------------
@@ -356,10 +355,6 @@ class Server:
             return None
         sp = self.spares[0]
         fds, ns = made if made is not None else ([], -1)
-        try:
-            os.setpriority(os.PRIO_PROCESS, sp.pid, self.nice)   # it had lowered its own (worker.spare)
-        except OSError:
-            pass
         try:
             wire.send(sp.sock, wire.JOB, wire.encode_job(peer_pid, marks, req.payload, ns),
                       [conn.fileno()] + fds + req.received)

@@ -42,12 +42,7 @@ def spare(server, jobs, run_command):
     server.forget()
     root = server.root
     _close_all_but([jobs.fileno()])
-    if os.geteuid() == 0:
-        # What a spare does ahead runs beside a request in flight (two vCPUs
-        # here): it takes what that leaves over.  The server gives it the
-        # server's own priority back with the request (root can raise it).
-        os.setpriority(os.PRIO_PROCESS, 0, AHEAD_NICE)
-    _rehearse(recent)
+    _rehearse(recent, root, lambda: _readable(jobs))
     _make_sandboxes(jobs, wanted)
     while True:
         try:
@@ -79,13 +74,17 @@ def _next_job(jobs, kinds=wire.JOB):
         return wire.receive(jobs, kinds)
 
 
+def _readable(sock):
+    import select
+    return bool(select.select([sock], [], [], 0)[0])
+
+
 def _make_sandboxes(jobs, wanted):
     """Make `wanted` sandboxes (minioci/sandbox.py) and send each to the
     server, unless a request comes first."""
-    import select
     from . import sandbox
     for _ in range(wanted):
-        if select.select([jobs], [], [], 0)[0]:
+        if _readable(jobs):
             return                           # a request (or EOF): it goes first
         made = sandbox.make()
         if made is None:
@@ -141,8 +140,6 @@ def resident(server, jobs, run_command):
             os._exit(1)                      # the server gone: the server tells the client (WORKER_EXIT)
         _between_requests(mine, env, umask)
 
-
-AHEAD_NICE = 19             # a spare's priority until it has a request
 
 # Where a worker keeps fds of its own across a request (a resident worker's
 # socket to the server, a spare's sandbox): above every fd number a client
@@ -258,12 +255,14 @@ def _become_the_client(conn, req, peer_pid, root, keep=()):
     return conn
 
 
-def _rehearse(recent):
+def _rehearse(recent, root=None, request_came=lambda: False):
     """Run now, on nothing that matters, the code a request runs first: the
     pages it writes are copied (fork's copy-on-write, ~3 us a page on this
     machine kind) before a client waits for them.  `recent`: (argv, cwd) of
-    the last requests that loaded a config.  Nothing here has an effect
-    outside this process; what fails is skipped."""
+    the last requests that loaded a config; `root`: the state root (an
+    entry is rehearsed in a scratch directory there).  Nothing here has an
+    effect outside this process; what fails is skipped; once
+    `request_came()`, the rest is: the request goes first."""
     env = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
@@ -274,6 +273,8 @@ def _rehearse(recent):
     from .timing import Timeline
     tl = Timeline()
     for argv, cwd in recent:
+        if request_came():
+            return
         try:
             g, rest = commands.parse_globals(argv[1:])
             cmd, args = commands.parse_command(rest)
@@ -284,6 +285,31 @@ def _rehearse(recent):
         tl.mark("rehearsal")
     leanjson.dumps(state.new_state("rehearsal", "/", "/", 0, {}))
     tl.as_dict(command="rehearsal")
+    if root is not None and not request_came():
+        _rehearse_state(root)
+
+
+def _rehearse_state(root):
+    """A state entry reserved, saved and removed, in a directory of this
+    worker's own in the state root (named as no container can be), which
+    goes with it."""
+    import shutil
+    from . import state
+    scratch = os.path.join(root, f"minioci:rehearsal:{os.getpid()}")
+    try:
+        os.mkdir(scratch, 0o700)
+    except OSError:
+        return
+    try:
+        c = state.Container(scratch, "rehearsal")
+        c.reserve()
+        c.save(state.new_state("rehearsal", "/", "/", 0, {}, cgroup_dirs=[], cgroup_path="/rehearsal"))
+        c.remove()
+    except Exception:
+        pass
+    finally:
+        state.release_removed()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _rehearse_light(run_command, root):
