@@ -42,7 +42,7 @@ def spare(server, jobs, run_command):
     server.forget()
     root = server.root
     _close_all_but([jobs.fileno()])
-    _rehearse(recent, root, lambda: _readable(jobs))
+    _rehearse(recent, lambda: _readable(jobs))
     _make_sandboxes(jobs, wanted)
     while True:
         try:
@@ -255,14 +255,13 @@ def _become_the_client(conn, req, peer_pid, root, keep=()):
     return conn
 
 
-def _rehearse(recent, root=None, request_came=lambda: False):
+def _rehearse(recent, request_came=lambda: False):
     """Run now, on nothing that matters, the code a request runs first: the
     pages it writes are copied (fork's copy-on-write, ~3 us a page on this
     machine kind) before a client waits for them.  `recent`: (argv, cwd) of
-    the last requests that loaded a config; `root`: the state root (an
-    entry is rehearsed in a scratch directory there).  Nothing here has an
-    effect outside this process; what fails is skipped; once
-    `request_came()`, the rest is: the request goes first."""
+    the last requests that loaded a config.  Nothing here has an effect
+    outside this process; what fails is skipped; once `request_came()`, the
+    rest is: the request goes first."""
     env = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
@@ -285,31 +284,6 @@ def _rehearse(recent, root=None, request_came=lambda: False):
         tl.mark("rehearsal")
     leanjson.dumps(state.new_state("rehearsal", "/", "/", 0, {}))
     tl.as_dict(command="rehearsal")
-    if root is not None and not request_came():
-        _rehearse_state(root)
-
-
-def _rehearse_state(root):
-    """A state entry reserved, saved and removed, in a directory of this
-    worker's own in the state root (named as no container can be), which
-    goes with it."""
-    import shutil
-    from . import state
-    scratch = os.path.join(root, f"minioci:rehearsal:{os.getpid()}")
-    try:
-        os.mkdir(scratch, 0o700)
-    except OSError:
-        return
-    try:
-        c = state.Container(scratch, "rehearsal")
-        c.reserve()
-        c.save(state.new_state("rehearsal", "/", "/", 0, {}, cgroup_dirs=[], cgroup_path="/rehearsal"))
-        c.remove()
-    except Exception:
-        pass
-    finally:
-        state.release_removed()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _rehearse_light(run_command, root):
