@@ -116,10 +116,17 @@ def config_to_load(g, name, a, cwd):
 
 def own_process(name, a):
     """Whether command `name`, with flags `a`, gets a process of its own
-    when served: those that start one (create, run, exec), and those that
-    run for long (events without --stats, bench).  The others run in a
-    resident worker (server.py)."""
-    return name in ("create", "run", "exec", "bench", "serve") or (name == "events" and not a.stats)
+    when served: those that run for long whatever happens (events without
+    --stats, bench).  The others run in a resident worker (server.py), which
+    a `run` or `exec` in the foreground keeps for as long as its process
+    runs."""
+    return name in ("bench", "serve") or (name == "events" and not a.stats)
+
+
+def starts_a_container(name):
+    """Whether command `name` may start a container's process (the server
+    gives its worker a sandbox made ahead)."""
+    return name in ("create", "run", "exec")
 
 
 def _start_options(a, create):

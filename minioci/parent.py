@@ -20,7 +20,8 @@ _remote_pid = None      # ... and its pid
 
 def serve_through(remote, pid):
     """This process is a server's worker: children are the front end's
-    (process `pid`)."""
+    (process `pid`); (None, None) when its request is done (a resident
+    worker)."""
     global _remote, _remote_pid
     _remote, _remote_pid = remote, pid
 

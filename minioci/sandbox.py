@@ -48,6 +48,13 @@ def give(fds, made_ns, floor):
         os.close(fd)
 
 
+def forget():
+    """Let go of an unused sandbox (a resident worker, between requests:
+    its fds are closed with the others)."""
+    global _given
+    _given = None
+
+
 def held():
     """The fds of this worker's sandbox, not yet used."""
     return list(_given.values()) if _given else []

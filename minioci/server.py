@@ -33,7 +33,7 @@ SHARED_NAMESPACES = ("mnt", "net", "pid", "ipc", "uts", "cgroup", "user", "time"
 REQUEST_WAIT = 5.0          # seconds a connection may take to send its request
 VALIDATED_CONFIGS = 64      # kept by spec.load (the most recently used)
 SPARE_WHILE_FEWER_WORKERS = 2
-SPARES = 6                  # spares kept when the server has been idle (IDLE): the start of a burst
+SPARES = 1                  # spares kept when the server has been idle (IDLE)
 IDLE = 0.02                 # seconds without a request after which another spare is forked
 RESIDENTS = 4               # resident workers at most (commands that start no process)
 STUCK = 0.1                 # seconds on one request after which a resident worker counts as stuck
@@ -166,8 +166,7 @@ class Server:
                 os.close(fd)
         for r in self.residents.values():
             r.retire()                   # it ends what it serves, sees EOF and exits
-            if r.conn is not None:
-                r.conn.close()
+            r.done()
         for item in self.light:         # the front end takes the claim back: the direct path
             item.req.close_fds()
             item.conn.close()
@@ -276,47 +275,67 @@ class Server:
         return r
 
     def _idle_resident(self):
-        """A resident worker with nothing to do, forked now if none is and
-        there are fewer than RESIDENTS; or None."""
+        """A resident worker with nothing to do: one that is, or a new one
+        if fewer than RESIDENTS serve (a worker on one request for more than
+        STUCK seconds, a `run` in the foreground or one that hangs, is
+        retired to make room: it ends with that request); or None."""
         r = next((r for r in self.residents.values() if r.idle()), None)
-        if r is None and len(self.residents) < RESIDENTS and not self.stopping:
-            r = self._fork_resident()
-        return r
+        if r is not None or self.stopping:
+            return r
+        serving = [r for r in self.residents.values() if r.sock is not None]
+        if len(serving) >= RESIDENTS:
+            now = time.monotonic()
+            long = [r for r in serving if now - r.since > STUCK]
+            if not long:
+                return None
+            min(long, key=lambda r: r.since).retire()
+        return self._fork_resident()
 
     def _stuck_at(self):
-        """When every resident worker will have been on its request for
-        STUCK seconds (if none finishes meanwhile)."""
-        return max((r.since for r in self.residents.values() if r.conn is not None), default=0) + STUCK
+        """When the resident worker that has been on its request longest
+        will have been for STUCK seconds."""
+        return min((r.since for r in self.residents.values() if r.sock is not None and r.job is not None),
+                   default=0) + STUCK
 
     def _dispatch_light(self):
-        """Hand the light requests waiting, oldest first, to idle resident
-        workers.  A request never waits behind another one in a worker (that
-        one may hang): it waits here while some resident worker makes
-        progress, and gets a worker of its own once each has been on one
-        request for STUCK seconds."""
-        now = time.monotonic()
+        """Hand the requests waiting, oldest first, to idle resident workers.
+        A request never waits behind another one in a worker (that one may
+        hang, or serve a container in the foreground): it waits here while
+        the resident workers make progress, or for a new one
+        (_idle_resident); if none can be had, a worker of its own."""
         while self.light:
             item = self.light[0]
             r = self._idle_resident()
-            if r is None and now < self._stuck_at():
+            if r is None and time.monotonic() < self._stuck_at():
                 return
             self.light.popleft()
+            now = time.monotonic()
             marks = item.marks + ([(time.monotonic_ns(), "queued")] if now - item.since > 0.0005 else [])
+            if r is not None and self._to_resident(r, item, marks):
+                continue                 # its fds are kept until DONE (see _reap)
             try:
-                if r is not None and self._to_resident(r, item, marks):
-                    continue
-                self._start_worker(item.conn, item.req, item.peer_pid, marks, container=False)
+                self._start_worker(item.conn, item.req, item.peer_pid, marks, container=item.container)
             finally:
                 item.req.close_fds()
 
     def _to_resident(self, r, item, marks):
+        """Send `item` to resident worker `r`, with a sandbox made ahead if
+        it may start a container; False if `r` is gone."""
+        made = self.sandboxes.popleft() if item.container and self.sandboxes else None
+        fds, ns = made if made is not None else ([], -1)
         try:
-            wire.send(r.sock, wire.JOB, wire.encode_job(item.peer_pid, marks, item.req.payload),
-                      [item.conn.fileno()] + item.req.received)
+            wire.send(r.sock, wire.JOB, wire.encode_job(item.peer_pid, marks, item.req.payload, ns),
+                      [item.conn.fileno()] + fds + item.req.received)
         except OSError:
             r.retire()
+            if made is not None:
+                self.sandboxes.appendleft(made)
             return False
-        r.conn = item.conn
+        for fd in fds:
+            os.close(fd)                 # the worker has them
+        if made is not None and self.spares:
+            self._ask_for_sandboxes(self.spares[-1])
+        r.job = item
         r.since = time.monotonic()
         r.served += 1
         if r.served >= RESIDENT_REQUESTS:
@@ -330,9 +349,7 @@ class Server:
             except (OSError, wire.ProtocolError):
                 kind = None
             if kind == wire.DONE:
-                if r.conn is not None:
-                    r.conn.close()
-                    r.conn = None
+                r.done()
                 self._dispatch_light()
                 return
         # EOF (it ended) or nonsense: no more requests go there; reaped in _reap
@@ -384,13 +401,16 @@ class Server:
             r = self.residents.pop(pid, None)
             if r is not None:
                 self.retired_served += r.served
-                if r.conn is not None:           # it died serving a request: the client ends as it did
+                if r.job is not None and r.job.unclaimed():
+                    # It died before it took the request: another worker will.
+                    self.light.appendleft(r.job)
+                    r.job = None
+                elif r.job is not None:          # it died serving a request: the client ends as it did
                     try:
-                        wire.send(r.conn, wire.WORKER_EXIT, struct.pack("<i", status))
+                        wire.send(r.job.conn, wire.WORKER_EXIT, struct.pack("<i", status))
                     except OSError:
                         pass
-                    r.conn.close()
-                    r.conn = None
+                    r.done()
                 if r.sock is not None:
                     try:
                         self.poller.unregister(r.sock)
@@ -475,7 +495,8 @@ class Server:
             marks = [(time.monotonic_ns(), "server")]
             parsed = _parse(req)
             if not (parsed and commands.own_process(parsed[1].name, parsed[2])):
-                self.light.append(Light(conn, req, pid, marks))
+                self.light.append(Light(conn, req, pid, marks,
+                                        bool(parsed) and commands.starts_a_container(parsed[1].name)))
                 req = None                     # its fds go with it
                 self._dispatch_light()
                 return
@@ -622,8 +643,8 @@ class Server:
         for r in self.residents.values():
             if r.sock is not None:
                 r.sock.detach()
-            if r.conn is not None:
-                r.conn.detach()
+            if r.job is not None:
+                r.job.conn.detach()
         for item in self.light:
             item.conn.detach()
         self.pending.clear()
@@ -656,17 +677,24 @@ class Spare:
 
 class Resident:
     """A resident worker, as the server sees it: its socket (None once
-    retired), and the connection of the request it serves, if any."""
+    retired), and the request it serves (a Light, its fds kept until it is
+    done), if any."""
 
     def __init__(self, pid, sock):
         self.pid = pid
         self.sock = sock
-        self.conn = None
+        self.job = None
         self.since = 0.0              # when it got the request it serves
         self.served = 0
 
     def idle(self):
-        return self.sock is not None and self.conn is None
+        return self.sock is not None and self.job is None
+
+    def done(self):
+        if self.job is not None:
+            self.job.req.close_fds()
+            self.job.conn.close()
+            self.job = None
 
     def retire(self):
         """No more requests: it ends what it serves, sees EOF and exits."""
@@ -676,11 +704,28 @@ class Resident:
 
 
 class Light:
-    """A request for a resident worker, waiting for one."""
+    """A request for a resident worker, waiting for one; `container`: it may
+    start a container's process (create, run, exec)."""
 
-    def __init__(self, conn, req, peer_pid, marks):
+    def __init__(self, conn, req, peer_pid, marks, container):
         self.conn, self.req, self.peer_pid, self.marks = conn, req, peer_pid, marks
+        self.container = container
         self.since = time.monotonic()
+
+    def unclaimed(self):
+        """Whether the claim is still in its pipe: no worker took the
+        request (and the front end did not take it back)."""
+        import array
+        import fcntl
+        import termios
+        if self.req.claim_fd is None:
+            return False
+        n = array.array("i", [0])
+        try:
+            fcntl.ioctl(self.req.claim_fd, termios.FIONREAD, n)
+        except OSError:
+            return False
+        return n[0] > 0
 
 
 def namespace_ids(pid):

@@ -102,10 +102,11 @@ def _make_sandboxes(jobs, wanted):
 def resident(server, jobs, run_command):
     """A worker that lives on: it serves the requests the server hands it
     (wire.JOB) one after another, each as a worker forked for it would, and
-    says DONE after each.  Only commands that start no process come here
-    (server.py: Server._light); a resident worker's pages, copied once, are
-    not copied again for every request.  Never returns: on EOF (the server
-    retired it, or stopped) it exits."""
+    says DONE after each.  Every command but those that run for long whatever
+    happens comes here (commands.own_process); a resident worker's pages,
+    copied once, are not copied again for every request, and what it has
+    run once is warm.  Never returns: on EOF (the server retired it, or
+    stopped) it exits."""
     import fcntl
     _default_signals()
     root = server.root
@@ -131,7 +132,11 @@ def resident(server, jobs, run_command):
             os._exit(0)                      # retired
         t = time.monotonic_ns()
         try:
-            peer_pid, marks, _, request = wire.decode_job(payload)
+            peer_pid, marks, sandbox_ns, request = wire.decode_job(payload)
+            if sandbox_ns >= 0:
+                from . import sandbox
+                sandbox.give(fds[1:4], sandbox_ns, RESIDENT_FD)
+                fds[1:4] = []
             req = wire.Request(request, fds[1:])
             if _serve(socket.socket(fileno=fds[0]), req, peer_pid, marks + [(t, "handover")], run_command, root,
                       jobs) is None:
@@ -153,7 +158,9 @@ def _between_requests(mine, env, umask):
     the root directory, the server's environment and umask, default
     signal handlers, the collector on, a quiet log."""
     import gc
-    from . import control, log, state
+    from . import control, log, parent, sandbox, state
+    parent.serve_through(None, None)
+    sandbox.forget()
     state.release_removed()
     _close_all_but([mine])
     for _ in range(3):
@@ -207,8 +214,7 @@ def _serve(conn, req, peer_pid, marks, run_command, root, jobs=None):
     for t, phase in marks:
         tl.mark(phase, t)
     tl.mark("worker")
-    if jobs is None:
-        parent.serve_through(remote.Parent(conn, req.fd_window), peer_pid)
+    parent.serve_through(remote.Parent(conn, req.fd_window), peer_pid)
     try:
         code = run_command(req.argv[1:], tl)
     except SystemExit as e:
@@ -225,17 +231,19 @@ def _serve(conn, req, peer_pid, marks, run_command, root, jobs=None):
         except (OSError, ValueError):
             pass
     _live_on_without(conn)
-    if jobs is not None:
-        # Free for the next request before this one's client is: a client
-        # that runs its next command at once finds this worker free.
-        try:
-            wire.send(jobs, wire.DONE)
-        except OSError:
-            pass                             # retired: the server has closed its end
     try:
         wire.send(conn, wire.EXIT, struct.pack("<i", code))
     except OSError:
         pass
+    if jobs is not None:
+        # Free for the next request right after the answer, before tidying
+        # up (its client's next command finds it free: the server reads DONE
+        # before new requests).  Not before the answer: a worker killed in
+        # between would take a request it never claims.
+        try:
+            wire.send(jobs, wire.DONE)
+        except OSError:
+            pass                             # retired: the server has closed its end
     return code
 
 

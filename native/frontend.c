@@ -766,16 +766,17 @@ static struct {
 
 static void forwarded(int sig)
 {
-    if (F.resident && sig != SIGCHLD && sig != SIGWINCH) {
+    if (F.resident && !F.foreground && sig != SIGCHLD && sig != SIGWINCH) {
         /* A resident worker serves others after us: it is never signalled.
          * This process ends as the signal says, and the worker, seeing its
          * client gone, dies with the request, as a direct path's process
-         * would have died of the signal. */
+         * would have died of the signal.  (In the foreground, signals are
+         * the container's, below.) */
         restore_signals();
         end_like(sig);
     }
-    if (F.resident) {
-        /* SIGCHLD, SIGWINCH: nothing to do, no process is ours */
+    if (F.resident && !F.foreground) {
+        /* SIGCHLD, SIGWINCH: nothing to do, no process is ours yet */
     } else if (!F.foreground && !F.worker) {
         if (sig != SIGCHLD && F.npending < (int)(sizeof F.pending / sizeof F.pending[0]))
             F.pending[F.npending++] = sig;     /* no worker has the request yet */

@@ -9,9 +9,10 @@ from minioci.timing import Timeline, format_table
 BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 
 # Before the config: Python's start, or the served path's front end, server and worker
-# (a worker forked for the request, or a spare: "fork" or "handover", see check_structure).
+# (a resident worker or a spare, "handover", or a worker forked for it, "fork": see
+# check_structure; the server looks the config up before a fork).
 START = {"direct": ["interpreter", "imports", "config"],
-         "served": ["front end", "connect", "server", "config", "worker"]}
+         "served": ["front end", "connect", "server", "worker", "config"]}
 EXPECTED_ORDER = ["validate", "cgroup", "plan", "clone", "minioci-init",
                   "cgroup.join", "ns.ipc", "ns.net", "ns.mnt", "rootfs", "mount /proc", "mqueue",
                   "mount cgroup", "devices", "pivot_root", "masked paths", "capabilities", "exec"]
@@ -25,7 +26,7 @@ def check_structure(d, route="direct"):
     if route == "served":       # no interpreter starts on the served path, and none is hidden
         assert "interpreter" not in names and "imports" not in names
         assert ("fork" in names) != ("handover" in names), names
-        assert names.index("config") < names.index("fork" if "fork" in names else "handover") < names.index("worker")
+        assert names.index("server") < names.index("fork" if "fork" in names else "handover") < names.index("worker")
     positions = [names.index(n) for n in expected]
     assert positions == sorted(positions), names
     assert all(p["ms"] >= 0 for p in d["phases"])
