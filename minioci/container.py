@@ -78,9 +78,10 @@ def start(spec, container, opts, tl):
         # Recorded before anything else is made, so that `delete --force`
         # finds it all even if this process is killed half-way (parents
         # are registered before they are made: see cgroups.remove), unless
-        # it finds the cgroup by the id alone (cgroups.find_named): then the
-        # save at the end is the only one.  The process and seccomp records
-        # are what `exec` inherits.
+        # it finds it by the id alone (cgroups.find_named: each directory is
+        # named after it, and no parent is to be made): then the save at the
+        # end is the only one.  The process and seccomp records are what
+        # `exec` inherits.
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
                                cgroup_dirs=cgroup.directories(), cgroup_path=cgroup.path,
                                cgroup_existing=cgroup.note_existing(), resources=spec.resources or {},
@@ -89,7 +90,7 @@ def start(spec, container, opts, tl):
         if opts.no_new_keyring:
             data["no_new_keyring"] = True       # exec keeps the caller's too (runc)
         if data["cgroup_existing"] or not all(cgroups.named_after(os.path.basename(d), container.id)
-                                              for d in data["cgroup_dirs"]):
+                                              and os.path.isdir(os.path.dirname(d)) for d in data["cgroup_dirs"]):
             container.save(data)
         fifo_fd = console_fd = listener_fd = None
         if opts.create:
