@@ -59,6 +59,7 @@ def start(spec, container, opts, tl):
     if opts.pid_file and not os.path.isdir(os.path.dirname(os.path.abspath(opts.pid_file))):
         raise MiniociError(f"--pid-file {opts.pid_file}: its directory does not exist")
     check_preserved_fds(opts.preserve_fds)
+    check_exec_size(proc, spec.file)
     if os.path.lexists(container.dir):     # said first (reserve() is what claims the id)
         raise MiniociError(f"container {container.id!r} already exists")
     _leave_out_ungrantable_capabilities(proc, spec.file)
@@ -337,6 +338,47 @@ def check_preserved_fds(n):
             raise MiniociError(f"--preserve-fds {n}: fd {fd} is not open") from None
 
 
+# What execve(2) takes (linux/binfmts.h, fs/exec.c): one string of at most
+# MAX_ARG_STRLEN bytes (its NUL counted), and all of them with their pointers
+# in a quarter of the stack limit, at most 6 MiB, at least ARG_MAX.
+MAX_ARG_STRLEN = ARG_MAX = 131072
+RLIMIT_STACK = 3
+
+
+def check_exec_size(proc, file):
+    """process.args and process.env must fit what execve takes: the kernel
+    would only say "argument list too long", and only at exec.  Refused here
+    naming the field and the limit, on either path, before anything is made.
+    Counts what minioci passes (not the HOME it may add, nor the path of
+    the program): only what execve would surely refuse is refused."""
+    count = len(proc.args) + len(proc.env)
+    chars = sum(map(len, proc.args)) + sum(map(len, proc.env)) + count
+    if 4 * chars + 8 * count <= ARG_MAX:         # the common case: far from any limit
+        return
+    total = 8 * max(len(proc.args), 1) + 8 * len(proc.env)
+    for name, values in (("args", proc.args), ("env", proc.env)):
+        for i, value in enumerate(values):
+            size = len(value.encode(errors="surrogateescape")) + 1
+            if size > MAX_ARG_STRLEN:
+                raise ConfigError(file, f"process.{name}[{i}]", f"{size - 1} bytes, more than the "
+                                  f"{MAX_ARG_STRLEN - 1} the kernel takes in one string of a program's "
+                                  "arguments or environment")
+            total += size
+    if total <= ARG_MAX:
+        return
+    stack = next((soft for resource, _, soft, _ in proc.rlimits if resource == RLIMIT_STACK), None)
+    if stack is None:                            # the container's parent's, inherited
+        with open(parent.proc_file("limits")) as f:
+            field = next(line for line in f if line.startswith("Max stack size")).split()[3]
+        stack = 2**64 - 1 if field == "unlimited" else int(field)
+    limit = max(min(6 << 20, stack // 4), ARG_MAX)
+    if total > limit:
+        raise ConfigError(file, "process.args and process.env", f"{total} bytes with their pointers, more "
+                          f"than the {limit} the kernel lets a program's arguments and environment take (a "
+                          f"quarter of its stack limit, {'unlimited' if stack >= 2**63 else stack}; at most "
+                          "6 MiB)")
+
+
 def _leave_out_ungrantable_capabilities(proc, file):
     """A capability outside minioci's own bounding set cannot be granted:
     the runtime-spec wants a warning, not a failure (this sandbox lacks
@@ -456,8 +498,8 @@ def _mark_child_steps(tl, child, outcome):
 
 
 def _write_id_maps(pid, spec):
-    """The child's uid_map and gid_map, written through a procfs of our own
-    (native/procfs.c), as every write minioci makes under /proc is."""
+    """The child's uid_map and gid_map, written as every write minioci
+    makes under /proc is: from a checked procfs root (native/procfs.c)."""
     from . import shim
     root = shim.lib.mo_proc_root()
     if root < 0:
@@ -607,6 +649,7 @@ def exec_in(c, data, status, proc, opts, tl):
         _mark_child_steps(tl, child, outcome)
         if opts.pid_file:
             write_pid_file(opts.pid_file, child.pid)
+            tl.mark("pid file")
         return child
     except BaseException:
         if child is not None:
@@ -629,9 +672,10 @@ def load(root, cid, lock=True):
     return c, data, state.status(c, data)
 
 
-def start_created(root, cid):
+def start_created(root, cid, tl):
     """`start`: release a created container's process into exec."""
     c, data, status = load(root, cid)
+    tl.mark("state")
     if status != "created":
         raise MiniociError(f"cannot start container {cid!r}: it is {status}, not created")
     try:
@@ -645,7 +689,10 @@ def start_created(root, cid):
     finally:
         os.close(fd)
     os.unlink(c.exec_fifo)
-    run_poststart(data)
+    tl.mark("start")
+    if data.get("hooks"):
+        run_poststart(data)
+        tl.mark("hooks.poststart")
     return c, data
 
 
@@ -695,7 +742,7 @@ def _kill(pid, sig):
         pass
 
 
-def delete(root, cid, force=False):
+def delete(root, cid, tl, force=False):
     """Remove a container: its processes (with force, or when it was only
     created), cgroup and state.  Unknown ids are fine with force (podman).
     A container whose state cannot be used is deleted (with force) by what
@@ -728,16 +775,23 @@ def delete(root, cid, force=False):
         return
     data["cgroup_dirs"] = dirs
     status = state.status(c, data)
+    tl.mark("state")
     if status in ("running", "paused") and not force:
         raise MiniociError(f"cannot delete container {cid!r}: it is {status} (use --force)")
     if status != "stopped":
         _kill_all(data)
+        tl.mark("kill")
     cgroups.remove(dirs, keep=data.get("cgroup_existing") or ())
+    tl.mark("cgroup.remove")
     if data.get("network"):
         from . import network
         network.teardown(data["network"])
+        tl.mark("network.remove")
     c.remove()
-    _run_hooks(data, "poststop", "stopped", 0)
+    tl.mark("state.remove")
+    if data.get("hooks"):
+        _run_hooks(data, "poststop", "stopped", 0)
+        tl.mark("hooks.poststop")
 
 
 def _delete_unknown(c, problem):

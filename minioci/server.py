@@ -763,10 +763,10 @@ def preload(what):
 WARM_MODULES = (
     "minioci.cgroups", "minioci.cgroups.devices", "minioci.cgroups.freezer", "minioci.cgroups.resources",
     "minioci.cgroups.stats", "minioci.cgroups.v1", "minioci.cgroups.v2", "minioci.commands",
-    "minioci.container", "minioci.hooks", "minioci.parent", "minioci.plan", "minioci.remote", "minioci.sandbox",
-    "minioci.seccomp", "minioci.seccomp.bpf", "minioci.seccomp.cache", "minioci.seccomp.key",
-    "minioci.seccomp.notify", "minioci.seccomp.profile", "minioci.shim", "minioci.spec", "minioci.state",
-    "minioci.terminal", "minioci.timing", "minioci.worker",
+    "minioci.container", "minioci.hooks", "minioci.hostconfig", "minioci.parent", "minioci.plan",
+    "minioci.remote", "minioci.sandbox", "minioci.seccomp", "minioci.seccomp.bpf", "minioci.seccomp.cache",
+    "minioci.seccomp.key", "minioci.seccomp.notify", "minioci.seccomp.profile", "minioci.shim", "minioci.spec",
+    "minioci.state", "minioci.terminal", "minioci.timing", "minioci.worker",
     "fcntl", "json", "prctl", "re", "subprocess", "termios", "traceback", "tty",
 )
 

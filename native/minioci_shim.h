@@ -46,7 +46,7 @@ enum mo_op {
     MO_OP_SETHOSTNAME,       /* s1 */
     MO_OP_SETDOMAINNAME,     /* s1 */
     MO_OP_WRITE_PROC,        /* write s2 to s1, a file under /proc (sysctl, oom_score_adj, time
-                                offsets), reached through a procfs of minioci's own (procfs.c) */
+                                offsets), reached from a checked procfs root (procfs.c) */
     MO_OP_LOOPBACK_UP,       /* bring lo up with one ioctl */
     MO_OP_RLIMIT,            /* setrlimit(i1, soft u1, hard u2) */
     MO_OP_CAP_BOUNDING,      /* drop every bounding capability not in u1 */
