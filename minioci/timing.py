@@ -17,7 +17,10 @@ from . import T_IMPORT, T_START
 
 
 class Timeline:
-    def __init__(self, start=T_START):
+    def __init__(self, start=T_START, pid=None):
+        # Whose run this is, in the names of timing files: this process, or
+        # a served request's front end (a resident worker serves many).
+        self.pid = pid or os.getpid()
         self.marks = [(start, None)]
         self.part_marks = []            # [(t, part)] inside the phase that ends next
         self.after_exit = []            # teardown phases, not part of startup
@@ -127,7 +130,7 @@ def report(timeline, mode, timing_dir=None, **extra):
     from . import leanjson
     text = leanjson.dumps(d) + "\n"
     if path and path.endswith("/"):
-        path = f"{path}{extra.get('command', 'minioci')}-{os.getpid()}.json"
+        path = f"{path}{extra.get('command', 'minioci')}-{timeline.pid}.json"
     if path:
         _write("MINIOCI_TIMING", path, text)
     if timing_dir:
@@ -136,7 +139,7 @@ def report(timeline, mode, timing_dir=None, **extra):
                 os.makedirs(timing_dir, 0o700, exist_ok=True)
             except OSError:
                 pass                    # said by _write
-        _write("timing_dir", os.path.join(timing_dir, f"{extra['id']}.{extra['command']}.{os.getpid()}.json"), text)
+        _write("timing_dir", os.path.join(timing_dir, f"{extra['id']}.{extra['command']}.{timeline.pid}.json"), text)
     if mode == "json":
         os.write(2, text.encode())
     elif mode:

@@ -208,7 +208,7 @@ def _serve(conn, req, peer_pid, marks, run_command, root, jobs=None):
     _die_with_client(conn)
     from . import parent, remote
     from .timing import Timeline
-    tl = Timeline(start=req.t_start)
+    tl = Timeline(start=req.t_start, pid=peer_pid)
     tl.mark("front end", req.t_connect)
     tl.mark("connect", req.t_sent)
     for t, phase in marks:

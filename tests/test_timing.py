@@ -65,6 +65,21 @@ def test_minioci_timing_env_writes_json(rt, route, tmp_path):
     check_structure(json.loads(out.read_text()), route)
 
 
+def test_minioci_timing_dir_gets_a_file_per_command(rt, route, tmp_path):
+    """MINIOCI_TIMING=dir/: one file per command, named by the minioci
+    command's pid (served, one resident worker serves them all)."""
+    out = tmp_path / "timings"
+    out.mkdir()
+    bundle = rt.bundle(base_config(["true"]))
+    for _ in range(3):
+        r = rt.run(bundle, env={**os.environ, "MINIOCI_TIMING": f"{out}/"})
+        assert r.returncode == 0, r.stderr
+    files = sorted(os.listdir(out))
+    assert len(files) == 3 and all(f.startswith("run-") and f.endswith(".json") for f in files)
+    for f in files:
+        check_structure(json.loads((out / f).read_text()), route)
+
+
 def test_phases_add_up_even_when_marks_interleave():
     tl = Timeline(start=0)
     tl.mark("a", 10)
