@@ -4,11 +4,14 @@ A long-lived process with minioci imported and warm listens on
 `<root>/serve.sock` (mode 0600), or on a socket systemd passes it
 (LISTEN_FDS).  The `minioci` command (native/frontend.c) sends each request
 there: its argv, environment, working directory, umask and fds.  Per request
-the server checks the peer (root only, in this server's namespaces, the same
-build), looks the bundle's config up in its cache of validated configs
-(parsing it only if it is new), and forks a worker (worker.py), which runs the
-same command code as the direct path.  The front end stays the container's
-parent: see parent.py and remote.py.
+the server checks the peer (the server's own uid, in this server's
+namespaces, the same build) and hands the request to a resident worker
+(worker.resident): a warm process forked once, which serves one request
+after another with the same command code as the direct path, with a sandbox
+made ahead (sandbox.py) if the command may start a container.  Only what runs
+for long whatever happens (a streaming `events`, `bench`) gets a worker of
+its own: the spare, forked ahead, or a fork now.  The front end stays the
+container's parent: see parent.py and remote.py.
 
 Anything the server cannot serve it refuses, and the front end runs the
 direct path instead; nothing is ever done twice (wire.py: the claim).
@@ -33,10 +36,8 @@ SHARED_NAMESPACES = ("mnt", "net", "pid", "ipc", "uts", "cgroup", "user", "time"
 REQUEST_WAIT = 5.0          # seconds a connection may take to send its request
 VALIDATED_CONFIGS = 64      # kept by spec.load (the most recently used)
 SPARE_WHILE_FEWER_WORKERS = 2
-SPARES = 1                  # spares kept when the server has been idle (IDLE)
-IDLE = 0.02                 # seconds without a request after which another spare is forked
-RESIDENTS = 4               # resident workers at most (commands that start no process)
-STUCK = 0.1                 # seconds on one request after which a resident worker counts as stuck
+RESIDENTS = 4               # resident workers at most (more, each on a long request, are retired)
+STUCK = 0.1                 # seconds on one request after which a resident worker may be retired
 RESIDENT_REQUESTS = 10000   # served by one before it is retired (and a fresh one forked)
 
 
@@ -84,8 +85,8 @@ class Server:
         self.spares = []
         self.recent = collections.deque(maxlen=2)    # (argv, cwd) of requests that loaded a config
         self.cgroup_hold = None             # cgroups.hold_default_parent()'s
-        self.residents = {}                 # pid → Resident: workers that serve light commands, one after another
-        self.light = collections.deque()    # Light requests waiting for a resident worker
+        self.residents = {}                 # pid → Resident: workers that serve one request after another
+        self.waiting = collections.deque()  # requests waiting for a resident worker (Waiting)
         self.sandboxes = collections.deque()  # sandboxes made ahead (by the spare): (fds, ns it took)
         self.poller = None
         self.retired_served = 0             # requests served by resident workers that have ended
@@ -102,17 +103,13 @@ class Server:
         poller.register(wake_r, select.POLLIN)
         while not self.stopping:
             deadlines = [d for _, d in self.pending.values()]
-            if self.light:
+            if self.waiting:
                 deadlines.append(self._stuck_at())
-            if len(self.spares) < SPARES:
-                deadlines.append(time.monotonic() + IDLE)
             timeout = max(0, min(deadlines) - time.monotonic()) * 1000 if deadlines else None
             try:
                 events = poller.poll(timeout)
             except InterruptedError:
                 continue
-            if not events and len(self.spares) < SPARES and not self.light and not self.stopping:
-                self._fork_spare()           # idle: one more ready for the start of a burst
             residents = self.resident_fds
             spares = {sp.sock.fileno(): sp for sp in self.spares}
             # Residents first: one that said DONE is free for a request that came meanwhile.
@@ -132,7 +129,7 @@ class Server:
                     self._serve_one(conn)
                 if self.stopping:
                     break
-            self._dispatch_light()
+            self._dispatch()
             now = time.monotonic()
             for fd, (conn, deadline) in list(self.pending.items()):
                 if deadline < now:
@@ -140,8 +137,7 @@ class Server:
                     del self.pending[fd]
                     conn.close()
             # A spare is worth it while requests come one at a time; in a
-            # burst, workers fork directly (a spare's rehearsal is CPU they
-            # need); more spares come when the server is idle (above).
+            # burst, workers fork directly (a spare's rehearsal is CPU they need).
             if not self.spares and not self.stopping and len(self.workers) < SPARE_WHILE_FEWER_WORKERS:
                 self._fork_spare()
             if not self.residents and not self.stopping:
@@ -167,7 +163,7 @@ class Server:
         for r in self.residents.values():
             r.retire()                   # it ends what it serves, sees EOF and exits
             r.done()
-        for item in self.light:         # the front end takes the claim back: the direct path
+        for item in self.waiting:         # the front end takes the claim back: the direct path
             item.req.close_fds()
             item.conn.close()
         if self.cgroup_hold is not None:
@@ -246,7 +242,7 @@ class Server:
                 os.close(fd)
         self._retire_spare(sp)
 
-    # ---- resident workers: commands that start no process, without a fork ----
+    # ---- resident workers: no fork per request ----
 
     @property
     def resident_fds(self):
@@ -297,18 +293,18 @@ class Server:
         return min((r.since for r in self.residents.values() if r.sock is not None and r.job is not None),
                    default=0) + STUCK
 
-    def _dispatch_light(self):
+    def _dispatch(self):
         """Hand the requests waiting, oldest first, to idle resident workers.
         A request never waits behind another one in a worker (that one may
         hang, or serve a container in the foreground): it waits here while
         the resident workers make progress, or for a new one
         (_idle_resident); if none can be had, a worker of its own."""
-        while self.light:
-            item = self.light[0]
+        while self.waiting:
+            item = self.waiting[0]
             r = self._idle_resident()
             if r is None and time.monotonic() < self._stuck_at():
                 return
-            self.light.popleft()
+            self.waiting.popleft()
             now = time.monotonic()
             marks = item.marks + ([(time.monotonic_ns(), "queued")] if now - item.since > 0.0005 else [])
             if r is not None and self._to_resident(r, item, marks):
@@ -350,7 +346,7 @@ class Server:
                 kind = None
             if kind == wire.DONE:
                 r.done()
-                self._dispatch_light()
+                self._dispatch()
                 return
         # EOF (it ended) or nonsense: no more requests go there; reaped in _reap
         self.poller.unregister(r.sock)
@@ -403,7 +399,7 @@ class Server:
                 self.retired_served += r.served
                 if r.job is not None and r.job.unclaimed():
                     # It died before it took the request: another worker will.
-                    self.light.appendleft(r.job)
+                    self.waiting.appendleft(r.job)
                     r.job = None
                 elif r.job is not None:          # it died serving a request: the client ends as it did
                     try:
@@ -495,10 +491,10 @@ class Server:
             marks = [(time.monotonic_ns(), "server")]
             parsed = _parse(req)
             if not (parsed and commands.own_process(parsed[1].name, parsed[2])):
-                self.light.append(Light(conn, req, pid, marks,
+                self.waiting.append(Waiting(conn, req, pid, marks,
                                         bool(parsed) and commands.starts_a_container(parsed[1].name)))
                 req = None                     # its fds go with it
-                self._dispatch_light()
+                self._dispatch()
                 return
             heavy = self._warm(req, parsed)
             if heavy is not None:
@@ -645,12 +641,12 @@ class Server:
                 r.sock.detach()
             if r.job is not None:
                 r.job.conn.detach()
-        for item in self.light:
+        for item in self.waiting:
             item.conn.detach()
         self.pending.clear()
         self.workers.clear()
         self.residents.clear()
-        self.light.clear()
+        self.waiting.clear()
         self.sandboxes.clear()          # their fds are closed with the server's others
 
 
@@ -677,7 +673,7 @@ class Spare:
 
 class Resident:
     """A resident worker, as the server sees it: its socket (None once
-    retired), and the request it serves (a Light, its fds kept until it is
+    retired), and the request it serves (a Waiting, its fds kept until it is
     done), if any."""
 
     def __init__(self, pid, sock):
@@ -703,7 +699,7 @@ class Resident:
             self.sock = None
 
 
-class Light:
+class Waiting:
     """A request for a resident worker, waiting for one; `container`: it may
     start a container's process (create, run, exec)."""
 

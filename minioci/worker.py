@@ -297,7 +297,7 @@ def _rehearse(recent, request_came=lambda: False):
 def _rehearse_light(run_command, root):
     """A resident worker's rehearsal: commands that change nothing (a list
     of the state root, the state of an id no container can have), their
-    output to /dev/null, so that the pages the light commands write are
+    output to /dev/null, so that the pages those commands write are
     copied before a client waits for them."""
     from .timing import Timeline
     for argv in (["--root", root, "list"], ["--root", root, "state", "minioci:rehearsal"]):
