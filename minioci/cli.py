@@ -30,6 +30,9 @@ def main(argv=None, tl=None):
         if g.log or g.debug:
             from . import log
             log.configure(g.log, g.log_format, g.debug)
+        if g.rootless:
+            from . import rootless
+            rootless.set_mode(g.rootless)
         if g.version:
             return _version()
         if not rest or g.help or rest[0] in ("help", "-h", "--help"):

@@ -55,8 +55,9 @@ class Plan:
     """
 
     def __init__(self, clone_flags, cgroup_fd, steps, uid_mappings, gid_mappings, preserve_fds=0,
-                 parent_setup=False, source_fds=()):
+                 parent_setup=False, source_fds=(), file=None):
         self.parent_setup = parent_setup
+        self.file = file                    # the config a step's "field" is in (failure)
         self.source_fds = list(source_fds)  # bind sources the parent opened (Options.source_fds)
         self.clone_flags = clone_flags
         self.cgroup_fd = cgroup_fd
@@ -84,7 +85,16 @@ class Plan:
             steps.append(step)
         return Plan(self.clone_flags, numbers.get(self.cgroup_fd, self.cgroup_fd), steps, self.uid_mappings,
                     self.gid_mappings, self.preserve_fds, self.parent_setup,
-                    [numbers.get(fd, fd) for fd in self.source_fds])
+                    [numbers.get(fd, fd) for fd in self.source_fds], self.file)
+
+    def failure(self, index, message):
+        """The error for the child's failure at step `index`: named by the
+        file and JSON path the step comes from, where it has one (a step's
+        "field": a mount, an rlimit, a sysctl, oomScoreAdj), since what a
+        kernel refuses in a user namespace is a field it cannot honour."""
+        from .errors import ConfigError, MiniociError
+        field = self.steps[index].get("field") if 0 <= index < len(self.steps) else None
+        return ConfigError(self.file, field, message) if field and self.file else MiniociError(message)
 
     def ops(self):
         return [s["op"] for s in self.steps]
@@ -189,7 +199,7 @@ def build(spec, opts=None):
     if spec.domainname is not None:
         add("setdomainname", "hostname", name=spec.domainname)
     for key, value in spec.sysctl.items():
-        add("write_proc", "sysctl", path=sysctl_path(key), content=value)
+        add("write_proc", "sysctl", path=sysctl_path(key), content=value, field=f"linux.sysctl.{key}")
     if mount_ns:
         for p in spec.readonly_paths:
             add("readonly", "readonly paths", path=p)
@@ -206,7 +216,7 @@ def build(spec, opts=None):
         dev_tmpfs = any(m.destination == "/dev" and not m.bind for m in spec.mounts)
         _process(proc, opts, add, _hook_steps(spec, "startContainer", 1), console=mount_ns and dev_tmpfs)
     return Plan(clone_flags, cgroup_fd, steps, spec.uid_mappings, spec.gid_mappings, opts.preserve_fds,
-                parent_setup="user" in new, source_fds=opts.source_fds.values())
+                parent_setup="user" in new, source_fds=opts.source_fds.values(), file=spec.file)
 
 
 def build_exec(proc, namespaces, opts):
@@ -286,7 +296,7 @@ def _rootfs(spec, opts, add):
                 raise ValueError("plan needs cgroup_mounts for a cgroup mount")
             steps = opts.cgroup_mounts(m)
             for s in steps:
-                add(**s)
+                add(**dict(s, field=m.path))
         elif m.type == "mqueue":
             # Lazy mqueue: mounted only because the config asks.  A fresh
             # mqueue filesystem, also without an IPC namespace of its own
@@ -294,7 +304,7 @@ def _rootfs(spec, opts, add):
             # it; the shim binds the host's /dev/mqueue only where the kernel
             # refuses the mount (a user namespace without its own IPC one).
             # Its own phase, so its cost shows.
-            add("mqueue", "mqueue", destination=m.destination, flags=m.flags & ~(MS_BIND | MS_REC))
+            add("mqueue", "mqueue", destination=m.destination, flags=m.flags & ~(MS_BIND | MS_REC), field=m.path)
         else:
             kind = 1
             if m.bind and not os.path.isdir(m.source):
@@ -308,11 +318,11 @@ def _rootfs(spec, opts, add):
                 fields["copyup"] = 1
             if m.in_proc:
                 fields["in_proc"] = m.in_proc
-            add("mount", f"mount {m.destination}", **fields)
+            add("mount", f"mount {m.destination}", field=m.path, **fields)
         if m.attr_set or m.attr_clr:
             # rro, rnosuid...: this mount and all below it (mount_setattr)
             add("setattr", f"mount {m.destination}", path=m.destination, attr_set=m.attr_set,
-                attr_clr=m.attr_clr)
+                attr_clr=m.attr_clr, field=m.path)
     # A /dev of the container's own gets pts and shm even when the config has
     # no mounts for them (runc's default spec always lists both).
     dev_tmpfs = any(m.destination == "/dev" and not m.bind for m in spec.mounts)
@@ -397,13 +407,15 @@ def _makedev(major, minor):
     return ((major & 0xfff) << 8) | ((major & ~0xfff) << 32) | (minor & 0xff) | ((minor & ~0xff) << 12)
 
 
-def _process(proc, opts, add, start_hooks=(), console=False):
+def _process(proc, opts, add, start_hooks=(), console=False, path="process"):
     """The process's own settings; `console`: its terminal is also the
-    container's /dev/console (not for exec, nor without a /dev of its own)."""
+    container's /dev/console (not for exec, nor without a /dev of its own).
+    `path`: where the process is in its file, for the steps' fields."""
     if proc.oom_score_adj is not None:
-        add("write_proc", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj))
-    for resource, name, soft, hard in proc.rlimits:
-        add("rlimit", "rlimits", resource=resource, name=name, soft=soft, hard=hard)
+        add("write_proc", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj),
+            field=f"{path}.oomScoreAdj")
+    for i, (resource, name, soft, hard) in enumerate(proc.rlimits):
+        add("rlimit", "rlimits", resource=resource, name=name, soft=soft, hard=hard, field=f"{path}.rlimits[{i}]")
     # As root, before any capability is dropped (realtime needs CAP_SYS_NICE).
     if proc.scheduler is not None:
         add("scheduler", "process", attr=_sched_attr(*proc.scheduler))

@@ -60,7 +60,7 @@ FIELDS = {
 }
 OPS = {name: getattr(lib, "MO_OP_" + name.upper()) for name in FIELDS}
 # Keys a step carries for Python only.
-_PY_ONLY = ("op", "phase")
+_PY_ONLY = ("op", "phase", "field")
 # The executable a container's process runs until it execs (native/init.c).
 EXE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", "minioci")
 
@@ -202,7 +202,7 @@ class Child:
         sh = self._c.shared
         msg = ffi.string(sh.msg).decode(errors="replace")
         err = sh.err
-        return MiniociError(f"{msg}: {strerror(err)}" if err else msg)
+        return self.plan.failure(sh.failed_step, f"{msg}: {strerror(err)}" if err else msg)
 
     def step_times(self):
         """(t_clone, t_child, t_init, [end of each step]) in CLOCK_MONOTONIC

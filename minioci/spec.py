@@ -893,6 +893,8 @@ def _check_consistency(c, spec):
         value = getattr(spec, key)
         if value is not None and len(value.encode()) > HOST_NAME_MAX:
             c.fail(key, f"must be at most {HOST_NAME_MAX} bytes, not {len(value.encode())}")
+    if ns.get("user") == "":
+        _check_mount_ids(c, spec)
     for m in spec.mounts:
         if m.idmap and not m.uid_mappings and "user" not in ns:
             c.fail(f"{m.path}.options", f"{m.idmap} maps ids through the container's user namespace "
@@ -906,6 +908,20 @@ def _check_consistency(c, spec):
         c.fail("linux.timeOffsets", "needs a time namespace (linux.namespaces has no 'time')")
     for key in spec.sysctl:
         _check_sysctl(c, key, ns, spec)
+
+
+def _check_mount_ids(c, spec):
+    """uid= and gid= mount options (devpts' gid=5) name ids in the new user
+    namespace, where the kernel refuses one its mappings lack (runc refuses
+    them too; `minioci spec --rootless` leaves gid=5 out)."""
+    for m in spec.mounts:
+        for opt in m.data.split(",") if "id=" in m.data else ():
+            kind, _, value = opt.partition("=")
+            if kind in ("uid", "gid") and value.isdigit():
+                maps = spec.uid_mappings if kind == "uid" else spec.gid_mappings
+                if not any(inside <= int(value) < inside + size for inside, _, size in maps):
+                    c.fail(f"{m.path}.options", f"{opt}: {kind} {value} is not mapped in the container's user "
+                                                f"namespace (linux.{kind}Mappings), where the kernel refuses it")
 
 
 def _check_without_mount_namespace(c, spec):

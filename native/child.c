@@ -539,10 +539,9 @@ static void step_mount(const struct mo_step *s)
     check_in_proc(s, fd);
     fd_path(target, sizeof target, fd);
     int under = -1;        /* tmpcopyup: the directory the new mount will cover */
-    struct stat under_st;
     if (s->u3) {
         under = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (under < 0 || fstat(under, &under_st) < 0)
+        if (under < 0)
             fail(errno, "open %s to copy it up", s->s2);
     }
 
@@ -556,7 +555,13 @@ static void step_mount(const struct mo_step *s)
             fail(errno, "mount %s on %s", s->s1, s->s2);
         close(s->i2);
     } else if (mount(s->s1, target, s->s3, first, bind ? NULL : s->s4) < 0) {
-        fail(errno, "mount %s on %s", s->s1 && *s->s1 ? s->s1 : s->s3, s->s2);
+        /* A read-only sysfs in a user namespace that does not own our
+         * network namespace (rootless, sharing the host's): the host's /sys,
+         * bound read-only, as crun does. */
+        if (!(errno == EPERM && s->s3 && strcmp(s->s3, "sysfs") == 0 && (flags & MS_RDONLY)) ||
+            mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) < 0)
+            fail(errno, "mount %s on %s", s->s1 && *s->s1 ? s->s1 : s->s3, s->s2);
+        bind = 1;
     }
     close(fd);
     if (under >= 0) {
@@ -564,10 +569,11 @@ static void step_mount(const struct mo_step *s)
         char p[64];
         fd_path(p, sizeof p, top);
         int to = top < 0 ? -1 : open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* The entries keep their modes and owners; the mount's root keeps
+         * tmpfs's own (1777, or mode=), as with runc and crun: podman's
+         * --tmpfs of a directory the image lacks must be writable by any
+         * user. */
         if (to < 0 || copy_tree(under, to, 0) < 0)
-            fail(errno, "tmpcopyup %s", s->s2);
-        /* the new mount's root takes the directory's mode and owner */
-        if (fchmod(to, under_st.st_mode & 07777) < 0 || fchown(to, under_st.st_uid, under_st.st_gid) < 0)
             fail(errno, "tmpcopyup %s", s->s2);
         close(to);
         close(top);
@@ -619,6 +625,20 @@ static void step_mqueue(const struct mo_step *s)
     }
 }
 
+/* Bind the host's node at `source` onto a file made at `dest` (a container
+ * path): a device in a user namespace, where mknod is not allowed. */
+static void bind_host_node(const char *source, const char *dest)
+{
+    char target[64];
+    int fd = open_in_root(dest, MO_TARGET_FILE);
+    if (fd < 0)
+        fail(errno, "create %s", dest);
+    fd_path(target, sizeof target, fd);
+    if (mount(source, target, NULL, MS_BIND, NULL) < 0)
+        fail(errno, "bind %s on %s", source, dest);
+    close(fd);
+}
+
 static void step_mknod(const struct mo_step *s)
 {
     const char *name;
@@ -626,6 +646,14 @@ static void step_mknod(const struct mo_step *s)
     if (dir < 0)
         fail(errno, "create directory for %s", s->s2);
     if (mknodat(dir, name, (mode_t)s->u1, (dev_t)s->u2) < 0) {
+        if (errno == EPERM && !S_ISFIFO((mode_t)s->u1)) {
+            /* Root of a user namespace someone else made (rootless podman):
+             * the host's node is bound instead, as runc does; its mode and
+             * owner stay the host's. */
+            close(dir);
+            bind_host_node(s->s2, s->s2);
+            return;
+        }
         if (errno != EEXIST)
             fail(errno, "mknod %s", s->s2);
         /* runtime-spec: a file already at the path that is not the
@@ -663,14 +691,7 @@ static void step_mkdir(const struct mo_step *s)
 
 static void step_bind_dev(const struct mo_step *s)
 {
-    char target[64];
-    int fd = open_in_root(s->s2, MO_TARGET_FILE);
-    if (fd < 0)
-        fail(errno, "create %s", s->s2);
-    fd_path(target, sizeof target, fd);
-    if (mount(s->s1, target, NULL, MS_BIND, NULL) < 0)
-        fail(errno, "bind %s on %s", s->s1, s->s2);
-    close(fd);
+    bind_host_node(s->s1, s->s2);
 }
 
 static void step_symlink(const struct mo_step *s)
