@@ -282,17 +282,6 @@ def session_keyring(cid, no_new_keyring):
     return None if no_new_keyring else f"_ses.{cid}"
 
 
-def rehearse_start(spec, container):
-    """What start() works out before it changes anything (cgroup settings,
-    the plan and its encoding), with no effect: a server's spare worker runs
-    it ahead of a request, so that the pages this code writes are copied
-    (fork's copy-on-write) before a client waits for them (worker.py)."""
-    from . import shim
-    cgroup = _cgroup_settings(spec, container)[0]
-    network_settings(spec, container)
-    shim.encode(_plan(spec, container.id, cgroup, StartOptions(), None))
-
-
 # The child keeps at most 64 fds it was given (native/spawn.c); beyond
 # these, bind sources are reached by path.
 _MAX_SOURCE_FDS = 48

@@ -79,11 +79,9 @@ class Server:
         self.pending = {}                   # fd → (connection, deadline): no request yet
         self.stopping = False
         self.stale = False
-        self.loaded = set()                 # heavy modules imported after a first use
         self.own_namespaces = namespace_ids("self")
-        # Workers forked ahead (worker.spare), oldest first: Spare(pid, its socket, what it knows).
+        # Workers forked ahead (worker.spare), oldest first.
         self.spares = []
-        self.recent = collections.deque(maxlen=2)    # (argv, cwd) of requests that loaded a config
         self.cgroup_hold = None             # cgroups.hold_default_parent()'s
         self.residents = {}                 # pid → Resident: workers that serve one request after another
         self.waiting = collections.deque()  # requests waiting for a resident worker (Waiting)
@@ -188,11 +186,6 @@ class Server:
 
     # ---- the spare: a worker forked before the request that needs it --------
 
-    def _knows(self):
-        """What a worker inherits that changes: configs kept, modules loaded."""
-        from . import spec
-        return spec.validated_generation(), frozenset(self.loaded)
-
     def _fork_spare(self):
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         gc.freeze()                      # a worker's collections leave the server's objects (and pages) alone
@@ -211,7 +204,7 @@ class Server:
             finally:
                 os._exit(255)            # not reached
         theirs.close()
-        self.spares.append(Spare(pid, mine, self._knows()))
+        self.spares.append(Spare(pid, mine))
         self.poller.register(mine, select.POLLIN)
 
     def sandboxes_wanted(self):
@@ -359,11 +352,7 @@ class Server:
 
     def _hand_over(self, conn, req, peer_pid, marks, made):
         """Give the request (and the sandbox `made`, if any) to the oldest
-        spare that knows all the server knows (the others are retired); its
-        pid, or None."""
-        knows = self._knows()
-        for sp in [sp for sp in self.spares if sp.knows != knows]:
-            self._retire_spare(sp)
+        spare; its pid, or None."""
         if not self.spares:
             return None
         sp = self.spares[0]
@@ -496,11 +485,7 @@ class Server:
                 req = None                     # its fds go with it
                 self._dispatch()
                 return
-            heavy = self._warm(req, parsed)
-            if heavy is not None:
-                marks.append((time.monotonic_ns(), "config"))
             self._start_worker(conn, req, pid, marks)
-            self._load_later(heavy)
         finally:
             if req is not None:
                 req.close_fds()
@@ -559,49 +544,6 @@ class Server:
             return "the request lacks its working directory"
         return None
 
-    def _warm(self, req, parsed):
-        """Before forking: the bundle's config validated (or found in the
-        cache), so that the worker inherits it, if it was seen before (a
-        config seen for the first time is the worker's to parse:
-        spec.load_if_seen).  Returns what the config will need that is heavy
-        to import (loaded after the fork, see _load_later), or None if the
-        command loads no config.  A config with errors is left for the
-        worker to report."""
-        from . import spec
-        if parsed is None or parsed[2] is None or not req.cwd.startswith("/"):
-            return None
-        g, cmd, args = parsed
-        try:
-            where = commands.config_to_load(g, cmd.name, args, req.cwd)
-            if where is None:
-                return None
-            loaded = spec.load_if_seen(*where, cwd=req.cwd)
-        except (MiniociError, OSError, ValueError):
-            return ()
-        if loaded is None:
-            return ()                             # seen for the first time: the worker parses it
-        if not any(cwd == req.cwd and argv == req.argv for argv, cwd in self.recent):
-            self.recent.appendleft((req.argv, req.cwd))
-        heavy = []
-        if any(k.startswith("org.minioci.net.") and v != "loopback" for k, v in loaded.annotations.items()):
-            heavy.append("network")
-        if loaded.seccomp is not None:
-            heavy.append("seccomp")
-            from . import seccomp
-            try:
-                seccomp.warm(loaded, os.path.join(req.cwd, g.root))      # its cache key, once
-            except (MiniociError, OSError):
-                pass                              # the worker finds out, as the direct path would
-        return heavy
-
-    def _load_later(self, heavy):
-        """Import what a config needed once its worker is on its way: the
-        next worker inherits it (pyroute2 ~170 ms, pyseccomp ~30 ms)."""
-        for what in heavy or ():
-            if what not in self.loaded:
-                self.loaded.add(what)
-                preload(what)
-
     def _control(self, conn, what):
         if what == "stop":
             self.stopping = True
@@ -615,15 +557,12 @@ class Server:
         conn.close()
 
     def status(self):
-        from . import spec
-        alive = len(self.workers)
+        served = sum(r.served for r in self.residents.values()) + self.retired_served
         return (f"pid {os.getpid()}\nsocket {wire.socket_path(self.root)}\nbuild {self.build}\n"
                 f"up {time.time() - self.started:.0f} s\nrequests {self.requests}\nrefused {self.refused}\n"
-                f"workers {alive}\nspares {' '.join(str(sp.pid) for sp in self.spares) or '-'}\n"
+                f"workers {len(self.workers)}\nspares {' '.join(str(sp.pid) for sp in self.spares) or '-'}\n"
                 f"residents {' '.join(str(pid) for pid in self.residents) or '-'}\n"
-                f"sandboxes {len(self.sandboxes)}\n"
-                f"resident-requests {sum(r.served for r in self.residents.values()) + self.retired_served}\n"
-                f"configs {spec.validated_count()}\n")
+                f"resident-requests {served}\nsandboxes {len(self.sandboxes)}\n")
 
     def forget(self):
         """In a worker: let go of the server's sockets without closing what
@@ -667,8 +606,8 @@ def _parse(req):
 class Spare:
     """A worker forked ahead, waiting for a request (worker.spare)."""
 
-    def __init__(self, pid, sock, knows):
-        self.pid, self.sock, self.knows = pid, sock, knows
+    def __init__(self, pid, sock):
+        self.pid, self.sock = pid, sock
 
 
 class Resident:
@@ -862,7 +801,6 @@ def main(g, a, run):
     server.hold_cgroup_parent()
     if a.preload:
         for what in ("network", "seccomp"):
-            server.loaded.add(what)
             preload(what)
     log.debug(f"serve: listening on {wire.socket_path(root)} (pid {os.getpid()}, build {server.build})")
     server.run()

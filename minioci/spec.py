@@ -132,24 +132,6 @@ def load(bundle, config_name="config.json", cwd=None):
     return _validated_spec(file, abs_bundle, raw)
 
 
-def load_if_seen(bundle, config_name="config.json", cwd=None):
-    """load() for a server, before it forks the worker: the validated Spec
-    of a config seen before (parsed and kept the second time it is seen),
-    or None the first time, when the worker parses it itself.  So a burst of
-    configs seen once each (an engine's, one bundle per container) is not
-    parsed one after another in the server, and the workers forked ahead
-    are not outdated by each (validated_generation)."""
-    file, abs_bundle, raw = _read_config(bundle, config_name, cwd)
-    key = (file, abs_bundle, raw)
-    if key not in _validated and key not in _seen_once:
-        _seen_once[key] = None
-        while len(_seen_once) > _validated_limit:
-            del _seen_once[next(iter(_seen_once))]
-        return None
-    _seen_once.pop(key, None)
-    return _validated_spec(file, abs_bundle, raw)
-
-
 def _read_config(bundle, config_name, cwd):
     file = os.path.join(bundle, config_name)
     if cwd is None:
@@ -162,7 +144,6 @@ def _read_config(bundle, config_name, cwd):
 def _validated_spec(file, abs_bundle, raw):
     """The kept Spec of these bytes (its host checks run again), or the
     config parsed, validated and kept."""
-    global _validated_count
     key = (file, abs_bundle, raw)
     known = _validated.pop(key, None)
     if known is not None:
@@ -174,21 +155,18 @@ def _validated_spec(file, abs_bundle, raw):
     c = Checker(file)
     spec = parse(_decode(raw, file), file, abs_bundle, c)
     _validated[key] = (spec, c.host_checks)
-    _validated_count += 1
     while len(_validated) > _validated_limit:
         del _validated[next(iter(_validated))]
     return spec
 
 
 # Validated configs by their bytes (and where they were read), for a process
-# that loads many: `minioci serve` looks each request's config up before it
-# forks the worker, so a config seen before is neither parsed nor validated
-# again; only its checks of the host (paths that must exist) run again.
-# None (the default): nothing is kept.
+# that loads many: a server's resident workers (server.py), so that a config
+# seen before is neither parsed nor validated again; only its checks of the
+# host (paths that must exist) run again.  None (the default): nothing is
+# kept.
 _validated = None
 _validated_limit = 0
-_validated_count = 0        # configs kept so far (see validated_generation)
-_seen_once = {}             # configs seen once and not kept, by the same key (see load_if_seen)
 
 
 def keep_validated(limit=64):
@@ -200,11 +178,6 @@ def keep_validated(limit=64):
 
 def validated_count():
     return len(_validated or ())
-
-
-def validated_generation():
-    """Changes whenever a config is kept: a process forked earlier lacks it."""
-    return _validated_count
 
 
 def read_json(file):

@@ -32,17 +32,16 @@ def forked(server, conn, req, peer_pid, marks, run_command, made=None):
 
 
 def spare(server, jobs, run_command):
-    """Forked before any request asked (the server keeps one spare, more
-    when idle): let go of the server and rehearse now, make the sandboxes
+    """Forked before any request asked (the server keeps one spare): let
+    go of the server and rehearse now, make the sandboxes
     the server lacks or asks for (sent to it: wire.SANDBOX), then take the
     request the server hands over on `jobs` (wire.JOB).  Never returns."""
     _default_signals()
-    recent = list(server.recent)
     wanted = server.sandboxes_wanted()
     server.forget()
     root = server.root
     _close_all_but([jobs.fileno()])
-    _rehearse(recent, lambda: _readable(jobs))
+    _rehearse()
     _make_sandboxes(jobs, wanted)
     while True:
         try:
@@ -122,7 +121,7 @@ def resident(server, jobs, run_command):
     _close_all_but([mine])
     env = dict(os.environ)
     umask = os.umask(0o022)
-    _rehearse([])
+    _rehearse()
     _rehearse_light(run_command, root)
     _between_requests(mine, env, umask)
     while True:
@@ -263,34 +262,22 @@ def _become_the_client(conn, req, peer_pid, root, keep=()):
     return conn
 
 
-def _rehearse(recent, request_came=lambda: False):
+def _rehearse():
     """Run now, on nothing that matters, the code a request runs first: the
     pages it writes are copied (fork's copy-on-write, ~3 us a page on this
-    machine kind) before a client waits for them.  `recent`: (argv, cwd) of
-    the last requests that loaded a config.  Nothing here has an effect
-    outside this process; what fails is skipped; once `request_came()`, the
-    rest is: the request goes first."""
+    machine kind) before a client waits for them.  Nothing here has an
+    effect outside this process."""
     env = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
     for _ in range(3):
         os.open("/dev/null", os.O_RDWR)     # 0, 1, 2 until the client's come
     _new_stdio()
-    from . import commands, container, leanjson, spec, state
+    from . import leanjson, state
     from .timing import Timeline
     tl = Timeline()
-    for argv, cwd in recent:
-        if request_came():
-            return
-        try:
-            g, rest = commands.parse_globals(argv[1:])
-            cmd, args = commands.parse_command(rest)
-            bundle, name = commands.config_to_load(g, cmd.name, args, cwd)
-            container.rehearse_start(spec.load(bundle, name, cwd=cwd), state.Container(g.root, "rehearsal"))
-        except Exception:
-            pass
-        tl.mark("rehearsal")
     leanjson.dumps(state.new_state("rehearsal", "/", "/", 0, {}))
+    tl.mark("rehearsal")
     tl.as_dict(command="rehearsal")
 
 

@@ -405,10 +405,8 @@ def test_hostile_requests_leave_the_server_and_its_workers_serving(rt):
 # ---- what the server keeps ------------------------------------------------------
 
 def test_a_config_is_kept_by_its_bytes(rt):
-    """Workers keep configs validated (a resident worker its own, the
-    server the ones it has seen twice for the workers it forks), by their
-    bytes: a config.json that changed is read anew (test_spec.py has the
-    server's side)."""
+    """A resident worker keeps configs validated, by their bytes: a
+    config.json that changed is read anew."""
     served(rt)
     bundle = rt.bundle(sh("true"))
     for _ in range(3):
@@ -453,7 +451,8 @@ def test_serve_status_and_stop(rt):
     features = json.loads(rt.call("features").stdout)
     assert features["annotations"]["org.minioci.serve"].startswith("not running")
     server = served(rt)
-    assert set(server.status()) >= {"pid", "socket", "build", "requests", "refused", "workers", "configs"}
+    assert set(server.status()) >= {"pid", "socket", "build", "requests", "refused", "workers", "spares",
+                                    "residents", "resident-requests", "sandboxes"}
     assert oct(os.stat(os.path.join(rt.root, SERVE_SOCKET)).st_mode & 0o777) == "0o600"
     r = subprocess.run(rt.cmd("serve"), capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "a server is already listening on" in r.stderr

@@ -135,21 +135,6 @@ def test_a_kept_config_is_not_parsed_again(tmp_path, kept, monkeypatch):
     assert spec.load("b", cwd=str(tmp_path)) is other
 
 
-def test_a_server_parses_a_config_the_second_time_it_sees_it(tmp_path, kept, monkeypatch):
-    """load_if_seen: the first time, nothing (the worker parses it: a burst
-    of new configs is not parsed one after another in the server); from the
-    second time, kept and found as load() finds it."""
-    monkeypatch.setattr(spec, "_seen_once", {})
-    b = bundle_with(tmp_path, "b", base_config(["one"]))
-    assert spec.load_if_seen(str(b)) is None and spec.validated_count() == 0
-    first = spec.load_if_seen(str(b))
-    assert first.process.args == ["one"] and spec.validated_count() == 1
-    assert spec.load_if_seen(str(b)) is first and spec.load(str(b)) is first
-    (b / "config.json").write_text(json.dumps(dict(base_config(["two"]), root={"path": "rootfs"})))
-    assert spec.load_if_seen(str(b)) is None                # new bytes: seen once again
-    assert spec.load_if_seen(str(b)).process.args == ["two"]
-
-
 def test_other_bytes_are_parsed_and_the_least_recent_goes(tmp_path, kept):
     b = bundle_with(tmp_path, "b", base_config(["one"]))
     one = spec.load(str(b))

@@ -81,17 +81,6 @@ def cache_key(raw, library):
     return k
 
 
-def warm(spec, root):
-    """Compute the cache key of spec's filter ahead (a server, before it
-    forks the workers that will start it)."""
-    if spec.seccomp is None or BPF_ANNOTATION in spec.annotations:
-        return
-    from .cache import Cache
-    library = Cache(root).library()
-    if library:
-        cache_key(spec.seccomp, library)
-
-
 def _settings(raw):
     """(seccomp(2) flags, listener path, listener metadata) of a valid
     seccomp object (None: no filter of its own)."""
