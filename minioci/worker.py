@@ -1,4 +1,6 @@
-"""A served request, in the process the server forked for it (server.py).
+"""A served request, in a worker: a resident one, which serves one request
+after another (resident), the spare forked ahead (spare), or a worker forked
+for it (forked); see server.py.
 
 The worker becomes the client as far as the command can tell: the client's
 fds at their numbers (stdio, preserved fds), its working directory, umask and
@@ -33,9 +35,9 @@ def forked(server, conn, req, peer_pid, marks, run_command, made=None):
 
 def spare(server, jobs, run_command):
     """Forked before any request asked (the server keeps one spare): let
-    go of the server and rehearse now, make the sandboxes
-    the server lacks or asks for (sent to it: wire.SANDBOX), then take the
-    request the server hands over on `jobs` (wire.JOB).  Never returns."""
+    go of the server and rehearse now, make the sandboxes the server lacks
+    or asks for (sent to it: wire.SANDBOX), then take the request the
+    server hands over on `jobs` (wire.JOB).  Never returns."""
     _default_signals()
     wanted = server.sandboxes_wanted()
     server.forget()
@@ -53,13 +55,19 @@ def spare(server, jobs, run_command):
         _make_sandboxes(jobs, struct.unpack("<i", payload)[0])     # the server asks for more
     t = time.monotonic_ns()
     jobs.close()
+    conn, req, peer_pid, marks = _job(payload, fds)
+    serve(conn, req, peer_pid, marks + [(t, "handover")], run_command, root)
+
+
+def _job(payload, fds):
+    """A JOB's (connection, Request, client pid, server's marks); the
+    sandbox that came with it is this worker's now."""
     peer_pid, marks, sandbox_ns, request = wire.decode_job(payload)
     if sandbox_ns >= 0:
         from . import sandbox
         sandbox.give(fds[1:4], sandbox_ns, RESIDENT_FD)
         fds[1:4] = []
-    req = wire.Request(request, fds[1:])
-    serve(socket.socket(fileno=fds[0]), req, peer_pid, marks + [(t, "handover")], run_command, root)
+    return socket.socket(fileno=fds[0]), wire.Request(request, fds[1:]), peer_pid, marks
 
 
 def _next_job(jobs, kinds=wire.JOB):
@@ -131,14 +139,8 @@ def resident(server, jobs, run_command):
             os._exit(0)                      # retired
         t = time.monotonic_ns()
         try:
-            peer_pid, marks, sandbox_ns, request = wire.decode_job(payload)
-            if sandbox_ns >= 0:
-                from . import sandbox
-                sandbox.give(fds[1:4], sandbox_ns, RESIDENT_FD)
-                fds[1:4] = []
-            req = wire.Request(request, fds[1:])
-            if _serve(socket.socket(fileno=fds[0]), req, peer_pid, marks + [(t, "handover")], run_command, root,
-                      jobs) is None:
+            conn, req, peer_pid, marks = _job(payload, fds)
+            if _serve(conn, req, peer_pid, marks + [(t, "handover")], run_command, root, jobs) is None:
                 wire.send(jobs, wire.DONE)   # not claimed: nothing was run
         except BaseException:                # KeyboardInterrupt between the command and here, a bug,
             os._exit(1)                      # the server gone: the server tells the client (WORKER_EXIT)
