@@ -158,3 +158,57 @@ def test_the_phase_table_shows_the_sandbox_made_ahead(rt):
         assert "ns.net" in phases and abs(t["total_ms"] - sum(phases.values())) < 1e-6    # not counted in
     r = rt.call("run", "--timing", "-b", bundle, rt.new_id())
     assert "\nmade ahead: sandbox " in r.stderr
+
+
+def _namespace_fds(pids):
+    """{'net:[inode]', ...}: namespaces these processes hold open as fds."""
+    held = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith(("net:[", "ipc:[", "uts:[")):
+                    held.add(link)
+        except OSError:
+            pass
+    return held
+
+
+def _anyone_holds(namespaces):
+    """Those of `namespaces` some process still has, as an fd or as its own."""
+    found = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        found |= _namespace_fds([pid]) & namespaces
+        for kind in ("net", "ipc", "uts"):
+            try:
+                found |= {os.readlink(f"/proc/{pid}/ns/{kind}")} & namespaces
+            except OSError:
+                pass
+    return found
+
+
+def test_the_sandboxes_a_server_made_go_with_it(rt):
+    """Sandboxes are held by fds only (the server's, its spare's): killed,
+    the server and its workers take them along; nothing is left to clean."""
+    from conftest import Server, alive
+    rt.server = Server(rt.root).start()
+    os.environ["MINIOCI_SERVE"] = "always"
+    server = rt.server
+    deadline = time.monotonic() + 30
+    while server.status()["sandboxes"] == "0":
+        assert time.monotonic() < deadline, "no sandbox made"
+        time.sleep(0.02)
+    status = server.status()
+    workers = [int(p) for key in ("spares", "residents") for p in status[key].split() if p.isdigit()]
+    made = _namespace_fds([server.proc.pid] + workers)
+    assert len(made) >= 3                          # a network, IPC and UTS namespace at least
+    server.proc.kill()
+    server.proc.wait()
+    deadline = time.monotonic() + 30
+    while any(alive(p) for p in workers):
+        assert time.monotonic() < deadline, "the workers outlived their server"
+        time.sleep(0.02)
+    assert _anyone_holds(made) == set()
+    server.start()                                 # the next one takes the dead one's socket and hold
