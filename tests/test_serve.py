@@ -354,14 +354,17 @@ def test_a_signal_ends_a_light_command_as_it_would_the_direct_path(rt, tmp_path)
     assert r.returncode == 0 and r.stderr == ""
 
 
-def test_resident_workers_end_with_their_server(rt):
-    """Stopped (serve --stop: the fixture checks) or killed, the server takes
-    its resident workers along: each sees its socket to the server close."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_resident_workers_end_with_their_server(rt, sig):
+    """Stopped (serve --stop: the fixture checks; SIGTERM, as systemd stops
+    the unit, KillMode=process) or killed, the server takes its resident
+    workers and its spare along: each sees its socket to the server close."""
     server = served(rt)
     assert rt.call("list").returncode == 0
-    pids = residents(server)
+    status = server.status()
+    pids = [int(p) for key in ("residents", "spares") for p in status[key].split() if p.isdigit()]
     assert pids and all(alive(p) for p in pids)
-    server.proc.kill()
+    server.proc.send_signal(sig)
     server.proc.wait()
     wait_for(lambda: not any(alive(p) for p in pids), "the resident workers end")
     served(rt)                       # and the next one starts, in place of the dead one's socket and hold
