@@ -7,6 +7,7 @@ cgroup directory.
 """
 import json
 import os
+import subprocess
 import time
 import uuid
 
@@ -16,14 +17,51 @@ from conftest import MINIOCI, base_config, cgroup_dirs
 
 
 class Rootless:
-    """minioci as the test user, on a state root in its home."""
+    """minioci as the test user, on a state root in its home: direct, or
+    served by the user's own server (`route`)."""
 
-    def __init__(self, user, tmp):
+    def __init__(self, user, route):
         self.user = user
         self.dir = user.own_dir(os.path.join(user.home, f"t-{uuid.uuid4().hex[:8]}"))
-        self.root = os.path.join(self.dir, "state")
+        self.root = user.own_dir(os.path.join(self.dir, "state"))
+        os.chmod(self.root, 0o700)
         self.ids = []
         self.cgroup = None          # the v2 cgroup its commands run in (delegated)
+        self.socket = os.path.join(self.root, "serve.sock")
+        self.env = user.env(MINIOCI_SERVE="always" if route == "served" else "never",
+                            MINIOCI_SERVE_SOCKET=self.socket)
+        self.server = None
+
+    def serve_command(self, *flags):
+        """`minioci serve` listening in the state root: with --socket where
+        one server serves every root, else on the root itself."""
+        if "--socket" in subprocess.run([MINIOCI, "serve", "--help"], capture_output=True, text=True).stdout:
+            return [MINIOCI, "serve", "--socket", self.socket, *flags]
+        return [MINIOCI, "--root", self.root, "serve", *flags]
+
+    def serve(self):
+        """The user's own server on the state root; returns once it answers."""
+        self.server = subprocess.Popen(self.user.argv(self.serve_command()), cwd=self.user.home,
+                                       env=self.user.env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE)
+        _wait(lambda: self.server.poll() is not None or self.status() is not None)
+        assert self.server.poll() is None, self.server.stderr.read()
+
+    def status(self):
+        r = self.user.run(self.serve_command("--status"))
+        return dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line) if r.returncode == 0 \
+            else None
+
+    def stop_server(self):
+        """Stop it once its workers are done; what is wrong with what it did."""
+        _wait(lambda: (self.status() or {}).get("workers") == "0")
+        status = self.status()
+        r = self.user.run(self.serve_command("--stop"))
+        self.server.wait(30)
+        wrong = [] if r.returncode == 0 and self.server.returncode == 0 else [f"serve --stop: {r.stderr}"]
+        if int(status["requests"].split()[0]) == 0 or status["refused"].split()[0] != "0":
+            wrong.append(f"the user's server: {status}")
+        return wrong
 
     def new_id(self):
         cid = f"rl-{uuid.uuid4().hex[:10]}"
@@ -31,7 +69,7 @@ class Rootless:
         return cid
 
     def call(self, *args, **kw):
-        return self.user.run([MINIOCI, "--root", self.root, *args], cgroup=self.cgroup, **kw)
+        return self.user.run([MINIOCI, "--root", self.root, *args], cgroup=self.cgroup, env=self.env, **kw)
 
     def detached(self, *args):
         """A command that leaves a process running: it must not hold our
@@ -72,18 +110,25 @@ class Rootless:
     def leftovers(self):
         left = []
         if os.path.isdir(self.root):
-            left += [f"state {e}" for e in os.listdir(self.root) if e not in ("seccomp-cache",)]
+            left += [f"state {e}" for e in os.listdir(self.root) if e not in ("seccomp-cache", "serve.sock")]
         for cid in self.ids:
             left += [f"cgroup {d}" for d in cgroup_dirs(cid)]
         left += [f"process {p}" for p in self.user.processes()]
         return left
 
 
-@pytest.fixture
-def rl(plain_user, tmp_path):
-    r = Rootless(plain_user, tmp_path)
+@pytest.fixture(params=["direct", "served"])
+def rl(plain_user, request):
+    """The test user's minioci; each test runs direct and served (by a
+    server of the user's own), but those marked direct_only."""
+    if request.param == "served" and request.node.get_closest_marker("direct_only"):
+        pytest.skip("direct only: it runs minioci where the user's server is not")
+    r = Rootless(plain_user, request.param)
+    if request.param == "served":
+        r.serve()
     yield r
-    left = r.leftovers()
+    left = r.stop_server() if r.server else []
+    left += r.leftovers()
     if left:
         for cid in r.ids:
             r.call("delete", "--force", cid)
@@ -336,6 +381,7 @@ def test_a_delegated_v2_cgroup_is_used_with_pause_and_resources(rl, delegated):
     assert not os.path.exists(own)
 
 
+@pytest.mark.direct_only
 def test_root_of_someone_elses_user_namespace_is_rootless(rl):
     """The other form (rootless podman's): minioci as root of a user
     namespace it did not make (`unshare -r`, mapping root to the user), the
