@@ -34,7 +34,6 @@ from .errors import MiniociError, strerror
 # server's (mounts, cgroups, network, /proc, clock).
 SHARED_NAMESPACES = ("mnt", "net", "pid", "ipc", "uts", "cgroup", "user", "time")
 REQUEST_WAIT = 5.0          # seconds a connection may take to send its request
-VALIDATED_CONFIGS = 64      # kept by spec.load (the most recently used)
 SPARE_WHILE_FEWER_WORKERS = 2
 RESIDENTS = 4               # resident workers at most (more, each on a long request, are retired)
 STUCK = 0.1                 # seconds on one request after which a resident worker may be retired
@@ -794,8 +793,6 @@ def main(g, a, run):
         listener = listen(root)
         st = os.stat(wire.socket_path(root))
         owns_path = (st.st_dev, st.st_ino)
-    from . import spec
-    spec.keep_validated(VALIDATED_CONFIGS)
     warm_up()
     server = Server(root, listener, owns_path, run)
     server.hold_cgroup_parent()

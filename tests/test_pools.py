@@ -212,3 +212,26 @@ def test_the_sandboxes_a_server_made_go_with_it(rt):
         time.sleep(0.02)
     assert _anyone_holds(made) == set()
     server.start()                                 # the next one takes the dead one's socket and hold
+
+
+def test_one_bundle_again_and_again_gets_the_same_each_time(rt):
+    """A resident worker serves one request after another: a config used
+    again is read again, and what a start changed in the last one's Spec
+    (here the capabilities it could not grant, left out with a warning)
+    does not carry into the next (it did when configs were kept)."""
+    from conftest import Server
+    rt.server = Server(rt.root).start()
+    os.environ["MINIOCI_SERVE"] = "always"
+    with open("/proc/self/status") as f:
+        have = int(next(line.split()[1] for line in f if line.startswith("CapBnd:")), 16)
+    asked = ["CAP_KILL", "CAP_SYS_RESOURCE", "CAP_NET_ADMIN"]
+    cfg = base_config(["sh", "-c", "grep CapBnd /proc/self/status"])
+    cfg["process"]["capabilities"] = {k: asked for k in ("bounding", "effective", "permitted")}
+    bundle = rt.bundle(cfg)
+    bits = {"CAP_KILL": 5, "CAP_SYS_RESOURCE": 24, "CAP_NET_ADMIN": 12}
+    runs = [rt.call("run", "-b", bundle, rt.new_id()) for _ in range(3)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+        assert int(r.stdout.split()[1], 16) == sum(1 << b for b in bits.values()) & have
+        assert ("not granted" in r.stderr) == (not have >> bits["CAP_SYS_RESOURCE"] & 1)
+    assert rt.server.status()["residents"] != "-"
