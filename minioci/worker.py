@@ -157,12 +157,16 @@ def _between_requests(mine, env, umask):
     """What a request changed in this process, as a fresh worker has it:
     no fd but the server's socket (the command's locks go with theirs),
     the root directory, the server's environment and umask, default
-    signal handlers, the collector on, a quiet log."""
+    signal handlers, the collector on, a quiet log, no front end to serve
+    through, no sandbox, no --rootless, no warning said already."""
     import gc
-    from . import control, log, parent, sandbox, state
+    from . import control, log, parent, rootless, sandbox, state
+    from .seccomp import cache
     parent.serve_through(None, None)
     sandbox.forget()
     state.release_removed()
+    rootless.set_mode("auto")                # a request's --rootless was its own
+    cache.forget_warnings()
     _close_all_but([mine])
     for _ in range(3):
         os.open("/dev/null", os.O_RDWR)     # 0, 1, 2 until the next client's come
