@@ -58,11 +58,13 @@ def start(spec, container, opts, tl):
                            "created or run detached")
     if opts.pid_file and not os.path.isdir(os.path.dirname(os.path.abspath(opts.pid_file))):
         raise MiniociError(f"--pid-file {opts.pid_file}: its directory does not exist")
-    check_preserved_fds(opts.preserve_fds)
+    listen = listen_fds()
+    check_preserved_fds(listen + opts.preserve_fds)
     check_exec_size(proc, spec.file)
     if os.path.lexists(container.dir):     # said first (reserve() is what claims the id)
         raise MiniociError(f"container {container.id!r} already exists")
     _leave_out_ungrantable_capabilities(proc, spec.file)
+    default_id_mappings(spec)
     # Rootless (docs/rootless.md): a plain user is known now; root of a user
     # namespace it did not make, when the host refuses its first cgroup.
     rootless = os.geteuid() != 0
@@ -130,6 +132,7 @@ def start(spec, container, opts, tl):
             cgroup.delegate(owner)
         tl.mark_part("cgroup.create")
         resources.apply(wanted)
+        check_realtime_budget(proc, cgroup, spec.file, "process.scheduler.policy")
         tl.mark_part("cgroup.resources")
         if devices_part is not None:
             devices.apply(devices_part, device_filter, wanted.devices, spec.file)
@@ -145,7 +148,7 @@ def start(spec, container, opts, tl):
             spec.namespaces["network"] = net.netns      # the child joins it
 
         the_plan = _plan(spec, container.id, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd,
-                         source_fds, rootless)
+                         source_fds, rootless, listen)
         tl.mark("plan")
 
         if spec.namespaces.get("user"):         # joined by path: it has its maps already
@@ -256,12 +259,12 @@ def _cgroup_owner(spec):
 
 
 def _plan(spec, cid, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None,
-          source_fds=None, rootless=False):
+          source_fds=None, rootless=False, listen=0):
     from . import plan as plan_mod
     ns = spec.namespaces
     return plan_mod.build(spec, plan_mod.Options(
-        exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
-        preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
+        exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot, listen_fds=listen,
+        preserve_fds=listen + opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
         console_size=opts.console_size, session_keyring=session_keyring(cid, opts.no_new_keyring),
         # rootless: in a user namespace even without one of the config's own
         cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns or rootless),
@@ -359,6 +362,17 @@ def _close_all(fds):
             pass
 
 
+def listen_fds():
+    """How many fds systemd's socket activation passed: LISTEN_FDS, at 3,
+    4, ..., when LISTEN_PID is the pid the caller started (parent.caller_pid).
+    As runc, `create` and `run` hand them to the container's process, at
+    the same numbers and before any --preserve-fds ones (see plan.Options)."""
+    n = os.environ.get("LISTEN_FDS", "")
+    if not n.isdigit() or os.environ.get("LISTEN_PID") != str(parent.caller_pid()):
+        return 0
+    return int(n)
+
+
 def check_preserved_fds(n):
     """--preserve-fds N passes fds 3 .. 3+N-1: each must be the caller's.
     Checked before we open any fd of our own, which would otherwise take a
@@ -434,16 +448,58 @@ def _leave_out_ungrantable_capabilities(proc, file):
         setattr(caps, kind, getattr(caps, kind) & have)
 
 
+def check_realtime_budget(proc, cgroup, file, where):
+    """A real-time policy (SCHED_FIFO, SCHED_RR) needs a real-time budget in
+    the process's cpu cgroup where the kernel groups them (cgroup v1 with
+    CONFIG_RT_GROUP_SCHED), and a new cgroup has none: sched_setattr would
+    fail with EPERM and no word why.  Said here, naming the field that
+    gives one (minioci grants none the config does not ask for: the
+    budget comes out of the host's)."""
+    if proc.scheduler is None:
+        return
+    from .spec import SCHED_POLICIES
+    if proc.scheduler[0] not in (SCHED_POLICIES["SCHED_FIFO"], SCHED_POLICIES["SCHED_RR"]):
+        return
+    part = cgroup.part_for("cpu")
+    if part is None or part.version != 1 or not part.has("cpu.rt_runtime_us") or int(part.read("cpu.rt_runtime_us")):
+        return
+    policy = next(name for name, n in SCHED_POLICIES.items() if n == proc.scheduler[0])
+    raise ConfigError(file, where, f"{policy} needs a real-time budget in the container's cpu cgroup, and "
+                      f"{part.directory}/cpu.rt_runtime_us is 0: give one in "
+                      "linux.resources.cpu.realtimeRuntime (or with minioci update --cpu-rt-runtime)")
+
+
 def bounding_set():
     """The capability bounding set of the container's parent-to-be (this
     process, or a served request's front end: parent.proc_file)."""
+    return int(_parent_status(b"CapBnd:")[0], 16)
+
+
+def _parent_status(field):
+    """The words of a /proc/<pid>/status line of the container's
+    parent-to-be (`field` as it starts the line: b"Uid:")."""
     fd = os.open(parent.proc_file("status"), os.O_RDONLY | os.O_CLOEXEC)
     try:
         text = os.read(fd, 8192)
     finally:
         os.close(fd)
-    start = text.index(b"CapBnd:") + 7
-    return int(text[start:text.index(b"\n", start)], 16)
+    start = text.index(b"\n" + field) + 1 + len(field)
+    return text[start:text.index(b"\n", start)].split()
+
+
+def default_id_mappings(spec):
+    """A new user namespace whose config gives no uidMappings (or no
+    gidMappings) maps container id 0 to the caller's effective uid (gid),
+    size 1, as crun does (runc refuses): the runtime-spec asks for neither.
+    The caller is the container's parent-to-be (a served request's front
+    end).  The one place that decides it (a plain user's ids map the same
+    way).  Mutates `spec`."""
+    if "user" not in spec.namespaces or spec.namespaces["user"]:
+        return
+    if not spec.uid_mappings:
+        spec.uid_mappings = [(0, int(_parent_status(b"Uid:")[1]), 1)]
+    if not spec.gid_mappings:
+        spec.gid_mappings = [(0, int(_parent_status(b"Gid:")[1]), 1)]
 
 
 def _kept_seccomp(c, record):
@@ -661,6 +717,7 @@ def exec_in(c, data, status, proc, opts, tl):
     cgroup = _cgroup(c, data)
     if opts.sub_cgroups:
         cgroup = cgroup.below(opts.sub_cgroups)
+    check_realtime_budget(proc, cgroup, "process", "scheduler.policy")
     undo = []
     child = None
     try:

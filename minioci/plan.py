@@ -37,6 +37,10 @@ DEV_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
 
 _SHORT_NS = {"network": "net", "mount": "mnt"}
 
+# A tmpfs mount step's extras (native/minioci_shim.h enum mo_tmpfs): tmpcopyup;
+# no mode= given, so a directory there keeps its mode (runc), not tmpfs's 1777.
+TMPFS_COPYUP, TMPFS_KEEP_MODE = 1, 2
+
 # Step fields that hold one of the parent's fds for the child to use (the
 # Plan's cgroup_fd is another); a negative value is no fd.
 FD_FIELDS = {"wait_start": "fd", "terminal": "socket_fd", "seccomp": "listener_fd", "mount": "source_fd"}
@@ -108,11 +112,14 @@ class Options:
 
     def __init__(self, exec_fifo_fd=None, console_fd=None, no_pivot=False, preserve_fds=0,
                  cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None, console_size=None,
-                 seccomp_listener_fd=None, source_fds=None, session_keyring=None):
+                 seccomp_listener_fd=None, source_fds=None, session_keyring=None, listen_fds=0):
         self.exec_fifo_fd = exec_fifo_fd     # create: wait on this fd for `start`
         self.console_fd = console_fd         # --console-socket, connected
         self.no_pivot = no_pivot
-        self.preserve_fds = preserve_fds
+        self.preserve_fds = preserve_fds     # fds 3 .. 3+n-1 reach the container
+        # The first of them are systemd's socket activation's (LISTEN_FDS):
+        # the environment says so, as runc sets it.
+        self.listen_fds = listen_fds
         # Steps that mount the container's cgroups at a "cgroup" mount; from
         # cgroups.container_mounts(), given (mount spec) -> [steps].
         self.cgroup_mounts = cgroup_mounts
@@ -308,8 +315,10 @@ def _rootfs(spec, opts, add):
                           flags=m.flags, propagation=m.propagation, target_kind=kind)
             if i in opts.source_fds:
                 fields["source_fd"] = opts.source_fds[i]
-            if m.copyup:
-                fields["copyup"] = 1
+            tmpfs = (TMPFS_COPYUP if m.copyup else 0) | \
+                (TMPFS_KEEP_MODE if m.type == "tmpfs" and not m.bind and ",mode=" not in f",{m.data}" else 0)
+            if tmpfs:
+                fields["tmpfs"] = tmpfs
             if m.in_proc:
                 fields["in_proc"] = m.in_proc
             add("mount", f"mount {m.destination}", field=m.path, **fields)
@@ -425,6 +434,7 @@ def _process(proc, opts, add, start_hooks=(), console=False, path="process"):
     # user (runc does the same).
     caps = proc.capabilities or NO_CAPABILITIES
     add("cap_bounding", "capabilities", keep=caps.bounding)
+    add("chown_stdio", "user", uid=proc.uid)
     add("user", "user", uid=proc.uid, gid=proc.gid, groups=list(proc.additional_gids))
     add("chdir", "cwd", path=proc.cwd)
     # The seccomp filter is loaded last, right before execve: nothing of
@@ -439,14 +449,18 @@ def _process(proc, opts, add, start_hooks=(), console=False, path="process"):
         add("no_new_privs", "no_new_privs")
     if proc.umask is not None:
         add("umask", "process", mask=proc.umask)
-    add("find_exec", "exec", file=proc.args[0], env=proc.env)
+    env = proc.env
+    if opts.listen_fds:
+        env = [e for e in env if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))] + \
+            [f"LISTEN_FDS={opts.listen_fds}", "LISTEN_PID=1"]
+    add("find_exec", "exec", file=proc.args[0], env=env)
     if opts.exec_fifo_fd is not None:
         add("wait_start", "wait for start", fd=opts.exec_fifo_fd)
     for s in start_hooks:
         add(**s)
     if opts.seccomp is not None:
         _seccomp(opts, add)
-    add("exec", "exec", args=proc.args, env=proc.env)
+    add("exec", "exec", args=proc.args, env=env)
 
 
 def _seccomp(opts, add):
