@@ -90,11 +90,15 @@ class Impostor:
             f.write(IMPOSTOR)
         self.proc = subprocess.Popen(user.cmd("/usr/bin/python3", "-I", "-S", script, path, self.log),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        while "listening" not in self.received():
-            assert self.proc.poll() is None, f"the impostor ended: {self.proc.stderr.read()}"
-            assert time.monotonic() < deadline, "the impostor did not listen"
-            time.sleep(0.01)
+        try:
+            deadline = time.monotonic() + 30
+            while "listening" not in self.received():
+                assert self.proc.poll() is None, f"the impostor ended: {self.proc.stderr.read()}"
+                assert time.monotonic() < deadline, "the impostor did not listen"
+                time.sleep(0.01)
+        except BaseException:
+            self.stop()
+            raise
 
     def received(self):
         try:
@@ -128,11 +132,15 @@ def users_root(intruder):
     impostor listening there as a server would)."""
     root = user_dir(intruder, "minioci-users-root-")
     work = user_dir(intruder, "minioci-impostor-")
-    impostor = Impostor(intruder, os.path.join(root, SERVE_SOCKET), work)
-    yield root, impostor
-    impostor.stop()
-    shutil.rmtree(root)
-    shutil.rmtree(work)
+    try:
+        impostor = Impostor(intruder, os.path.join(root, SERVE_SOCKET), work)
+        try:
+            yield root, impostor
+        finally:
+            impostor.stop()
+    finally:
+        shutil.rmtree(root)
+        shutil.rmtree(work)
 
 
 def minioci(root, *args, mode):
