@@ -209,10 +209,10 @@ def build(spec, opts=None):
     for key, value in spec.sysctl.items():
         add("write_proc", "sysctl", path=sysctl_path(key), content=value, field=f"linux.sysctl.{key}")
     if mount_ns:
-        for p in spec.readonly_paths:
-            add("readonly", "readonly paths", path=p)
-        for p in spec.masked_paths:
-            add("mask", "masked paths", path=p)
+        for i, p in enumerate(spec.readonly_paths):
+            add("readonly", "readonly paths", path=p, field=f"linux.readonlyPaths[{i}]")
+        for i, p in enumerate(spec.masked_paths):
+            add("mask", "masked paths", path=p, field=f"linux.maskedPaths[{i}]")
         if spec.rootfs_propagation & MS_UNBINDABLE:     # after the last bind in the container
             add("root_propagation", "pivot_root", propagation=spec.rootfs_propagation)
     if spec.personality is not None:
@@ -435,7 +435,7 @@ def _process(proc, opts, add, start_hooks=(), console=False, path="process"):
         rows, cols = proc.console_size or opts.console_size or (0, 0)
         add("terminal", "terminal", socket_fd=-1 if opts.console_fd is None else opts.console_fd,
             uid=proc.uid, gid=proc.gid, size=(rows & 0xffff) << 16 | (cols & 0xffff),
-            console=int(console))
+            console=int(console), field=f"{path}.terminal")
     # An absent process.capabilities grants none: every set empty, the
     # bounding set too (or a setuid binary would regain the rest), for any
     # user (runc does the same).

@@ -37,10 +37,13 @@ def test_a_dev_null_symlink_refuses_the_container(rt, tmp_path, target):
     victim.write_text(VICTIM)
     cfg = with_dev_volume(dev, "cat /proc/keys; echo pwned > /proc/keys",
                           {"destination": "/victim", "type": "bind", "source": str(victim), "options": ["bind"]})
-    r = rt.run(cfg)
+    bundle = rt.bundle(cfg)
+    r = rt.run(bundle)
     assert r.returncode != 0, r.stdout
     assert r.stdout == ""
-    assert r.stderr == "minioci: mask paths: the container's /dev/null is not the null device (1:3)\n"
+    first_file = next(i for i, p in enumerate(cfg["linux"]["maskedPaths"]) if os.path.isfile(p))    # /proc/kcore
+    assert r.stderr == (f"minioci: {bundle}/config.json: linux.maskedPaths[{first_file}]: mask paths: the container's "
+                        "/dev/null is not the null device (1:3)\n")
     assert victim.read_text() == VICTIM
 
 
