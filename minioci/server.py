@@ -1,14 +1,16 @@
 """`minioci serve`: pay for the interpreter and the imports once.
 
-A long-lived process with minioci imported and warm listens on
-`<root>/serve.sock` (mode 0600), or on a socket systemd passes it
-(LISTEN_FDS).  The `minioci` command (native/frontend.c) sends each request
-there: its argv, environment, working directory, umask and fds.  Per request
-the server checks the peer (root only, in this server's namespaces, the same
-build), looks the bundle's config up in its cache of validated configs
-(parsing it only if it is new), and forks a worker (worker.py), which runs the
-same command code as the direct path.  The front end stays the container's
-parent: see parent.py and remote.py.
+A long-lived process with minioci imported and warm listens on the caller's
+socket (wire.server_socket: serve.sock in its default state root, mode
+0600), or on a socket systemd passes it (LISTEN_FDS).  The `minioci` command
+(native/frontend.c) sends each request there, whatever its state root: its
+argv (with its --root), environment, working directory, umask and fds.  Per
+request the server checks the peer (this server's own uid, in its
+namespaces, the same build), looks the bundle's config up in its cache of
+validated configs (parsing it only if it is new), and forks a worker
+(worker.py), which runs the same command code as the direct path, checks of
+the state root included.  The front end stays the container's parent: see
+parent.py and remote.py.
 
 Anything the server cannot serve it refuses, and the front end runs the
 direct path instead; nothing is ever done twice (wire.py: the claim).
@@ -60,8 +62,8 @@ def installed_build_id():
 
 
 class Server:
-    def __init__(self, root, listener, owns_path, run):
-        self.root = root
+    def __init__(self, listener, owns_path, run):
+        self.socket = listener.getsockname()     # where front ends find it
         self.run_command = run              # cli.main, for workers
         self.listener = listener
         self.owns_path = owns_path          # (dev, inode) of the socket file we made; None: systemd's
@@ -124,11 +126,10 @@ class Server:
     def close(self):
         if self.owns_path:
             # Ours, unless another server has replaced it meanwhile.
-            path = wire.socket_path(self.root)
             try:
-                st = os.stat(path)
+                st = os.stat(self.socket)
                 if (st.st_dev, st.st_ino) == self.owns_path:
-                    os.unlink(path)
+                    os.unlink(self.socket)
             except OSError:
                 pass
         self.listener.close()
@@ -352,7 +353,7 @@ class Server:
         errors is left for the worker to report."""
         from . import commands, spec
         try:
-            g, rest = commands.parse_globals(req.argv[1:])
+            g, rest = commands.parse_globals(req.argv[1:], req.environ())
             if not rest or not req.cwd.startswith("/"):
                 return None
             cmd, args = commands.parse_command(rest)
@@ -369,11 +370,13 @@ class Server:
             heavy.append("network")
         if loaded.seccomp is not None:
             heavy.append("seccomp")
+            root = os.path.join(req.cwd, g.root)
             from . import seccomp
             try:
-                seccomp.warm(loaded, os.path.join(req.cwd, g.root))      # its cache key, once
+                state.check_root(root, remember=False)    # before reading anything under it
+                seccomp.warm(loaded, root)                 # its cache key, once
             except (MiniociError, OSError):
-                pass                              # the worker finds out, as the direct path would
+                pass                          # the worker finds out, and refuses as the direct path does
         return heavy
 
     def _load_later(self, heavy):
@@ -399,7 +402,7 @@ class Server:
     def status(self):
         from . import spec
         alive = len(self.workers)
-        return (f"pid {os.getpid()}\nsocket {wire.socket_path(self.root)}\nbuild {self.build}\n"
+        return (f"pid {os.getpid()}\nsocket {self.socket}\nbuild {self.build}\n"
                 f"up {time.time() - self.started:.0f} s\nrequests {self.requests}\nrefused {self.refused}\n"
                 f"workers {alive}\nspare {self.spare[0] if self.spare else '-'}\n"
                 f"configs {spec.validated_count()}\n")
@@ -491,19 +494,23 @@ def inherited_listener():
     return s
 
 
-def listen(root):
-    """A new socket at <root>/serve.sock, mode 0600; a stale one (its server
-    gone) is replaced, a live one is an error."""
-    path = wire.socket_path(root)
-    state.check_root(root)              # before anything is made on its way
-    state.make_root(root)
+def listen(path):
+    """A new socket at `path`, mode 0600, in a directory that passes the
+    state root's checks (made 0700 if missing) and that front ends reach
+    without a symlink (they trust no other); a stale socket (its server gone)
+    is replaced, a live one is an error."""
+    directory = os.path.dirname(path)
+    what = "the server's directory"
     try:
-        os.close(trust.open_dir(root, symlinks=False))
+        state.make_root(directory, what)
+        os.close(trust.open_dir(directory, symlinks=False))
     except trust.Untrusted as e:
-        raise MiniociError(f"serve: {trust.describe('state root', root, e)}: front ends use a server only "
-                           "in a directory reached without symlinks") from None
-    if os.path.exists(path):
-        if control.ask(root, "status", timeout=1.0) is not None:
+        raise MiniociError(f"serve: {trust.describe(what, directory, e)}: front ends use a server only in a "
+                           "directory reached without symlinks") from None
+    except MiniociError as e:
+        raise MiniociError(f"serve: {e}") from None
+    if os.path.lexists(path):
+        if control.ask(path, "status", timeout=1.0) is not None:
             raise MiniociError(f"serve: a server is already listening on {path}")
         os.unlink(path)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
@@ -519,14 +526,18 @@ def listen(root):
 
 
 def main(g, a, run):
-    """`minioci serve [--stop | --status | --preload]` on the state root
-    g.root; `run(argv, timeline)` runs a request's command line in its
-    worker (cli.main)."""
-    root = g.root
+    """`minioci serve [--socket PATH] [--stop | --status | --preload]`: one
+    server for every state root, on this caller's socket
+    (wire.server_socket) or PATH; `run(argv, timeline)` runs a request's
+    command line in its worker (cli.main)."""
+    if g.root_given:
+        raise MiniociError("serve: a server serves every state root (each request names its own): --root is not "
+                           "its to take; --socket PATH says where it listens")
+    path = os.path.abspath(a.socket) if a.socket else wire.server_socket()
     if a.stop:
-        answer = control.ask(root, "stop")
+        answer = control.ask(path, "stop")
         if answer is None:
-            raise MiniociError(f"serve: no server is listening on {wire.socket_path(root)}")
+            raise MiniociError(f"serve: no server is listening on {path}")
         # Done when the server is: its pid is in the answer.
         try:
             pidfd = os.pidfd_open(int(answer.split()[1]))
@@ -536,27 +547,27 @@ def main(g, a, run):
         os.close(pidfd)
         return 0
     if a.status:
-        answer = control.ask(root, "status")
+        answer = control.ask(path, "status")
         if answer is None:
-            print(f"not running (no server on {wire.socket_path(root)})")
+            print(f"not running (no server on {path})")
             return 3                   # as `systemctl status` says "not running"
         print(answer, end="")
         return 0
     listener = inherited_listener()
     owns_path = None
     if listener is None:
-        listener = listen(root)
-        st = os.stat(wire.socket_path(root))
+        listener = listen(path)
+        st = os.stat(path)
         owns_path = (st.st_dev, st.st_ino)
     from . import spec
     spec.keep_validated(VALIDATED_CONFIGS)
     warm_up()
-    server = Server(root, listener, owns_path, run)
+    server = Server(listener, owns_path, run)
     server.hold_cgroup_parent()
     if a.preload:
         for what in ("network", "seccomp"):
             server.loaded.add(what)
             preload(what)
-    log.debug(f"serve: listening on {wire.socket_path(root)} (pid {os.getpid()}, build {server.build})")
+    log.debug(f"serve: listening on {server.socket} (pid {os.getpid()}, build {server.build})")
     server.run()
     return 0

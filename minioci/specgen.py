@@ -58,9 +58,9 @@ def default_config(rootless=False):
     return cfg
 
 
-def features(root="/run/minioci"):
+def features():
     """The runtime-spec features document (features.md) for this build; its
-    annotations say whether a server (`minioci serve`) listens on `root`."""
+    annotations say whether this caller's server (`minioci serve`) listens."""
     import os
     from .cgroups import detect
     try:
@@ -85,12 +85,12 @@ def features(root="/run/minioci"):
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": False}},
         },
-        "annotations": _annotations(root),
+        "annotations": _annotations(),
     }
     return doc
 
 
-def _annotations(root):
+def _annotations():
     """minioci's own facts, and the config annotations it reads (runc lists
     its libseccomp the same way)."""
     from .network import PREFIX
@@ -103,7 +103,7 @@ def _annotations(root):
     if lib:
         out["io.github.seccomp.libseccomp.version"] = lib
     from .control import status_line
-    out["org.minioci.serve"] = status_line(root)
+    out["org.minioci.serve"] = status_line()
     return out
 
 

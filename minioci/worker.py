@@ -24,7 +24,7 @@ def forked(server, conn, req, peer_pid, marks, run_command):
     marks = marks + [(time.monotonic_ns(), "fork")]
     _default_signals()
     server.forget()
-    serve(conn, req, peer_pid, marks, run_command, server.root)
+    serve(conn, req, peer_pid, marks, run_command, server.socket)
 
 
 def spare(server, jobs, run_command):
@@ -34,7 +34,7 @@ def spare(server, jobs, run_command):
     _default_signals()
     recent = list(server.recent)
     server.forget()
-    root = server.root
+    where = server.socket
     _close_all_but([jobs.fileno()])
     _rehearse(recent)
     try:
@@ -45,10 +45,10 @@ def spare(server, jobs, run_command):
     jobs.close()
     peer_pid, marks, request = wire.decode_job(payload)
     req = wire.Request(request, fds[1:])
-    serve(socket.socket(fileno=fds[0]), req, peer_pid, marks + [(t, "handover")], run_command, root)
+    serve(socket.socket(fileno=fds[0]), req, peer_pid, marks + [(t, "handover")], run_command, where)
 
 
-def serve(conn, req, peer_pid, marks, run_command, root):
+def serve(conn, req, peer_pid, marks, run_command, where):
     """Claim the request, become the client, run its command line.  Never
     returns.  Until the claim nothing with an effect happens; after it, the
     worker can still refuse (the front end then runs the direct path) as
@@ -60,7 +60,7 @@ def serve(conn, req, peer_pid, marks, run_command, root):
     except OSError:
         os._exit(0)                          # the client is gone
     try:
-        conn = _become_the_client(conn, req, peer_pid, root)
+        conn = _become_the_client(conn, req, peer_pid, where)
     except Exception as e:                  # a bug: the client runs the direct path, and says why
         try:
             wire.send(conn, wire.REFUSED, f"the worker failed to start: {e!r}".encode())
@@ -99,7 +99,7 @@ def serve(conn, req, peer_pid, marks, run_command, root):
     os._exit(code)
 
 
-def _become_the_client(conn, req, peer_pid, root):
+def _become_the_client(conn, req, peer_pid, where):
     conn = _take_fds(conn, req)
     os.umask(req.umask)
     os.environ.clear()
@@ -111,7 +111,7 @@ def _become_the_client(conn, req, peer_pid, root):
     from . import control, log, state
     state.forget_trusted_roots()             # the server's, or a spare's rehearsal: checked afresh
     log.configure()                          # the server's --log and --debug are not the client's
-    control.served_by = f"pid {os.getppid()}, {wire.socket_path(root)}"
+    control.served_by = f"pid {os.getppid()}, {where}"
     return conn
 
 

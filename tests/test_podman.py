@@ -98,9 +98,9 @@ def podman(rootfs, tmp_path, route):
     environment, so the test checks the server's count of requests)."""
     server = None
     if route == "served":
-        if Server(DEFAULT_ROOT).status() is not None:
+        if Server().status() is not None:
             pytest.skip(f"another server listens on {DEFAULT_ROOT}")
-        server = Server(DEFAULT_ROOT).start()
+        server = Server().start()
     p = Podman(rootfs, tmp_path)
     yield p
     p.cleanup()
