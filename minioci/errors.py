@@ -35,6 +35,7 @@ class ConfigError(MiniociError):
         super().__init__(where + message)
         self.file = file
         self.path = path
+        self.errno = None               # of the write that failed, where one did (cgroups.resources)
 
 
 class SysError(MiniociError):

@@ -88,13 +88,30 @@ class Foreground:
             self.relay = Relay(child.terminal_fd)
             with self.relay:
                 self.relay.run()
-        return wait_exit(self.pid)
+        return wait_exit(self.pid, self._forward)
 
 
-def wait_exit(pid):
-    """Reap until `pid` exits; its exit code the way a shell reports it
-    (128+N for death by signal N)."""
-    while True:
-        got, status = os.waitpid(-1, 0)
-        if got == pid:
-            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+SIGCHLD = 17
+
+
+def wait_exit(pid, forward):
+    """Reap until `pid` exits, passing the signals `run` forwards to
+    `forward(sig, None)` meanwhile; its exit code the way a shell reports it
+    (128+N for death by signal N).  The signals are blocked and taken here
+    one by one: a Python handler runs only between bytecodes, so one that
+    came just before waitpid blocked would wait with it, for as long as the
+    container runs (a test's SIGINT did)."""
+    import _signal
+    watched = FORWARDED_SIGNALS + (SIGCHLD,)
+    before = _signal.pthread_sigmask(_signal.SIG_BLOCK, watched)
+    try:
+        while True:
+            got, status = os.waitpid(-1, os.WNOHANG)
+            if got == pid:
+                return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+            if got == 0:
+                sig = _signal.sigwaitinfo(watched).si_signo
+                if sig != SIGCHLD:
+                    forward(sig, None)
+    finally:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, before)

@@ -66,6 +66,43 @@ def host_mounts(under=(str(REPO), "/tmp", "/run/minioci-test", "/sys/fs/cgroup")
     return sorted(p for p in points if any(p == u or p.startswith(u + "/") for u in under))
 
 
+def cgroup_layout():
+    """This host's cgroup layout (v1, v2 or hybrid): tests check what it
+    offers, never assume one."""
+    from minioci import cgroups
+    return cgroups.detect()
+
+
+def cgroup_dir_inside(controller):
+    """Where a container with its own cgroup namespace and a "cgroup" mount
+    on /sys/fs/cgroup finds its own cgroup for `controller` (as v1 names
+    it): in that controller's v1 hierarchy, or in the v2 one (/sys/fs/cgroup
+    on a pure v2 host, /sys/fs/cgroup/unified beside v1 ones), wherever this
+    host keeps it.  A name that is no controller ("cgroup") means v2's."""
+    layout = cgroup_layout()
+    if layout.where(controller) == "v1":
+        mountpoint = next(m for m, _, ctrls in layout.v1.values() if controller in ctrls)
+        return f"/sys/fs/cgroup/{os.path.basename(mountpoint)}"
+    return "/sys/fs/cgroup" if layout.kind == "v2" else f"/sys/fs/cgroup/{os.path.basename(layout.v2[0])}"
+
+
+def cgroup_file_inside(v1_name, v2_name=None):
+    """The file `v1_name` (its controller's first word), or `v2_name` where
+    this host keeps that controller on v2, as the container sees it (see
+    cgroup_dir_inside)."""
+    controller = v1_name.split(".")[0]
+    v1 = cgroup_layout().where(controller) == "v1"
+    return f"{cgroup_dir_inside(controller)}/{v1_name if v1 else v2_name or v1_name}"
+
+
+def cpu_quota_inside(quota, period):
+    """(the files holding a container's CFS quota and period as it sees
+    them, the words they read): cpu.max on v2, two files on v1."""
+    if cgroup_layout().where("cpu") == "v1":
+        return [cgroup_file_inside("cpu.cfs_quota_us"), cgroup_file_inside("cpu.cfs_period_us")], [quota, period]
+    return [cgroup_file_inside("cpu.max")], [quota, period]
+
+
 def cgroup_dirs(cid):
     """Every directory named after this container id in any hierarchy.
     (os.walk, not glob: other containers' directories come and go meanwhile.)"""

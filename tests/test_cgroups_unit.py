@@ -440,6 +440,18 @@ def test_v1_only_controllers_on_a_fake_v1_tree(tmp_path):
     assert read("memory", "memory.oom_control") == "1"
 
 
+def test_realtime_on_a_kernel_without_realtime_group_scheduling_is_one_clear_error(tmp_path):
+    """Without CONFIG_RT_GROUP_SCHED a v1 cpu cgroup has no cpu.rt_* files:
+    the error says so (not a failed write to a parent)."""
+    (tmp_path / "cpu" / "c1").mkdir(parents=True)
+    for f in ("cpu.shares", "cpu.cfs_quota_us"):
+        (tmp_path / "cpu" / "c1" / f).write_text("")
+    cg = cgroups.Cgroup.for_path(cgroups.Layout({"cpu": (str(tmp_path / "cpu"), "/", ["cpu"])}, None), "/c1", {})
+    with pytest.raises(ConfigError, match=r"c: linux.resources.cpu.realtimeRuntime: is not available here .*"
+                                          r"cpu.rt_runtime_us does not exist \(the kernel has no real-time group"):
+        resources.apply(resources.route(cg, resources.plan({"cpu": {"realtimeRuntime": 1000}}, "c")))
+
+
 def test_a_shared_parent_goes_with_its_last_user_whoever_made_it(tmp_path, monkeypatch):
     monkeypatch.setattr(cgroups, "PARENTS", str(tmp_path / "registry"))
     mount = tmp_path / "memory"

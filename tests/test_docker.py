@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 import engines
-from conftest import IS_ROOT, MINIOCI
+from conftest import IS_ROOT, MINIOCI, cgroup_file_inside, cpu_quota_inside
 
 DOCKERD = "/usr/sbin/dockerd"
 DOCKER = "/usr/bin/docker"
@@ -221,9 +221,9 @@ def test_update_and_stats(docker):
     assert docker.run("-d", "--name", name, "--memory", "64m", ["sleep", "1000"]).returncode == 0
     r = docker("update", "--memory", "128m", "--memory-swap", "256m", "--cpus", "0.5", name)
     assert r.returncode == 0, r.stderr
-    r = docker("exec", name, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-               "/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
-    assert r.stdout.split() == [str(128 << 20), "50000"], r.stderr
+    cpu_files, cpu_words = cpu_quota_inside("50000", "100000")
+    r = docker("exec", name, "cat", cgroup_file_inside("memory.limit_in_bytes", "memory.max"), *cpu_files)
+    assert r.stdout.split() == [str(128 << 20)] + cpu_words, r.stderr
     r = docker("stats", "--no-stream", "--format", "{{json .}}", name)
     assert r.returncode == 0, r.stderr
     stats = json.loads(r.stdout)

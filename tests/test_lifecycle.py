@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import base_config, cgroup_dirs
+from conftest import base_config, cgroup_dirs, cgroup_layout
 
 BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 
@@ -428,7 +428,8 @@ def test_features_document(rt):
     linux = doc["linux"]
     assert {"pid", "network", "mount", "ipc", "uts", "user", "cgroup"} <= set(linux["namespaces"])
     assert "CAP_SYS_ADMIN" in linux["capabilities"] and {"rbind", "rro", "tmpcopyup"} <= set(doc["mountOptions"])
-    assert linux["cgroup"]["v1"] and linux["cgroup"]["v2"]          # this hybrid host has both
+    layout = cgroup_layout()
+    assert (linux["cgroup"]["v1"], linux["cgroup"]["v2"]) == (bool(layout.v1), bool(layout.v2))
     assert doc["annotations"]["org.minioci.net.mode"] == "loopback,veth,ipvlan,macvlan"
     assert doc["annotations"]["io.github.seccomp.libseccomp.version"].count(".") == 2
 

@@ -119,8 +119,8 @@ def addr(prefix, n):
 @needs_root
 @pytest.mark.parametrize("name,mode,extra,prefix,host_gateway", MODES, ids=[m[0] for m in MODES])
 def test_two_containers_reach_each_other(rt, hostns, name, mode, extra, prefix, host_gateway):
-    if mode == "ipvlan" and not hostns.supports("ipvlan"):
-        pytest.skip("this kernel has no ipvlan (CONFIG_IPVLAN); test_ipvlan_without_kernel_support covers it")
+    if mode in ("ipvlan", "macvlan") and not hostns.supports(mode):
+        pytest.skip(f"this kernel has no {mode} (CONFIG_{mode.upper()}); test_a_mode_the_kernel_lacks covers it")
     before = hostns.links()
     a_ip, b_ip, gw = f"{prefix}2", f"{prefix}3", f"{prefix}1"
     extra = dict(extra)
@@ -260,13 +260,16 @@ def test_bad_annotations_are_refused_before_anything_is_made(rt, hostns, name, a
 
 
 @needs_root
-def test_ipvlan_without_kernel_support(rt, hostns):
-    if hostns.supports("ipvlan"):
-        pytest.skip("this kernel has ipvlan; test_two_containers_reach_each_other covers it")
+@pytest.mark.parametrize("mode", ["ipvlan", "macvlan"])
+def test_a_mode_the_kernel_lacks(rt, hostns, mode):
+    """ipvlan (often not built) or macvlan, on a kernel without it: one
+    clear error, nothing made."""
+    if hostns.supports(mode):
+        pytest.skip(f"this kernel has {mode}; test_two_containers_reach_each_other covers it")
     before = hostns.links()
-    bundle = rt.bundle(net_config("true", "ipvlan", "10.240.0.2/24", hostns, parent="p0"))
+    bundle = rt.bundle(net_config("true", mode, "10.240.0.2/24", hostns, parent="p0"))
     r = rt.call("run", "-b", bundle, rt.new_id())
-    assert "this kernel has no ipvlan support (CONFIG_IPVLAN)" in _one_error_line(r, bundle, "mode")
+    assert f"this kernel has no {mode} support (CONFIG_{mode.upper()})" in _one_error_line(r, bundle, "mode")
     assert hostns.links() == before and netns_mounts() == []
 
 

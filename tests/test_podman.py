@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import IS_ROOT, MINIOCI, ROOTFS, Server
+from conftest import IS_ROOT, MINIOCI, ROOTFS, Server, cgroup_file_inside, cgroup_layout, cpu_quota_inside
 
 BOTH_PATHS = True        # each test runs with minioci direct, and served (conftest.py)
 
@@ -193,12 +193,14 @@ def test_default_network_joins_netavarks_namespace(podman):
 
 
 def test_resource_limits_are_visible_inside(podman):
+    cpu_files, cpu_words = cpu_quota_inside("50000", "100000")
     r = podman.run("--rm", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "50",
-                   ["/bin/busybox", "cat", "/sys/fs/cgroup/pids/pids.max",
-                    "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes",
-                    "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"])
+                   ["/bin/busybox", "cat", cgroup_file_inside("pids.max"),
+                    cgroup_file_inside("memory.limit_in_bytes", "memory.max"),
+                    cgroup_file_inside("memory.memsw.limit_in_bytes", "memory.swap.max")] + cpu_files)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["50", "67108864", "134217728", "50000", "100000"]
+    swap = "134217728" if cgroup_layout().where("memory") == "v1" else "67108864"    # v2: swap alone
+    assert r.stdout.split() == ["50", "67108864", swap] + cpu_words
 
 
 def test_info_shows_the_runtime(podman):
@@ -237,9 +239,10 @@ def test_update_pause_unpause(podman):
     assert r.returncode == 0, r.stderr
     r = podman("update", "--memory", "128m", "--cpus", "0.25", name)     # update --resources=FILE
     assert r.returncode == 0, r.stderr
-    r = podman("exec", name, "/bin/busybox", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-               "/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
-    assert r.stdout.split() == [str(128 << 20), "25000"], r.stderr
+    cpu_files, cpu_words = cpu_quota_inside("25000", "100000")
+    r = podman("exec", name, "/bin/busybox", "cat", cgroup_file_inside("memory.limit_in_bytes", "memory.max"),
+               *cpu_files)
+    assert r.stdout.split() == [str(128 << 20)] + cpu_words, r.stderr
     assert podman("pause", name).returncode == 0 and podman.status(name) == "paused"
     assert podman("unpause", name).returncode == 0 and podman.status(name) == "running"
     # rm -f of a paused container: podman resumes, kills and deletes it

@@ -650,7 +650,8 @@ def grant_realtime_budget(directory, ratio):
     what the container there needs (`ratio`, its runtime/period) beside
     their other children, from the top down; they never lose budget.
     Parents that are not minioci's are left as they are: if they lack the
-    budget, the container's own write fails and says so (as with runc)."""
+    budget, the container's own write fails and says so (as with runc).
+    Whether the direct parent is one of minioci's (and has the budget)."""
     import math
     chain = []                      # minioci's parents, nearest first
     d = os.path.dirname(directory)
@@ -670,6 +671,7 @@ def grant_realtime_budget(directory, ratio):
                 fs.write(parent, "cpu.rt_runtime_us", str(want))
             except OSError as e:
                 raise OSError(e.errno, e.strerror, parent) from None
+    return bool(chain)
 
 
 def _realtime_ratio(d):

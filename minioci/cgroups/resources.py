@@ -179,7 +179,9 @@ def _write(part, w, file, path):
     except FileNotFoundError:
         raise ConfigError(file, path, f"{_MISSING}: {part.directory}/{name} does not exist") from None
     except OSError as e:
-        raise ConfigError(file, path, f"write {value!r} to {part.directory}/{name}: {strerror(e.errno)}") from None
+        error = ConfigError(file, path, f"write {value!r} to {part.directory}/{name}: {strerror(e.errno)}")
+        error.errno = e.errno
+        raise error from None
 
 
 class _Check:
@@ -426,15 +428,34 @@ def _v1_realtime(period_v, runtime_v):
     pair = _v1_pair(("cpu.rt_period_us", period_v), ("cpu.rt_runtime_us", runtime_v))
 
     def write(part, file, path):
-        if runtime_v is not None and runtime_v > 0:
-            from . import grant_realtime_budget
-            period = period_v or int(part.read("cpu.rt_period_us"))
+        if not part.has("cpu.rt_runtime_us"):
+            raise ConfigError(file, path, f"{_MISSING}: {part.directory}/cpu.rt_runtime_us does not exist "
+                                          "(the kernel has no real-time group scheduling, CONFIG_RT_GROUP_SCHED)")
+        # EINVAL, where minioci granted the parents the budget, is waited out
+        # for a while, granting again: a sibling deleted a moment ago keeps
+        # its budget in the kernel until its group is freed after an RCU
+        # grace period (up to ~0.7 s here), and a sibling started at the same
+        # time may have written its own after we looked.
+        import errno
+        import time
+        deadline = time.monotonic() + 3
+        while True:
+            granted = runtime_v is not None and runtime_v > 0 and grant(part, file, path)
             try:
-                grant_realtime_budget(part.directory, runtime_v / period)
-            except OSError as e:
-                raise ConfigError(file, path, f"give the parent cgroup {e.filename} the realtime budget "
-                                              f"this container needs: {strerror(e.errno)}") from None
-        pair(part, file, path)
+                return pair(part, file, path)
+            except ConfigError as e:
+                if not granted or e.errno != errno.EINVAL or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.01)
+
+    def grant(part, file, path):
+        from . import grant_realtime_budget
+        period = period_v or int(part.read("cpu.rt_period_us"))
+        try:
+            return grant_realtime_budget(part.directory, runtime_v / period)
+        except OSError as e:
+            raise ConfigError(file, path, f"give the parent cgroup {e.filename} the realtime budget "
+                                          f"this container needs: {strerror(e.errno)}") from None
     return write
 
 
