@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -135,6 +136,9 @@ DEFAULT_SOCKET = f"/run/minioci/{SERVE_SOCKET}"      # root's server, as a user 
 NOT_CONTAINERS = (SECCOMP_CACHE, SERVE_SOCKET)
 
 
+SERVER_LOGS = []        # the test servers' --debug logs, removed when the session ends
+
+
 class Server:
     """`minioci serve`, started and stopped by a test: on a socket of the
     test's own (`serve --socket`), or without one on the default socket, as a
@@ -144,10 +148,23 @@ class Server:
         self.socket = socket or DEFAULT_SOCKET
         self.flags = ["--socket", socket] if socket else []
         self.proc = None
+        self.log = None
 
     def command(self, *flags):
         """`minioci serve` on this server's socket, with `flags`."""
         return [MINIOCI, "serve", *self.flags, *flags]
+
+    def refusals(self):
+        """Why it refused what it refused (its --debug log says; after
+        stop(), `refused`), leaving out front ends of another build: other
+        installs of minioci on this machine find the same default socket,
+        and are never the ones a test or an engine runs (MINIOCI)."""
+        try:
+            with open(self.log) as f:
+                return [line.strip() for line in f
+                        if "serve: refused: " in line and "serve: refused: the front end is build " not in line]
+        except (OSError, TypeError):
+            return []
 
     def status(self):
         r = subprocess.run(self.command("--status"), capture_output=True, text=True, timeout=30, env=self.env())
@@ -161,8 +178,12 @@ class Server:
 
     def start(self):
         """Start it; return once it answers."""
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env=self.env())
+        fd, self.log = tempfile.mkstemp(prefix="minioci-serve-", suffix=".log")
+        os.close(fd)
+        SERVER_LOGS.append(self.log)
+        self.proc = subprocess.Popen([MINIOCI, "--debug", "--log", self.log, *self.command()[1:]],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     env=self.env())
         deadline = time.monotonic() + 30
         while self.status() is None:
             assert self.proc.poll() is None, f"minioci serve ended: {self.proc.stderr.read()}"
@@ -192,6 +213,7 @@ class Server:
                         f"{self.proc.stderr.read().decode()}")
         if os.path.exists(self.socket):
             left.append("the server's socket")
+        self.refused = self.refusals()
         return left
 
 
@@ -278,6 +300,8 @@ RUNTIME_HOST_PATHS = ("/run/minioci-cgroup-parents", "/run/minioci-network.lock"
 def host_left_as_found():
     existed = {p: os.path.exists(p) for p in RUNTIME_HOST_PATHS}
     yield
+    for log in SERVER_LOGS:
+        os.unlink(log)
     for p, was in existed.items():
         if was:
             continue
