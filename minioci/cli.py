@@ -7,10 +7,10 @@ through main().
 import os
 import sys
 
-from .errors import MiniociError
+from .errors import MiniociError, strerror
 from .flags import flag_line
 
-
+HOST_CONFIG = "/etc/minioci/minioci.conf"
 
 
 def main(argv=None, tl=None):
@@ -46,6 +46,7 @@ def main(argv=None, tl=None):
             # `serve`: the server runs the other commands, each with main().
             from . import server
             return server.main(g, args, run=main)
+        g.host_config = host_config() if cmd.timed else {}
         # A command lives for milliseconds and makes no garbage worth a
         # cycle collection, which would cost ~0.8 ms of a start (the server,
         # which lives long, keeps its collector).
@@ -58,6 +59,25 @@ def main(argv=None, tl=None):
         return e.status
     except KeyboardInterrupt:
         return 130
+
+
+def host_config():
+    """{key: value} from the host's config file (MINIOCI_CONFIG names
+    another), {} when there is none.  Read by every command that may write
+    its timings, before it does anything: a host without the file pays one
+    failed open() here and no import (minioci/hostconfig.py reads a file
+    that is there)."""
+    path = os.environ.get("MINIOCI_CONFIG") or HOST_CONFIG
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if path == HOST_CONFIG:
+            return {}
+        raise MiniociError(f"MINIOCI_CONFIG {path}: no such file or directory") from None
+    except OSError as e:
+        raise MiniociError(f"{path}: {strerror(e.errno)}") from None
+    from . import hostconfig
+    return hostconfig.read(path, fd)
 
 
 def _version():

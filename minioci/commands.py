@@ -124,7 +124,7 @@ def config_to_load(g, name, a, cwd):
 def _start_options(a, create):
     return ctr.StartOptions(create=create, pid_file=a.pid_file, console_socket=a.console_socket,
                             no_pivot=a.no_pivot, preserve_fds=_preserve_fds(a),
-                            detach=getattr(a, "detach", False))
+                            detach=getattr(a, "detach", False), no_new_keyring=a.no_new_keyring)
 
 
 def cmd_run(g, a, tl):
@@ -136,9 +136,9 @@ def cmd_run(g, a, tl):
     if a.detach:
         started = ctr.start(spec, container, _start_options(a, create=False), tl)
         ctr.run_poststart(started.state)
-        _report_timing(tl, a.timing, cid, "run")
+        _report_timing(g, tl, a.timing, cid, "run")
         return 0
-    return _run_foreground(spec, container, a, tl)
+    return _run_foreground(g, spec, container, a, tl)
 
 
 def _terminal_size(proc):
@@ -148,7 +148,7 @@ def _terminal_size(proc):
     return None
 
 
-def _run_foreground(spec, container, a, tl):
+def _run_foreground(g, spec, container, a, tl):
     """Start, pass signals on, relay the terminal, reap, clean up; exit with
     the container's status (128+N for signal N)."""
     fg = parent.foreground()
@@ -165,7 +165,7 @@ def _run_foreground(spec, container, a, tl):
         started.child.release()
         if not a.keep:
             ctr.stop_and_remove(started, tl)
-    _report_timing(tl, a.timing, container.id, "run", exit_code=code)
+    _report_timing(g, tl, a.timing, container.id, "run", exit_code=code)
     return code
 
 
@@ -186,6 +186,7 @@ def cmd_exec(g, a, tl):
         given = _exec_process_file(a)
         c, data, status = ctr.load(g.root, cid, lock=False)
         proc = _exec_process(a, given, ctr.container_process(c, data))
+        ctr.check_exec_size(proc, a.process or "exec")
         tl.mark("config")
         if a.tty and not a.console_socket and a.detach:
             raise MiniociError("exec --tty --detach needs --console-socket")
@@ -198,12 +199,15 @@ def cmd_exec(g, a, tl):
         e.status = 255
         raise
     if a.detach:
+        _report_timing(g, tl, None, cid, "exec")
         return 0
     fg.attach(child)
     try:
-        return fg.wait(child)
+        code = fg.wait(child)
     finally:
         child.release()
+    _report_timing(g, tl, None, cid, "exec", exit_code=code)
+    return code
 
 
 def _exec_process_file(a):
@@ -270,9 +274,12 @@ def _exec_process(a, given, base):
     return proc
 
 
-def _report_timing(tl, mode, cid, command, **extra):
+def _report_timing(g, tl, mode, cid, command, **extra):
+    """--timing's table or JSON (`mode`), MINIOCI_TIMING's file, and the
+    host config's timing_dir (minioci/hostconfig.py)."""
     from . import timing
-    timing.report(tl, "table" if mode is True else mode or None, id=cid, command=command, **extra)
+    timing.report(tl, "table" if mode is True else mode or None, timing_dir=g.host_config.get("timing_dir"),
+                  id=cid, command=command, **extra)
 
 
 def cmd_create(g, a, tl):
@@ -281,12 +288,14 @@ def cmd_create(g, a, tl):
     spec = spec_mod.load(a.bundle or ".")
     tl.mark("config")
     ctr.start(spec, state.Container(g.root, cid), _start_options(a, create=True), tl)
-    _report_timing(tl, None, cid, "create")
+    _report_timing(g, tl, None, cid, "create")
     return 0
 
 
 def cmd_start(g, a, tl):
-    ctr.start_created(g.root, a.positional[0])
+    tl.mark("config")
+    ctr.start_created(g.root, a.positional[0], tl)
+    _report_timing(g, tl, None, a.positional[0], "start")
     return 0
 
 
@@ -311,7 +320,9 @@ def cmd_kill(g, a, tl):
 
 
 def cmd_delete(g, a, tl):
-    ctr.delete(g.root, a.positional[0], force=a.force)
+    tl.mark("config")
+    ctr.delete(g.root, a.positional[0], tl, force=a.force)
+    _report_timing(g, tl, None, a.positional[0], "delete")
     return 0
 
 
@@ -564,19 +575,20 @@ def cmd_spec(g, a, tl):
 
 
 def cmd_bench(g, a, tl):
-    """`bench` (startup), `bench density N`, `bench net`: each module parses
-    its own flags."""
-    what = a.positional[0] if a.positional and not a.positional[0].startswith("-") else "startup"
-    argv = a.positional[1:] if what != "startup" else a.positional
-    if what == "startup":
-        from .bench import startup as bench
-    elif what == "density":
-        from .bench import density as bench
-    elif what == "net":
-        from .bench import net as bench
-    else:
-        raise MiniociError(f"minioci bench: unknown benchmark {what!r} (startup, density, net)")
-    return bench.main(g, argv)
+    """`bench [startup]`, `bench density N`, `bench net`, ...: minioci/bench/
+    dispatches, and each benchmark parses its own flags."""
+    from . import bench
+    return bench.main(g, a.positional)
+
+
+def _bench_overview():
+    from . import bench
+    return bench.overview()
+
+
+def cmd_timing(g, a, tl):
+    from .bench import phases
+    return phases.main(g, a)
 
 
 def cmd_seccomp(g, a, tl):
@@ -589,7 +601,7 @@ _RUN_FLAGS = [
     Flag(("console-socket",), "console_socket", "str", help="unix socket to send the pty master to"),
     Flag(("pid-file",), "pid_file", "str", help="write the container's host pid here"),
     Flag(("no-pivot",), "no_pivot", help="move the rootfs onto / and chroot instead of pivot_root"),
-    Flag(("no-new-keyring",), "no_new_keyring", help="accepted; minioci creates no session keyring"),
+    Flag(("no-new-keyring",), "no_new_keyring", help="keep the caller's session keyring (else: the container's own)"),
     Flag(("preserve-fds",), "preserve_fds", "int", 0, help="pass this many fds beyond stdio"),
 ]
 
@@ -599,10 +611,10 @@ COMMANDS = {c.name: c for c in [
         Flag(("keep",), "keep", help="keep the container (state, cgroup) after it exits, until delete"),
         Flag(("timing",), "timing", "optional",
              help="print where startup time went (--timing=json for JSON)"),
-    ], "[flags] [BUNDLE | ID]", "create and start a container, in the foreground", 0, 1),
+    ], "[flags] [BUNDLE | ID]", "create and start a container, in the foreground", 0, 1, timed=True),
     Command("create", cmd_create, _RUN_FLAGS, "[flags] ID",
-            "create a container; its process waits for `start`", 1, 1),
-    Command("start", cmd_start, [], "ID", "start a created container", 1, 1),
+            "create a container; its process waits for `start`", 1, 1, timed=True),
+    Command("start", cmd_start, [], "ID", "start a created container", 1, 1, timed=True),
     Command("exec", cmd_exec, [
         Flag(("process", "p"), "process", "str", help="process.json to run (instead of a command)"),
         Flag(("tty", "t"), "tty", help="give the process a terminal"),
@@ -620,12 +632,12 @@ COMMANDS = {c.name: c for c in [
         Flag(("cgroup",), "cgroup", "list",
              help="run in an existing sub-cgroup: [CONTROLLER[,CONTROLLER]:]PATH (repeatable)"),
     ], "[flags] ID [COMMAND [ARG...]]", "run a new process in a running container", 1, None,
-        stop_at_args=True),
+        stop_at_args=True, timed=True),
     Command("state", cmd_state, [], "ID", "print a container's state as JSON", 1, 1),
     Command("kill", cmd_kill, [Flag(("all", "a"), "all", help="signal every process in the container")],
             "[--all] ID [SIGNAL]", "send a signal (default TERM) to a container", 1, 2),
     Command("delete", cmd_delete, [Flag(("force", "f"), "force", help="kill a running container first")],
-            "[--force] ID", "remove a container and everything it holds", 1, 1),
+            "[--force] ID", "remove a container and everything it holds", 1, 1, timed=True),
     Command("update", cmd_update, [
         Flag(("resources", "r"), "resources", "str",
              help="a JSON LinuxResources file to apply ('-' for stdin); other values stay as they are"),
@@ -646,11 +658,16 @@ COMMANDS = {c.name: c for c in [
         Flag(("bundle", "b"), "bundle", "str", help="directory to write config.json in (default .)"),
         Flag(("rootless",), "rootless", help="a config for a rootless container (user namespace)"),
     ], "[flags]", "write a default config.json", 0, 0),
-    Command("bench", cmd_bench, [],
-            "[startup] [--runs N] [--rounds N] [--runtime PATH]... | density N | net [flags]",
+    Command("bench", cmd_bench, [], "[NAME] [flags]",
             "benchmarks: startup side by side with crun and runc, density, network modes "
             "(docs/benchmarks.md)",
-            0, None, raw=True),
+            0, None, raw=True, more_help=_bench_overview),
+    Command("timing", cmd_timing, [
+        Flag(("json",), "json", help="print the summary as JSON instead of a table"),
+        Flag(("out", "o"), "out", "str", "bench-results", "where the summary's JSON and chart go"),
+        Flag(("no-chart",), "no_chart", help="skip the chart"),
+    ], "[flags] DIR", "summarize a directory of phase timings (the host config's timing_dir): the median "
+            "of each phase per command, as a table and a chart", 1, 1),
     Command("list", cmd_list, [
         Flag(("format", "f"), "format", "str", "table", help="table or json"),
         Flag(("quiet", "q"), "quiet", help="print ids only"),

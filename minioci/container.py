@@ -20,7 +20,7 @@ from .errors import ConfigError, MiniociError, SysError, strerror
 
 class StartOptions:
     def __init__(self, create=False, pid_file=None, console_socket=None, no_pivot=False,
-                 preserve_fds=0, detach=False, console_size=None):
+                 preserve_fds=0, detach=False, console_size=None, no_new_keyring=False):
         self.create = create
         self.pid_file = pid_file
         self.console_socket = console_socket
@@ -28,6 +28,7 @@ class StartOptions:
         self.preserve_fds = preserve_fds
         self.detach = detach
         self.console_size = console_size    # (rows, cols) for the pty, if known
+        self.no_new_keyring = no_new_keyring  # keep the caller's session keyring (runc's flag)
 
 
 class Started:
@@ -58,6 +59,7 @@ def start(spec, container, opts, tl):
     if opts.pid_file and not os.path.isdir(os.path.dirname(os.path.abspath(opts.pid_file))):
         raise MiniociError(f"--pid-file {opts.pid_file}: its directory does not exist")
     check_preserved_fds(opts.preserve_fds)
+    check_exec_size(proc, spec.file)
     if os.path.lexists(container.dir):     # said first (reserve() is what claims the id)
         raise MiniociError(f"container {container.id!r} already exists")
     _leave_out_ungrantable_capabilities(proc, spec.file)
@@ -83,6 +85,8 @@ def start(spec, container, opts, tl):
                                cgroup_existing=cgroup.note_existing(), resources=spec.resources or {},
                                hooks=_hooks_as_dicts(spec), network=net.record() if net else None,
                                process=state.process_record(proc), seccomp=state.seccomp_record(seccomp))
+        if opts.no_new_keyring:
+            data["no_new_keyring"] = True       # exec keeps the caller's too (runc)
         container.save(data)
         fifo_fd = console_fd = listener_fd = None
         if opts.create:
@@ -122,7 +126,8 @@ def start(spec, container, opts, tl):
             network.setup(net, data["network"], lambda: container.save(data), tl)
             spec.namespaces["network"] = net.netns      # the child joins it
 
-        the_plan = _plan(spec, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd, source_fds)
+        the_plan = _plan(spec, container.id, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd,
+                         source_fds)
         tl.mark("plan")
 
         if spec.namespaces.get("user"):         # joined by path: it has its maps already
@@ -210,16 +215,21 @@ def _cgroup_owner(spec):
                  if inside <= uid < inside + size), None)
 
 
-def _plan(spec, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None,
+def _plan(spec, cid, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None,
           source_fds=None):
     from . import plan as plan_mod
     ns = spec.namespaces
     return plan_mod.build(spec, plan_mod.Options(
         exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
         preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
-        console_size=opts.console_size,
+        console_size=opts.console_size, session_keyring=session_keyring(cid, opts.no_new_keyring),
         cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
         cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds))
+
+
+def session_keyring(cid, no_new_keyring):
+    """The name of a container's session keyring (runc's), or None."""
+    return None if no_new_keyring else f"_ses.{cid}"
 
 
 def rehearse_start(spec, container):
@@ -230,7 +240,7 @@ def rehearse_start(spec, container):
     from . import shim
     cgroup = _cgroup_settings(spec, container)[0]
     network_settings(spec, container)
-    shim.encode(_plan(spec, cgroup, StartOptions(), None))
+    shim.encode(_plan(spec, container.id, cgroup, StartOptions(), None))
 
 
 # The child keeps at most 64 fds it was given (native/spawn.c); beyond
@@ -317,6 +327,47 @@ def check_preserved_fds(n):
             os.fstat(fd)
         except OSError:
             raise MiniociError(f"--preserve-fds {n}: fd {fd} is not open") from None
+
+
+# What execve(2) takes (linux/binfmts.h, fs/exec.c): one string of at most
+# MAX_ARG_STRLEN bytes (its NUL counted), and all of them with their pointers
+# in a quarter of the stack limit, at most 6 MiB, at least ARG_MAX.
+MAX_ARG_STRLEN = ARG_MAX = 131072
+RLIMIT_STACK = 3
+
+
+def check_exec_size(proc, file):
+    """process.args and process.env must fit what execve takes: the kernel
+    would only say "argument list too long", and only at exec.  Refused here
+    naming the field and the limit, on either path, before anything is made.
+    Counts what minioci passes (not the HOME it may add, nor the path of
+    the program): only what execve would surely refuse is refused."""
+    count = len(proc.args) + len(proc.env)
+    chars = sum(map(len, proc.args)) + sum(map(len, proc.env)) + count
+    if 4 * chars + 8 * count <= ARG_MAX:         # the common case: far from any limit
+        return
+    total = 8 * max(len(proc.args), 1) + 8 * len(proc.env)
+    for name, values in (("args", proc.args), ("env", proc.env)):
+        for i, value in enumerate(values):
+            size = len(value.encode(errors="surrogateescape")) + 1
+            if size > MAX_ARG_STRLEN:
+                raise ConfigError(file, f"process.{name}[{i}]", f"{size - 1} bytes, more than the "
+                                  f"{MAX_ARG_STRLEN - 1} the kernel takes in one string of a program's "
+                                  "arguments or environment")
+            total += size
+    if total <= ARG_MAX:
+        return
+    stack = next((soft for resource, _, soft, _ in proc.rlimits if resource == RLIMIT_STACK), None)
+    if stack is None:                            # the container's parent's, inherited
+        with open(parent.proc_file("limits")) as f:
+            field = next(line for line in f if line.startswith("Max stack size")).split()[3]
+        stack = 2**64 - 1 if field == "unlimited" else int(field)
+    limit = max(min(6 << 20, stack // 4), ARG_MAX)
+    if total > limit:
+        raise ConfigError(file, "process.args and process.env", f"{total} bytes with their pointers, more "
+                          f"than the {limit} the kernel lets a program's arguments and environment take (a "
+                          f"quarter of its stack limit, {'unlimited' if stack >= 2**63 else stack}; at most "
+                          "6 MiB)")
 
 
 def _leave_out_ungrantable_capabilities(proc, file):
@@ -438,16 +489,20 @@ def _mark_child_steps(tl, child, outcome):
 
 
 def _write_id_maps(pid, spec):
-    for name, mappings in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
-        text = "".join(f"{c} {h} {n}\n" for c, h, n in mappings)
-        try:
-            fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, text.encode())
-            finally:
-                os.close(fd)
-        except OSError as e:
-            raise MiniociError(f"write /proc/{pid}/{name}: {strerror(e.errno)}") from None
+    """The child's uid_map and gid_map, written as every write minioci
+    makes under /proc is: from a checked procfs root (native/procfs.c)."""
+    from . import shim
+    root = shim.lib.mo_proc_root()
+    if root < 0:
+        raise MiniociError(f"open a procfs to write /proc/{pid}/uid_map: {strerror(-root)}")
+    try:
+        for name, mappings in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
+            text = "".join(f"{c} {h} {n}\n" for c, h, n in mappings).encode()
+            rc = shim.lib.mo_proc_write(root, f"{pid}/{name}".encode(), text, len(text))
+            if rc < 0:
+                raise MiniociError(f"write /proc/{pid}/{name}: {strerror(-rc)}")
+    finally:
+        os.close(root)
 
 
 def _namespace_paths(spec, pid):
@@ -574,7 +629,8 @@ def exec_in(c, data, status, proc, opts, tl):
         the_plan = plan_mod.build_exec(proc, namespaces, plan_mod.Options(
             console_fd=console_fd, preserve_fds=opts.preserve_fds, seccomp=seccomp,
             seccomp_listener_fd=listener_fd, console_size=opts.console_size,
-            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd))
+            cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd,
+            session_keyring=session_keyring(cid, data.get("no_new_keyring", False))))
         tl.mark("plan")
         child = parent.spawn(the_plan)
         if listener_fd is not None:
@@ -584,6 +640,7 @@ def exec_in(c, data, status, proc, opts, tl):
         _mark_child_steps(tl, child, outcome)
         if opts.pid_file:
             write_pid_file(opts.pid_file, child.pid)
+            tl.mark("pid file")
         return child
     except BaseException:
         if child is not None:
@@ -606,9 +663,10 @@ def load(root, cid, lock=True):
     return c, data, state.status(c, data)
 
 
-def start_created(root, cid):
+def start_created(root, cid, tl):
     """`start`: release a created container's process into exec."""
     c, data, status = load(root, cid)
+    tl.mark("state")
     if status != "created":
         raise MiniociError(f"cannot start container {cid!r}: it is {status}, not created")
     try:
@@ -622,7 +680,10 @@ def start_created(root, cid):
     finally:
         os.close(fd)
     os.unlink(c.exec_fifo)
-    run_poststart(data)
+    tl.mark("start")
+    if data.get("hooks"):
+        run_poststart(data)
+        tl.mark("hooks.poststart")
     return c, data
 
 
@@ -672,7 +733,7 @@ def _kill(pid, sig):
         pass
 
 
-def delete(root, cid, force=False):
+def delete(root, cid, tl, force=False):
     """Remove a container: its processes (with force, or when it was only
     created), cgroup and state.  Unknown ids are fine with force (podman).
     A container whose state cannot be used is deleted (with force) by what
@@ -705,16 +766,23 @@ def delete(root, cid, force=False):
         return
     data["cgroup_dirs"] = dirs
     status = state.status(c, data)
+    tl.mark("state")
     if status in ("running", "paused") and not force:
         raise MiniociError(f"cannot delete container {cid!r}: it is {status} (use --force)")
     if status != "stopped":
         _kill_all(data)
+        tl.mark("kill")
     cgroups.remove(dirs, keep=data.get("cgroup_existing") or ())
+    tl.mark("cgroup.remove")
     if data.get("network"):
         from . import network
         network.teardown(data["network"])
+        tl.mark("network.remove")
     c.remove()
-    _run_hooks(data, "poststop", "stopped", 0)
+    tl.mark("state.remove")
+    if data.get("hooks"):
+        _run_hooks(data, "poststop", "stopped", 0)
+        tl.mark("hooks.poststop")
 
 
 def _delete_unknown(c, problem):

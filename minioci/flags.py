@@ -20,12 +20,14 @@ class Flag:
 
 class Command:
     def __init__(self, name, func, flags, usage, summary, min_args=0, max_args=0, stop_at_args=False,
-                 raw=False):
+                 raw=False, more_help=None, timed=False):
         self.name, self.func, self.flags = name, func, flags
         self.usage, self.summary = usage, summary
         self.min_args, self.max_args = min_args, max_args
         self.stop_at_args = stop_at_args   # exec: everything after the id is the command
         self.raw = raw                     # bench: its modules parse their own flags
+        self.more_help = more_help         # () -> text --help adds (bench: its benchmarks)
+        self.timed = timed                 # writes its timings where the host's config says
 
     def asks_for_help(self, argv):
         """-h/--help among the command's own flags.  For exec and bench, whose
@@ -39,7 +41,7 @@ class Command:
         lines = [f"usage: minioci {self.name} {self.usage}", "", self.summary]
         if self.flags:
             lines += ["", "Flags:"] + [flag_line(f) for f in self.flags]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + (self.more_help() if self.more_help else "")
 
 
 

@@ -98,7 +98,7 @@ class Options:
 
     def __init__(self, exec_fifo_fd=None, console_fd=None, no_pivot=False, preserve_fds=0,
                  cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None, console_size=None,
-                 seccomp_listener_fd=None, source_fds=None):
+                 seccomp_listener_fd=None, source_fds=None, session_keyring=None):
         self.exec_fifo_fd = exec_fifo_fd     # create: wait on this fd for `start`
         self.console_fd = console_fd         # --console-socket, connected
         self.no_pivot = no_pivot
@@ -119,6 +119,9 @@ class Options:
         # (rows, cols) of the pty when process.consoleSize does not say
         # (`run` passes its own terminal's).
         self.console_size = console_size
+        # The container's session keyring, "_ses.<id>" (None: --no-new-keyring,
+        # the caller's stays).
+        self.session_keyring = session_keyring
 
 
 def build(spec, opts=None):
@@ -162,7 +165,8 @@ def build(spec, opts=None):
                 add("loopback_up", "ns.net")
             if t == "time" and spec.time_offsets:
                 lines = "".join(f"{clock} {s} {n}\n" for clock, (s, n) in sorted(spec.time_offsets.items()))
-                add("write_file", "ns.time", path="/proc/self/timens_offsets", content=lines)
+                add("write_proc", "ns.time", path="/proc/self/timens_offsets", content=lines)
+    _session_keyring(opts, add, "user" in ns, own=True)
 
     # The rootfs is set up in the container's mount namespace, new or joined
     # by path (runc does the same).  With none of its own the container
@@ -179,7 +183,7 @@ def build(spec, opts=None):
     if spec.domainname is not None:
         add("setdomainname", "hostname", name=spec.domainname)
     for key, value in spec.sysctl.items():
-        add("write_file", "sysctl", path=sysctl_path(key), content=value)
+        add("write_proc", "sysctl", path=sysctl_path(key), content=value)
     if mount_ns:
         for p in spec.readonly_paths:
             add("readonly", "readonly paths", path=p)
@@ -212,6 +216,7 @@ def build_exec(proc, namespaces, opts):
         add(**s)
     add("close_fds", "fds", first=3 + opts.preserve_fds)
     _join_namespaces(namespaces, add)
+    _session_keyring(opts, add, "user" in namespaces, own=False)
     _process(proc, opts, add)
     return Plan(0, opts.cgroup_fd, steps, [], [], opts.preserve_fds)
 
@@ -236,6 +241,23 @@ def _join_namespaces(namespaces, add, late_pid=False):
     if namespaces.get("pid"):
         add("setns", "ns.pid", path=namespaces["pid"], nstype=NAMESPACES["pid"])
         add("fork", "ns.pid")
+
+
+# The bits added to a new session keyring's permissions (linux/key.h): its
+# owner may search it, as runc lets it, so that `exec` finds it by name; in a
+# user namespace others may too, as runc adds (runc leaves the owner out
+# there, so its exec'd processes each get a keyring of their own instead).
+KEY_USR_SEARCH, KEY_OTH_SEARCH = 0x00080000, 0x00000008
+
+
+def _session_keyring(opts, add, userns, own):
+    """Join the container's own session keyring (made by its first process:
+    `own`), as runc does: nothing the caller keeps in its session keyring
+    reaches the container."""
+    if opts.session_keyring is None:
+        return
+    add("session_keyring", "keyring", name=opts.session_keyring,
+        perm=(KEY_USR_SEARCH | (KEY_OTH_SEARCH if userns else 0)) if own else 0)
 
 
 def _rootfs(spec, opts, add):
@@ -278,6 +300,8 @@ def _rootfs(spec, opts, add):
                 fields["source_fd"] = opts.source_fds[i]
             if m.copyup:
                 fields["copyup"] = 1
+            if m.in_proc:
+                fields["in_proc"] = m.in_proc
             add("mount", f"mount {m.destination}", **fields)
         if m.attr_set or m.attr_clr:
             # rro, rnosuid...: this mount and all below it (mount_setattr)
@@ -371,7 +395,7 @@ def _process(proc, opts, add, start_hooks=(), console=False):
     """The process's own settings; `console`: its terminal is also the
     container's /dev/console (not for exec, nor without a /dev of its own)."""
     if proc.oom_score_adj is not None:
-        add("write_file", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj))
+        add("write_proc", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj))
     for resource, name, soft, hard in proc.rlimits:
         add("rlimit", "rlimits", resource=resource, name=name, soft=soft, hard=hard)
     # As root, before any capability is dropped (realtime needs CAP_SYS_NICE).

@@ -456,7 +456,7 @@ def preload(what):
 # what its commands import where they use it (json pulls in re, ~10 ms).
 WARM_MODULES = (
     "minioci.cgroups", "minioci.cgroups.devices", "minioci.cgroups.freezer", "minioci.cgroups.resources",
-    "minioci.cgroups.stats", "minioci.commands", "minioci.container", "minioci.hooks",
+    "minioci.cgroups.stats", "minioci.commands", "minioci.container", "minioci.hooks", "minioci.hostconfig",
     "minioci.parent", "minioci.plan", "minioci.remote", "minioci.seccomp", "minioci.seccomp.notify",
     "minioci.shim", "minioci.spec", "minioci.state", "minioci.terminal", "minioci.timing", "minioci.worker",
     "fcntl", "json", "prctl", "re", "subprocess", "termios", "traceback", "tty",

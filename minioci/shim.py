@@ -19,7 +19,8 @@ FIELDS = {
     "join_cgroup": {"path": "s1", "v2": "i1"},
     "rootfs": {"path": "s1", "propagation": "u1"},
     "mount": {"source": "s1", "destination": "s2", "fstype": "s3", "data": "s4",
-              "flags": "u1", "propagation": "u2", "target_kind": "i1", "source_fd": "i2", "copyup": "u3"},
+              "flags": "u1", "propagation": "u2", "target_kind": "i1", "source_fd": "i2", "copyup": "u3",
+              "in_proc": "u4"},
     "mqueue": {"destination": "s2", "flags": "u1"},
     "mknod": {"destination": "s2", "mode": "u1", "dev": "u2", "uid": "i1", "gid": "i2"},
     "bind_dev": {"source": "s1", "destination": "s2"},
@@ -32,7 +33,7 @@ FIELDS = {
     "readonly": {"path": "s1"},
     "sethostname": {"name": "s1"},
     "setdomainname": {"name": "s1"},
-    "write_file": {"path": "s1", "content": "s2"},
+    "write_proc": {"path": "s1", "content": "s2"},
     "loopback_up": {},
     "rlimit": {"resource": "i1", "name": "s1", "soft": "u1", "hard": "u2"},
     "cap_bounding": {"keep": "u1"},
@@ -55,6 +56,7 @@ FIELDS = {
     "ioprio": {"value": "i1"},
     "mempolicy": {"mode": "i1", "nodemask": "blob", "maxnode": "u1"},
     "setattr": {"path": "s1", "attr_set": "u1", "attr_clr": "u2"},
+    "session_keyring": {"name": "s1", "perm": "u1"},
 }
 OPS = {name: getattr(lib, "MO_OP_" + name.upper()) for name in FIELDS}
 # Keys a step carries for Python only.

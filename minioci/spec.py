@@ -602,10 +602,43 @@ def _mount(c, m, path, bundle):
     if idmap and not bind:
         c.fail(f"{path}.options" if not uid_mappings else f"{path}.uidMappings",
                f"{idmap} is for bind mounts only")
-    return Spec(destination=os.path.normpath(dest), type=mtype, source=source, options=options,
+    dest = os.path.normpath(dest)
+    return Spec(destination=dest, type=mtype, source=source, options=options,
                 flags=flags, propagation=propagation, data=",".join(data), bind=bind, path=path,
+                in_proc=_in_proc(c, path, dest, mtype, bind),
                 attr_set=attr_set, attr_clr=attr_clr, copyup=copyup, idmap=idmap,
                 uid_mappings=uid_mappings, gid_mappings=gid_mappings)
+
+
+# What a bundle may mount inside /proc (runc's list: the files lxcfs stands in
+# for).  Anything else there would be laid over the procfs files minioci and
+# the masked and read-only paths rely on (the CVE-2025-52881 class).
+PROC_MOUNTS_ALLOWED = ("/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+                       "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/sys/kernel/ns_last_pid",
+                       "/proc/sys/crypto/fips_enabled")
+# How a mount's destination meets /proc (the child checks where it resolves to:
+# native/minioci_shim.h, enum mo_in_proc).
+IN_PROC_NO, IN_PROC_ALLOWED, IN_PROC_IF_PROCFS = 0, 1, 2
+
+
+def _in_proc(c, path, dest, mtype, bind):
+    """IN_PROC_*: a mount inside /proc is refused but for runc's list; on
+    /proc itself only a proc mount, or a bind whose source the child finds
+    to be a procfs (as runc allows)."""
+    where = "/" + dest.lstrip("/")
+    if where == "/proc":
+        if bind:
+            return IN_PROC_IF_PROCFS
+        if mtype != "proc":
+            c.fail(f"{path}.type", f"{mtype!r} cannot be mounted on /proc: only a proc mount or a bind of a "
+                                   "procfs can be")
+        return IN_PROC_ALLOWED
+    if not where.startswith("/proc/"):
+        return IN_PROC_NO
+    if where not in PROC_MOUNTS_ALLOWED:
+        c.fail(f"{path}.destination", f"{dest} is inside /proc, where nothing may be mounted but "
+                                      f"{', '.join(PROC_MOUNTS_ALLOWED)}")
+    return IN_PROC_ALLOWED
 
 
 def _hooks(c, doc):

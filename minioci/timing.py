@@ -102,28 +102,43 @@ def format_table(d):
     return "\n".join(lines) + "\n"
 
 
-def report(timeline, mode, **extra):
+def report(timeline, mode, timing_dir=None, **extra):
     """Print or write the timing: mode "table" or "json" goes to stderr;
     MINIOCI_TIMING=/path.json also writes the JSON there, and
-    MINIOCI_TIMING=/dir/ a file per run in that directory (benchmarks)."""
+    MINIOCI_TIMING=/dir/ a file per run in that directory (benchmarks);
+    `timing_dir` (the host's config file: minioci/hostconfig.py) gets a file
+    per command, <id>.<command>.<pid>.json.  `extra` has id and command."""
     path = os.environ.get("MINIOCI_TIMING")
-    if not (mode or path):
+    if not (mode or path or timing_dir):
         return None
     d = timeline.as_dict(**extra)
     from . import leanjson
-    text = leanjson.dumps(d)
+    text = leanjson.dumps(d) + "\n"
     if path and path.endswith("/"):
         path = f"{path}{extra.get('command', 'minioci')}-{os.getpid()}.json"
     if path:
-        from . import safefile
-        try:
-            safefile.replace(path, text + "\n")
-        except OSError as e:
-            from . import log
-            from .errors import strerror
-            log.warning(f"MINIOCI_TIMING {path}: {strerror(e.errno)}")
+        _write("MINIOCI_TIMING", path, text)
+    if timing_dir:
+        if not os.path.isdir(timing_dir):
+            try:
+                os.makedirs(timing_dir, 0o700, exist_ok=True)
+            except OSError:
+                pass                    # said by _write
+        _write("timing_dir", os.path.join(timing_dir, f"{extra['id']}.{extra['command']}.{os.getpid()}.json"), text)
     if mode == "json":
-        os.write(2, (text + "\n").encode())
+        os.write(2, text.encode())
     elif mode:
         os.write(2, format_table(d).encode())
     return d
+
+
+def _write(what, path, text):
+    """The container's work is done: a file that cannot be written is a
+    warning (shown with --debug), not a failure."""
+    from . import safefile
+    try:
+        safefile.replace(path, text)
+    except OSError as e:
+        from . import log
+        from .errors import strerror
+        log.warning(f"{what} {path}: {strerror(e.errno)}")

@@ -4,7 +4,10 @@ minioci/remote.py) talk over one SOCK_SEQPACKET unix socket per request.
 
 Each message is one packet: a u32 type, then the type's payload; file
 descriptors travel with it (SCM_RIGHTS).  Integers are little-endian; strings
-are NUL-terminated.  native/wire.h holds the same numbers (a unit test keeps
+are NUL-terminated.  A payload larger than INLINE_MAX (a plan with thousands
+of mounts, a huge environment, the step times of such a plan) travels in a
+sealed memfd instead, the message's last fd, its type marked BIG: any size
+goes both ways, as on the direct path.  native/wire.h holds the same numbers (a unit test keeps
 the two equal).  The exchange, front end (F), server (S), worker (W):
 
     F→S  REQUEST      argv, environment, cwd, umask, times; fds: cwd, the claim, stdio, preserved fds
@@ -68,7 +71,10 @@ ATTACH = 23
 JOB = 24                    # server → its spare worker only: a request to take over
 
 FD_WINDOW = 64              # numbers a front end sets aside for a plan's fds (Request.fd_window)
-MAX_PACKET = 4 << 20        # REQUEST's argv and environment are the largest
+INLINE_MAX = 65536          # the largest payload a packet carries (a socket's buffer takes ~200 KB)
+MAX_PACKET = INLINE_MAX + 4
+BIG = 2147483648            # in a type: the payload is in the last fd, a sealed memfd
+MAX_BIG = 268435456         # the most a BIG payload may hold
 MAX_FDS = 253               # the kernel's SCM_MAX_FD
 
 
@@ -89,11 +95,50 @@ def server_socket(environ=None):
 
 
 def send(sock, kind, payload=b"", fds=()):
-    data = struct.pack("<I", kind) + payload
-    if fds:
-        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
-    else:
-        sock.sendmsg([data])
+    big = None
+    if len(payload) > INLINE_MAX:
+        big = _sealed(payload)
+        kind, payload, fds = kind | BIG, b"", [*fds, big]
+    try:
+        data = struct.pack("<I", kind) + payload
+        if fds:
+            sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+        else:
+            sock.sendmsg([data])
+    finally:
+        if big is not None:
+            os.close(big)
+
+
+def _sealed(payload):
+    """A memfd holding `payload`, sealed: nobody can change it any more."""
+    import fcntl
+    fd = os.memfd_create("minioci-wire", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
+                    fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_big(fd):
+    """A BIG message's payload, from its memfd."""
+    size = os.fstat(fd).st_size
+    if size > MAX_BIG:
+        raise ProtocolError(f"a payload of {size} bytes, more than {MAX_BIG}")
+    chunks, at = [], 0
+    while at < size:
+        chunk = os.pread(fd, size - at, at)
+        if not chunk:
+            raise ProtocolError("a payload shorter than its memfd said")
+        chunks.append(chunk)
+        at += len(chunk)
+    return b"".join(chunks)
 
 
 def receive(sock, want=None):
@@ -115,11 +160,27 @@ def receive(sock, want=None):
             os.close(fd)
         raise ProtocolError("the other side closed the connection" if not data else "a short packet")
     kind = struct.unpack_from("<I", data)[0]
+    payload, fds = data[4:], list(fds)
+    if kind & BIG:
+        kind &= ~BIG
+        if payload or not fds:
+            for fd in fds:
+                os.close(fd)
+            raise ProtocolError("a large payload without its memfd")
+        big = fds.pop()
+        try:
+            payload = _read_big(big)
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        finally:
+            os.close(big)
     if want is not None and kind not in (want if isinstance(want, tuple) else (want,)):
         for fd in fds:
             os.close(fd)
         raise ProtocolError(f"unexpected message {kind} (wanted {want})")
-    return kind, data[4:], list(fds)
+    return kind, payload, fds
 
 
 # ---- payloads ----------------------------------------------------------------

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 
 HERE = pathlib.Path(__file__).resolve().parent
-SOURCES = ["main.c", "init.c", "child.c", "plan.c", "io.c", "frontend.c", "spawn.c"]
+SOURCES = ["main.c", "init.c", "child.c", "plan.c", "io.c", "procfs.c", "frontend.c", "spawn.c"]
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11", "-static", "-s"]
 
 

@@ -21,7 +21,7 @@ ffibuilder.set_source(
     "minioci._shim",
     '#include "minioci_shim.h"',
     # Relative to the project root, where setuptools runs the build.
-    sources=["native/spawn.c", "native/io.c", "native/host.c", "native/plan.c"],
+    sources=["native/spawn.c", "native/io.c", "native/host.c", "native/plan.c", "native/procfs.c"],
     include_dirs=["native"],
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
 )

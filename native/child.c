@@ -17,6 +17,8 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/keyctl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -53,6 +55,16 @@
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x1
+#endif
+#define MOVE_MOUNT_EMPTY_PATHS 0x44      /* MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH */
 
 #include "native.h"
 
@@ -62,6 +74,8 @@ static struct {
     struct mo_shared *shared;
     int sock;           /* child end of the sync socket */
     int rootfd;         /* O_PATH fd of the rootfs mount, once MO_OP_ROOTFS ran */
+    int procfd;         /* /proc, checked (procfs.c), once a step writes there; until pivot_root */
+    int devnull;        /* the container's /dev/null, checked, once a mask needs it */
     int step;           /* index of the step being run */
     int in_cgroup;      /* clone3 placed us in the v2 cgroup already */
     char state[65536];  /* container state JSON for hooks, from the parent's go */
@@ -69,7 +83,7 @@ static struct {
     char exec_path[PATH_MAX];
     char **exec_env;    /* the environment execve gets (MO_OP_FIND_EXEC adds HOME) */
     int filtered;       /* the container's seccomp filter is loaded: only execve follows */
-} C = { .rootfd = -1 };
+} C = { .rootfd = -1, .procfd = -1, .devnull = -1 };
 
 
 /* A report to the parent, optionally carrying one fd. */
@@ -267,6 +281,56 @@ static int remount_bind(const char *target, unsigned long flags)
     return mount("", target, NULL, flags | locked_flags(target), NULL);
 }
 
+/* The procfs minioci writes through (procfs.c): /proc, the host's until
+ * pivot_root, then the one minioci mounted in the container; opened when a
+ * step first needs it, for `what`. */
+static int proc_root(const char *what)
+{
+    if (C.procfd < 0) {
+        C.procfd = mo_proc_root();
+        if (C.procfd == -ENODEV || C.procfd == -ENOENT)
+            fail(0, "%s: /proc is not a procfs (the container needs a proc mount there)", what);
+        if (C.procfd < 0)
+            fail(-C.procfd, "%s: open /proc", what);
+    }
+    return C.procfd;
+}
+
+/* The fds of setup steps, closed once they have served: before the old root
+ * goes (an fd of its /proc would keep it, and its unmount would then happen
+ * at our exec, the costly part of it), and before the container can see
+ * this process (waiting for start, or its program): none of them, least of
+ * all a host's /proc, may stay open for a process there to reach. */
+static void drop_setup_fds(void)
+{
+    if (C.procfd >= 0)
+        close(C.procfd);
+    if (C.devnull >= 0)
+        close(C.devnull);
+    C.procfd = C.devnull = -1;
+}
+
+/* Bind what the fd `from` names (a file or directory, with what is mounted
+ * below it if `recursive`) onto the fd `to`: no path is looked up again.
+ * `attr`: mount attributes (MOUNT_ATTR_*) the new mount gets. */
+static int bind_fd(int from, int to, int recursive, unsigned long long attr)
+{
+    int tree = (int)syscall(SYS_open_tree, from, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH |
+                            (recursive ? AT_RECURSIVE : 0));
+    if (tree < 0)
+        return -1;
+    struct {
+        unsigned long long attr_set, attr_clr, propagation, userns_fd;
+    } set = { attr, 0, 0, 0 };
+    int r = attr ? (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &set, sizeof set) : 0;
+    if (r == 0)
+        r = (int)syscall(SYS_move_mount, tree, "", to, "", MOVE_MOUNT_EMPTY_PATHS);
+    int e = errno;
+    close(tree);
+    errno = e;
+    return r;
+}
+
 /* ---- steps -------------------------------------------------------------- */
 
 /* s1 path, i1 type; i2 the fd open_namespaces() opened it as. */
@@ -437,14 +501,41 @@ static int copy_tree(int from, int to, int depth)
     return r;
 }
 
+/* Nothing of a bundle's is mounted inside procfs, where it would lie over
+ * the files minioci writes and masks (the CVE-2025-52881 class), but runc's
+ * short list (u4, enum mo_in_proc; spec.py refuses the destinations by
+ * name): this catches a destination that resolves there otherwise, through
+ * a symlink.  On /proc itself only a procfs may be bound. */
+static void check_in_proc(const struct mo_step *s, int target)
+{
+    struct statfs on;
+    if (s->u4 == MO_IN_PROC_ALLOWED)
+        return;
+    if (s->u4 == MO_IN_PROC_IF_PROCFS) {
+        int r = s->i2 > 0 ? fstatfs(s->i2, &on) : statfs(s->s1, &on);
+        if (r < 0)
+            fail(errno, "stat %s", s->s1);
+        if (on.f_type != PROC_SUPER_MAGIC)
+            fail(0, "mount %s on %s: only a procfs can be bound on /proc", s->s1, s->s2);
+        return;
+    }
+    if (fstatfs(target, &on) < 0)
+        fail(errno, "stat mount point %s", s->s2);
+    if (on.f_type == PROC_SUPER_MAGIC)
+        fail(0, "mount %s on %s: it leads inside /proc, where nothing may be mounted but the files runc "
+             "allows", s->s1 && *s->s1 ? s->s1 : s->s3, s->s2);
+}
+
 /* s1 source, s2 destination (container path), s3 fstype, s4 data,
- * u1 mount flags, u2 propagation flags (applied after), i1 target kind. */
+ * u1 mount flags, u2 propagation flags (applied after), i1 target kind,
+ * u3 tmpcopyup, u4 where it may lie in procfs (check_in_proc). */
 static void step_mount(const struct mo_step *s)
 {
     char target[64];
     int fd = kernel_fs(s->s3) ? open_ordinary_dir(s->s2, s->s3) : open_in_root(s->s2, s->i1);
     if (fd < 0)
         fail(errno, "create mount point %s", s->s2);
+    check_in_proc(s, fd);
     fd_path(target, sizeof target, fd);
     int under = -1;        /* tmpcopyup: the directory the new mount will cover */
     struct stat under_st;
@@ -460,7 +551,7 @@ static void step_mount(const struct mo_step *s)
     if (bind && s->i2 > 0) {
         /* The parent opened the source as a detached tree: in a user
          * namespace we might not reach it by path. */
-        if (syscall(SYS_move_mount, s->i2, "", fd, "", 0x4 /* F_EMPTY_PATH */ | 0x40 /* T_EMPTY_PATH */) < 0)
+        if (syscall(SYS_move_mount, s->i2, "", fd, "", MOVE_MOUNT_EMPTY_PATHS) < 0)
             fail(errno, "mount %s on %s", s->s1, s->s2);
         close(s->i2);
     } else if (mount(s->s1, target, s->s3, first, bind ? NULL : s->s4) < 0) {
@@ -594,6 +685,7 @@ static void step_symlink(const struct mo_step *s)
 
 static void step_pivot_root(void)
 {
+    drop_setup_fds();
     if (fchdir(C.rootfd) < 0)
         fail(errno, "chdir to rootfs");
     if (syscall(SYS_pivot_root, ".", ".") < 0)
@@ -612,6 +704,7 @@ static void step_pivot_root(void)
 
 static void step_move_root(void)
 {
+    drop_setup_fds();
     if (fchdir(C.rootfd) < 0)
         fail(errno, "chdir to rootfs");
     if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
@@ -650,46 +743,72 @@ static void step_chroot(const struct mo_step *s)
         fail(errno, "chdir /");
 }
 
+/* The container's /dev/null, opened once and checked to be the null device
+ * (1:3): files are masked from this fd, never from whatever the path holds
+ * (a symlink there, in a /dev volume, made /proc/keys a view of another
+ * file: the CVE-2025-31133 class; runc checks it likewise). */
+static int dev_null(void)
+{
+    if (C.devnull >= 0)
+        return C.devnull;
+    struct stat st;
+    int fd = open("/dev/null", O_PATH | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0)
+        fail(errno, "open /dev/null to mask paths with");
+    if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+        fail(0, "mask paths: the container's /dev/null is not the null device (1:3)");
+    return C.devnull = fd;
+}
+
+/* A masked or read-only path (in the new root), opened once: what is
+ * checked is what is mounted on.  -1 if it does not exist. */
+static int open_target(const char *path, const char *what)
+{
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0 && errno != ENOENT)
+        fail(errno, "open %s %s", what, path);
+    return fd;
+}
+
 static void step_mask(const struct mo_step *s)
 {
     struct stat st;
-    if (stat(s->s1, &st) < 0) {
-        if (errno == ENOENT)
-            return;
+    int fd = open_target(s->s1, "masked path");
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) < 0)
         fail(errno, "stat masked path %s", s->s1);
-    }
+    /* A directory gets an empty read-only tmpfs: nothing is bound there. */
     int r = S_ISDIR(st.st_mode) ? mount("tmpfs", s->s1, "tmpfs", MS_RDONLY, NULL)
-                                : mount("/dev/null", s->s1, NULL, MS_BIND, NULL);
+                                : bind_fd(dev_null(), fd, 0, 0);
     if (r < 0)
         fail(errno, "mask %s", s->s1);
+    close(fd);
 }
 
+/* The path bound onto itself (by its fd: one lookup), read-only; the rest of
+ * its mount's flags (nosuid, nodev, noexec...) stay (as runc keeps them). */
 static void step_readonly(const struct mo_step *s)
 {
-    if (mount(s->s1, s->s1, NULL, MS_BIND | MS_REC, NULL) < 0) {
-        if (errno == ENOENT)
-            return;
-        fail(errno, "bind readonly path %s", s->s1);
-    }
-    /* A remount sets every flag anew: keep nosuid, nodev, noexec and the
-     * atime ones of the mount the path sits on (as runc does). */
-    struct statfs st;
-    unsigned long keep = 0;
-    if (statfs(s->s1, &st) == 0)
-        keep = st.f_flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
-    if (remount_bind(s->s1, MS_RDONLY | MS_REC | keep) < 0)
-        fail(errno, "remount %s read-only", s->s1);
+    int fd = open_target(s->s1, "read-only path");
+    if (fd < 0)
+        return;
+    if (bind_fd(fd, fd, 1, MOUNT_ATTR_RDONLY) < 0)
+        fail(errno, "bind %s read-only", s->s1);
+    close(fd);
 }
 
-static void step_write_file(const struct mo_step *s)
+static void step_write_proc(const struct mo_step *s)
 {
-    int fd = open(s->s1, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        fail(errno, "open %s", s->s1);
-    size_t len = strlen(s->s2);
-    if (write(fd, s->s2, len) != (ssize_t)len)
-        fail(errno, "write %s", s->s1);
-    close(fd);
+    if (strncmp(s->s1, "/proc/", 6) != 0)
+        fail(EINVAL, "write %s: not a file under /proc", s->s1);
+    char what[PATH_MAX + 8];
+    snprintf(what, sizeof what, "write %s", s->s1);
+    int r = mo_proc_write(proc_root(what), s->s1 + 6, s->s2, strlen(s->s2));
+    if (r == -EXDEV || r == -ELOOP)
+        fail(0, "write %s: it is not procfs's own file (a mount or a symlink is in the way)", s->s1);
+    if (r < 0)
+        fail(-r, "write %s", s->s1);
 }
 
 static void step_loopback_up(void)
@@ -766,6 +885,38 @@ static void step_caps(const struct mo_step *s)
     }
 }
 
+/* The container's own session keyring, s1 ("_ses.<id>"), as runc makes it:
+ * joined by name (so `exec` joins the same one), and made searchable with
+ * the bits u1 (0: join only).  A kernel without keyrings (ENOSYS) is no
+ * error, as with runc; anything else is (a seccomp profile that denies
+ * keyctl to minioci itself, a key quota reached in a user namespace). */
+static void step_session_keyring(const struct mo_step *s)
+{
+    long id = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, s->s1, 0, 0, 0);
+    if (id < 0 && errno == ENOSYS)
+        return;
+    if (id < 0)
+        fail(errno, "join session keyring %s", s->s1);
+    if (!s->u1)
+        return;
+    /* "type;uid;gid;perm;description": keep its permissions, add ours */
+    char desc[512];
+    long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, id, desc, sizeof desc - 1, 0);
+    if (n < 0)
+        fail(errno, "describe session keyring %s", s->s1);
+    desc[n < (long)sizeof desc ? n : (long)sizeof desc - 1] = '\0';
+    const char *perm = desc;
+    for (int field = 0; field < 3; field++) {
+        perm = strchr(perm, ';');
+        if (!perm)
+            fail(EINVAL, "describe session keyring %s: %s", s->s1, desc);
+        perm++;
+    }
+    unsigned long bits = strtoul(perm, NULL, 16) | (unsigned long)s->u1;
+    if (syscall(SYS_keyctl, KEYCTL_SETPERM, id, bits, 0, 0) < 0)
+        fail(errno, "set the permissions of session keyring %s", s->s1);
+}
+
 /* Join a cgroup by writing "0" (ourselves) to s1.  For a v1 hierarchy s1 is
  * the `tasks` file: moving one thread, ourselves, skips the kernel's global
  * threadgroup lock, whose RCU sync costs ~15 ms per start here where
@@ -795,11 +946,60 @@ static void step_chdir(const struct mo_step *s)
         fail(errno ? errno : EPERM, "cwd %s is outside the container's root", s->s1);
 }
 
+/* A new pty from the container's devpts: its ptmx, reached from /dev/pts
+ * without a symlink or crossing a mount, /dev/pts checked to be a devpts's
+ * root first, so that a /dev/pts volume cannot hand us another file (runc
+ * checks the ptmx likewise). */
+static int open_ptmx(void)
+{
+    const char *bad = "open /dev/pts/ptmx: it is not the ptmx of a devpts filesystem";
+    struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
+    struct statfs sfs;
+    struct stat st;
+    int pts = (int)syscall(SYS_openat2, AT_FDCWD, "/dev/pts", &how, sizeof how);
+    if (pts < 0 && errno != ELOOP && errno != ENOTDIR)
+        fail(errno, "open /dev/pts");
+    if (pts < 0 || fstatfs(pts, &sfs) < 0 || sfs.f_type != DEVPTS_SUPER_MAGIC || fstat(pts, &st) < 0 ||
+        st.st_ino != 1)
+        fail(0, "%s", bad);
+    how = (struct open_how){ .flags = O_RDWR | O_NOCTTY | O_CLOEXEC,
+                             .resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS };
+    int master = (int)syscall(SYS_openat2, pts, "ptmx", &how, sizeof how);
+    if (master < 0 && errno != ELOOP && errno != EXDEV)
+        fail(errno, "open /dev/pts/ptmx");
+    if (master < 0 || fstat(master, &st) < 0 || st.st_ino != 2 || !S_ISCHR(st.st_mode) ||
+        st.st_rdev != makedev(5, 2))
+        fail(0, "%s", bad);
+    close(pts);
+    return master;
+}
+
+/* runtime-spec: /dev/console is the pty, bound there: from the pty's fd
+ * (never a /dev/pts/N path, which a /dev/pts volume could make a symlink:
+ * the CVE-2025-52565 class) onto a plain file made there, no symlink
+ * followed. */
+static void bind_console(int pty)
+{
+    struct open_how how = { .flags = O_CREAT | O_EXCL | O_RDONLY | O_CLOEXEC, .mode = 0600,
+                            .resolve = RESOLVE_NO_SYMLINKS };
+    struct stat st;
+    int fd = (int)syscall(SYS_openat2, AT_FDCWD, "/dev/console", &how, sizeof how);
+    if (fd < 0 && errno == EEXIST) {
+        how = (struct open_how){ .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
+        fd = (int)syscall(SYS_openat2, AT_FDCWD, "/dev/console", &how, sizeof how);
+        if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)))
+            fail(0, "bind the terminal on /dev/console: a file that is not a plain one is there");
+    }
+    if (fd < 0)
+        fail(errno, "create /dev/console");
+    if (bind_fd(pty, fd, 0, 0) < 0)
+        fail(errno, "bind the terminal on /dev/console");
+    close(fd);
+}
+
 static void step_terminal(const struct mo_step *s)
 {
-    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (master < 0)
-        fail(errno, "open /dev/ptmx");
+    int master = open_ptmx();
     int unlock = 0;
     if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
         fail(errno, "unlock pty");
@@ -817,20 +1017,8 @@ static void step_terminal(const struct mo_step *s)
     }
     if (ioctl(slave, TIOCSCTTY, 0) < 0)
         fail(errno, "set controlling terminal");
-    if (s->i2) {
-        /* runtime-spec: /dev/console is the pty, bound there. */
-        int n;
-        char pts[64];
-        if (ioctl(master, TIOCGPTN, &n) < 0)
-            fail(errno, "find the pty's number");
-        snprintf(pts, sizeof pts, "/dev/pts/%d", n);
-        int fd = open("/dev/console", O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-            fail(errno, "create /dev/console");
-        close(fd);
-        if (mount(pts, "/dev/console", NULL, MS_BIND, NULL) < 0)
-            fail(errno, "bind %s on /dev/console", pts);
-    }
+    if (s->i2)
+        bind_console(slave);
     for (int i = 0; i < 3; i++)
         if (dup2(slave, i) < 0)
             fail(errno, "dup pty to fd %d", i);
@@ -957,6 +1145,7 @@ static void step_seccomp(const struct mo_step *s)
         wait_listener_state();
     }
     /* What exec would do, done before the filter: after it only execve. */
+    drop_setup_fds();
     if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
         fail(errno, "clear parent-death signal");
     C.filtered = 1;
@@ -987,6 +1176,7 @@ static void step_close_fds(const struct mo_step *s)
 static void step_wait_start(const struct mo_step *s)
 {
     char byte;
+    drop_setup_fds();
     /* From here on the child outlives `create`: it must not die with it. */
     if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0)
         fail(errno, "clear parent-death signal");
@@ -1002,6 +1192,7 @@ static void step_wait_start(const struct mo_step *s)
 
 static void step_exec(const struct mo_step *s)
 {
+    drop_setup_fds();
     if (!C.filtered)
         prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     /* Stamp exec's start; the parent stamps its end when the socket closes. */
@@ -1164,7 +1355,7 @@ static void run_step(const struct mo_step *s)
         if (setdomainname(s->s1, strlen(s->s1)) < 0)
             fail(errno, "setdomainname %s", s->s1);
         break;
-    case MO_OP_WRITE_FILE: step_write_file(s); break;
+    case MO_OP_WRITE_PROC: step_write_proc(s); break;
     case MO_OP_LOOPBACK_UP: step_loopback_up(); break;
     case MO_OP_RLIMIT: step_rlimit(s); break;
     case MO_OP_CAP_BOUNDING: step_cap_bounding(s); break;
@@ -1186,6 +1377,7 @@ static void run_step(const struct mo_step *s)
     case MO_OP_MKDIR: step_mkdir(s); break;
     case MO_OP_CHROOT: step_chroot(s); break;
     case MO_OP_SETATTR: step_setattr(s); break;
+    case MO_OP_SESSION_KEYRING: step_session_keyring(s); break;
     case MO_OP_PERSONALITY:
         if (syscall(SYS_personality, (unsigned long)s->u1) < 0)
             fail(errno, "personality %#llx", s->u1);

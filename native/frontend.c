@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -452,8 +453,44 @@ static void run_direct(const char *why)
 
 /* ---- messages -------------------------------------------------------------- */
 
+/* A payload too large for a packet, in a sealed memfd (wire.h): fd or -errno. */
+static int sealed_payload(const void *payload, size_t len)
+{
+    int fd = memfd_create("minioci-wire", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -errno;
+    for (size_t at = 0; at < len;) {
+        ssize_t n = write(fd, (const char *)payload + at, len - at);
+        if (n <= 0) {
+            int err = n < 0 ? errno : EIO;
+            close(fd);
+            return -err;
+        }
+        at += (size_t)n;
+    }
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
 static int send_msg(int sock, unsigned int type, const void *payload, size_t len, const int *fds, int nfds)
 {
+    int with_big[MO_WIRE_MAX_FDS], big = -1;
+    if (len > MO_WIRE_INLINE_MAX) {
+        if (nfds >= MO_WIRE_MAX_FDS)
+            return -EMSGSIZE;
+        big = sealed_payload(payload, len);
+        if (big < 0)
+            return big;
+        memcpy(with_big, fds, sizeof(int) * (size_t)nfds);
+        with_big[nfds++] = big;
+        fds = with_big;
+        type |= MO_WIRE_BIG;
+        len = 0;
+    }
     struct iovec iov[2] = { { &type, sizeof type }, { (void *)payload, len } };
     struct msghdr msg = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
     char cbuf[CMSG_SPACE(sizeof(int) * MO_WIRE_MAX_FDS)];
@@ -471,7 +508,10 @@ static int send_msg(int sock, unsigned int type, const void *payload, size_t len
     do {
         n = sendmsg(sock, &msg, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
-    return n < 0 ? -errno : 0;
+    int err = n < 0 ? -errno : 0;
+    if (big >= 0)
+        close(big);
+    return err;
 }
 
 struct msg {
@@ -483,6 +523,31 @@ struct msg {
 };
 
 static char packet[MO_WIRE_MAX_PACKET];
+
+/* A MO_WIRE_BIG message's payload, read from its memfd into a buffer that
+ * lasts until the next one: 0 or -errno. */
+static int read_big(int fd, char **data, size_t *len)
+{
+    static char *buf;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (st.st_size > MO_WIRE_MAX_BIG)
+        return -EMSGSIZE;
+    free(buf);
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf)
+        return -ENOMEM;
+    for (size_t at = 0; at < (size_t)st.st_size;) {
+        ssize_t n = pread(fd, buf + at, (size_t)st.st_size - at, (off_t)at);
+        if (n <= 0)
+            return n < 0 ? -errno : -EBADMSG;
+        at += (size_t)n;
+    }
+    *data = buf;
+    *len = (size_t)st.st_size;
+    return 0;
+}
 
 /* The next message; -errno, or 0 on EOF (the other side is gone). */
 static int recv_msg(int sock, struct msg *m)
@@ -513,6 +578,16 @@ static int recv_msg(int sock, struct msg *m)
     memcpy(&m->type, packet, sizeof m->type);
     m->data = packet + sizeof m->type;
     m->len = (size_t)n - sizeof m->type;
+    if (m->type & MO_WIRE_BIG) {
+        if (m->len || m->nfds < 1)
+            return -EBADMSG;
+        int big = m->fds[--m->nfds];
+        int r = read_big(big, &m->data, &m->len);
+        close(big);
+        if (r < 0)
+            return r;
+        m->type &= ~MO_WIRE_BIG;
+    }
     return 1;
 }
 
@@ -575,12 +650,12 @@ static int send_request(char *why, size_t whylen)
     umask(mask);
     head.umask = mask;
     size_t len = sizeof head + sizeof(int) * (size_t)nfds + strings;
-    if (len + sizeof(unsigned int) > MO_WIRE_MAX_PACKET) {
+    char *p = len <= sizeof packet ? packet : malloc(len);     /* a large one goes in a memfd */
+    if (!p) {
         close(dot);
-        snprintf(why, whylen, "the request (%zu bytes of arguments and environment) is too large", len);
+        snprintf(why, whylen, "the request (%zu bytes of arguments and environment): %s", len, strerror(errno));
         return -1;
     }
-    char *p = packet;
     memcpy(p + sizeof head, numbers, sizeof(int) * (size_t)nfds);
     char *s = p + sizeof head + sizeof(int) * (size_t)nfds;
 #define PUT(str) do { size_t l_ = strlen(str) + 1; memcpy(s, str, l_); s += l_; } while (0)
@@ -591,17 +666,12 @@ static int send_request(char *why, size_t whylen)
     for (char **e = environ; e && *e; e++)
         PUT(*e);
 #undef PUT
-    /* The kernel takes a packet up to the socket's send buffer: make room
-     * for a large environment (root may exceed wmem_max). */
-    if (len + 64 > 200000) {
-        int size = (int)(len + 65536);
-        if (setsockopt(F.conn, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
-            setsockopt(F.conn, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-    }
     F.t_sent = now_ns();
     head.t_sent = F.t_sent;
     memcpy(p, &head, sizeof head);
     int rc = send_msg(F.conn, MO_WIRE_REQUEST, p, len, fds, nfds);
+    if (p != packet)
+        free(p);
     close(dot);
     if (rc < 0) {
         snprintf(why, whylen, "cannot send the request: %s", strerror(-rc));
@@ -918,12 +988,19 @@ static void report(void)
     if (r.steps_done < 0 || r.steps_done > sh->nsteps)
         r.steps_done = 0;
     size_t len = sizeof r + sizeof(long long) * (size_t)r.steps_done + (size_t)r.msg_len + 1;
-    char *out = packet;
+    char *out = len <= sizeof packet ? packet : malloc(len);   /* a large one goes in a memfd */
+    if (!out) {
+        r.steps_done = 0;              /* the outcome matters more than the times */
+        len = sizeof r + (size_t)r.msg_len + 1;
+        out = packet;
+    }
     memcpy(out, &r, sizeof r);
     memcpy(out + sizeof r, sh->t_step, sizeof(long long) * (size_t)r.steps_done);
     memcpy(out + len - r.msg_len - 1, msg, (size_t)r.msg_len);
     out[len - 1] = '\0';
     send_msg(F.conn, MO_WIRE_REPORT, out, len, NULL, 0);
+    if (out != packet)
+        free(out);
 }
 
 static int reap_container(int block)

@@ -107,18 +107,13 @@ int mo_idmap_tree(int tree_fd, int userns_fd, int recursive)
     return syscall(SYS_mount_setattr, tree_fd, "", flags, &attr, sizeof attr) < 0 ? -errno : 0;
 }
 
-/* Write `text` to /proc/<pid>/<name>; 0 or -errno. */
-static int write_proc(pid_t pid, const char *name, const char *text)
+/* Write `text` to /proc/<pid>/<name> below the procfs `root` (procfs.c:
+ * every write minioci makes under /proc is checked); 0 or -errno. */
+static int write_proc(int root, pid_t pid, const char *name, const char *text)
 {
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t len = strlen(text);
-    int err = write(fd, text, len) == (ssize_t)len ? 0 : -errno;
-    close(fd);
-    return err;
+    snprintf(path, sizeof path, "%d/%s", (int)pid, name);
+    return root < 0 ? root : mo_proc_write(root, path, text, strlen(text));
 }
 
 int mo_userns_fd(const char *uid_map, const char *gid_map)
@@ -136,12 +131,14 @@ int mo_userns_fd(const char *uid_map, const char *gid_map)
         (void)!read(gate[0], &byte, 1);    /* EOF: we are done with it */
         _exit(0);
     }
-    int err = pid < 0 ? -errno : 0, fd = -1;
+    int err = pid < 0 ? -errno : 0, fd = -1, root = mo_proc_root();
     close(gate[0]);
     if (!err)
-        err = write_proc(pid, "uid_map", uid_map);
+        err = write_proc(root, pid, "uid_map", uid_map);
     if (!err)
-        err = write_proc(pid, "gid_map", gid_map);
+        err = write_proc(root, pid, "gid_map", gid_map);
+    if (root >= 0)
+        close(root);
     if (!err) {
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);

@@ -30,7 +30,8 @@ enum mo_op {
     MO_OP_ROOTFS,            /* make "/" u1-propagated, bind s1 onto itself, open it */
     MO_OP_MOUNT,             /* mount s1 on s2 (inside the rootfs); a bind with i2 > 0 attaches
                                 the detached tree i2 (mo_open_tree) instead of binding s1;
-                                u3: tmpcopyup (what was in s2 is copied into the new mount) */
+                                u3: tmpcopyup (what was in s2 is copied into the new mount);
+                                u4: where s2 may lie in procfs (enum mo_in_proc) */
     MO_OP_MQUEUE,            /* mount mqueue on s2 (flags u1); bind /dev/mqueue if refused */
     MO_OP_MKNOD,             /* device node s2: mode u1, dev u2, owner i1:i2 */
     MO_OP_BIND_DEV,          /* bind host device s1 onto a file at s2 (user namespaces) */
@@ -43,7 +44,8 @@ enum mo_op {
     MO_OP_READONLY,          /* readonlyPaths entry s1 */
     MO_OP_SETHOSTNAME,       /* s1 */
     MO_OP_SETDOMAINNAME,     /* s1 */
-    MO_OP_WRITE_FILE,        /* write s2 to the file s1 (sysctl, oom_score_adj) */
+    MO_OP_WRITE_PROC,        /* write s2 to s1, a file under /proc (sysctl, oom_score_adj, time
+                                offsets), reached from a checked procfs root (procfs.c) */
     MO_OP_LOOPBACK_UP,       /* bring lo up with one ioctl */
     MO_OP_RLIMIT,            /* setrlimit(i1, soft u1, hard u2) */
     MO_OP_CAP_BOUNDING,      /* drop every bounding capability not in u1 */
@@ -71,6 +73,8 @@ enum mo_op {
     MO_OP_IOPRIO,            /* ioprio_set(IOPRIO_WHO_PROCESS, 0, i1) */
     MO_OP_MEMPOLICY,         /* set_mempolicy(i1: mode | flags, blob: nodemask, u1: maxnode) */
     MO_OP_SETATTR,           /* mount_setattr(s1, AT_RECURSIVE, set u1, clear u2): rro, rnosuid... */
+    MO_OP_SESSION_KEYRING,   /* join (or make) the session keyring named s1; u1: permission
+                                bits to add to it (0: join only) */
     MO_OP_LAST
 };
 
@@ -79,6 +83,14 @@ enum mo_target_kind {
     MO_TARGET_NONE = 0,
     MO_TARGET_DIR = 1,
     MO_TARGET_FILE = 2
+};
+
+/* Where a mount's destination may lie in procfs (minioci/spec.py, IN_PROC_*):
+ * mounts inside /proc are refused but for runc's short list. */
+enum mo_in_proc {
+    MO_IN_PROC_NO = 0,           /* not in procfs (anywhere it resolves to) */
+    MO_IN_PROC_ALLOWED = 1,      /* a proc mount on /proc, or a file of runc's list */
+    MO_IN_PROC_IF_PROCFS = 2     /* a bind on /proc: its source must be a procfs */
 };
 
 /* What the child reports on the sync socket (a one-int message).  EOF on the
@@ -220,6 +232,14 @@ int mo_idmap_tree(int tree_fd, int userns_fd, int recursive);
 /* A user namespace with these uid_map and gid_map lines (a mount's own
  * mappings, for mo_idmap_tree), held by the returned fd; or -errno. */
 int mo_userns_fd(const char *uid_map, const char *gid_map);
+
+/* procfs, checked (native/procfs.c): the root of the procfs at /proc (an
+ * fd, or -errno: ENODEV if /proc is no procfs root), and a write of `len`
+ * bytes to the file `path` below it ("<pid>/uid_map", "sys/...",
+ * "self/..."), reached without a symlink or another mount: 0 or -errno
+ * (EXDEV, ELOOP: something else was in the way). */
+int mo_proc_root(void);
+int mo_proc_write(int root, const char *path, const char *data, unsigned long len);
 
 /* cgroup v2 device filter: load `count` 8-byte eBPF instructions as a
  * BPF_PROG_TYPE_CGROUP_DEVICE program (fd or -errno; the verifier's log goes

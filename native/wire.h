@@ -3,7 +3,9 @@
  * which documents the exchange; tests/test_wire.py keeps the numbers equal).
  *
  * One SOCK_SEQPACKET packet per message: a u32 type, then its payload
- * (little-endian integers, NUL-terminated strings); fds travel with it.
+ * (little-endian integers, NUL-terminated strings); fds travel with it.  A
+ * payload larger than MO_WIRE_INLINE_MAX travels in a sealed memfd, the
+ * message's last fd, its type marked MO_WIRE_BIG.
  */
 #ifndef MINIOCI_WIRE_H
 #define MINIOCI_WIRE_H
@@ -35,7 +37,10 @@
 #define MO_WIRE_ATTACH 23
 #define MO_WIRE_JOB 24              /* the server to its spare worker; never on a client's socket */
 
-#define MO_WIRE_MAX_PACKET (4 << 20)
+#define MO_WIRE_INLINE_MAX 65536   /* the largest payload a packet carries */
+#define MO_WIRE_MAX_PACKET (MO_WIRE_INLINE_MAX + 4)
+#define MO_WIRE_BIG 2147483648U     /* in a type: the payload is in the last fd, a sealed memfd */
+#define MO_WIRE_MAX_BIG 268435456   /* the most a MO_WIRE_BIG payload may hold */
 #define MO_WIRE_MAX_FDS 253
 
 #define MO_WIRE_CWD_FD (-1)         /* REQUEST's fd numbers: the working directory (O_PATH) */

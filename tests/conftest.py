@@ -284,11 +284,13 @@ class Runtime:
         self.remove_root()
 
     def remove_root(self):
-        for d in (self.root, os.path.dirname(self.root)):     # the shared parent, once empty
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
+        # Only our own: the shared parent goes at the end of the session
+        # (host_left_as_found), since a concurrent run making its root below
+        # it would fail if it vanished between its makedirs steps.
+        try:
+            os.rmdir(self.root)
+        except OSError:
+            pass
 
 
 # Host paths minioci itself keeps for all containers (the cgroup parents it

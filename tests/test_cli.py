@@ -82,3 +82,20 @@ def test_run_keep_and_exec_cgroup_are_runcs_flags():
     assert flags(["--keep", "id"]).keep is True
     a = flags(["--cgroup", "sub", "--cgroup", "memory,pids:other", "id", "true"], "exec")
     assert a.cgroup == ["sub", "memory,pids:other"] and a.positional == ["id", "true"]
+
+
+@pytest.mark.parametrize("argv,flags", [
+    (["bench", "--help"], ["startup ", "density ", "net ", "--runs", "--rounds"]),
+    (["bench", "startup", "--help"], ["--runs", "--warmup", "--cases"]),
+    (["bench", "density", "--help"], ["--bundles", "--json"]),
+    (["bench", "density", "5", "-h"], ["--bundles"]),
+    (["help", "bench"], ["density ", "--runs"]),
+])
+def test_bench_help_prints_each_benchmarks_flags(capsys, argv, flags):
+    """`bench startup --help` and `bench density --help` failed with
+    "unknown flag --help"; `bench --help` listed no flags."""
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: minioci bench")
+    for flag in flags:
+        assert flag in out, (flag, out)

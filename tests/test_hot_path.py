@@ -1,12 +1,14 @@
 """The warm `run` path loads only what it needs: a sys.modules check, as the
 launcher starts Python (-I -S), never a timer."""
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 from conftest import IS_ROOT, REPO
+from minioci.cli import HOST_CONFIG
 
 SITE = [p for p in sys.path if p.endswith("site-packages")]
 
@@ -52,3 +54,6 @@ def test_warm_run_loads_only_the_lean_set(tmp_path, bundle):
     assert "minioci.shim" in modules and "minioci.plan" in modules    # the probe saw the real path
     # seccomp's package only where the config has a filter
     assert ("minioci.seccomp" in modules) == (bundle == "podman-default")
+    # the host's config file: a host without one pays one failed open(), no import
+    if not os.path.exists(HOST_CONFIG) and "MINIOCI_CONFIG" not in os.environ:
+        assert "minioci.hostconfig" not in modules

@@ -135,6 +135,44 @@ def test_namespaces_given_by_path_are_joined_and_pid_by_a_fork_there(tmp_path):
     assert "loopback_up" not in p.ops()          # a joined netns is left as it is
 
 
+def test_the_container_and_its_exec_join_a_session_keyring_of_its_own(tmp_path):
+    p = build(base_config(), tmp_path, session_keyring="_ses.box")
+    ops = p.ops()
+    # in every namespace of the container, before its rootfs is set up (runc's order)
+    assert ops.index("unshare") < ops.index("session_keyring") < ops.index("rootfs")
+    assert p.find("session_keyring") == [dict(op="session_keyring", phase="keyring", name="_ses.box",
+                                              perm=plan.KEY_USR_SEARCH)]
+    cfg = base_config()
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 10}]
+    (step,) = build(cfg, tmp_path, session_keyring="_ses.box").find("session_keyring")
+    assert step["perm"] == plan.KEY_USR_SEARCH | plan.KEY_OTH_SEARCH
+    # --no-new-keyring: none
+    assert not build(base_config(), tmp_path).find("session_keyring")
+    s = spec.parse(base_config(), "config.json", str(tmp_path))
+    ex = plan.build_exec(s.process, {"pid": "/proc/1/ns/pid"}, plan.Options(session_keyring="_ses.box"))
+    assert ex.ops().index("fork") < ex.ops().index("session_keyring") < ex.ops().index("user")
+    assert ex.find("session_keyring")[0]["perm"] == 0            # joined, left as it is
+
+
+def test_a_mount_step_says_where_it_may_lie_in_procfs(tmp_path):
+    from minioci import shim
+    assert (spec.IN_PROC_NO, spec.IN_PROC_ALLOWED, spec.IN_PROC_IF_PROCFS) == \
+        (shim.lib.MO_IN_PROC_NO, shim.lib.MO_IN_PROC_ALLOWED, shim.lib.MO_IN_PROC_IF_PROCFS)
+    (tmp_path / "meminfo").write_text("")
+    cfg = base_config()
+    cfg["mounts"] += [{"destination": "/proc/meminfo", "type": "bind", "source": str(tmp_path / "meminfo")},
+                      {"destination": "/proc", "type": "bind", "source": str(tmp_path)}]
+    p = build(cfg, tmp_path)
+    assert [s.get("in_proc", 0) for s in p.find("mount")] == \
+        [spec.IN_PROC_ALLOWED] + [spec.IN_PROC_NO] * 5 + [spec.IN_PROC_ALLOWED, spec.IN_PROC_IF_PROCFS]
+    # what it writes under /proc goes through the child's procfs of its own
+    cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    cfg["process"]["oomScoreAdj"] = 5
+    assert [s["path"] for s in build(cfg, tmp_path).find("write_proc")] == \
+        ["/proc/sys/net/ipv4/ip_forward", "/proc/self/oom_score_adj"]
+
+
 def test_the_plan_names_the_fds_the_child_keeps(tmp_path):
     cfg = base_config()
     cfg["process"]["terminal"] = True

@@ -294,8 +294,11 @@ def test_user_namespace_process_runs_as_the_mapped_host_uid(rt, tmp_path):
     p = subprocess.Popen(rt.cmd("run", "-b", rt.bundle(cfg), cid), stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline() == "ready\n"
-        state = rt.call("state", cid)
-        pid = int(__import__("json").loads(state.stdout)["pid"])
+        # `run` saves the pid once the program has exec'ed: it may not have yet
+        deadline = time.monotonic() + 30
+        while not (pid := __import__("json").loads(rt.call("state", cid).stdout)["pid"]):
+            assert time.monotonic() < deadline, "no pid in the state"
+            time.sleep(0.01)
         uids = status_fields(open(f"/proc/{pid}/status").read())["Uid"].split()
         assert uids == ["200000"] * 4
     finally:

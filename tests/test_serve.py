@@ -385,6 +385,39 @@ def test_wire_numbers_and_layouts_agree_with_native_wire_h(tmp_path):
                                                          remote.REPORT_HEAD)]
 
 
+def test_a_payload_larger_than_a_packet_travels_in_a_sealed_memfd():
+    """Any size goes both ways (the plan of a config with thousands of mounts,
+    their step times back): what a packet cannot carry goes in a memfd, the
+    message's last fd; the other fds and the type arrive as they were."""
+    import fcntl
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    r, w = os.pipe()
+    try:
+        big = os.urandom(wire.INLINE_MAX) * 40        # ~2.6 MB: far more than a packet
+        wire.send(a, wire.SPAWN, big, fds=[r])
+        kind, payload, fds = wire.receive(b, wire.SPAWN)
+        assert (kind, payload, len(fds)) == (wire.SPAWN, big, 1)
+        assert os.path.samestat(os.fstat(fds[0]), os.fstat(r))
+        os.close(fds[0])
+        wire.send(a, wire.GO, b"small")
+        assert wire.receive(b, wire.GO)[1:] == (b"small", [])
+        # a BIG message without its memfd is refused, not read from elsewhere
+        a.sendmsg([struct.pack("<I", wire.SPAWN | wire.BIG)])
+        with pytest.raises(wire.ProtocolError, match="without its memfd"):
+            wire.receive(b)
+        # what travels is sealed: the sender cannot change it afterwards
+        fd = wire._sealed(b"x" * 10)
+        try:
+            assert fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_WRITE
+        finally:
+            os.close(fd)
+    finally:
+        for fd in (r, w):
+            os.close(fd)
+        a.close()
+        b.close()
+
+
 def test_the_minioci_command_is_the_native_executable():
     exe = Path(MINIOCI)
     assert exe.read_bytes()[:4] == b"\x7fELF"

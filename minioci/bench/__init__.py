@@ -1,10 +1,53 @@
-"""Benchmarks (`minioci bench ...`): each is a module with one entry point;
-this package holds what they share."""
+"""Benchmarks (`minioci bench ...`): each is a module with one entry point,
+main(g, argv), and its FLAGS; this package dispatches to them, prints their
+help, and holds what they share."""
 import os
 import shutil
 import sys
 
 from ..errors import MiniociError
+from ..flags import flag_line
+
+# name: (usage after `minioci bench NAME`, summary); each is minioci/bench/NAME.py
+BENCHMARKS = {
+    "startup": ("[flags]", "container startup side by side with crun and runc, phase by phase (the default)"),
+    "density": ("N [flags]", "N containers created and started at once, per runtime: time, memory, leftovers"),
+    "net": ("[flags]", "each network mode's latency, throughput and setup cost"),
+}
+
+
+def _module(name):
+    import importlib
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def command(name):
+    """`minioci bench NAME` as a Command: its usage, summary and flags."""
+    from ..flags import Command
+    usage, summary = BENCHMARKS[name]
+    return Command(f"bench {name}", None, _module(name).FLAGS, usage, summary)
+
+
+def overview():
+    """What `minioci bench --help` adds to the bench command's usage line:
+    the benchmarks, and the default one's flags."""
+    lines = ["", "Benchmarks (`minioci bench NAME --help` shows each one's flags):"]
+    lines += [f"  {name:<10} {summary}" for name, (_, summary) in BENCHMARKS.items()]
+    lines += ["", "Flags of startup:"] + [flag_line(f) for f in _module("startup").FLAGS]
+    return "\n".join(lines) + "\n"
+
+
+def main(g, argv):
+    """`minioci bench [NAME] [flags]`: NAME defaults to startup."""
+    name = "startup"
+    if argv and not argv[0].startswith("-"):
+        name, argv = argv[0], argv[1:]
+    if name not in BENCHMARKS:
+        raise MiniociError(f"minioci bench: unknown benchmark {name!r} ({', '.join(BENCHMARKS)})")
+    if "-h" in argv or "--help" in argv:
+        sys.stdout.write(command(name).help())
+        return 0
+    return _module(name).main(g, argv)
 
 # The ways minioci runs in the startup benchmark: the direct path, served,
 # and the shell launcher before the front end; each with the MINIOCI_SERVE

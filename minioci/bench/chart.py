@@ -1,6 +1,8 @@
-"""The startup chart: minioci's phases as stacked bars next to each peer's
-whole-process median, per case.  Needs matplotlib (`pip install
-minioci[bench]`); the runtime itself never imports this."""
+"""Charts of stacked bars: minioci's phases (grouped) next to each peer's
+whole-process median, per case (`minioci bench`); per command (`minioci
+timing`); an engine's time and its runtime's calls (`bench engine`).  Needs
+matplotlib (`pip install minioci[bench]`); the runtime itself never imports
+this."""
 
 # Phases grouped so the chart stays readable (the table has every phase).
 GROUPS = [
@@ -15,6 +17,9 @@ GROUPS = [
                                                                              "readonly paths", "masked paths")),
     ("seccomp", lambda p: p.startswith("seccomp")),
     ("exec", lambda p: p == "exec"),
+    ("start's release, delete's kill and removal", lambda p: p in ("start", "kill", "state.remove",
+                                                                  "network.remove")),
+    ("hooks", lambda p: p.startswith("hooks.")),
 ]
 OTHER = "other phases"
 UNACCOUNTED = "after exec: teardown, exit (cycle: start, delete)"
@@ -29,53 +34,74 @@ def grouped(phases):
     return out
 
 
+def grouped_segments(phases):
+    """[(group, ms)] of a phase list, the empty groups left out."""
+    return [(name, ms) for name, ms in grouped(phases).items() if ms > 0]
+
+
 def draw(result, path):
+    """The startup benchmark's chart: per case, minioci's ways as stacked
+    phase groups, the peers' whole-process medians in grey."""
+    from . import WAYS
+    panels = []
+    for case, by_rt in result["cases"].items():
+        bars = []
+        for way in WAYS:
+            me = by_rt.get(way)
+            if me and me.get("phases"):
+                segments = grouped_segments(me["phases"]["phases"])
+                segments.append((UNACCOUNTED, max(0.0, me["unaccounted_ms"])))
+                bars.append((way.replace("minioci-", "minioci\n"), segments, me["median_ms"]))
+        if not bars:
+            continue
+        for peer, e in by_rt.items():
+            if peer not in WAYS and peer != "ratios":
+                bars.append((peer, [(None, e["median_ms"])], e["median_ms"]))
+        panels.append((case, bars))
+    return stacked_bars(panels, path, "Container startup: minioci's phases (direct, served) and the peers' totals")
+
+
+def stacked_bars(panels, path, title, ylabel="ms (median)"):
+    """A PNG at `path` of `panels`: [(title, [(bar label, [(segment, ms)],
+    number shown on top)])], side by side.  A segment has one colour and one
+    legend entry in every panel; segment None is grey, without an entry (a
+    total that cannot be broken down).  None when matplotlib is missing
+    (`pip install minioci[bench]`) or there is nothing to draw."""
+    if not panels:
+        return None
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    from . import WAYS
-    cases = [c for c, by_rt in result["cases"].items() if any(by_rt.get(w, {}).get("phases") for w in WAYS)]
-    if not cases:
-        return None
-    fig, axes = plt.subplots(1, len(cases), figsize=(4.2 * len(cases), 5.5), squeeze=False)
-    colors = plt.get_cmap("tab20").colors
-    names = [n for n, _ in GROUPS] + [OTHER, UNACCOUNTED]
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(4.2, 1.1 * max(len(b) for _, b in panels) + 1.5)
+                                                       * len(panels), 5.5), squeeze=False)
+    palette = plt.get_cmap("tab20").colors
+    colours = {}
     labelled = set()
-    for ax, case in zip(axes[0], cases):
-        by_rt = result["cases"][case]
-        labels = []
-        for way in WAYS:
-            me = by_rt.get(way)
-            if not me or not me.get("phases"):
-                continue
-            x = len(labels)
-            labels.append(way.replace("minioci-", "minioci\n"))
+    for ax, (panel_title, bars) in zip(axes[0], panels):
+        for x, (label, segments, top) in enumerate(bars):
             bottom = 0.0
-            parts = grouped(me["phases"]["phases"])
-            parts[UNACCOUNTED] = max(0.0, me["unaccounted_ms"])
-            for i, name in enumerate(names):
-                if parts[name] <= 0:
+            for name, ms in segments:
+                if ms <= 0:
                     continue
-                ax.bar(x, parts[name], bottom=bottom, color=colors[i % len(colors)],
-                       label=None if name in labelled else name)
-                labelled.add(name)
-                bottom += parts[name]
-            ax.text(x, bottom, f"{me['median_ms']:.1f}", ha="center", va="bottom", fontsize=8)
-        for peer, e in by_rt.items():
-            if peer in WAYS or peer == "ratios":
-                continue
-            labels.append(peer)
-            ax.bar(len(labels) - 1, e["median_ms"], color="0.55")
-            ax.text(len(labels) - 1, e["median_ms"], f"{e['median_ms']:.1f}", ha="center", va="bottom", fontsize=8)
-        ax.set_xticks(range(len(labels)), labels)
-        ax.set_title(case, fontsize=10)
-        ax.set_ylabel("ms (median)")
+                if name is None:
+                    colour = "0.55"
+                else:
+                    colour = colours.setdefault(name, palette[len(colours) % len(palette)])
+                ax.bar(x, ms, bottom=bottom, color=colour,
+                       label=None if name is None or name in labelled else name)
+                if name is not None:
+                    labelled.add(name)
+                bottom += ms
+            ax.text(x, bottom, f"{top:.1f}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(bars)), [b[0] for b in bars])
+        ax.set_title(panel_title, fontsize=10)
+        ax.set_ylabel(ylabel)
     fig.legend(loc="lower center", ncol=4, fontsize=8)
-    fig.suptitle("Container startup: minioci's phases (direct, served) and the peers' totals")
-    fig.tight_layout(rect=(0, 0.12, 1, 0.95))
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * (-(-len(labelled) // 4)), 1, 0.95))
     import io
     from .. import safefile
     png = io.BytesIO()

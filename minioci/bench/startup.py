@@ -32,7 +32,7 @@ import time
 
 from ..errors import MiniociError
 from ..flags import Flag, parse_flags
-from . import WAYS, find_peers, hides_unified, minioci_path, rmdir_if_empty
+from . import WAYS, find_peers, hides_unified, minioci_path, phases, rmdir_if_empty
 
 FLAGS = [
     Flag(("runtime",), "runtime", "list", help="a peer runtime to compare (default: crun and runc, if found)"),
@@ -229,25 +229,12 @@ def _q(s):
 
 
 def _phase_medians(timing_dir):
-    """Median of each phase over the runs' timing files, in phase order."""
-    runs = []
-    for name in sorted(os.listdir(timing_dir)) if os.path.isdir(timing_dir) else []:
-        with open(os.path.join(timing_dir, name)) as f:
-            runs.append(json.load(f))
-    if not runs:
+    """Each phase's median over the runs' timing files: the `run`s, or the
+    cycle's `create`s (where the start is; its start and delete write
+    theirs too)."""
+    if not os.path.isdir(timing_dir):
         return None
-    order, values = [], {}
-    for r in runs:
-        for p in r["phases"]:
-            if p["phase"] not in values:
-                order.append(p["phase"])
-                values[p["phase"]] = []
-            values[p["phase"]].append(p["ms"])
-    n = len(runs)
-    return {"runs": n,
-            "total_ms": statistics.median(r["total_ms"] for r in runs),
-            "phases": [{"phase": p, "ms": statistics.median(values[p] + [0.0] * (n - len(values[p])))}
-                       for p in order]}
+    return phases.medians([r for r in phases.load(timing_dir) if r.get("command") in ("run", "create")])
 
 
 def summarize(commands, times, peers, hide):
