@@ -2,12 +2,14 @@
  *
  * A static executable that starts in a fraction of a millisecond.  When the
  * caller's own server (`minioci serve`, minioci/server.py) listens on the
- * caller's socket (server_socket), the front end sends it the request (argv, environment, working
- * directory, umask, stdio and preserved fds) and the server's worker runs the
- * command, warm; the front end relays what only this process can do: its exit
- * status, the signals it gets, and, for the commands that start a process,
- * being that process's parent (engines make themselves subreapers and expect
- * the container to be reparented to them when the runtime exits).
+ * caller's socket (server_socket), the front end sends it the request (argv,
+ * environment, working directory, umask, stdio and preserved fds) and the
+ * server's worker runs the command, warm; the front end relays what only
+ * this process can do: its exit status, the signals it gets, and, for the
+ * commands that start a process, being that process's parent (engines make
+ * themselves subreapers and expect the container to be reparented to them
+ * when the runtime exits).  It trusts no server but the caller's own
+ * (open_server_dir, peer_is_me: docs/security.md).
  *
  * When no server answers, or it is of another build, or anything about the
  * request is unusual, the front end runs the direct path: Python, exactly as
@@ -355,11 +357,11 @@ static int open_server_dir(char *why, size_t whylen)
                             .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
     unsigned me = (unsigned)geteuid();
     struct stat st;
-    char dir[PATH_MAX];
-    char *slash = strrchr(F.server, '/');
-    snprintf(dir, sizeof dir, "%.*s", slash ? (slash == F.server ? 1 : (int)(slash - F.server)) : 1,
-             slash ? F.server : ".");
+    char dir[PATH_MAX] = ".";
+    const char *slash = strrchr(F.server, '/');
     F.server_name = slash ? slash + 1 : F.server;
+    if (slash)                                  /* "/serve.sock": "/" */
+        snprintf(dir, sizeof dir, "%.*s", slash == F.server ? 1 : (int)(slash - F.server), F.server);
     int fd = above_floor((int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof how));
     if (fd < 0) {
         if (errno == ELOOP)
