@@ -27,9 +27,12 @@ def main(argv=None, tl=None):
         g, rest = commands.parse_globals(argv)
         if g.log_format not in ("text", "json"):
             raise MiniociError(f"invalid --log-format {g.log_format!r}: use text or json")
-        if g.log or g.debug:
+        if g.log or g.debug or g.log_format != "text":
             from . import log
             log.configure(g.log, g.log_format, g.debug)
+        if g.rootless:
+            from . import rootless
+            rootless.set_mode(g.rootless)
         if g.version:
             return _version()
         if not rest or g.help or rest[0] in ("help", "-h", "--help"):

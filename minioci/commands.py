@@ -25,7 +25,8 @@ GLOBAL_FLAGS = [
     Flag(("log-format",), "log_format", "str", "text", "text or json"),
     Flag(("debug",), "debug", help="print debug messages"),
     Flag(("systemd-cgroup",), "systemd_cgroup", help="use systemd to manage cgroups (not available)"),
-    Flag(("rootless",), "rootless", "str", help="accepted for runc compatibility"),
+    Flag(("rootless",), "rootless", "str", help="true, false or auto (default): whether a refused cgroup means "
+                                                 "rootless (docs/rootless.md)"),
     Flag(("criu",), "criu", "str", help="accepted for runc compatibility"),
     Flag(("version", "v"), "version", help="print the version"),
     Flag(("help", "h"), "help", help="show help"),

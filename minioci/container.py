@@ -58,12 +58,20 @@ def start(spec, container, opts, tl):
                            "created or run detached")
     if opts.pid_file and not os.path.isdir(os.path.dirname(os.path.abspath(opts.pid_file))):
         raise MiniociError(f"--pid-file {opts.pid_file}: its directory does not exist")
-    check_preserved_fds(opts.preserve_fds)
+    listen = listen_fds()
+    check_preserved_fds(listen + opts.preserve_fds)
     check_exec_size(proc, spec.file)
     if os.path.lexists(container.dir):     # said first (reserve() is what claims the id)
         raise MiniociError(f"container {container.id!r} already exists")
     _leave_out_ungrantable_capabilities(proc, spec.file)
-    cgroup, wanted, devices_part, device_filter = _cgroup_settings(spec, container)
+    default_id_mappings(spec)
+    # Rootless (docs/rootless.md): a plain user is known now; root of a user
+    # namespace it did not make, when the host refuses its first cgroup.
+    rootless = os.geteuid() != 0
+    if rootless:
+        from . import rootless as rootless_mod
+        rootless_mod.check_plain_user(spec)
+    cgroup, wanted, devices_part, device_filter = _cgroup_settings(spec, container, rootless)
     tl.mark("validate")
     seccomp = _seccomp(spec, container.root, tl)
     net = network_settings(spec, container)
@@ -102,19 +110,32 @@ def start(spec, container, opts, tl):
             from .seccomp import notify
             listener_fd = notify.connect(seccomp.listener_path)
             undo.append(lambda: os.close(listener_fd))
-        source_fds = _open_bind_sources(spec, all_of_them="user" in spec.namespaces)
+        # (A plain user's child reaches what its parent reaches: it opens none.)
+        source_fds = _open_bind_sources(spec, all_of_them="user" in spec.namespaces and os.geteuid() == 0)
         undo.append(lambda: _close_all(source_fds.values()))
         _idmap_with_own_mappings(spec, source_fds)
         tl.mark("state")
-        undo.append(cgroup.destroy)
-        cgroup.create()
-        owner = _cgroup_owner(spec)
+        undo.append(lambda: cgroup.destroy())          # the Cgroup in force when it runs
+        if not rootless:
+            try:
+                cgroup.create()
+            except cgroups.Denied:
+                from . import rootless as rootless_mod
+                if not rootless_mod.active():
+                    raise
+                rootless = True
+                cgroup, wanted, devices_part, device_filter = _cgroup_settings(spec, container, rootless)
+        if rootless:
+            wanted = _make_rootless_cgroup(spec, cgroup, wanted, container, data)
+        owner = None if rootless else _cgroup_owner(spec)
         if owner is not None:
             cgroup.delegate(owner)
         tl.mark_part("cgroup.create")
         resources.apply(wanted)
+        check_realtime_budget(proc, cgroup, spec.file, "process.scheduler.policy")
         tl.mark_part("cgroup.resources")
-        devices.apply(devices_part, device_filter, wanted.devices, spec.file)
+        if devices_part is not None:
+            devices.apply(devices_part, device_filter, wanted.devices, spec.file)
         cgroup_fd = cgroup.open_v2()
         if cgroup_fd is not None:
             undo.append(lambda: os.close(cgroup_fd))
@@ -127,7 +148,7 @@ def start(spec, container, opts, tl):
             spec.namespaces["network"] = net.netns      # the child joins it
 
         the_plan = _plan(spec, container.id, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd,
-                         source_fds)
+                         source_fds, rootless, listen)
         tl.mark("plan")
 
         if spec.namespaces.get("user"):         # joined by path: it has its maps already
@@ -186,16 +207,38 @@ def start(spec, container, opts, tl):
         raise
 
 
-def _cgroup_settings(spec, container):
+def _cgroup_settings(spec, container, rootless=False):
     """(Cgroup, resources to write, the devices' part and filter): what the
-    container's cgroup will be, checked, before anything is made."""
+    container's cgroup will be, checked, before anything is made.  Rootless,
+    the resources are checked but not routed (which hierarchies a user may
+    write is known once they are made: _make_rootless_cgroup), and device
+    rules are left to the user namespace, where no device node can be made
+    (runc and crun do not apply them rootless either)."""
     from .cgroups import devices, resources
     layout = cgroups.detect()
-    cgroup = cgroups.Cgroup.for_path(layout, cgroups.resolve_path(spec.cgroups_path, container.id, spec.file),
-                                     file=spec.file)
-    wanted = resources.route(cgroup, resources.plan(spec.resources, spec.file, linux_devices=spec.devices))
+    path = cgroups.resolve_path(spec.cgroups_path, container.id, spec.file, rootless)
+    cgroup = cgroups.Cgroup.for_path(layout, path, file=spec.file)
+    wanted = resources.plan(spec.resources, spec.file, linux_devices=spec.devices)
+    if rootless:
+        return cgroup, wanted, None, None
+    resources.route(cgroup, wanted)
     devices_part, device_filter = devices.route(cgroup, wanted.devices, spec.file)
     return cgroup, wanted, devices_part, device_filter
+
+
+def _make_rootless_cgroup(spec, cgroup, wanted, container, data):
+    """Rootless: the container gets the cgroup directories this user may
+    make (none, on a host that delegated it nothing) and stays in the
+    caller's cgroup elsewhere; a resource whose controller it got no
+    directory for is refused naming the field.  The state says which
+    hierarchies it is left out of.  Returns the routed resources."""
+    from .cgroups import resources
+    left_out = cgroup.create_writable()
+    resources.route(cgroup, wanted)
+    data.update(cgroup_dirs=cgroup.directories(), cgroup_path=cgroup.path, cgroup_left_out=left_out,
+                cgroup_existing=[d for d in cgroup.existing if d in cgroup.directories()])
+    container.save(data)
+    return wanted
 
 
 def _cgroup_owner(spec):
@@ -216,14 +259,15 @@ def _cgroup_owner(spec):
 
 
 def _plan(spec, cid, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None,
-          source_fds=None):
+          source_fds=None, rootless=False, listen=0):
     from . import plan as plan_mod
     ns = spec.namespaces
     return plan_mod.build(spec, plan_mod.Options(
-        exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot,
-        preserve_fds=opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
+        exec_fifo_fd=fifo_fd, console_fd=console_fd, no_pivot=opts.no_pivot, listen_fds=listen,
+        preserve_fds=listen + opts.preserve_fds, seccomp=seccomp, seccomp_listener_fd=listener_fd,
         console_size=opts.console_size, session_keyring=session_keyring(cid, opts.no_new_keyring),
-        cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns),
+        # rootless: in a user namespace even without one of the config's own
+        cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns or rootless),
         cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds))
 
 
@@ -318,6 +362,17 @@ def _close_all(fds):
             pass
 
 
+def listen_fds():
+    """How many fds systemd's socket activation passed: LISTEN_FDS, at 3,
+    4, ..., when LISTEN_PID is the pid the caller started (parent.caller_pid).
+    As runc, `create` and `run` hand them to the container's process, at
+    the same numbers and before any --preserve-fds ones (see plan.Options)."""
+    n = os.environ.get("LISTEN_FDS", "")
+    if not n.isdigit() or os.environ.get("LISTEN_PID") != str(parent.caller_pid()):
+        return 0
+    return int(n)
+
+
 def check_preserved_fds(n):
     """--preserve-fds N passes fds 3 .. 3+N-1: each must be the caller's.
     Checked before we open any fd of our own, which would otherwise take a
@@ -393,16 +448,58 @@ def _leave_out_ungrantable_capabilities(proc, file):
         setattr(caps, kind, getattr(caps, kind) & have)
 
 
+def check_realtime_budget(proc, cgroup, file, where):
+    """A real-time policy (SCHED_FIFO, SCHED_RR) needs a real-time budget in
+    the process's cpu cgroup where the kernel groups them (cgroup v1 with
+    CONFIG_RT_GROUP_SCHED), and a new cgroup has none: sched_setattr would
+    fail with EPERM and no word why.  Said here, naming the field that
+    gives one (minioci grants none the config does not ask for: the
+    budget comes out of the host's)."""
+    if proc.scheduler is None:
+        return
+    from .spec import SCHED_POLICIES
+    if proc.scheduler[0] not in (SCHED_POLICIES["SCHED_FIFO"], SCHED_POLICIES["SCHED_RR"]):
+        return
+    part = cgroup.part_for("cpu")
+    if part is None or part.version != 1 or not part.has("cpu.rt_runtime_us") or int(part.read("cpu.rt_runtime_us")):
+        return
+    policy = next(name for name, n in SCHED_POLICIES.items() if n == proc.scheduler[0])
+    raise ConfigError(file, where, f"{policy} needs a real-time budget in the container's cpu cgroup, and "
+                      f"{part.directory}/cpu.rt_runtime_us is 0: give one in "
+                      "linux.resources.cpu.realtimeRuntime (or with minioci update --cpu-rt-runtime)")
+
+
 def bounding_set():
     """The capability bounding set of the container's parent-to-be (this
     process, or a served request's front end: parent.proc_file)."""
+    return int(_parent_status(b"CapBnd:")[0], 16)
+
+
+def _parent_status(field):
+    """The words of a /proc/<pid>/status line of the container's
+    parent-to-be (`field` as it starts the line: b"Uid:")."""
     fd = os.open(parent.proc_file("status"), os.O_RDONLY | os.O_CLOEXEC)
     try:
         text = os.read(fd, 8192)
     finally:
         os.close(fd)
-    start = text.index(b"CapBnd:") + 7
-    return int(text[start:text.index(b"\n", start)], 16)
+    start = text.index(b"\n" + field) + 1 + len(field)
+    return text[start:text.index(b"\n", start)].split()
+
+
+def default_id_mappings(spec):
+    """A new user namespace whose config gives no uidMappings (or no
+    gidMappings) maps container id 0 to the caller's effective uid (gid),
+    size 1, as crun does (runc refuses): the runtime-spec asks for neither.
+    The caller is the container's parent-to-be (a served request's front
+    end).  The one place that decides it (a plain user's ids map the same
+    way).  Mutates `spec`."""
+    if "user" not in spec.namespaces or spec.namespaces["user"]:
+        return
+    if not spec.uid_mappings:
+        spec.uid_mappings = [(0, int(_parent_status(b"Uid:")[1]), 1)]
+    if not spec.gid_mappings:
+        spec.gid_mappings = [(0, int(_parent_status(b"Gid:")[1]), 1)]
 
 
 def _kept_seccomp(c, record):
@@ -489,18 +586,27 @@ def _mark_child_steps(tl, child, outcome):
 
 
 def _write_id_maps(pid, spec):
-    """The child's uid_map and gid_map, written as every write minioci
-    makes under /proc is: from a checked procfs root (native/procfs.c)."""
+    """The child's uid_map and gid_map (a plain user's as rootless.py
+    writes them), written as every write minioci makes under /proc is:
+    from a checked procfs root (native/procfs.c)."""
     from . import shim
     root = shim.lib.mo_proc_root()
     if root < 0:
         raise MiniociError(f"open a procfs to write /proc/{pid}/uid_map: {strerror(-root)}")
+
+    def write(name, text):
+        data = text.encode()
+        rc = shim.lib.mo_proc_write(root, f"{pid}/{name}".encode(), data, len(data))
+        if rc < 0:
+            raise MiniociError(f"write /proc/{pid}/{name}: {strerror(-rc)}")
+
     try:
+        if os.geteuid() != 0:               # a plain user may write only its own ids
+            from . import rootless
+            rootless.write_id_maps(pid, spec, write)
+            return
         for name, mappings in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
-            text = "".join(f"{c} {h} {n}\n" for c, h, n in mappings).encode()
-            rc = shim.lib.mo_proc_write(root, f"{pid}/{name}".encode(), text, len(text))
-            if rc < 0:
-                raise MiniociError(f"write /proc/{pid}/{name}: {strerror(-rc)}")
+            write(name, "".join(f"{c} {h} {n}\n" for c, h, n in mappings))
     finally:
         os.close(root)
 
@@ -611,6 +717,7 @@ def exec_in(c, data, status, proc, opts, tl):
     cgroup = _cgroup(c, data)
     if opts.sub_cgroups:
         cgroup = cgroup.below(opts.sub_cgroups)
+    check_realtime_budget(proc, cgroup, "process", "scheduler.policy")
     undo = []
     child = None
     try:
@@ -691,7 +798,8 @@ def _cgroup(c, data):
     """The container's Cgroup, from the directories in its state; each must
     lie below one of this host's cgroup mounts (ConfigError naming the
     state file and the entry otherwise: see cgroups.Cgroup.from_dirs)."""
-    return cgroups.Cgroup.from_dirs(cgroups.detect(), data["cgroup_dirs"], c.state_file, data["cgroup_path"])
+    return cgroups.Cgroup.from_dirs(cgroups.detect(), data["cgroup_dirs"], c.state_file, data["cgroup_path"],
+                                    data.get("cgroup_left_out") or ())
 
 
 def signal_container(root, cid, sig, all_processes=False):
@@ -713,6 +821,12 @@ def signal_container(root, cid, sig, all_processes=False):
         return
     from .cgroups import freezer
     dirs = _cgroup(c, data).directories()
+    if not dirs:
+        # Rootless without a cgroup: what its PID namespace holds (its init,
+        # if it shares the host's).
+        for pid in _pid_namespace_members(data):
+            _kill(pid, sig)
+        return
     if sig == 9 and any(os.path.exists(os.path.join(d, "cgroup.kill")) for d in dirs):
         cgroups.kill(dirs, sig)
         return
@@ -871,7 +985,11 @@ def pause(root, cid):
     from .cgroups import freezer
     # A created container has not started its program: nothing to pause yet.
     c, data, _ = _running(root, cid, "pause", ("running",))
-    freezer.set_frozen(_cgroup(c, data).directories(), True)
+    dirs = _cgroup(c, data).directories()
+    if not freezer.available(dirs) and data.get("cgroup_left_out"):
+        raise MiniociError(f"cannot pause container {cid!r}: it is rootless and has no cgroup with a freezer "
+                           "(this user was given no cgroup to freeze it in: see docs/rootless.md)")
+    freezer.set_frozen(dirs, True)
 
 
 def resume(root, cid):
@@ -881,9 +999,36 @@ def resume(root, cid):
 
 
 def processes(root, cid):
-    """`ps`: the pids in the container's cgroup."""
+    """`ps`: the pids in the container's cgroup (a rootless container
+    without one: those in its PID namespace, or its init)."""
     c, data, _ = load(root, cid, lock=False)
-    return sorted(cgroups.pids(_cgroup(c, data).directories()))
+    dirs = _cgroup(c, data).directories()
+    if dirs or not data.get("cgroup_left_out"):
+        return sorted(cgroups.pids(dirs))
+    return _pid_namespace_members(data)
+
+
+def _pid_namespace_members(data):
+    """The living processes of the container's own PID namespace (its init
+    alone if it shares the host's, or has exited)."""
+    if not state.is_alive(data):
+        return []
+    pid = data["pid"]
+    if "pid" not in (data.get("namespaces") or {}):
+        return [pid]
+    try:
+        ns = os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return []
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}/ns/pid").st_ino == ns:
+                    out.append(int(name))
+            except OSError:
+                pass
+    return sorted(out)
 
 
 def oom_kills(root, cid):
@@ -898,4 +1043,8 @@ def stats(root, cid):
     c, data, status = load(root, cid, lock=False)
     if status == "stopped":
         raise MiniociError(f"container {cid!r} is not running")
-    return stats_mod.collect(_cgroup(c, data))
+    cgroup = _cgroup(c, data)
+    if not cgroup.directories():
+        raise MiniociError(f"container {cid!r} has no cgroup to read statistics from (rootless, and this "
+                           "user was given no cgroup: see docs/rootless.md)")
+    return stats_mod.collect(cgroup)

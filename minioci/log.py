@@ -2,10 +2,12 @@
 
 Errors go to stderr as `minioci: <message>` and, with --log, to the log file:
 with --log-format json exactly one line {"level":"error","msg":...,"time":...}
-per message, because podman parses the whole file as one object.  Warnings
-and debug lines appear only with --debug (in the log, or on stderr without
-one): under conmon our stderr is the container's, and a second line in the
-log would break podman's parse of the error.
+per message, because podman parses the whole file as one object (with a
+warning before it, podman falls back to our stderr, which has the error).
+Warnings always show, where runc puts its own: in the --log file, or
+without one on stderr, in the log's form (`time="..." level=warning
+msg="..."`, or JSON); never both, since under conmon and containerd our
+stderr is the container's.  Debug lines go there too, only with --debug.
 """
 import os
 
@@ -74,20 +76,24 @@ def _one_line(msg):
 
 def error(msg):
     _to_log("error", msg)
+    _stderr(f"minioci: {_one_line(msg)}\n")
+
+
+def _stderr(line):
     try:
-        os.write(2, f"minioci: {_one_line(msg)}\n".encode())
+        os.write(2, line.encode())
     except OSError:
         pass
 
 
-def _verbose(level, msg):
-    if _debug and not _to_log(level, msg):
-        os.write(2, f"minioci: {level}: {_one_line(msg)}\n".encode())
-
-
 def warning(msg):
-    _verbose("warning", msg)
+    """Always shown: in the log, or on stderr in the log's form (as runc)."""
+    if not _to_log("warning", msg):
+        _stderr(_line("warning", msg))
 
 
 def debug(msg):
-    _verbose("debug", msg)
+    """With --debug: in the log, or on stderr as the front end writes its
+    own (native/frontend.c)."""
+    if _debug and not _to_log("debug", msg):
+        _stderr(f"minioci: debug: {_one_line(msg)}\n")

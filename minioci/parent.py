@@ -32,6 +32,12 @@ def proc_file(name):
     return f"/proc/{_remote_pid or 'self'}/{name}"
 
 
+def caller_pid():
+    """The pid the caller started: this process, or on the served path its
+    front end (which systemd's socket activation names in LISTEN_PID)."""
+    return _remote_pid or os.getpid()
+
+
 def spawn(plan):
     """Clone the container's process and start it on `plan`: a shim.Child,
     or its remote twin."""

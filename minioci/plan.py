@@ -37,6 +37,10 @@ DEV_SYMLINKS = (("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
 
 _SHORT_NS = {"network": "net", "mount": "mnt"}
 
+# A tmpfs mount step's extras (native/minioci_shim.h enum mo_tmpfs): tmpcopyup;
+# no mode= given, so a directory there keeps its mode (runc), not tmpfs's 1777.
+TMPFS_COPYUP, TMPFS_KEEP_MODE = 1, 2
+
 # Step fields that hold one of the parent's fds for the child to use (the
 # Plan's cgroup_fd is another); a negative value is no fd.
 FD_FIELDS = {"wait_start": "fd", "terminal": "socket_fd", "seccomp": "listener_fd", "mount": "source_fd"}
@@ -54,8 +58,9 @@ class Plan:
     """
 
     def __init__(self, clone_flags, cgroup_fd, steps, uid_mappings, gid_mappings, preserve_fds=0,
-                 parent_setup=False, source_fds=()):
+                 parent_setup=False, source_fds=(), file=None):
         self.parent_setup = parent_setup
+        self.file = file                    # the config a step's "field" is in (failure)
         self.source_fds = list(source_fds)  # bind sources the parent opened (Options.source_fds)
         self.clone_flags = clone_flags
         self.cgroup_fd = cgroup_fd
@@ -83,7 +88,16 @@ class Plan:
             steps.append(step)
         return Plan(self.clone_flags, numbers.get(self.cgroup_fd, self.cgroup_fd), steps, self.uid_mappings,
                     self.gid_mappings, self.preserve_fds, self.parent_setup,
-                    [numbers.get(fd, fd) for fd in self.source_fds])
+                    [numbers.get(fd, fd) for fd in self.source_fds], self.file)
+
+    def failure(self, index, message):
+        """The error for the child's failure at step `index`: named by the
+        file and JSON path the step comes from, where it has one (a step's
+        "field": a mount, an rlimit, a sysctl, oomScoreAdj), since what a
+        kernel refuses in a user namespace is a field it cannot honour."""
+        from .errors import ConfigError, MiniociError
+        field = self.steps[index].get("field") if 0 <= index < len(self.steps) else None
+        return ConfigError(self.file, field, message) if field and self.file else MiniociError(message)
 
     def ops(self):
         return [s["op"] for s in self.steps]
@@ -98,11 +112,14 @@ class Options:
 
     def __init__(self, exec_fifo_fd=None, console_fd=None, no_pivot=False, preserve_fds=0,
                  cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None, console_size=None,
-                 seccomp_listener_fd=None, source_fds=None, session_keyring=None):
+                 seccomp_listener_fd=None, source_fds=None, session_keyring=None, listen_fds=0):
         self.exec_fifo_fd = exec_fifo_fd     # create: wait on this fd for `start`
         self.console_fd = console_fd         # --console-socket, connected
         self.no_pivot = no_pivot
-        self.preserve_fds = preserve_fds
+        self.preserve_fds = preserve_fds     # fds 3 .. 3+n-1 reach the container
+        # The first of them are systemd's socket activation's (LISTEN_FDS):
+        # the environment says so, as runc sets it.
+        self.listen_fds = listen_fds
         # Steps that mount the container's cgroups at a "cgroup" mount; from
         # cgroups.container_mounts(), given (mount spec) -> [steps].
         self.cgroup_mounts = cgroup_mounts
@@ -183,7 +200,7 @@ def build(spec, opts=None):
     if spec.domainname is not None:
         add("setdomainname", "hostname", name=spec.domainname)
     for key, value in spec.sysctl.items():
-        add("write_proc", "sysctl", path=sysctl_path(key), content=value)
+        add("write_proc", "sysctl", path=sysctl_path(key), content=value, field=f"linux.sysctl.{key}")
     if mount_ns:
         for p in spec.readonly_paths:
             add("readonly", "readonly paths", path=p)
@@ -200,7 +217,7 @@ def build(spec, opts=None):
         dev_tmpfs = any(m.destination == "/dev" and not m.bind for m in spec.mounts)
         _process(proc, opts, add, _hook_steps(spec, "startContainer", 1), console=mount_ns and dev_tmpfs)
     return Plan(clone_flags, cgroup_fd, steps, spec.uid_mappings, spec.gid_mappings, opts.preserve_fds,
-                parent_setup="user" in new, source_fds=opts.source_fds.values())
+                parent_setup="user" in new, source_fds=opts.source_fds.values(), file=spec.file)
 
 
 def build_exec(proc, namespaces, opts):
@@ -280,7 +297,7 @@ def _rootfs(spec, opts, add):
                 raise ValueError("plan needs cgroup_mounts for a cgroup mount")
             steps = opts.cgroup_mounts(m)
             for s in steps:
-                add(**s)
+                add(**dict(s, field=m.path))
         elif m.type == "mqueue":
             # Lazy mqueue: mounted only because the config asks.  A fresh
             # mqueue filesystem, also without an IPC namespace of its own
@@ -288,7 +305,7 @@ def _rootfs(spec, opts, add):
             # it; the shim binds the host's /dev/mqueue only where the kernel
             # refuses the mount (a user namespace without its own IPC one).
             # Its own phase, so its cost shows.
-            add("mqueue", "mqueue", destination=m.destination, flags=m.flags & ~(MS_BIND | MS_REC))
+            add("mqueue", "mqueue", destination=m.destination, flags=m.flags & ~(MS_BIND | MS_REC), field=m.path)
         else:
             kind = 1
             if m.bind and not os.path.isdir(m.source):
@@ -298,15 +315,17 @@ def _rootfs(spec, opts, add):
                           flags=m.flags, propagation=m.propagation, target_kind=kind)
             if i in opts.source_fds:
                 fields["source_fd"] = opts.source_fds[i]
-            if m.copyup:
-                fields["copyup"] = 1
+            tmpfs = (TMPFS_COPYUP if m.copyup else 0) | \
+                (TMPFS_KEEP_MODE if m.type == "tmpfs" and not m.bind and ",mode=" not in f",{m.data}" else 0)
+            if tmpfs:
+                fields["tmpfs"] = tmpfs
             if m.in_proc:
                 fields["in_proc"] = m.in_proc
-            add("mount", f"mount {m.destination}", **fields)
+            add("mount", f"mount {m.destination}", field=m.path, **fields)
         if m.attr_set or m.attr_clr:
             # rro, rnosuid...: this mount and all below it (mount_setattr)
             add("setattr", f"mount {m.destination}", path=m.destination, attr_set=m.attr_set,
-                attr_clr=m.attr_clr)
+                attr_clr=m.attr_clr, field=m.path)
     # A /dev of the container's own gets pts and shm even when the config has
     # no mounts for them (runc's default spec always lists both).
     dev_tmpfs = any(m.destination == "/dev" and not m.bind for m in spec.mounts)
@@ -391,13 +410,15 @@ def _makedev(major, minor):
     return ((major & 0xfff) << 8) | ((major & ~0xfff) << 32) | (minor & 0xff) | ((minor & ~0xff) << 12)
 
 
-def _process(proc, opts, add, start_hooks=(), console=False):
+def _process(proc, opts, add, start_hooks=(), console=False, path="process"):
     """The process's own settings; `console`: its terminal is also the
-    container's /dev/console (not for exec, nor without a /dev of its own)."""
+    container's /dev/console (not for exec, nor without a /dev of its own).
+    `path`: where the process is in its file, for the steps' fields."""
     if proc.oom_score_adj is not None:
-        add("write_proc", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj))
-    for resource, name, soft, hard in proc.rlimits:
-        add("rlimit", "rlimits", resource=resource, name=name, soft=soft, hard=hard)
+        add("write_proc", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj),
+            field=f"{path}.oomScoreAdj")
+    for i, (resource, name, soft, hard) in enumerate(proc.rlimits):
+        add("rlimit", "rlimits", resource=resource, name=name, soft=soft, hard=hard, field=f"{path}.rlimits[{i}]")
     # As root, before any capability is dropped (realtime needs CAP_SYS_NICE).
     if proc.scheduler is not None:
         add("scheduler", "process", attr=_sched_attr(*proc.scheduler))
@@ -413,6 +434,7 @@ def _process(proc, opts, add, start_hooks=(), console=False):
     # user (runc does the same).
     caps = proc.capabilities or NO_CAPABILITIES
     add("cap_bounding", "capabilities", keep=caps.bounding)
+    add("chown_stdio", "user", uid=proc.uid)
     add("user", "user", uid=proc.uid, gid=proc.gid, groups=list(proc.additional_gids))
     add("chdir", "cwd", path=proc.cwd)
     # The seccomp filter is loaded last, right before execve: nothing of
@@ -427,14 +449,18 @@ def _process(proc, opts, add, start_hooks=(), console=False):
         add("no_new_privs", "no_new_privs")
     if proc.umask is not None:
         add("umask", "process", mask=proc.umask)
-    add("find_exec", "exec", file=proc.args[0], env=proc.env)
+    env = proc.env
+    if opts.listen_fds:
+        env = [e for e in env if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))] + \
+            [f"LISTEN_FDS={opts.listen_fds}", "LISTEN_PID=1"]
+    add("find_exec", "exec", file=proc.args[0], env=env)
     if opts.exec_fifo_fd is not None:
         add("wait_start", "wait for start", fd=opts.exec_fifo_fd)
     for s in start_hooks:
         add(**s)
     if opts.seccomp is not None:
         _seccomp(opts, add)
-    add("exec", "exec", args=proc.args, env=proc.env)
+    add("exec", "exec", args=proc.args, env=env)
 
 
 def _seccomp(opts, add):

@@ -108,7 +108,7 @@ class Child:
     def wait_report(self):
         while True:
             r = wire.Reader(self.remote.call(wire.WAIT_REPORT, reply=wire.REPORT))
-            what, self.pid, err, self.t_report, t_clone, t_child, t_init, _, done, _ = r.ints(REPORT_HEAD)
+            what, self.pid, err, self.t_report, t_clone, t_child, t_init, failed, done, _ = r.ints(REPORT_HEAD)
             self._times = (t_clone, t_child, t_init, list(r.ints(f"{done}q")))
             msg = r.string()
             if what == REPORT_TERMINAL:
@@ -123,7 +123,7 @@ class Child:
                     self._send_listener_state()
                 continue
             if what == REPORT_ERROR:
-                raise MiniociError(f"{msg}: {strerror(err)}" if err else msg)
+                raise self.plan.failure(failed, f"{msg}: {strerror(err)}" if err else msg)
             if what == 0:
                 return "exec"
             raise MiniociError(f"read from container process: {strerror(-what)}")

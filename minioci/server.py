@@ -360,7 +360,7 @@ class Server:
             where = commands.config_to_load(g, cmd.name, args, req.cwd) if args is not None else None
             if where is None:
                 return None
-            loaded = spec.load(*where, cwd=req.cwd)
+            loaded = spec.load(*where, cwd=req.cwd, quiet=True)       # the worker says them
         except (MiniociError, OSError, ValueError):
             return ()
         if not any(cwd == req.cwd and argv == req.argv for argv, cwd in self.recent):

@@ -19,7 +19,7 @@ FIELDS = {
     "join_cgroup": {"path": "s1", "v2": "i1"},
     "rootfs": {"path": "s1", "propagation": "u1"},
     "mount": {"source": "s1", "destination": "s2", "fstype": "s3", "data": "s4",
-              "flags": "u1", "propagation": "u2", "target_kind": "i1", "source_fd": "i2", "copyup": "u3",
+              "flags": "u1", "propagation": "u2", "target_kind": "i1", "source_fd": "i2", "tmpfs": "u3",
               "in_proc": "u4"},
     "mqueue": {"destination": "s2", "flags": "u1"},
     "mknod": {"destination": "s2", "mode": "u1", "dev": "u2", "uid": "i1", "gid": "i2"},
@@ -57,10 +57,11 @@ FIELDS = {
     "mempolicy": {"mode": "i1", "nodemask": "blob", "maxnode": "u1"},
     "setattr": {"path": "s1", "attr_set": "u1", "attr_clr": "u2"},
     "session_keyring": {"name": "s1", "perm": "u1"},
+    "chown_stdio": {"uid": "i1"},
 }
 OPS = {name: getattr(lib, "MO_OP_" + name.upper()) for name in FIELDS}
 # Keys a step carries for Python only.
-_PY_ONLY = ("op", "phase")
+_PY_ONLY = ("op", "phase", "field")
 # The executable a container's process runs until it execs (native/init.c).
 EXE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", "minioci")
 
@@ -202,7 +203,7 @@ class Child:
         sh = self._c.shared
         msg = ffi.string(sh.msg).decode(errors="replace")
         err = sh.err
-        return MiniociError(f"{msg}: {strerror(err)}" if err else msg)
+        return self.plan.failure(sh.failed_step, f"{msg}: {strerror(err)}" if err else msg)
 
     def step_times(self):
         """(t_clone, t_child, t_init, [end of each step]) in CLOCK_MONOTONIC

@@ -122,33 +122,34 @@ class Spec:
 NO_CAPABILITIES = Spec(bounding=0, effective=0, inheritable=0, permitted=0, ambient=0)
 
 
-def load(bundle, config_name="config.json", cwd=None):
+def load(bundle, config_name="config.json", cwd=None, quiet=False):
     """Read and validate `<bundle>/config.json` into a Spec.  `cwd`: the
     directory a relative bundle is in, if not this process's (a server
-    reading a client's bundle)."""
+    reading a client's bundle).  Its warnings are logged unless `quiet` (a
+    server warming a config for a worker that loads it again)."""
+    global _validated_count
     file = os.path.join(bundle, config_name)
     if cwd is None:
         where, abs_bundle = file, os.path.abspath(bundle)
     else:
         where, abs_bundle = os.path.join(cwd, file), os.path.normpath(os.path.join(cwd, bundle))
     raw = _read(where, file)
-    if _validated is None:
-        return parse(_decode(raw, file), file, abs_bundle)
+    c = Checker(file)
     key = (file, abs_bundle, raw)
-    known = _validated.pop(key, None)
+    known = _validated.pop(key, None) if _validated is not None else None
     if known is not None:
         spec, host_checks = _validated[key] = known        # now the most recent
-        c = Checker(file)
         for check, args in host_checks:
             check(c, *args)
-        return spec
-    global _validated_count
-    c = Checker(file)
-    spec = parse(_decode(raw, file), file, abs_bundle, c)
-    _validated[key] = (spec, c.host_checks)
-    _validated_count += 1
-    while len(_validated) > _validated_limit:
-        del _validated[next(iter(_validated))]
+    else:
+        spec = parse(_decode(raw, file), file, abs_bundle, c)
+        if _validated is not None:
+            _validated[key] = (spec, c.host_checks)
+            _validated_count += 1
+            while len(_validated) > _validated_limit:
+                del _validated[next(iter(_validated))]
+    if not quiet:
+        c.say_warnings()
     return spec
 
 
@@ -213,11 +214,15 @@ def load_process(file):
     c = Checker(file)
     c.object(doc, "")
     _check_process_support(c, doc, "")
-    return _process(c, doc, "")
+    proc = _process(c, doc, "")
+    c.say_warnings()
+    return proc
 
 
 def parse(doc, file, bundle, c=None):
-    """Validate a decoded config (`doc`) read from `file` in `bundle`."""
+    """Validate a decoded config (`doc`) read from `file` in `bundle`.  Its
+    warnings are logged here, or by the caller that passes its Checker."""
+    own_checker = c is None
     c = c or Checker(file)
     c.object(doc, "")
     linux = c.field(doc, "linux", "", "object", default={})
@@ -252,6 +257,8 @@ def parse(doc, file, bundle, c=None):
     )
     _check_unsupported(c, doc, linux)
     _check_consistency(c, spec)
+    if own_checker:
+        c.say_warnings()
     return spec
 
 
@@ -266,6 +273,7 @@ class Checker:
     def __init__(self, file):
         self.file = file
         self.host_checks = []      # [(check, args)]: what host() ran
+        self.warnings = []         # said once the config is found valid (say_warnings)
 
     def fail(self, path, message):
         raise ConfigError(self.file, path, message)
@@ -278,9 +286,18 @@ class Checker:
         check(self, *args)
 
     def warn(self, message):
-        """Log a warning about the config: now, and again whenever a kept
-        config is used (each command's log has its warnings)."""
+        """A warning about the config, logged once it is found valid (an
+        invalid one gets its error alone), and again whenever a kept config
+        is used (each command's log has its warnings)."""
         self.host(_warn, message)
+
+    def say_warnings(self):
+        if not self.warnings:
+            return
+        from . import log
+        for message in self.warnings:
+            log.warning(message)
+        self.warnings = []
 
     def object(self, value, path):
         if not isinstance(value, dict):
@@ -822,13 +839,11 @@ def _mount_label(c, where):
     # without it; with SELinux it would have to be applied.
     if selinux_enabled():
         c.fail(where, "applying SELinux labels is not supported by minioci")
-    from . import log
-    log.warning(f"{where}: ignored, SELinux is not enabled on this host")
+    c.warnings.append(f"{c.file}: {where}: ignored, SELinux is not enabled on this host")
 
 
 def _warn(c, message):
-    from . import log
-    log.warning(message)
+    c.warnings.append(message)
 
 
 def _must_exist(c, where, path, message):
@@ -853,17 +868,17 @@ def _check_consistency(c, spec):
     ns = spec.namespaces
     if "mount" not in ns:
         _check_without_mount_namespace(c, spec)
-    if "user" in ns and not ns["user"]:
-        if not spec.uid_mappings or not spec.gid_mappings:
-            c.fail("linux.uidMappings" if not spec.uid_mappings else "linux.gidMappings",
-                   "is required with a new user namespace")
-    elif spec.uid_mappings or spec.gid_mappings:
+    # A new user namespace without mappings maps the caller's ids
+    # (container.default_id_mappings, at start).
+    if (spec.uid_mappings or spec.gid_mappings) and not ("user" in ns and not ns["user"]):
         c.fail("linux.uidMappings" if spec.uid_mappings else "linux.gidMappings",
                "needs a new user namespace (linux.namespaces has no new 'user')")
     for key in ("hostname", "domainname"):
         value = getattr(spec, key)
         if value is not None and len(value.encode()) > HOST_NAME_MAX:
             c.fail(key, f"must be at most {HOST_NAME_MAX} bytes, not {len(value.encode())}")
+    if ns.get("user") == "":
+        _check_mount_ids(c, spec)
     for m in spec.mounts:
         if m.idmap and not m.uid_mappings and "user" not in ns:
             c.fail(f"{m.path}.options", f"{m.idmap} maps ids through the container's user namespace "
@@ -877,6 +892,20 @@ def _check_consistency(c, spec):
         c.fail("linux.timeOffsets", "needs a time namespace (linux.namespaces has no 'time')")
     for key in spec.sysctl:
         _check_sysctl(c, key, ns, spec)
+
+
+def _check_mount_ids(c, spec):
+    """uid= and gid= mount options (devpts' gid=5) name ids in the new user
+    namespace, where the kernel refuses one its mappings lack (runc refuses
+    them too; `minioci spec --rootless` leaves gid=5 out)."""
+    for m in spec.mounts:
+        for opt in m.data.split(",") if "id=" in m.data else ():
+            kind, _, value = opt.partition("=")
+            if kind in ("uid", "gid") and value.isdigit():
+                maps = spec.uid_mappings if kind == "uid" else spec.gid_mappings
+                if not any(inside <= int(value) < inside + size for inside, _, size in maps):
+                    c.fail(f"{m.path}.options", f"{opt}: {kind} {value} is not mapped in the container's user "
+                                                f"namespace (linux.{kind}Mappings), where the kernel refuses it")
 
 
 def _check_without_mount_namespace(c, spec):
@@ -911,6 +940,11 @@ def _check_sysctl(c, key, ns, spec):
     elif dotted in ("kernel.hostname", "kernel.domainname"):
         if "uts" not in ns:
             c.fail(where, "needs a UTS namespace (linux.namespaces has no 'uts')")
+        # The sysctl is written after the field: it would win, silently.
+        field = dotted.split(".")[1]
+        given = getattr(spec, field)
+        if given and given != spec.sysctl[key]:
+            c.fail(where, f"{spec.sysctl[key]!r} conflicts with {field} {given!r} (give one of the two)")
     else:
         c.fail(where, "is not in a namespace of the container's own; setting it would change the host")
 

@@ -47,15 +47,25 @@ def default_config(rootless=False):
     }
     if rootless:
         import os
-        cfg["linux"]["namespaces"].append({"type": "user"})
-        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": os.getuid(), "size": 1}]
-        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": os.getgid(), "size": 1}]
-        cfg["linux"].pop("resources")
-        for m in cfg["mounts"]:
-            if m["destination"] == "/sys":
-                m.update(type="bind", source="/sys", options=["rbind", "nosuid", "noexec", "nodev", "ro"])
-        cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/sys/fs/cgroup"]
+        make_rootless(cfg, os.geteuid(), os.getegid())
     return cfg
+
+
+def make_rootless(cfg, uid, gid):
+    """`spec --rootless` (the caller's ids), and `bench --user`'s bundles:
+    a config a plain user can run, as runc's and crun's are: a user
+    namespace mapping that user's uid and gid to root (runc writes them;
+    crun leaves them to the runtime), no gid=5 for
+    devpts (no group 5 is mapped) and no resources (a user may have no
+    cgroup to hold them: docs/rootless.md).  The network namespace stays,
+    as crun keeps it: the user namespace owns it, so sysfs mounts there."""
+    linux = cfg["linux"]
+    linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "user"] + [{"type": "user"}]
+    linux["uidMappings"] = [{"containerID": 0, "hostID": uid, "size": 1}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": gid, "size": 1}]
+    linux.pop("resources", None)
+    for m in cfg["mounts"]:
+        m["options"] = [o for o in m.get("options", []) if not o.startswith(("uid=", "gid="))]
 
 
 def features():

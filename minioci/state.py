@@ -494,7 +494,7 @@ def validate(data, container):
     }, {
         "ociVersion": c.str, "status": c.str, "rootfs": c.str, "created": c.str, "owner": c.str,
         "pid_start": c.maybe(lambda v, w: c.int(v, w, 0, UINT64_MAX)), "annotations": annotations,
-        "cgroup_existing": cgroup_existing, "resources": c.object, "hooks": hooks, "network": c.maybe(network), "namespaces": namespaces,
+        "cgroup_existing": cgroup_existing, "cgroup_left_out": c.strings, "resources": c.object, "hooks": hooks, "network": c.maybe(network), "namespaces": namespaces,
         "process": lambda v, w: _check_process(c, v, w), "no_new_keyring": c.bool,
         "seccomp": c.maybe(lambda v, w: c.fields(v, w, {
             "flags": lambda f, w2: c.int(f, w2, 0, C_INT_MAX), "listener_path": c.str,
@@ -583,7 +583,8 @@ def status(container, state):
     if os.path.exists(container.exec_fifo):
         return "created"
     from .cgroups import Cgroup, detect, freezer
-    dirs = Cgroup.from_dirs(detect(), state["cgroup_dirs"], container.state_file, state["cgroup_path"]).directories()
+    dirs = Cgroup.from_dirs(detect(), state["cgroup_dirs"], container.state_file, state["cgroup_path"],
+                            state.get("cgroup_left_out") or ()).directories()
     if freezer.is_frozen(dirs):
         return "paused"
     return "running"

@@ -36,6 +36,19 @@ def owners():
     return {0, os.geteuid()}
 
 
+def may_own(uid):
+    """Whether `uid` may own a directory (or symlink) on the way: root, the
+    caller, and in a user namespace the host's root, which shows there as
+    the overflow uid (rootless podman's runtime sees / and /tmp so).  Any
+    other host user the namespace does not map shows as that uid too, and
+    there cannot be told from root (runc and crun make no such check at
+    all).  Asked only once owners() has refused: root's path pays nothing."""
+    if uid in owners():
+        return True
+    from . import rootless
+    return rootless.in_user_namespace() and uid == rootless.overflow_uid()
+
+
 def describe(what, path, e):
     """`what` ("state root") at `path`, and what is wrong with it."""
     return f"{what} {path}: {e.problem}" if e.on_the_way else f"{what} {path} {e.problem}"
@@ -56,7 +69,7 @@ def _may_look_in(where, st):
     """A directory on the way: nobody but root and the caller may change
     what its names lead to (in a sticky one, others may add names, but not
     rename or remove ours)."""
-    if st.st_uid not in owners():
+    if not may_own(st.st_uid):
         raise Untrusted(f"{where} on its way belongs to uid {st.st_uid}", True)
     if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
         raise Untrusted(f"{where} on its way is writable by group or others ({_mode(st)})", True)
@@ -96,7 +109,7 @@ def open_dir(path, symlinks=True):
                 os.close(child)
                 if not symlinks:
                     raise Untrusted(f"{cwhere} on its way is a symlink", True)
-                if cst.st_uid not in owners():
+                if not may_own(cst.st_uid):
                     raise Untrusted(f"{cwhere} on its way is a symlink of uid {cst.st_uid}'s", True)
                 hops += 1
                 if hops > MAX_SYMLINKS:

@@ -501,6 +501,24 @@ static int copy_tree(int from, int to, int depth)
     return r;
 }
 
+/* u3 & MO_TMPFS_KEEP_MODE: "mode=<the mode of the directory at s2>" before
+ * the data, as runc mounts it, so that the mount keeps what it covers (a new
+ * directory gets tmpfs's own 1777).  Returns the data to mount with. */
+static const char *with_mode_kept(const struct mo_step *s, char *buf, size_t size)
+{
+    struct stat st;
+    int fd = s->u3 & MO_TMPFS_KEEP_MODE ? openat2_in_root(s->s2, O_PATH) : -1;
+    if (fd < 0)
+        return s->s4;
+    int r = fstat(fd, &st);
+    close(fd);
+    if (r < 0 || !S_ISDIR(st.st_mode))
+        return s->s4;
+    if (snprintf(buf, size, "mode=%04o%s%s", st.st_mode & 07777, s->s4 ? "," : "", s->s4 ? s->s4 : "") >= (int)size)
+        fail(E2BIG, "mount data for %s", s->s2);
+    return buf;
+}
+
 /* Nothing of a bundle's is mounted inside procfs, where it would lie over
  * the files minioci writes and masks (the CVE-2025-52881 class), but runc's
  * short list (u4, enum mo_in_proc; spec.py refuses the destinations by
@@ -528,20 +546,21 @@ static void check_in_proc(const struct mo_step *s, int target)
 
 /* s1 source, s2 destination (container path), s3 fstype, s4 data,
  * u1 mount flags, u2 propagation flags (applied after), i1 target kind,
- * u3 tmpcopyup, u4 where it may lie in procfs (check_in_proc). */
+ * u3 a tmpfs's extras (enum mo_tmpfs), u4 where it may lie in procfs
+ * (check_in_proc). */
 static void step_mount(const struct mo_step *s)
 {
-    char target[64];
+    char target[64], data[4096];
+    const char *with_mode = with_mode_kept(s, data, sizeof data);
     int fd = kernel_fs(s->s3) ? open_ordinary_dir(s->s2, s->s3) : open_in_root(s->s2, s->i1);
     if (fd < 0)
         fail(errno, "create mount point %s", s->s2);
     check_in_proc(s, fd);
     fd_path(target, sizeof target, fd);
     int under = -1;        /* tmpcopyup: the directory the new mount will cover */
-    struct stat under_st;
-    if (s->u3) {
+    if (s->u3 & MO_TMPFS_COPYUP) {
         under = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (under < 0 || fstat(under, &under_st) < 0)
+        if (under < 0)
             fail(errno, "open %s to copy it up", s->s2);
     }
 
@@ -554,8 +573,14 @@ static void step_mount(const struct mo_step *s)
         if (syscall(SYS_move_mount, s->i2, "", fd, "", MOVE_MOUNT_EMPTY_PATHS) < 0)
             fail(errno, "mount %s on %s", s->s1, s->s2);
         close(s->i2);
-    } else if (mount(s->s1, target, s->s3, first, bind ? NULL : s->s4) < 0) {
-        fail(errno, "mount %s on %s", s->s1 && *s->s1 ? s->s1 : s->s3, s->s2);
+    } else if (mount(s->s1, target, s->s3, first, bind ? NULL : with_mode) < 0) {
+        /* A read-only sysfs in a user namespace that does not own our
+         * network namespace (rootless, sharing the host's): the host's /sys,
+         * bound read-only, as crun does. */
+        if (!(errno == EPERM && s->s3 && strcmp(s->s3, "sysfs") == 0 && (flags & MS_RDONLY)) ||
+            mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) < 0)
+            fail(errno, "mount %s on %s", s->s1 && *s->s1 ? s->s1 : s->s3, s->s2);
+        bind = 1;
     }
     close(fd);
     if (under >= 0) {
@@ -563,10 +588,12 @@ static void step_mount(const struct mo_step *s)
         char p[64];
         fd_path(p, sizeof p, top);
         int to = top < 0 ? -1 : open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* The entries keep their modes and owners; the mount's root has the
+         * mode it was mounted with (with_mode_kept: a directory that was there
+         * keeps its own, one made for it gets tmpfs's 1777, or mode=), as
+         * with runc: podman's --tmpfs of a directory the image lacks must be
+         * writable by any user. */
         if (to < 0 || copy_tree(under, to, 0) < 0)
-            fail(errno, "tmpcopyup %s", s->s2);
-        /* the new mount's root takes the directory's mode and owner */
-        if (fchmod(to, under_st.st_mode & 07777) < 0 || fchown(to, under_st.st_uid, under_st.st_gid) < 0)
             fail(errno, "tmpcopyup %s", s->s2);
         close(to);
         close(top);
@@ -618,6 +645,20 @@ static void step_mqueue(const struct mo_step *s)
     }
 }
 
+/* Bind the host's node at `source` onto a file made at `dest` (a container
+ * path): a device in a user namespace, where mknod is not allowed. */
+static void bind_host_node(const char *source, const char *dest)
+{
+    char target[64];
+    int fd = open_in_root(dest, MO_TARGET_FILE);
+    if (fd < 0)
+        fail(errno, "create %s", dest);
+    fd_path(target, sizeof target, fd);
+    if (mount(source, target, NULL, MS_BIND, NULL) < 0)
+        fail(errno, "bind %s on %s", source, dest);
+    close(fd);
+}
+
 static void step_mknod(const struct mo_step *s)
 {
     const char *name;
@@ -625,6 +666,14 @@ static void step_mknod(const struct mo_step *s)
     if (dir < 0)
         fail(errno, "create directory for %s", s->s2);
     if (mknodat(dir, name, (mode_t)s->u1, (dev_t)s->u2) < 0) {
+        if (errno == EPERM && !S_ISFIFO((mode_t)s->u1)) {
+            /* Root of a user namespace someone else made (rootless podman):
+             * the host's node is bound instead, as runc does; its mode and
+             * owner stay the host's. */
+            close(dir);
+            bind_host_node(s->s2, s->s2);
+            return;
+        }
         if (errno != EEXIST)
             fail(errno, "mknod %s", s->s2);
         /* runtime-spec: a file already at the path that is not the
@@ -662,14 +711,7 @@ static void step_mkdir(const struct mo_step *s)
 
 static void step_bind_dev(const struct mo_step *s)
 {
-    char target[64];
-    int fd = open_in_root(s->s2, MO_TARGET_FILE);
-    if (fd < 0)
-        fail(errno, "create %s", s->s2);
-    fd_path(target, sizeof target, fd);
-    if (mount(s->s1, target, NULL, MS_BIND, NULL) < 0)
-        fail(errno, "bind %s on %s", s->s1, s->s2);
-    close(fd);
+    bind_host_node(s->s1, s->s2);
 }
 
 static void step_symlink(const struct mo_step *s)
@@ -862,6 +904,27 @@ static void step_user(const struct mo_step *s)
         fail(errno, "setuid %d", s->i1);
     if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
         fail(errno, "clear keep capabilities");
+}
+
+/* i1: the uid the process becomes.  As runc's fixStdioPermissions: stdio
+ * the caller gave (pipes, files, a terminal) is made that user's, so that
+ * the process can reopen it (/proc/self/fd/1, /dev/stdout); the group stays,
+ * /dev/null is left alone, and what the kernel refuses is left as it is (an
+ * owner the user namespace does not map, a read-only filesystem). */
+static void step_chown_stdio(const struct mo_step *s)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+            if (errno == EBADF)
+                continue;
+            fail(errno, "stat stdio fd %d", fd);
+        }
+        if (st.st_uid == (uid_t)s->i1 || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)))
+            continue;
+        if (fchown(fd, (uid_t)s->i1, (gid_t)-1) < 0 && errno != EPERM && errno != EROFS && errno != EINVAL)
+            fail(errno, "chown stdio fd %d to uid %d", fd, s->i1);
+    }
 }
 
 static void step_caps(const struct mo_step *s)
@@ -1378,6 +1441,7 @@ static void run_step(const struct mo_step *s)
     case MO_OP_CHROOT: step_chroot(s); break;
     case MO_OP_SETATTR: step_setattr(s); break;
     case MO_OP_SESSION_KEYRING: step_session_keyring(s); break;
+    case MO_OP_CHOWN_STDIO: step_chown_stdio(s); break;
     case MO_OP_PERSONALITY:
         if (syscall(SYS_personality, (unsigned long)s->u1) < 0)
             fail(errno, "personality %#llx", s->u1);

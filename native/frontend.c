@@ -1230,9 +1230,13 @@ int mo_frontend_main(int argc, char **argv)
     F.argc = argc;
     F.argv = argv;
     parse_args();
-    const char *listen = getenv("LISTEN_FDS");
-    if (listen && atoi(listen) > F.extra_fds && atoi(listen) < MO_WIRE_MAX_FDS - 8)
-        F.extra_fds = atoi(listen);
+    /* systemd's socket activation: LISTEN_FDS fds at 3, 4, ... for the pid
+     * it started (this one; the worker knows it as the container's parent),
+     * before --preserve-fds's (minioci/container.py listen_fds). */
+    const char *listen = getenv("LISTEN_FDS"), *listen_pid = getenv("LISTEN_PID");
+    if (listen && listen_pid && atoi(listen_pid) == getpid() && atoi(listen) > 0 &&
+        F.extra_fds + atoi(listen) < MO_WIRE_MAX_FDS - 8)
+        F.extra_fds += atoi(listen);
     F.own_floor = 3 + F.extra_fds;
     const char *mode = getenv("MINIOCI_SERVE");
     int require = mode && !strcmp(mode, "always");

@@ -30,7 +30,7 @@ enum mo_op {
     MO_OP_ROOTFS,            /* make "/" u1-propagated, bind s1 onto itself, open it */
     MO_OP_MOUNT,             /* mount s1 on s2 (inside the rootfs); a bind with i2 > 0 attaches
                                 the detached tree i2 (mo_open_tree) instead of binding s1;
-                                u3: tmpcopyup (what was in s2 is copied into the new mount);
+                                u3: a tmpfs's extras (enum mo_tmpfs);
                                 u4: where s2 may lie in procfs (enum mo_in_proc) */
     MO_OP_MQUEUE,            /* mount mqueue on s2 (flags u1); bind /dev/mqueue if refused */
     MO_OP_MKNOD,             /* device node s2: mode u1, dev u2, owner i1:i2 */
@@ -75,7 +75,14 @@ enum mo_op {
     MO_OP_SETATTR,           /* mount_setattr(s1, AT_RECURSIVE, set u1, clear u2): rro, rnosuid... */
     MO_OP_SESSION_KEYRING,   /* join (or make) the session keyring named s1; u1: permission
                                 bits to add to it (0: join only) */
+    MO_OP_CHOWN_STDIO,       /* stdio (but /dev/null) owned by uid i1, as runc does */
     MO_OP_LAST
+};
+
+/* A tmpfs mount's extras (MO_OP_MOUNT u3). */
+enum mo_tmpfs {
+    MO_TMPFS_COPYUP = 1,         /* tmpcopyup: what was in s2 is copied into the new mount */
+    MO_TMPFS_KEEP_MODE = 2       /* no mode= given: the mode of a directory at s2 (runc) */
 };
 
 /* Where a mount target is created when it is missing. */

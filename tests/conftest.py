@@ -369,3 +369,18 @@ def rt(tmp_path, route, monkeypatch):
 @pytest.fixture
 def config():
     return copy.deepcopy(base_config())
+
+
+@pytest.fixture(scope="session")
+def plain_user():
+    """A real non-root user (tests/plain_user.py) for the session, with
+    subordinate ids; removed, with all it left, at the end.  Skips (saying
+    why) where the host cannot give one what rootless needs."""
+    import plain_user as pu
+    why = pu.why_not()
+    if why:
+        pytest.skip(why)
+    with pu.made_user() as (user, why):
+        if why:
+            pytest.skip(why)
+        yield user

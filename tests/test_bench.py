@@ -43,6 +43,25 @@ def test_startup_bench_reports_medians_ratios_and_phases(tmp_path):
     assert "run:busybox" in r.stdout
 
 
+def test_rootless_startup_bench_runs_every_runtime_as_the_user(tmp_path, plain_user):
+    """`bench --user`: minioci and the peer run as a plain user, each in a
+    user namespace of its own; the phase table works rootless."""
+    r = subprocess.run([MINIOCI, "bench", "--user", plain_user.name, "--runs", "2", "--rounds", "1", "--warmup", "1",
+                        "--runtime", "runc", "--ways", "minioci", "--bundles", REPO / "bundles", "--out", tmp_path,
+                        "--no-chart"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    (result_file,) = tmp_path.glob("*.json")
+    result = json.loads(result_file.read_text())
+    assert result["rootless_user"] == plain_user.name
+    assert set(result["cases"]) == {"rootless run:busybox", "rootless cycle:busybox"}
+    for case in result["cases"].values():
+        assert case["minioci"]["runs"] == 2 and case["runc"]["runs"] == 2
+    names = [p["phase"] for p in result["cases"]["rootless run:busybox"]["minioci"]["phases"]["phases"]]
+    assert "userns.map" in names and "exec" in names
+    assert result["targets"] == []            # the targets are root's
+    assert plain_user.processes() == []
+
+
 def test_density_bench_leaves_nothing(tmp_path):
     r = subprocess.run([MINIOCI, "bench", "density", "3", "--runtime", "runc", "--json",
                         "--bundles", REPO / "bundles"], capture_output=True, text=True, timeout=600)

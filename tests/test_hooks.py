@@ -104,15 +104,28 @@ def test_a_failing_hook_aborts_the_start(rt, tmp_path, stage):
     assert r.stderr == f"minioci: hook {stage}[0] /bin/false: exited with status 1\n"
 
 
-def test_poststart_and_poststop_failures_are_only_logged(rt, tmp_path):
-    log = tmp_path / "minioci.log"
+def test_poststart_and_poststop_failures_are_warnings_a_user_sees(rt, tmp_path):
+    """runtime-spec v1.2.0: a failing poststart or poststop hook is logged
+    as a warning and the lifecycle goes on.  Without --debug: on stderr in
+    runc's form without --log, in the log (and only there) with it."""
     cfg = with_hooks(tmp_path, base_config(["sh", "-c", "echo ran"]),
                      poststart=[{"path": "/bin/false"}], poststop=[{"path": "/bin/false"}])
-    r = rt.call("--log", log, "--debug", "run", "-b", rt.bundle(cfg), rt.new_id())
+    r = rt.call("run", "-b", rt.bundle(cfg), rt.new_id())
     assert (r.returncode, r.stdout) == (0, "ran\n")
-    text = log.read_text()
-    assert "hook poststart[0] /bin/false: exited with status 1" in text
-    assert "hook poststop[0] /bin/false: exited with status 1" in text
+    lines = r.stderr.splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        'level=warning msg="hook poststart[0] /bin/false: exited with status 1"',
+        'level=warning msg="hook poststop[0] /bin/false: exited with status 1"'], r.stderr
+    assert all(line.startswith('time="') for line in lines)
+    r = rt.call("--log-format", "json", "run", "-b", rt.bundle(cfg), rt.new_id())
+    on_stderr = [json.loads(line) for line in r.stderr.splitlines()]
+    log = tmp_path / "minioci.log"
+    r = rt.call("--log", log, "--log-format", "json", "run", "-b", rt.bundle(cfg), rt.new_id())
+    assert (r.returncode, r.stdout, r.stderr) == (0, "ran\n", "")
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(e["level"], e["msg"]) for e in on_stderr] == [(e["level"], e["msg"]) for e in logged] == [
+        ("warning", "hook poststart[0] /bin/false: exited with status 1"),
+        ("warning", "hook poststop[0] /bin/false: exited with status 1")]
 
 
 def test_state_during_create_says_creating(rt, tmp_path):

@@ -21,7 +21,7 @@ def test_order_follows_runc_init(tmp_path):
     p = build(base_config(["sh"]), tmp_path)
     ops = p.ops()
     order = ["join_cgroup", "close_fds", "unshare", "rootfs", "mount", "mknod", "pivot_root",
-             "remount_root_ro", "sethostname", "readonly", "mask", "rlimit", "cap_bounding", "user",
+             "remount_root_ro", "sethostname", "readonly", "mask", "rlimit", "cap_bounding", "chown_stdio", "user",
              "chdir", "caps", "no_new_privs", "find_exec", "exec"]
     positions = [ops.index(op) for op in order]
     assert positions == sorted(positions), ops
@@ -278,3 +278,14 @@ def test_what_c_cannot_carry_is_a_clear_error(tmp_path):
     p.steps[-1] = dict(op="umask", phase="process", mask=2**31)
     with pytest.raises(MiniociError, match="step umask .*mask 2147483648: out of range"):
         shim.encode(p)
+
+
+def test_only_a_tmpfs_without_mode_keeps_its_directorys(tmp_path):
+    cfg = base_config()
+    cfg["mounts"] += [{"destination": "/a", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+                      {"destination": "/b", "type": "tmpfs", "source": "tmpfs", "options": ["mode=700"]}]
+    p = build(cfg, tmp_path)
+    kept = [m["destination"] for m in p.find("mount") if m.get("tmpfs", 0) & plan.TMPFS_KEEP_MODE]
+    assert kept == ["/a"]                                             # /dev and /dev/shm have mode=
+    from minioci import shim
+    assert (plan.TMPFS_COPYUP, plan.TMPFS_KEEP_MODE) == (shim.lib.MO_TMPFS_COPYUP, shim.lib.MO_TMPFS_KEEP_MODE)

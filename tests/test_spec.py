@@ -181,11 +181,14 @@ def test_a_bad_config_is_not_kept(tmp_path, kept):
     assert spec.validated_count() == 0
 
 
-def test_mount_label_without_selinux_is_ignored_as_runc_and_crun_do(tmp_path, monkeypatch):
+def test_mount_label_without_selinux_is_ignored_as_runc_and_crun_do(tmp_path, monkeypatch, capfd):
     cfg = base_config()
     cfg["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0:c1,c2"
     monkeypatch.setattr(spec, "selinux_enabled", lambda: False)
     assert parse(cfg, tmp_path).mounts                   # parses, the label plays no part
+    # ... with a warning a user sees (no --debug needed), in runc's form
+    err = capfd.readouterr().err
+    assert err.endswith(' level=warning msg="b/config.json: linux.mountLabel: ignored, SELinux is not enabled on this host"\n'), err
     monkeypatch.setattr(spec, "selinux_enabled", lambda: True)
     with pytest.raises(ConfigError, match="linux.mountLabel: applying SELinux labels is not supported"):
         parse(cfg, tmp_path)

@@ -34,6 +34,7 @@ from ..errors import MiniociError
 from ..flags import Flag, parse_flags
 from . import WAYS, find_peers, hides_unified, minioci_path, phases, rmdir_if_empty, served_socket
 
+DEFAULT_CASES = "run:busybox,run:podman-default,cold:podman-default,cycle:busybox"
 FLAGS = [
     Flag(("runtime",), "runtime", "list", help="a peer runtime to compare (default: crun and runc, if found)"),
     Flag(("runs", "r"), "runs", "int", 30, "timed runs of each command (over all rounds)"),
@@ -42,9 +43,10 @@ FLAGS = [
     Flag(("bundles",), "bundles", "str", "bundles", "directory holding busybox/ and podman-default/"),
     Flag(("out", "o"), "out", "str", "bench-results", "where the JSON, markdown and chart go"),
     Flag(("no-chart",), "no_chart", help="skip the chart"),
-    Flag(("cases",), "cases", "str", "run:busybox,run:podman-default,cold:podman-default,cycle:busybox",
-         "which cases to run"),
+    Flag(("cases",), "cases", "str", DEFAULT_CASES, "which cases to run"),
     Flag(("ways",), "ways", "str", "minioci,minioci-served,minioci-sh", "which ways to run minioci"),
+    Flag(("user",), "user", "str", help="rootless: every runtime runs as this plain user, each bundle "
+                                         "in a user namespace mapping its ids (docs/rootless.md)"),
 ]
 
 # The issues' targets: (case, minioci's way, peer, ratio way/peer must stay at or under).
@@ -68,24 +70,24 @@ run()' "$SITE" "$@"
 """
 
 # Each round: hide the unified hierarchy if crun needs it, start the servers
-# the served way needs (in this namespace, as their clients; each on a socket
-# of its own in its way's state root, which its commands name in
-# MINIOCI_SERVE_SOCKET), run hyperfine.
+# the served way needs (in this namespace, as their clients: $AS_USER for a
+# rootless session; each on a socket of its own in its way's state root,
+# which its commands name in MINIOCI_SERVE_SOCKET), run hyperfine.
 ROUND = """#!/bin/sh
 [ "$HIDE" = 1 ] && umount /sys/fs/cgroup/unified
 for sock in $SERVED; do
-    "$MINIOCI" serve --socket "$sock" >/dev/null 2>&1 &
+    $AS_USER "$MINIOCI" serve --socket "$sock" >/dev/null 2>&1 &
 done
 for sock in $SERVED; do
     n=0
-    until "$MINIOCI" serve --socket "$sock" --status >/dev/null 2>&1; do
+    until $AS_USER "$MINIOCI" serve --socket "$sock" --status >/dev/null 2>&1; do
         n=$((n + 1)); [ $n -gt 3000 ] && echo "bench: minioci serve did not start" >&2 && exit 1
         sleep 0.01
     done
 done
 "$@"
 rc=$?
-for sock in $SERVED; do "$MINIOCI" serve --socket "$sock" --stop >/dev/null 2>&1; done
+for sock in $SERVED; do $AS_USER "$MINIOCI" serve --socket "$sock" --stop >/dev/null 2>&1; done
 exit $rc
 """
 
@@ -105,6 +107,8 @@ def main(g, argv):
     # 0700 and ours alone: the bundles and scripts written in it need no
     # care against planted files (the results in --out do: write_results).
     work = tempfile.mkdtemp(prefix="minioci-bench-")
+    if a.user:
+        os.chmod(work, 0o755)        # the user reads the bundles and scripts; only we write there
     try:
         result = run_bench(a, me, peers, work)
     finally:
@@ -115,9 +119,10 @@ def main(g, argv):
     return 0
 
 
-def bench_bundle(src, work, name):
+def bench_bundle(src, work, name, user=None):
     """A copy of bundle `src`'s config that runs `/bin/busybox true` on the
-    same rootfs, with nothing host-specific (no namespace paths)."""
+    same rootfs, with nothing host-specific (no namespace paths); for a
+    rootless session (`user`: name, uid, gid) a config that user can run."""
     with open(os.path.join(src, "config.json")) as f:
         cfg = json.load(f)
     cfg["process"]["args"] = ["/bin/busybox", "true"]
@@ -129,6 +134,9 @@ def bench_bundle(src, work, name):
     # A mount source that only existed on the machine the config came from
     cfg["mounts"] = [m for m in cfg.get("mounts", [])
                      if m.get("type") != "bind" or os.path.exists(m.get("source", ""))]
+    if user:
+        from ..specgen import make_rootless
+        make_rootless(cfg, user[1], user[2])
     out = os.path.join(work, name)
     os.makedirs(out)
     with open(os.path.join(out, "config.json"), "w") as f:
@@ -141,7 +149,15 @@ def run_bench(a, me, peers, work):
     for w in ways:
         if w not in WAYS:
             raise MiniociError(f"bench: --ways {w!r}: use {', '.join(WAYS)}")
-    roots = {name: os.path.join(BENCH_ROOT, name) for name in ways + [n for n, _ in peers]}
+    user = _user(a.user) if a.user else None
+    as_user = ["setpriv", f"--reuid={user[1]}", f"--regid={user[2]}", "--init-groups", "--"] if user else []
+    # A rootless session's state roots are the user's, in the work directory.
+    roots = {name: os.path.join(os.path.join(work, "state") if user else BENCH_ROOT, name)
+             for name in ways + [n for n, _ in peers]}
+    for root in roots.values() if user else ():
+        os.makedirs(root, 0o700)
+        os.chown(root, user[1], user[2])
+        os.chown(os.path.dirname(root), user[1], user[2])
     launcher = os.path.join(work, "minioci-sh")
     with open(launcher, "w") as f:
         f.write(SHELL_LAUNCHER)
@@ -153,13 +169,15 @@ def run_bench(a, me, peers, work):
     for src in ("busybox", "podman-default"):
         path = os.path.join(a.bundles, src)
         if os.path.isfile(os.path.join(path, "config.json")):
-            bundles[src] = bench_bundle(path, work, src)
+            bundles[src] = bench_bundle(path, work, src, user)
     cycle = os.path.join(work, "cycle.sh")
     with open(cycle, "w") as f:
         f.write(CYCLE)
 
     commands = []        # (case, runtime, argv, prepare, timing dir or None)
-    for case in a.cases.split(","):
+    # rootless: no podman-default (its resources need a cgroup a user may lack)
+    cases = a.cases if not user or a.cases != DEFAULT_CASES else "run:busybox,cycle:busybox"
+    for case in cases.split(","):
         kind, _, bundle_name = case.partition(":")
         bundle = bundles.get(bundle_name)
         if bundle is None:
@@ -169,14 +187,14 @@ def run_bench(a, me, peers, work):
             root = ["--root", roots[name]]
             timing = os.path.join(work, "timing", case, name) if name in WAYS else None
             if kind in ("run", "cold"):
-                argv = [path, *root, "run", "--bundle", bundle, f"bench-{name}"]
+                argv = as_user + [path, *root, "run", "--bundle", bundle, f"bench-{name}"]
             else:
-                argv = ["/bin/sh", cycle, path, *root]
+                argv = as_user + ["/bin/sh", cycle, path, *root]
             prepare = "true"
             if kind == "cold":
                 # the seccomp cache emptied before each run: every start compiles
-                prepare = f"{me} --root {roots[name]} seccomp cache clear"
-            commands.append((case, name, argv, prepare, timing, bundle))
+                prepare = " ".join(as_user + [me, "--root", roots[name], "seccomp", "cache", "clear"])
+            commands.append(("rootless " + case if user else case, name, argv, prepare, timing, bundle))
     if not commands:
         raise MiniociError("bench: nothing to run (no bundles found under --bundles?)")
     # The floor a Python runtime stands on: the interpreter's bare start,
@@ -187,7 +205,8 @@ def run_bench(a, me, peers, work):
     import site
     round_env = {**os.environ, "HIDE": "1" if hide else "0", "MINIOCI": me, "PYTHON": sys.executable,
                  "SITE": next(p for p in site.getsitepackages() + sys.path if p.endswith("site-packages")),
-                 "SERVED": " ".join(served_socket(roots[w]) for w in ways if WAYS[w] == "always")}
+                 "SERVED": " ".join(served_socket(roots[w]) for w in ways if WAYS[w] == "always"),
+                 "AS_USER": " ".join(as_user)}
     times = {(c[0], c[1]): [] for c in commands}
     per_round = max(1, -(-a.runs // a.rounds))
     for rnd in range(a.rounds):
@@ -207,6 +226,8 @@ def run_bench(a, me, peers, work):
                 env.append(f"MINIOCI_SERVE_SOCKET={served_socket(roots[name])}")
             if timing:
                 os.makedirs(timing, exist_ok=True)
+                if user:
+                    os.chown(timing, user[1], user[2])
                 env.append(f"MINIOCI_TIMING={timing}/")
             env_wrapped.append(" ".join(["/usr/bin/env"] + env + [_q(x) for x in cmd]))
             argv += ["--prepare", prepare]
@@ -225,7 +246,19 @@ def run_bench(a, me, peers, work):
     for root in roots.values():
         shutil.rmtree(root, ignore_errors=True)
     rmdir_if_empty(BENCH_ROOT)
-    return summarize(commands, times, peers, hide)
+    return summarize(commands, times, peers, hide, user and user[0])
+
+
+def _user(name):
+    """(name, uid, gid) of the plain user a rootless session runs as."""
+    import pwd
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        raise MiniociError(f"bench: --user {name!r}: no such user") from None
+    if pw.pw_uid == 0:
+        raise MiniociError(f"bench: --user {name!r} is root: a rootless session needs a plain user")
+    return name, pw.pw_uid, pw.pw_gid
 
 
 def _q(s):
@@ -241,7 +274,7 @@ def _phase_medians(timing_dir):
     return phases.medians([r for r in phases.load(timing_dir) if r.get("command") in ("run", "create")])
 
 
-def summarize(commands, times, peers, hide):
+def summarize(commands, times, peers, hide, user=None):
     cases = {}
     for case, name, argv, prepare, timing, bundle in commands:
         t = times[(case, name)]
@@ -281,6 +314,7 @@ def summarize(commands, times, peers, hide):
         "machine": _machine(),
         "peers": {name: _version(path) for name, path in peers},
         "unified_hidden": hide,
+        "rootless_user": user,
         "cases": cases,
         "python_floor_ms": floor,
         "above_floor_ms": above_floor,
@@ -308,6 +342,10 @@ def markdown(result):
              ", ".join(f"{n} ({v})" for n, v in result["peers"].items()) + ".  minioci: the direct path "
              "(`minioci`), served (`minioci-served`), and the shell launcher before the front end (`minioci-sh`).",
              ""]
+    if result.get("rootless_user"):
+        lines += [f"Rootless: every runtime ran as the plain user {result['rootless_user']}, each bundle in a "
+                  "user namespace mapping that user's uid and gid to root, without a cgroup "
+                  "(docs/rootless.md).", ""]
     if result["unified_hidden"]:
         lines += ["This host is hybrid with a controller on the v2 side, which crun 1.8.1 refuses: the whole "
                   "session ran in a private mount namespace without /sys/fs/cgroup/unified, for every "

@@ -146,15 +146,17 @@ def own_cgroups(text=None):
 DEFAULT_PARENT = "/minioci"
 
 
-def resolve_path(cgroups_path, container_id, file="config.json"):
-    """The container's cgroup path: linux.cgroupsPath, or /minioci/<id>.
+def resolve_path(cgroups_path, container_id, file="config.json", rootless=False):
+    """The container's cgroup path: linux.cgroupsPath, or /minioci/<id>
+    (rootless: <id> below the caller's own cgroup, the one place a user may
+    have been given: docs/rootless.md).
 
     The systemd form `slice:prefix:name` needs systemd, which minioci does not
     drive; it is refused with a clear error, as is any `..` or `.`.
     """
     where = "linux.cgroupsPath"
     if not cgroups_path:
-        return f"{DEFAULT_PARENT}/{container_id}"
+        return container_id if rootless else f"{DEFAULT_PARENT}/{container_id}"
     if ":" in cgroups_path and not cgroups_path.startswith("/"):
         raise ConfigError(file, where, f"{cgroups_path!r} is systemd's slice:prefix:name form; "
                                        "minioci manages cgroupfs directly and cannot use it")
@@ -213,6 +215,9 @@ class Cgroup:
         self.path = path          # the cgroupsPath it was made from, if known
         self.v2 = next((p for p in parts if p.version == 2), None)
         self.existing = []        # directories that were there before the container: kept
+        # Rootless: the parts this user could not make (create_writable); the
+        # container stays in the caller's cgroup in those hierarchies.
+        self.left_out = []
 
     def note_existing(self):
         """Which of the directories exist already (a cgroupsPath naming a
@@ -253,7 +258,7 @@ class Cgroup:
         return cls(layout, [f[0] for f in found], path)
 
     @classmethod
-    def from_dirs(cls, layout, directories, file="state.json", path=None):
+    def from_dirs(cls, layout, directories, file="state.json", path=None, left_out=()):
         """An existing container's Cgroup, from the directories in its state
         (a relative cgroupsPath was resolved against its creator's cgroup).
         Commands kill what is in these directories and remove them with
@@ -262,7 +267,8 @@ class Cgroup:
         is refused, naming `file` and the entry.  With `path`, the cgroup
         path they were made for (kept in the state too), each must end with
         it and every hierarchy must have exactly one: a damaged list is
-        refused rather than half acted on."""
+        refused rather than half acted on.  `left_out`: the hierarchies a
+        rootless container has no directory in (create_writable)."""
         from . import v1, v2
         parts = []
         for i, d in enumerate(directories):
@@ -278,13 +284,20 @@ class Cgroup:
                                                f"host ({', '.join(sorted(mounts))})")
             if path is not None and not d.endswith("/" + path.strip("/")):
                 raise ConfigError(file, where, f"{d!r} is not a directory of cgroup {path!r} (cgroup_path)")
+        cgroup = cls(layout, parts)
+        for name in left_out:
+            if name in layout.v1:
+                cgroup.left_out.append(v1.Hierarchy(name, layout.v1[name][2], None))
+            elif name == "unified" and layout.v2:
+                cgroup.left_out.append(v2.Unified(None, layout.v2_controllers()))
         if path is not None:
             names = [p.name for p in parts]
             for name in list(layout.v1) + (["unified"] if layout.v2 else []):
-                if names.count(name) != 1:
+                want = 0 if name in left_out else 1
+                if names.count(name) != want:
                     raise ConfigError(file, "cgroup_dirs", f"has {names.count(name)} directories in the "
-                                                           f"{name} hierarchy, not one")
-        return cls(layout, parts)
+                                                           f"{name} hierarchy, not {want}")
+        return cgroup
 
     def below(self, requests):
         """The Cgroup of existing sub-cgroups, for `exec --cgroup`: each
@@ -348,13 +361,46 @@ class Cgroup:
     def create(self):
         """Make the directories, and the missing parents (each registered as
         minioci's before it is made; see remove()).  On failure, remove what
-        was made."""
+        was made; a directory the host would not let us make is Denied."""
         try:
             for part in self.parts:
                 part.create(register_parent)
         except OSError as e:
             remove(self.directories(), keep=self.existing)
-            raise MiniociError(f"create cgroup {e.filename}: {strerror(e.errno)}") from None
+            raise (Denied if e.errno in DENIED else MiniociError)(
+                f"create cgroup {e.filename}: {strerror(e.errno)}") from None
+
+    def create_writable(self):
+        """Rootless: make each directory this user may make, and only it (a
+        parent it would make could be registered nowhere, and stay: a
+        missing parent leaves that hierarchy out), with
+        the v2 controllers the user's own subtree passes down; the parts it
+        may not make are left out (`left_out`).  Returns their names."""
+        self.note_existing()
+        kept = []
+        for part in self.parts:
+            try:
+                part.create(None, rootless=True)
+                kept.append(part)
+            except OSError as e:
+                if e.errno not in DENIED and e.errno != 2:      # ENOENT: its parent is not there
+                    remove([p.directory for p in kept], keep=self.existing)
+                    raise MiniociError(f"create cgroup {e.filename or part.directory}: "
+                                       f"{strerror(e.errno)}") from None
+                self.left_out.append(part)
+        self.parts = kept
+        self.v2 = next((p for p in kept if p.version == 2), None)
+        return [p.name for p in self.left_out]
+
+    def left_out_because(self, controller):
+        """Why a rootless container has no cgroup for `controller`, or ""."""
+        for part in self.left_out:
+            if (V2_NAMES.get(controller, controller) if part.version == 2 else controller) in part.controllers \
+                    or (controller == "unified" and part.version == 2):
+                where = f" {part.directory}" if part.directory else f" in the {part.name} hierarchy"
+                return (f"cannot be honoured rootless: this user (uid {os.geteuid()}) could not make the "
+                        f"container's cgroup{where} (see docs/rootless.md: a delegated cgroup)")
+        return ""
 
     def join(self, pid):
         """Move `pid` in from outside (cgroup.procs: the slow, locked way)."""
@@ -393,13 +439,16 @@ class Cgroup:
                         fstype=None if bind else fstype, data=data,
                         flags=flags | (MS_BIND | MS_REC if bind else 0), propagation=0, target_kind=1)
 
-        v2 = self.v2
+        v2 = self.v2 or next((p for p in self.left_out if p.version == 2), None)
+        # A hierarchy a rootless container was left out of shows the cgroup
+        # it is in there: the caller's.
+        own = self._own_directories() if self.left_out else {}
         if self.layout.kind == "v2":
             if cgroupns:
                 return [mount(dest, "cgroup2", "cgroup2")]
-            return [mount(dest, None, v2.directory, bind=True)]
+            return [mount(dest, None, own.get(v2.name, v2.directory), bind=True)]
         steps = [dict(mount(dest, "tmpfs", "tmpfs", "mode=755"), flags=flags & ~MS_RDONLY)]
-        for part in self.parts:
+        for part in self.parts + self.left_out:
             if part.version == 2:
                 continue
             mountpoint = self.layout.v1[part.name][0]
@@ -407,7 +456,7 @@ class Cgroup:
             if cgroupns and not userns:
                 steps.append(mount(target, "cgroup", "cgroup", ",".join(sorted(part.controllers))))
             else:
-                steps.append(mount(target, None, part.directory, bind=True))
+                steps.append(mount(target, None, own.get(part.name, part.directory), bind=True))
             for ctrl in part.controllers:           # cpu -> cpu,cpuacct for comounts
                 if ctrl != os.path.basename(mountpoint) and "," in os.path.basename(mountpoint):
                     steps.append(dict(op="symlink", phase="mount cgroup",
@@ -415,13 +464,37 @@ class Cgroup:
         if v2 is not None:
             target = f"{dest}/{os.path.basename(self.layout.v2[0])}"
             steps.append(mount(target, "cgroup2", "cgroup2") if cgroupns
-                         else mount(target, None, v2.directory, bind=True))
+                         else mount(target, None, own.get(v2.name, v2.directory), bind=True))
         if flags & MS_RDONLY:
             steps.append(dict(mount(dest, None, None), flags=flags | MS_REMOUNT))
         return steps
 
+    def _own_directories(self):
+        """{hierarchy name: the caller's cgroup directory there} for the
+        parts left out."""
+        mine = own_cgroups()
+        out = {}
+        for part in self.left_out:
+            if part.version == 2:
+                mountpoint, root = self.layout.v2
+                path = mine.get(frozenset([""]), "/")
+            else:
+                mountpoint, root, ctrls = self.layout.v1[part.name]
+                path = mine.get(frozenset(ctrls), "/")
+            out[part.name] = directory_in(mountpoint, root, path, None)
+        return out
+
     def destroy(self):
         remove(self.directories(), keep=self.existing)
+
+
+# What the host answers a user that may not make a cgroup directory.
+DENIED = frozenset([1, 13, 30])           # EPERM, EACCES, EROFS
+
+
+class Denied(MiniociError):
+    """The host would not let us make a cgroup directory: as root of a user
+    namespace, minioci is rootless (container.py)."""
 
 
 # Without /sys/kernel/cgroup/delegate, the runtime-spec's list.

@@ -31,6 +31,16 @@ def makedirs(directory, before_parent=None, attempts=10):
     return made
 
 
+def mkdir_one(directory):
+    """mkdir of `directory` alone (its parent must exist); [it] if this call
+    made it, [] if it was there."""
+    try:
+        os.mkdir(directory, 0o755)
+    except FileExistsError:
+        return []
+    return [directory]
+
+
 def remove_tree(directory):
     """rmdir a cgroup and the cgroups below it (a cgroup goes only once its
     children have).  Tries the plain rmdir first: a container's cgroup rarely

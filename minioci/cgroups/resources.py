@@ -116,7 +116,8 @@ def route(cgroup, p):
         else:
             part = cgroup.part_for(s.controller)
             if part is None:
-                raise ConfigError(p.file, s.path, _unavailable(cgroup.layout, s))
+                raise ConfigError(p.file, s.path, cgroup.left_out_because(s.controller)
+                                  or _unavailable(cgroup.layout, s))
         writes = s.v1 if part.version == 1 else s.v2
         if writes is None:
             raise ConfigError(p.file, s.path, f"is not supported on cgroup v{part.version} "
@@ -128,11 +129,14 @@ def route(cgroup, p):
 def _unified_part(cgroup, s, file):
     name = s.v2[0][0]
     if cgroup.v2 is None:
-        raise ConfigError(file, s.path, "needs cgroup v2, and this host has only cgroup v1")
+        raise ConfigError(file, s.path, cgroup.left_out_because("unified")
+                          or "needs cgroup v2, and this host has only cgroup v1")
     controller = name.split(".", 1)[0]
     if controller != "cgroup" and controller not in cgroup.v2.controllers:
         where = cgroup.layout.where(controller)
-        why = "it is on cgroup v1 here" if where == "v1" else "this host's cgroup v2 does not offer it"
+        why = "it is on cgroup v1 here" if where == "v1" else \
+            "this host's cgroup v2 does not offer it" if controller not in cgroup.layout.v2_controllers() else \
+            f"the cgroup this user was given does not pass it down ({cgroup.v2.directory})"
         raise ConfigError(file, s.path, f"the {controller} controller is not available on cgroup v2 ({why})")
     return cgroup.v2
 

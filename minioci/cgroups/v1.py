@@ -13,8 +13,8 @@ class Hierarchy(fs.Directory):
         self.controllers = frozenset(controllers)
         self.directory = directory
 
-    def create(self, before_parent=None):
-        made = fs.makedirs(self.directory, before_parent)
+    def create(self, before_parent=None, rootless=False):
+        made = fs.mkdir_one(self.directory) if rootless else fs.makedirs(self.directory, before_parent)
         if "cpuset" in self.controllers:
             _fill_cpuset(self.directory)
         return made

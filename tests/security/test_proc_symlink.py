@@ -42,8 +42,9 @@ def test_kernel_filesystems_are_not_mounted_through_a_symlink(rt, tmp_path, fsty
     cfg["linux"]["maskedPaths"] = cfg["linux"]["readonlyPaths"] = []
     r = rt.run(cfg)
     assert r.returncode != 0, r.stdout
-    assert r.stderr == (f"minioci: mount {fstype} on {dest}: it must be mounted on an ordinary directory, "
-                        "not through a symlink\n")
+    assert r.stderr.startswith("minioci: ") and r.stderr.count("\n") == 1
+    assert r.stderr.endswith(f"config.json: mounts[0]: mount {fstype} on {dest}: it must be mounted on an "
+                             "ordinary directory, not through a symlink\n"), r.stderr
     assert list((tmp_path / "rootfs" / "elsewhere").iterdir()) == []
 
 
