@@ -107,19 +107,23 @@ def _preserve_fds(a):
     return a.preserve_fds
 
 
-def _names_a_bundle(a, cwd=""):
-    return a.bundle is None and a.positional and os.path.isfile(os.path.join(cwd, a.positional[0], "config.json"))
+def _names_a_bundle(a):
+    return a.bundle is None and a.positional and os.path.isfile(os.path.join(a.positional[0], "config.json"))
 
 
-def config_to_load(g, name, a, cwd):
-    """(bundle, config file name) that command `name`, with flags `a`, run in
-    `cwd`, will load: a server has it validated before it forks the worker
-    (server.py).  None for a command that loads no config."""
-    if name == "run":
-        return (a.positional[0] if _names_a_bundle(a, cwd) else a.bundle or "."), "config.json"
-    if name == "create":
-        return a.bundle or ".", "config.json"
-    return None
+def own_process(name, a):
+    """Whether command `name`, with flags `a`, gets a process of its own
+    when served: those that run for long whatever happens (events without
+    --stats, bench).  The others run in a resident worker (server.py), which
+    a `run` or `exec` in the foreground keeps for as long as its process
+    runs."""
+    return name in ("bench", "serve") or (name == "events" and not a.stats)
+
+
+def starts_a_container(name):
+    """Whether command `name` may start a container's process (the server
+    gives its worker a sandbox made ahead)."""
+    return name in ("create", "run", "exec")
 
 
 def _start_options(a, create):

@@ -86,8 +86,11 @@ def start(spec, container, opts, tl):
             container.save_seccomp(seccomp.bpf)
         # Recorded before anything else is made, so that `delete --force`
         # finds it all even if this process is killed half-way (parents
-        # are registered before they are made: see cgroups.remove).  The
-        # process and seccomp records are what `exec` inherits.
+        # are registered before they are made: see cgroups.remove), unless
+        # it finds it by the id alone (cgroups.find_named: each directory is
+        # named after it, and no parent is to be made): then the save at the
+        # end is the only one.  The process and seccomp records are what
+        # `exec` inherits.
         data = state.new_state(container.id, spec.bundle, spec.root.path, 0, spec.annotations,
                                cgroup_dirs=cgroup.directories(), cgroup_path=cgroup.path,
                                cgroup_existing=cgroup.note_existing(), resources=spec.resources or {},
@@ -95,7 +98,9 @@ def start(spec, container, opts, tl):
                                process=state.process_record(proc), seccomp=state.seccomp_record(seccomp))
         if opts.no_new_keyring:
             data["no_new_keyring"] = True       # exec keeps the caller's too (runc)
-        container.save(data)
+        if data["cgroup_existing"] or not all(cgroups.named_after(os.path.basename(d), container.id)
+                                              and os.path.isdir(os.path.dirname(d)) for d in data["cgroup_dirs"]):
+            container.save(data)
         fifo_fd = console_fd = listener_fd = None
         if opts.create:
             os.mkfifo(container.exec_fifo, 0o600)
@@ -147,18 +152,22 @@ def start(spec, container, opts, tl):
             network.setup(net, data["network"], lambda: container.save(data), tl)
             spec.namespaces["network"] = net.netns      # the child joins it
 
+        made_ahead = {} if rootless else parent.made_ahead(spec, tl)   # its namespaces are its user namespace's
+        undo.append(lambda: _close_all(made_ahead.values()))
         the_plan = _plan(spec, container.id, cgroup, opts, seccomp, fifo_fd, console_fd, listener_fd, cgroup_fd,
-                         source_fds, rootless, listen)
+                         source_fds, rootless, listen, made_ahead)
         tl.mark("plan")
 
         if spec.namespaces.get("user"):         # joined by path: it has its maps already
             _idmap_bind_sources(spec, source_fds, spec.namespaces["user"])
         child = parent.spawn(the_plan)
+        _close_all(made_ahead.values())         # the child has them
+        made_ahead.clear()
         tl.mark("prepare", child.step_times()[0])
         # Saved with the status at the end (or before hooks that might ask):
         # until then `delete --force` finds the process by its cgroup, which
         # it is born in or joins first, and it dies with us (PDEATHSIG).
-        data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
+        data.update(pid=child.pid, pid_start=state.process_start_time(child.pid, exited_too=True),
                     namespaces=_namespace_paths(spec, child.pid))
         if listener_fd is not None:
             child.set_listener_state(lambda pid: notify.message(seccomp, container.id, pid, spec.bundle,
@@ -173,7 +182,7 @@ def start(spec, container, opts, tl):
             child.go()
         outcome = child.wait_report()
         if child.pid != data["pid"]:       # the plan forked (plan.py: late_pid, a PID namespace joined)
-            data.update(pid=child.pid, pid_start=state.process_start_time(child.pid),
+            data.update(pid=child.pid, pid_start=state.process_start_time(child.pid, exited_too=True),
                         namespaces=_namespace_paths(spec, child.pid))
         if outcome == "hooks":
             container.save(data)
@@ -259,7 +268,7 @@ def _cgroup_owner(spec):
 
 
 def _plan(spec, cid, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, listener_fd=None, cgroup_fd=None,
-          source_fds=None, rootless=False, listen=0):
+          source_fds=None, rootless=False, listen=0, made_ahead=None):
     from . import plan as plan_mod
     ns = spec.namespaces
     return plan_mod.build(spec, plan_mod.Options(
@@ -268,23 +277,12 @@ def _plan(spec, cid, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, liste
         console_size=opts.console_size, session_keyring=session_keyring(cid, opts.no_new_keyring),
         # rootless: in a user namespace even without one of the config's own
         cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns or rootless),
-        cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds))
+        cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds, made_ahead=made_ahead))
 
 
 def session_keyring(cid, no_new_keyring):
     """The name of a container's session keyring (runc's), or None."""
     return None if no_new_keyring else f"_ses.{cid}"
-
-
-def rehearse_start(spec, container):
-    """What start() works out before it changes anything (cgroup settings,
-    the plan and its encoding), with no effect: a server's spare worker runs
-    it ahead of a request, so that the pages this code writes are copied
-    (fork's copy-on-write) before a client waits for them (worker.py)."""
-    from . import shim
-    cgroup = _cgroup_settings(spec, container)[0]
-    network_settings(spec, container)
-    shim.encode(_plan(spec, container.id, cgroup, StartOptions(), None))
 
 
 # The child keeps at most 64 fds it was given (native/spawn.c); beyond

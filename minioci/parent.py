@@ -20,7 +20,8 @@ _remote_pid = None      # ... and its pid
 
 def serve_through(remote, pid):
     """This process is a server's worker: children are the front end's
-    (process `pid`)."""
+    (process `pid`); (None, None) when its request is done (a resident
+    worker)."""
     global _remote, _remote_pid
     _remote, _remote_pid = remote, pid
 
@@ -45,6 +46,16 @@ def spawn(plan):
         return _remote.spawn(plan)
     from . import shim
     return shim.Child(plan)
+
+
+def made_ahead(spec, tl):
+    """{namespace type: fd} of new namespaces made ahead for this container,
+    which it joins instead of making them: only a served request's worker
+    has any (minioci/sandbox.py)."""
+    if _remote is None:
+        return {}
+    from . import sandbox
+    return sandbox.take(spec, tl)
 
 
 def foreground():

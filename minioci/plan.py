@@ -43,7 +43,8 @@ TMPFS_COPYUP, TMPFS_KEEP_MODE = 1, 2
 
 # Step fields that hold one of the parent's fds for the child to use (the
 # Plan's cgroup_fd is another); a negative value is no fd.
-FD_FIELDS = {"wait_start": "fd", "terminal": "socket_fd", "seccomp": "listener_fd", "mount": "source_fd"}
+FD_FIELDS = {"wait_start": "fd", "terminal": "socket_fd", "seccomp": "listener_fd", "mount": "source_fd",
+             "setns": "fd"}
 
 
 class Plan:
@@ -112,7 +113,8 @@ class Options:
 
     def __init__(self, exec_fifo_fd=None, console_fd=None, no_pivot=False, preserve_fds=0,
                  cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None, console_size=None,
-                 seccomp_listener_fd=None, source_fds=None, session_keyring=None, listen_fds=0):
+                 seccomp_listener_fd=None, source_fds=None, session_keyring=None, listen_fds=0,
+                 made_ahead=None):
         self.exec_fifo_fd = exec_fifo_fd     # create: wait on this fd for `start`
         self.console_fd = console_fd         # --console-socket, connected
         self.no_pivot = no_pivot
@@ -139,6 +141,9 @@ class Options:
         # The container's session keyring, "_ses.<id>" (None: --no-new-keyring,
         # the caller's stays).
         self.session_keyring = session_keyring
+        # {namespace type: fd} of new namespaces made ahead (minioci/sandbox.py),
+        # joined instead of unshared.
+        self.made_ahead = made_ahead or {}
 
 
 def build(spec, opts=None):
@@ -176,7 +181,9 @@ def build(spec, opts=None):
 
     _join_namespaces(ns, add, late_pid)
     for t in UNSHARE_ORDER:
-        if t in new:
+        if t in new and t in opts.made_ahead:
+            add("setns", f"ns.{_SHORT_NS.get(t, t)}", nstype=NAMESPACES[t], fd=opts.made_ahead[t])
+        elif t in new:
             add("unshare", f"ns.{_SHORT_NS.get(t, t)}", nstype=NAMESPACES[t], name=t)
             if t == "network":
                 add("loopback_up", "ns.net")

@@ -60,10 +60,6 @@ def active():
     return os.geteuid() != 0 or in_user_namespace()
 
 
-def plain_user():
-    return os.geteuid() != 0
-
-
 # ---- a plain user's user namespace -------------------------------------------
 
 def check_plain_user(spec):

@@ -5,11 +5,14 @@ socket (wire.server_socket: serve.sock in its default state root, mode
 0600), or on a socket systemd passes it (LISTEN_FDS).  The `minioci` command
 (native/frontend.c) sends each request there, whatever its state root: its
 argv (with its --root), environment, working directory, umask and fds.  Per
-request the server checks the peer (this server's own uid, in its
-namespaces, the same build), looks the bundle's config up in its cache of
-validated configs (parsing it only if it is new), and forks a worker
-(worker.py), which runs the same command code as the direct path, checks of
-the state root included.  The front end stays the container's parent: see
+request the server checks the peer (the server's own uid, in this server's
+namespaces, the same build) and hands the request to a resident worker
+(worker.resident): a warm process forked once, which serves one request
+after another with the same command code as the direct path (checks of the
+state root included), with a sandbox made ahead (sandbox.py) if the command
+may start a container.  Only what runs for long whatever happens (a
+streaming `events`, `bench`) gets a worker of its own: the spare, forked
+ahead, or a fork now.  The front end stays the container's parent: see
 parent.py and remote.py.
 
 Anything the server cannot serve it refuses, and the front end runs the
@@ -26,15 +29,17 @@ import socket
 import struct
 import time
 
-from . import __version__, control, log, state, trust, wire
+from . import __version__, commands, control, log, state, trust, wire
 from .errors import MiniociError, strerror
 
 # Namespaces a client must share with the server: the worker acts in the
 # server's (mounts, cgroups, network, /proc, clock).
 SHARED_NAMESPACES = ("mnt", "net", "pid", "ipc", "uts", "cgroup", "user", "time")
 REQUEST_WAIT = 5.0          # seconds a connection may take to send its request
-VALIDATED_CONFIGS = 64      # kept by spec.load (the most recently used)
 SPARE_WHILE_FEWER_WORKERS = 2
+RESIDENTS = 4               # resident workers at most (more, each on a long request, are retired)
+STUCK = 0.1                 # seconds on one request after which a resident worker may be retired
+RESIDENT_REQUESTS = 10000   # served by one before it is retired (and a fresh one forked)
 
 
 def build_id():
@@ -75,12 +80,15 @@ class Server:
         self.pending = {}                   # fd → (connection, deadline): no request yet
         self.stopping = False
         self.stale = False
-        self.loaded = set()                 # heavy modules imported after a first use
         self.own_namespaces = namespace_ids("self")
-        # A worker forked ahead (worker.spare): (pid, its socket, what it knows).
-        self.spare = None
-        self.recent = collections.deque(maxlen=2)    # (argv, cwd) of requests that loaded a config
+        # Workers forked ahead (worker.spare), oldest first.
+        self.spares = []
         self.cgroup_hold = None             # cgroups.hold_default_parent()'s
+        self.residents = {}                 # pid → Resident: workers that serve one request after another
+        self.waiting = collections.deque()  # requests waiting for a resident worker (Waiting)
+        self.sandboxes = collections.deque()  # sandboxes made ahead (by the spare): (fds, ns it took)
+        self.poller = None
+        self.retired_served = 0             # requests served by resident workers that have ended
 
     # ---- the loop ---------------------------------------------------------
 
@@ -89,28 +97,38 @@ class Server:
         signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda *_: None)      # the wakeup fd says which
-        poller = select.poll()
+        poller = self.poller = select.poll()
         poller.register(self.listener, select.POLLIN)
         poller.register(wake_r, select.POLLIN)
         while not self.stopping:
-            timeout = None
-            if self.pending:
-                timeout = max(0, min(d for _, d in self.pending.values()) - time.monotonic()) * 1000
+            deadlines = [d for _, d in self.pending.values()]
+            if self.waiting:
+                deadlines.append(self._stuck_at())
+            timeout = max(0, min(deadlines) - time.monotonic()) * 1000 if deadlines else None
             try:
                 events = poller.poll(timeout)
             except InterruptedError:
                 continue
-            for fd, _ in events:
+            residents = self.resident_fds
+            spares = {sp.sock.fileno(): sp for sp in self.spares}
+            # Residents first: one that said DONE is free for a request that came meanwhile.
+            events.sort(key=lambda e: e[0] not in residents)
+            for fd, ev in events:
                 if fd == wake_r:
                     self._signals(wake_r)
                 elif fd == self.listener.fileno():
                     self._accept(poller)
+                elif fd in residents:
+                    self._resident_said(residents[fd], ev)
+                elif fd in spares and spares[fd] in self.spares:
+                    self._spare_said(spares[fd], ev)
                 elif fd in self.pending:
                     conn, _ = self.pending.pop(fd)
                     poller.unregister(fd)
                     self._serve_one(conn)
                 if self.stopping:
                     break
+            self._dispatch()
             now = time.monotonic()
             for fd, (conn, deadline) in list(self.pending.items()):
                 if deadline < now:
@@ -119,8 +137,10 @@ class Server:
                     conn.close()
             # A spare is worth it while requests come one at a time; in a
             # burst, workers fork directly (a spare's rehearsal is CPU they need).
-            if self.spare is None and not self.stopping and len(self.workers) < SPARE_WHILE_FEWER_WORKERS:
+            if not self.spares and not self.stopping and len(self.workers) < SPARE_WHILE_FEWER_WORKERS:
                 self._fork_spare()
+            if not self.residents and not self.stopping:
+                self._fork_resident()
         self.close()
 
     def close(self):
@@ -133,7 +153,17 @@ class Server:
             except OSError:
                 pass
         self.listener.close()
-        self._retire_spare()
+        while self.spares:
+            self._retire_spare(self.spares[0])
+        while self.sandboxes:
+            for fd in self.sandboxes.popleft()[0]:
+                os.close(fd)
+        for r in self.residents.values():
+            r.retire()                   # it ends what it serves, sees EOF and exits
+            r.done()
+        for item in self.waiting:         # the front end takes the claim back: the direct path
+            item.req.close_fds()
+            item.conn.close()
         if self.cgroup_hold is not None:
             from . import cgroups
             try:
@@ -156,11 +186,6 @@ class Server:
 
     # ---- the spare: a worker forked before the request that needs it --------
 
-    def _knows(self):
-        """What a worker inherits that changes: configs kept, modules loaded."""
-        from . import spec
-        return spec.validated_generation(), frozenset(self.loaded)
-
     def _fork_spare(self):
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         gc.freeze()                      # a worker's collections leave the server's objects (and pages) alone
@@ -179,29 +204,167 @@ class Server:
             finally:
                 os._exit(255)            # not reached
         theirs.close()
-        self.spare = (pid, mine, self._knows())
+        self.spares.append(Spare(pid, mine))
+        self.poller.register(mine, select.POLLIN)
 
-    def _retire_spare(self):
-        if self.spare is not None:
-            self.spare[1].close()        # it sees EOF, and exits
-            self.spare = None
+    def sandboxes_wanted(self):
+        """How many sandboxes a spare forked now is to make: what the pool
+        lacks, if no other spare makes them."""
+        from . import sandbox
+        return 0 if self.spares else max(0, sandbox.SANDBOXES - len(self.sandboxes))
 
-    def _hand_over(self, conn, req, peer_pid, marks):
-        """Give the request to the spare, if it knows all the server knows;
-        its pid, or None."""
-        if self.spare is None or self.spare[2] != self._knows():
-            self._retire_spare()
-            return None
-        pid, sock, _ = self.spare
-        self.spare = None
+    def _ask_for_sandboxes(self, sp):
+        """Have spare `sp` make what the pool lacks (wire.SANDBOX: how many)."""
+        from . import sandbox
         try:
-            wire.send(sock, wire.JOB, wire.encode_job(peer_pid, marks, req.payload),
-                      [conn.fileno()] + req.received)
+            wire.send(sp.sock, wire.SANDBOX, struct.pack("<i", sandbox.SANDBOXES - len(self.sandboxes)))
+        except OSError:
+            self._retire_spare(sp)
+
+    def _spare_said(self, sp, ev):
+        """A sandbox spare `sp` made (wire.SANDBOX), or its end."""
+        if ev & select.POLLIN:
+            try:
+                _, payload, fds = wire.receive(sp.sock, wire.SANDBOX)
+            except (OSError, wire.ProtocolError):
+                fds = None
+            if fds is not None and len(fds) == 3 and len(payload) == 8:
+                self.sandboxes.append((fds, struct.unpack("<q", payload)[0]))
+                return
+            for fd in fds or ():
+                os.close(fd)
+        self._retire_spare(sp)
+
+    # ---- resident workers: no fork per request ----
+
+    @property
+    def resident_fds(self):
+        return {r.sock.fileno(): r for r in self.residents.values() if r.sock is not None}
+
+    def _fork_resident(self):
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        gc.freeze()
+        try:
+            pid = os.fork()
+        except OSError as e:
+            log.warning(f"serve: cannot fork a resident worker: {strerror(e.errno)}")
+            mine.close()
+            theirs.close()
+            return None
+        if pid == 0:
+            try:
+                mine.detach()
+                from . import worker
+                worker.resident(self, theirs, self.run_command)
+            finally:
+                os._exit(255)            # not reached
+        theirs.close()
+        r = self.residents[pid] = Resident(pid, mine)
+        self.poller.register(mine, select.POLLIN)
+        return r
+
+    def _idle_resident(self):
+        """A resident worker with nothing to do: one that is, or a new one
+        if fewer than RESIDENTS serve (a worker on one request for more than
+        STUCK seconds, a `run` in the foreground or one that hangs, is
+        retired to make room: it ends with that request); or None."""
+        r = next((r for r in self.residents.values() if r.idle()), None)
+        if r is not None or self.stopping:
+            return r
+        serving = [r for r in self.residents.values() if r.sock is not None]
+        if len(serving) >= RESIDENTS:
+            now = time.monotonic()
+            long = [r for r in serving if now - r.since > STUCK]
+            if not long:
+                return None
+            min(long, key=lambda r: r.since).retire()
+        return self._fork_resident()
+
+    def _stuck_at(self):
+        """When the resident worker that has been on its request longest
+        will have been for STUCK seconds."""
+        return min((r.since for r in self.residents.values() if r.sock is not None and r.job is not None),
+                   default=0) + STUCK
+
+    def _dispatch(self):
+        """Hand the requests waiting, oldest first, to idle resident workers.
+        A request never waits behind another one in a worker (that one may
+        hang, or serve a container in the foreground): it waits here while
+        the resident workers make progress, or for a new one
+        (_idle_resident); if none can be had, a worker of its own."""
+        while self.waiting:
+            item = self.waiting[0]
+            r = self._idle_resident()
+            if r is None and time.monotonic() < self._stuck_at():
+                return
+            self.waiting.popleft()
+            now = time.monotonic()
+            marks = item.marks + ([(time.monotonic_ns(), "queued")] if now - item.since > 0.0005 else [])
+            if r is not None and self._to_resident(r, item, marks):
+                continue                 # its fds are kept until DONE (see _reap)
+            try:
+                self._start_worker(item.conn, item.req, item.peer_pid, marks, container=item.container)
+            finally:
+                item.req.close_fds()
+
+    def _to_resident(self, r, item, marks):
+        """Send `item` to resident worker `r`, with a sandbox made ahead if
+        it may start a container; False if `r` is gone."""
+        made = self.sandboxes.popleft() if item.container and self.sandboxes else None
+        fds, ns = made if made is not None else ([], -1)
+        try:
+            wire.send(r.sock, wire.JOB, wire.encode_job(item.peer_pid, marks, item.req.payload, ns),
+                      [item.conn.fileno()] + fds + item.req.received)
+        except OSError:
+            r.retire()
+            if made is not None:
+                self.sandboxes.appendleft(made)
+            return False
+        for fd in fds:
+            os.close(fd)                 # the worker has them
+        if made is not None and self.spares:
+            self._ask_for_sandboxes(self.spares[-1])
+        r.job = item
+        r.since = time.monotonic()
+        r.served += 1
+        if r.served >= RESIDENT_REQUESTS:
+            r.retire()                   # a fresh one takes over; this one ends with what it has
+        return True
+
+    def _resident_said(self, r, ev):
+        if ev & select.POLLIN:
+            try:
+                kind, _, fds = wire.receive(r.sock, wire.DONE)
+            except (OSError, wire.ProtocolError):
+                kind = None
+            if kind == wire.DONE:
+                r.done()
+                self._dispatch()
+                return
+        # EOF (it ended) or nonsense: no more requests go there; reaped in _reap
+        self.poller.unregister(r.sock)
+        r.retire()
+
+    def _retire_spare(self, sp):
+        self.spares.remove(sp)
+        self.poller.unregister(sp.sock)
+        sp.sock.close()                  # it sees EOF, and exits
+
+    def _hand_over(self, conn, req, peer_pid, marks, made):
+        """Give the request (and the sandbox `made`, if any) to the oldest
+        spare; its pid, or None."""
+        if not self.spares:
+            return None
+        sp = self.spares[0]
+        fds, ns = made if made is not None else ([], -1)
+        try:
+            wire.send(sp.sock, wire.JOB, wire.encode_job(peer_pid, marks, req.payload, ns),
+                      [conn.fileno()] + fds + req.received)
         except OSError:
             return None                  # it died: fork instead
         finally:
-            sock.close()
-        return pid
+            self._retire_spare(sp)       # (it has the request, or is gone)
+        return sp.pid
 
     def _signals(self, wake_r):
         try:
@@ -220,6 +383,26 @@ class Server:
                 return
             if pid == 0:
                 return
+            r = self.residents.pop(pid, None)
+            if r is not None:
+                self.retired_served += r.served
+                if r.job is not None and r.job.unclaimed():
+                    # It died before it took the request: another worker will.
+                    self.waiting.appendleft(r.job)
+                    r.job = None
+                elif r.job is not None:          # it died serving a request: the client ends as it did
+                    try:
+                        wire.send(r.job.conn, wire.WORKER_EXIT, struct.pack("<i", status))
+                    except OSError:
+                        pass
+                    r.done()
+                if r.sock is not None:
+                    try:
+                        self.poller.unregister(r.sock)
+                    except (KeyError, ValueError):
+                        pass
+                    r.retire()
+                continue
             conn = self.workers.pop(pid, None)
             if conn is not None:
                 # Read only if the worker ended without EXIT (killed, crashed).
@@ -295,10 +478,28 @@ class Server:
                 return self._refuse(conn, why)
             self.requests += 1
             marks = [(time.monotonic_ns(), "server")]
-            heavy = self._warm(req)
-            if heavy is not None:
-                marks.append((time.monotonic_ns(), "config"))
-            child = self._hand_over(conn, req, pid, marks)
+            parsed = _parse(req)
+            if not (parsed and commands.own_process(parsed[1].name, parsed[2])):
+                self.waiting.append(Waiting(conn, req, pid, marks,
+                                        bool(parsed) and commands.starts_a_container(parsed[1].name)))
+                req = None                     # its fds go with it
+                self._dispatch()
+                return
+            self._start_worker(conn, req, pid, marks)
+        finally:
+            if req is not None:
+                req.close_fds()
+            if self.stale:
+                self.stopping = True
+
+    def _start_worker(self, conn, req, pid, marks, container=True):
+        """A worker for this request alone: the spare, or a fork now; with a
+        sandbox made ahead if it may start a `container`."""
+        made = self.sandboxes.popleft() if container and self.sandboxes else None
+        if made is not None and len(self.spares) > 1:
+            self._ask_for_sandboxes(self.spares[-1])
+        try:
+            child = self._hand_over(conn, req, pid, marks, made)
             if child is None:
                 gc.freeze()
                 try:
@@ -308,15 +509,13 @@ class Server:
                 if child == 0:
                     try:
                         from . import worker
-                        worker.forked(self, conn, req, pid, marks, self.run_command)
+                        worker.forked(self, conn, req, pid, marks, self.run_command, made)
                     finally:
                         os._exit(255)          # not reached: the worker exits
             self.workers[child] = conn
-            self._load_later(heavy)
         finally:
-            req.close_fds()
-            if self.stale:
-                self.stopping = True
+            for fd in made[0] if made is not None else ():
+                os.close(fd)                   # the worker has them
 
     def _refuse(self, conn, why):
         log.debug(f"serve: refused: {why}")
@@ -345,48 +544,6 @@ class Server:
             return "the request lacks its working directory"
         return None
 
-    def _warm(self, req):
-        """Before forking: the bundle's config validated (or found in the
-        cache), so that the worker inherits it.  Returns what the config will
-        need that is heavy to import (loaded after the fork, see
-        _load_later), or None if the command loads no config.  A config with
-        errors is left for the worker to report."""
-        from . import commands, spec
-        try:
-            g, rest = commands.parse_globals(req.argv[1:], req.environ())
-            if not rest or not req.cwd.startswith("/"):
-                return None
-            cmd, args = commands.parse_command(rest)
-            where = commands.config_to_load(g, cmd.name, args, req.cwd) if args is not None else None
-            if where is None:
-                return None
-            loaded = spec.load(*where, cwd=req.cwd, quiet=True)       # the worker says them
-        except (MiniociError, OSError, ValueError):
-            return ()
-        if not any(cwd == req.cwd and argv == req.argv for argv, cwd in self.recent):
-            self.recent.appendleft((req.argv, req.cwd))
-        heavy = []
-        if any(k.startswith("org.minioci.net.") and v != "loopback" for k, v in loaded.annotations.items()):
-            heavy.append("network")
-        if loaded.seccomp is not None:
-            heavy.append("seccomp")
-            root = os.path.join(req.cwd, g.root)
-            from . import seccomp
-            try:
-                state.check_root(root, remember=False)    # before reading anything under it
-                seccomp.warm(loaded, root)                 # its cache key, once
-            except (MiniociError, OSError):
-                pass                          # the worker finds out, and refuses as the direct path does
-        return heavy
-
-    def _load_later(self, heavy):
-        """Import what a config needed once its worker is on its way: the
-        next worker inherits it (pyroute2 ~170 ms, pyseccomp ~30 ms)."""
-        for what in heavy or ():
-            if what not in self.loaded:
-                self.loaded.add(what)
-                preload(what)
-
     def _control(self, conn, what):
         if what == "stop":
             self.stopping = True
@@ -400,26 +557,110 @@ class Server:
         conn.close()
 
     def status(self):
-        from . import spec
-        alive = len(self.workers)
+        served = sum(r.served for r in self.residents.values()) + self.retired_served
         return (f"pid {os.getpid()}\nsocket {self.socket}\nbuild {self.build}\n"
                 f"up {time.time() - self.started:.0f} s\nrequests {self.requests}\nrefused {self.refused}\n"
-                f"workers {alive}\nspare {self.spare[0] if self.spare else '-'}\n"
-                f"configs {spec.validated_count()}\n")
+                f"workers {len(self.workers)}\nspares {' '.join(str(sp.pid) for sp in self.spares) or '-'}\n"
+                f"residents {' '.join(str(pid) for pid in self.residents) or '-'}\n"
+                f"resident-requests {served}\nsandboxes {len(self.sandboxes)}\n")
 
     def forget(self):
         """In a worker: let go of the server's sockets without closing what
         their fd numbers will hold next (the worker closes the numbers)."""
         self.listener.detach()
-        if self.spare is not None:
-            self.spare[1].detach()
-            self.spare = None
+        for sp in self.spares:
+            sp.sock.detach()
+        self.spares.clear()
         for conn, _ in self.pending.values():
             conn.detach()
         for conn in self.workers.values():
             conn.detach()
+        for r in self.residents.values():
+            if r.sock is not None:
+                r.sock.detach()
+            if r.job is not None:
+                r.job.conn.detach()
+        for item in self.waiting:
+            item.conn.detach()
         self.pending.clear()
         self.workers.clear()
+        self.residents.clear()
+        self.waiting.clear()
+        self.sandboxes.clear()          # their fds are closed with the server's others
+
+
+def _parse(req):
+    """(global flags, Command, its Args or None for --help) of a request's
+    command line, or None if it names no command or does not parse (the
+    worker says so, as the direct path would)."""
+    try:
+        g, rest = commands.parse_globals(req.argv[1:])
+        if not rest or g.help or g.version:
+            return None
+        cmd, args = commands.parse_command(rest)
+    except (MiniociError, ValueError):
+        return None
+    return g, cmd, args
+
+
+class Spare:
+    """A worker forked ahead, waiting for a request (worker.spare)."""
+
+    def __init__(self, pid, sock):
+        self.pid, self.sock = pid, sock
+
+
+class Resident:
+    """A resident worker, as the server sees it: its socket (None once
+    retired), and the request it serves (a Waiting, its fds kept until it is
+    done), if any."""
+
+    def __init__(self, pid, sock):
+        self.pid = pid
+        self.sock = sock
+        self.job = None
+        self.since = 0.0              # when it got the request it serves
+        self.served = 0
+
+    def idle(self):
+        return self.sock is not None and self.job is None
+
+    def done(self):
+        if self.job is not None:
+            self.job.req.close_fds()
+            self.job.conn.close()
+            self.job = None
+
+    def retire(self):
+        """No more requests: it ends what it serves, sees EOF and exits."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class Waiting:
+    """A request for a resident worker, waiting for one; `container`: it may
+    start a container's process (create, run, exec)."""
+
+    def __init__(self, conn, req, peer_pid, marks, container):
+        self.conn, self.req, self.peer_pid, self.marks = conn, req, peer_pid, marks
+        self.container = container
+        self.since = time.monotonic()
+
+    def unclaimed(self):
+        """Whether the claim is still in its pipe: no worker took the
+        request (and the front end did not take it back)."""
+        import array
+        import fcntl
+        import termios
+        if self.req.claim_fd is None:
+            return False
+        n = array.array("i", [0])
+        try:
+            fcntl.ioctl(self.req.claim_fd, termios.FIONREAD, n)
+        except OSError:
+            return False
+        return n[0] > 0
 
 
 def namespace_ids(pid):
@@ -456,9 +697,11 @@ def preload(what):
 # what its commands import where they use it (json pulls in re, ~10 ms).
 WARM_MODULES = (
     "minioci.cgroups", "minioci.cgroups.devices", "minioci.cgroups.freezer", "minioci.cgroups.resources",
-    "minioci.cgroups.stats", "minioci.commands", "minioci.container", "minioci.hooks", "minioci.hostconfig",
-    "minioci.parent", "minioci.plan", "minioci.remote", "minioci.seccomp", "minioci.seccomp.notify",
-    "minioci.shim", "minioci.spec", "minioci.state", "minioci.terminal", "minioci.timing", "minioci.worker",
+    "minioci.cgroups.stats", "minioci.cgroups.v1", "minioci.cgroups.v2", "minioci.commands",
+    "minioci.container", "minioci.hooks", "minioci.hostconfig", "minioci.parent", "minioci.plan",
+    "minioci.remote", "minioci.sandbox", "minioci.seccomp", "minioci.seccomp.bpf", "minioci.seccomp.cache",
+    "minioci.seccomp.key", "minioci.seccomp.notify", "minioci.seccomp.profile", "minioci.shim", "minioci.spec",
+    "minioci.state", "minioci.terminal", "minioci.timing", "minioci.worker",
     "fcntl", "json", "prctl", "re", "subprocess", "termios", "traceback", "tty",
 )
 
@@ -559,14 +802,11 @@ def main(g, a, run):
         listener = listen(path)
         st = os.stat(path)
         owns_path = (st.st_dev, st.st_ino)
-    from . import spec
-    spec.keep_validated(VALIDATED_CONFIGS)
     warm_up()
     server = Server(listener, owns_path, run)
     server.hold_cgroup_parent()
     if a.preload:
         for what in ("network", "seccomp"):
-            server.loaded.add(what)
             preload(what)
     log.debug(f"serve: listening on {server.socket} (pid {os.getpid()}, build {server.build})")
     server.run()

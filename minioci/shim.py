@@ -14,7 +14,7 @@ from .errors import MiniociError, strerror
 FIELDS = {
     "parent_hooks": {},
     "hook": {"path": "s1", "args": "v1", "env": "v2", "timeout": "i1", "state": "i2", "name": "s2"},
-    "setns": {"path": "s1", "nstype": "i1"},
+    "setns": {"path": "s1", "nstype": "i1", "fd": "i2"},
     "unshare": {"nstype": "i1", "name": "s1"},
     "join_cgroup": {"path": "s1", "v2": "i1"},
     "rootfs": {"path": "s1", "propagation": "u1"},

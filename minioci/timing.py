@@ -17,10 +17,14 @@ from . import T_IMPORT, T_START
 
 
 class Timeline:
-    def __init__(self, start=T_START):
+    def __init__(self, start=T_START, pid=None):
+        # Whose run this is, in the names of timing files: this process, or
+        # a served request's front end (a resident worker serves many).
+        self.pid = pid or os.getpid()
         self.marks = [(start, None)]
         self.part_marks = []            # [(t, part)] inside the phase that ends next
         self.after_exit = []            # teardown phases, not part of startup
+        self.ahead = []                 # work done before the request (a sandbox), not part of it
 
     def mark(self, phase, t=None):
         """`phase` ended at t (default: now)."""
@@ -47,6 +51,11 @@ class Timeline:
     def mark_after_exit(self, phase, start, end=None):
         self.after_exit.append((phase, (time.monotonic_ns() if end is None else end) - start))
 
+    def mark_ahead(self, phase, ns):
+        """`phase` was done ahead of this start, in `ns` (a sandbox made by
+        a server's spare worker): shown apart, not in the total."""
+        self.ahead.append((phase, ns))
+
     def phases(self):
         """[(phase, ns)] in order of first occurrence; a phase marked more
         than once (several mounts' devices) is summed."""
@@ -71,8 +80,11 @@ class Timeline:
             phases.append({"phase": p, "ms": ns / 1e6, "share": ns / total if total else 0.0})
             if p in parts:
                 phases[-1]["parts"] = [{"phase": q, "ms": q_ns / 1e6} for q, q_ns in parts[p]]
-        return dict(extra, total_ms=total / 1e6, phases=phases,
-                    after_exit=[{"phase": p, "ms": ns / 1e6} for p, ns in self.after_exit])
+        out = dict(extra, total_ms=total / 1e6, phases=phases,
+                   after_exit=[{"phase": p, "ms": ns / 1e6} for p, ns in self.after_exit])
+        if self.ahead:
+            out["ahead"] = [{"phase": p, "ms": ns / 1e6} for p, ns in self.ahead]
+        return out
 
 
 def start_of_main(timeline):
@@ -90,7 +102,8 @@ def format_table(d):
         body += [(f"  {q['phase']}", f"{q['ms']:.3f}", "") for q in p.get("parts", ())]
     total = ("total (start to exec)", f"{d['total_ms']:.3f}", "100.0%")
     after = [(f"after exit: {p['phase']}", f"{p['ms']:.3f}", "") for p in d["after_exit"]]
-    width = max(len(r[0]) for r in [head, total] + body + after)
+    ahead = [(f"made ahead: {p['phase']}", f"{p['ms']:.3f}", "") for p in d.get("ahead", ())]
+    width = max(len(r[0]) for r in [head, total] + body + after + ahead)
 
     def row(r):
         return f"{r[0]:<{width}}  {r[1]:>9}  {r[2]:>6}".rstrip()
@@ -99,6 +112,8 @@ def format_table(d):
     lines = [row(head), rule] + [row(r) for r in body] + [rule, row(total)]
     if after:
         lines += [""] + [row(r) for r in after]
+    if ahead:
+        lines += [""] + [row(r) for r in ahead]
     return "\n".join(lines) + "\n"
 
 
@@ -115,7 +130,7 @@ def report(timeline, mode, timing_dir=None, **extra):
     from . import leanjson
     text = leanjson.dumps(d) + "\n"
     if path and path.endswith("/"):
-        path = f"{path}{extra.get('command', 'minioci')}-{os.getpid()}.json"
+        path = f"{path}{extra.get('command', 'minioci')}-{timeline.pid}.json"
     if path:
         _write("MINIOCI_TIMING", path, text)
     if timing_dir:
@@ -124,7 +139,7 @@ def report(timeline, mode, timing_dir=None, **extra):
                 os.makedirs(timing_dir, 0o700, exist_ok=True)
             except OSError:
                 pass                    # said by _write
-        _write("timing_dir", os.path.join(timing_dir, f"{extra['id']}.{extra['command']}.{os.getpid()}.json"), text)
+        _write("timing_dir", os.path.join(timing_dir, f"{extra['id']}.{extra['command']}.{timeline.pid}.json"), text)
     if mode == "json":
         os.write(2, text.encode())
     elif mode:

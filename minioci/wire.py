@@ -12,7 +12,7 @@ the two equal).  The exchange, front end (F), server (S), worker (W):
 
     F→S  REQUEST      argv, environment, cwd, umask, times; fds: cwd, the claim, stdio, preserved fds
     S→F  REFUSED      why (not root, another version, namespaces): F runs the direct path
-    W→F  STARTED      the worker's pid, once it has claimed the request
+    W→F  STARTED      the worker's pid and flags (RESIDENT), once it has claimed the request
     W→F  EXIT         the command's exit status: the end
     S→F  WORKER_EXIT  the worker's wait status, when it ended without EXIT
 
@@ -20,8 +20,10 @@ Nothing runs twice: the request carries the read end of a pipe holding one
 byte, the claim.  The worker takes it before it does anything; a front end
 that gives up waiting takes it instead, and runs the direct path only if it
 got it.  A worker refuses (REFUSED) only before it has run anything.  (The
-server hands a request to its spare worker with JOB, on a socket of their
-own: the REQUEST as it came, the connection and its fds.)
+server hands a request to its spare worker, or to a resident one, with JOB,
+on a socket of their own: the REQUEST as it came, the connection and its
+fds, and a sandbox made ahead; a resident worker answers DONE there once the
+request is done, and the spare sends the sandboxes it makes, SANDBOX.)
 
 For a command that starts a process, F is the container's parent and W
 drives it (remote.Child mirrors shim.Child call for call):
@@ -43,7 +45,7 @@ import os
 import socket
 import struct
 
-VERSION = 2                 # REQUEST's first field: bumped when any layout changes
+VERSION = 3                 # REQUEST's first field: bumped when any layout changes
 SOCKET_NAME = "serve.sock"  # in the caller's default state root (server_socket)
 
 REQUEST = 1
@@ -68,7 +70,12 @@ EXITED = 20
 CONTROL = 21
 STATUS = 22
 ATTACH = 23
-JOB = 24                    # server → its spare worker only: a request to take over
+JOB = 24                    # server → its spare or a resident worker only: a request to take over
+DONE = 25                   # a resident worker → the server: that request is done, the next may come
+SANDBOX = 26                # the spare → the server: a sandbox made ahead (minioci/sandbox.py);
+                            # the server → a spare: make this many
+
+RESIDENT = 1                # STARTED's flags: the worker lives on after the request (signal it never)
 
 FD_WINDOW = 64              # numbers a front end sets aside for a plan's fds (Request.fd_window)
 INLINE_MAX = 65536          # the largest payload a packet carries (a socket's buffer takes ~200 KB)
@@ -141,12 +148,24 @@ def _read_big(fd):
     return b"".join(chunks)
 
 
+# Where packets are received, one buffer per process: recvmsg() with a
+# MAX_PACKET buffer of its own costs an mmap and munmap of 4 MiB per packet
+# (~20 us here, a served run receives half a dozen).
+_buffer = None
+
+
 def receive(sock, want=None):
     """(type, payload, [fds]) of the next packet; ProtocolError on EOF or on
     a type other than `want` (one type or a tuple).  Received fds are
     close-on-exec."""
-    data, ancillary, flags, _ = sock.recvmsg(MAX_PACKET, socket.CMSG_SPACE(MAX_FDS * 4),
-                                             socket.MSG_CMSG_CLOEXEC)
+    global _buffer
+    if _buffer is None:
+        import mmap
+        # Private: a process forked from this one writes into its own copy.
+        _buffer = mmap.mmap(-1, MAX_PACKET, flags=mmap.MAP_PRIVATE)    # pages come as packets need them
+    n, ancillary, flags, _ = sock.recvmsg_into([_buffer], socket.CMSG_SPACE(MAX_FDS * 4),
+                                               socket.MSG_CMSG_CLOEXEC)
+    data = _buffer[:n]
     fds = array.array("i")
     for level, kind, blob in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -288,20 +307,23 @@ class Request:
                 pass
 
 
-def encode_job(peer_pid, marks, request):
-    """JOB: the client's pid, the server's timeline marks so far, and the
-    REQUEST payload as it came (its fds follow the connection's)."""
-    out = [struct.pack("<ii", peer_pid, len(marks))]
+def encode_job(peer_pid, marks, request, sandbox_ns=-1):
+    """JOB: the client's pid, the server's timeline marks so far, how long
+    the sandbox that comes with it took to make (-1: none comes), and the
+    REQUEST payload as it came.  Its fds: the connection, the sandbox's
+    (three, sandbox.KINDS), the request's."""
+    out = [struct.pack("<iiq", peer_pid, len(marks), sandbox_ns)]
     for t, phase in marks:
         out.append(struct.pack("<q", t) + phase.encode() + b"\0")
     return b"".join(out) + request
 
 
 def decode_job(payload):
+    """(peer pid, marks, sandbox ns or -1, request payload)."""
     r = Reader(payload)
-    peer_pid, n = r.ints("ii")
+    peer_pid, n, sandbox_ns = r.ints("iiq")
     marks = []
     for _ in range(n):
         t = r.int("q")
         marks.append((t, r.string()))
-    return peer_pid, marks, r.rest()
+    return peer_pid, marks, sandbox_ns, r.rest()

@@ -1,4 +1,6 @@
-"""A served request, in the process the server forked for it (server.py).
+"""A served request, in a worker: a resident one, which serves one request
+after another (resident), the spare forked ahead (spare), or a worker forked
+for it (forked); see server.py.
 
 The worker becomes the client as far as the command can tell: the client's
 fds at their numbers (stdio, preserved fds), its working directory, umask and
@@ -18,49 +20,190 @@ import time
 from . import wire
 
 
-def forked(server, conn, req, peer_pid, marks, run_command):
+def forked(server, conn, req, peer_pid, marks, run_command, made=None):
     """Forked for this request.  `marks`: the server's [(t, phase)] for the
-    timeline; `run_command(argv, timeline)`: cli.main.  Never returns."""
+    timeline; `run_command(argv, timeline)`: cli.main; `made`: a sandbox
+    made ahead for it (sandbox.make's).  Never returns."""
     marks = marks + [(time.monotonic_ns(), "fork")]
     _default_signals()
     server.forget()
+    if made is not None:
+        from . import sandbox
+        sandbox.give(*made, RESIDENT_FD)
     serve(conn, req, peer_pid, marks, run_command, server.socket)
 
 
 def spare(server, jobs, run_command):
-    """Forked before any request asked (the server keeps one spare): let go
-    of the server and rehearse now, then take the request the server hands
-    over on `jobs` (wire.JOB).  Never returns."""
+    """Forked before any request asked (the server keeps one spare): let
+    go of the server and rehearse now, make the sandboxes the server lacks
+    or asks for (sent to it: wire.SANDBOX), then take the request the
+    server hands over on `jobs` (wire.JOB).  Never returns."""
     _default_signals()
-    recent = list(server.recent)
+    wanted = server.sandboxes_wanted()
     server.forget()
     where = server.socket
     _close_all_but([jobs.fileno()])
-    _rehearse(recent)
-    try:
-        _, payload, fds = wire.receive(jobs, wire.JOB)
-    except (OSError, wire.ProtocolError):
-        os._exit(0)                          # retired unused
+    _rehearse()
+    _make_sandboxes(jobs, wanted)
+    while True:
+        try:
+            kind, payload, fds = _next_job(jobs, (wire.JOB, wire.SANDBOX))
+        except (OSError, wire.ProtocolError):
+            os._exit(0)                      # retired unused
+        if kind == wire.JOB:
+            break
+        _make_sandboxes(jobs, struct.unpack("<i", payload)[0])     # the server asks for more
     t = time.monotonic_ns()
     jobs.close()
-    peer_pid, marks, request = wire.decode_job(payload)
-    req = wire.Request(request, fds[1:])
-    serve(socket.socket(fileno=fds[0]), req, peer_pid, marks + [(t, "handover")], run_command, where)
+    conn, req, peer_pid, marks = _job(payload, fds)
+    serve(conn, req, peer_pid, marks + [(t, "handover")], run_command, where)
+
+
+def _job(payload, fds):
+    """A JOB's (connection, Request, client pid, server's marks); the
+    sandbox that came with it is this worker's now."""
+    peer_pid, marks, sandbox_ns, request = wire.decode_job(payload)
+    if sandbox_ns >= 0:
+        from . import sandbox
+        sandbox.give(fds[1:4], sandbox_ns, RESIDENT_FD)
+        fds[1:4] = []
+    return socket.socket(fileno=fds[0]), wire.Request(request, fds[1:]), peer_pid, marks
+
+
+def _next_job(jobs, kinds=wire.JOB):
+    """The next message from the server (a JOB, or one of `kinds`):
+    ProtocolError on EOF (retired)."""
+    try:
+        return wire.receive(jobs, kinds)
+    except ConnectionResetError:
+        # Said once when the server closed its end with something of ours
+        # unread (a SANDBOX, a DONE), before what it had sent us.
+        return wire.receive(jobs, kinds)
+
+
+def _readable(sock):
+    import select
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+def _make_sandboxes(jobs, wanted):
+    """Make `wanted` sandboxes (minioci/sandbox.py) and send each to the
+    server, unless a request comes first."""
+    from . import sandbox
+    for _ in range(wanted):
+        if _readable(jobs):
+            return                           # a request (or EOF): it goes first
+        made = sandbox.make()
+        if made is None:
+            return
+        fds, ns = made
+        try:
+            wire.send(jobs, wire.SANDBOX, struct.pack("<q", ns), fds)
+        except OSError:
+            return                           # the server has closed its end: a request came, or EOF
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
+def resident(server, jobs, run_command):
+    """A worker that lives on: it serves the requests the server hands it
+    (wire.JOB) one after another, each as a worker forked for it would, and
+    says DONE after each.  Every command but those that run for long whatever
+    happens comes here (commands.own_process); a resident worker's pages,
+    copied once, are not copied again for every request, and what it has
+    run once is warm.  Never returns: on EOF (the server retired it, or
+    stopped) it exits."""
+    import fcntl
+    _default_signals()
+    where = server.socket
+    server.forget()
+    # Above any fd number a client may pass on (wire.MAX_FDS), so that the
+    # client's fds never land on it.
+    try:
+        mine = fcntl.fcntl(jobs.fileno(), fcntl.F_DUPFD_CLOEXEC, RESIDENT_FD)
+    except OSError:                          # RLIMIT_NOFILE below it: _take_fds refuses a clash
+        mine = os.dup(jobs.fileno())
+    jobs.close()
+    jobs = socket.socket(fileno=mine)
+    _close_all_but([mine])
+    env = dict(os.environ)
+    umask = os.umask(0o022)
+    _rehearse()
+    _rehearse_light(run_command)
+    _between_requests(mine, env, umask)
+    while True:
+        try:
+            _, payload, fds = _next_job(jobs)
+        except (OSError, wire.ProtocolError, KeyboardInterrupt):
+            os._exit(0)                      # retired
+        t = time.monotonic_ns()
+        try:
+            conn, req, peer_pid, marks = _job(payload, fds)
+            if _serve(conn, req, peer_pid, marks + [(t, "handover")], run_command, where, jobs) is None:
+                wire.send(jobs, wire.DONE)   # not claimed: nothing was run
+        except BaseException:                # KeyboardInterrupt between the command and here, a bug,
+            os._exit(1)                      # the server gone: the server tells the client (WORKER_EXIT)
+        _between_requests(mine, env, umask)
+
+
+# Where a worker keeps fds of its own across a request (a resident worker's
+# socket to the server, a spare's sandbox): above every fd number a client
+# can pass (the front end passes at most wire.MAX_FDS).
+RESIDENT_FD = 256
+
+
+def _between_requests(mine, env, umask):
+    """What a request changed in this process, as a fresh worker has it:
+    no fd but the server's socket (the command's locks go with theirs),
+    the root directory, the server's environment and umask, default
+    signal handlers, the collector on, a quiet log, no front end to serve
+    through, no sandbox, no --rootless, no warning said already."""
+    import gc
+    from . import control, log, parent, rootless, sandbox, state
+    from .seccomp import cache
+    parent.serve_through(None, None)
+    sandbox.forget()
+    state.release_removed()
+    rootless.set_mode("auto")                # a request's --rootless was its own
+    cache.forget_warnings()
+    _close_all_but([mine])
+    for _ in range(3):
+        os.open("/dev/null", os.O_RDWR)     # 0, 1, 2 until the next client's come
+    _new_stdio()
+    os.chdir("/")
+    os.umask(umask)
+    os.environ.clear()
+    os.environ.update(env)
+    _default_signals()
+    gc.enable()
+    log.configure()
+    control.served_by = None
 
 
 def serve(conn, req, peer_pid, marks, run_command, where):
-    """Claim the request, become the client, run its command line.  Never
-    returns.  Until the claim nothing with an effect happens; after it, the
-    worker can still refuse (the front end then runs the direct path) as
-    long as it has run nothing."""
+    """Claim the request, become the client, run its command line, exit
+    with its status.  Never returns."""
+    os._exit(_serve(conn, req, peer_pid, marks, run_command, where) or 0)
+
+
+def _serve(conn, req, peer_pid, marks, run_command, where, jobs=None):
+    """Claim the request, become the client, run its command line; its exit
+    status, or None if it was not claimed (or its client is gone).  Until
+    the claim nothing with an effect happens; after it, the worker can still
+    refuse (the front end then runs the direct path) as long as it has run
+    nothing.  `jobs`: a resident worker's socket to the server (kept open:
+    the worker lives on after the request, and says DONE there)."""
     if not req.claim():
-        os._exit(0)                          # the client gave up waiting: it runs the direct path
+        return None                          # the client gave up waiting: it runs the direct path
     try:
-        wire.send(conn, wire.STARTED, struct.pack("<i", os.getpid()))
+        wire.send(conn, wire.STARTED, struct.pack("<ii", os.getpid(), wire.RESIDENT if jobs else 0))
     except OSError:
-        os._exit(0)                          # the client is gone
+        return None                          # the client is gone
+    from . import sandbox
+    mine = sandbox.held() + ([] if jobs is None else [jobs.fileno()])
     try:
-        conn = _become_the_client(conn, req, peer_pid, where)
+        conn = _become_the_client(conn, req, peer_pid, where, mine)
     except Exception as e:                  # a bug: the client runs the direct path, and says why
         try:
             wire.send(conn, wire.REFUSED, f"the worker failed to start: {e!r}".encode())
@@ -70,7 +213,7 @@ def serve(conn, req, peer_pid, marks, run_command, where):
     _die_with_client(conn)
     from . import parent, remote
     from .timing import Timeline
-    tl = Timeline(start=req.t_start)
+    tl = Timeline(start=req.t_start, pid=peer_pid)
     tl.mark("front end", req.t_connect)
     tl.mark("connect", req.t_sent)
     for t, phase in marks:
@@ -92,15 +235,25 @@ def serve(conn, req, peer_pid, marks, run_command, where):
                 stream.flush()
         except (OSError, ValueError):
             pass
+    _live_on_without(conn)
     try:
         wire.send(conn, wire.EXIT, struct.pack("<i", code))
     except OSError:
         pass
-    os._exit(code)
+    if jobs is not None:
+        # Free for the next request right after the answer, before tidying
+        # up (its client's next command finds it free: the server reads DONE
+        # before new requests).  Not before the answer: a worker killed in
+        # between would take a request it never claims.
+        try:
+            wire.send(jobs, wire.DONE)
+        except OSError:
+            pass                             # retired: the server has closed its end
+    return code
 
 
-def _become_the_client(conn, req, peer_pid, where):
-    conn = _take_fds(conn, req)
+def _become_the_client(conn, req, peer_pid, where, keep=()):
+    conn = _take_fds(conn, req, keep)
     os.umask(req.umask)
     os.environ.clear()
     for entry in req.env:
@@ -115,32 +268,36 @@ def _become_the_client(conn, req, peer_pid, where):
     return conn
 
 
-def _rehearse(recent):
+def _rehearse():
     """Run now, on nothing that matters, the code a request runs first: the
     pages it writes are copied (fork's copy-on-write, ~3 us a page on this
-    machine kind) before a client waits for them.  `recent`: (argv, cwd) of
-    the last requests that loaded a config.  Nothing here has an effect
-    outside this process; what fails is skipped."""
+    machine kind) before a client waits for them.  Nothing here has an
+    effect outside this process."""
     env = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
     for _ in range(3):
         os.open("/dev/null", os.O_RDWR)     # 0, 1, 2 until the client's come
     _new_stdio()
-    from . import commands, container, leanjson, spec, state
+    from . import leanjson, state
     from .timing import Timeline
     tl = Timeline()
-    for argv, cwd in recent:
-        try:
-            g, rest = commands.parse_globals(argv[1:])
-            cmd, args = commands.parse_command(rest)
-            bundle, name = commands.config_to_load(g, cmd.name, args, cwd)
-            container.rehearse_start(spec.load(bundle, name, cwd=cwd), state.Container(g.root, "rehearsal"))
-        except Exception:
-            pass
-        tl.mark("rehearsal")
     leanjson.dumps(state.new_state("rehearsal", "/", "/", 0, {}))
+    tl.mark("rehearsal")
     tl.as_dict(command="rehearsal")
+
+
+def _rehearse_light(run_command):
+    """A resident worker's rehearsal: commands that change nothing (a list
+    of the default state root, the state of an id no container can have),
+    their output to /dev/null, so that the pages those commands write are
+    copied before a client waits for them."""
+    from .timing import Timeline
+    for argv in (["list"], ["state", "minioci:rehearsal"]):
+        try:
+            run_command(argv, Timeline())
+        except BaseException:
+            pass
 
 
 def _default_signals():
@@ -163,17 +320,21 @@ def _close_all_but(keep):
                 pass                          # listdir's own
 
 
-def _take_fds(conn, req):
+def _take_fds(conn, req, keep=()):
     """The client's fds at their numbers, the working directory entered,
-    and nothing else of the server's open; the connection (close-on-exec)
-    is returned, at a number above the client's."""
+    and nothing else of the server's open (but `keep`, a resident worker's
+    own: they are close-on-exec and stay where they are, below what the
+    client needs them for); the connection (close-on-exec) is returned, at a
+    number above the client's."""
     import fcntl
     conn_fd = conn.detach()
     wanted = {n: fd for n, fd in req.fds.items()}
-    keep = [conn_fd, req.cwd_fd] + list(wanted.values())
-    above = max([2] + list(wanted) + keep) + 1
-    moved = {fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, above) for fd in keep}
-    _close_all_but(set(moved.values()))
+    taken = [conn_fd, req.cwd_fd] + list(wanted.values())
+    above = max([2] + list(wanted) + taken + list(keep)) + 1
+    moved = {fd: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, above) for fd in taken}
+    if set(keep) & set(wanted):
+        raise RuntimeError(f"the client's fds {sorted(set(keep) & set(wanted))} are this worker's own")
+    _close_all_but(set(moved.values()) | set(keep))
     for number, fd in wanted.items():
         os.dup2(moved[fd], number)            # inheritable, as the client had it
     os.fchdir(moved[req.cwd_fd])
@@ -198,6 +359,10 @@ def _new_stdio():
     sys.stderr = stream(2, "w", "backslashreplace")
 
 
+# The connection a worker dies with if its client goes (see _die_with_client).
+_client = None
+
+
 def _die_with_client(conn):
     """If the client disappears (killed, like a direct-path runtime can be),
     so does this worker, at once: SIGIO comes when the connection changes,
@@ -205,13 +370,31 @@ def _die_with_client(conn):
     import fcntl
     import select
     import signal
+    global _client
 
     def check(sig, frame):
+        if _client is None:
+            return                            # a resident worker between requests
         p = select.poll()
-        p.register(conn, select.POLLRDHUP)
+        p.register(_client, select.POLLRDHUP)
         if any(ev & (select.POLLHUP | select.POLLRDHUP) for _, ev in p.poll(0)):
             os.kill(os.getpid(), signal.SIGKILL)
+    _client = conn
     signal.signal(signal.SIGIO, check)
     fcntl.fcntl(conn, fcntl.F_SETOWN, os.getpid())
     fcntl.fcntl(conn, fcntl.F_SETFL, fcntl.fcntl(conn, fcntl.F_GETFL) | os.O_ASYNC)
     check(signal.SIGIO, None)                 # gone already?
+
+
+def _live_on_without(conn):
+    """The request is done: its client may go now (it will, once it has the
+    exit status) without taking this worker along.  The server holds the
+    same connection until then: O_ASYNC goes, or its hang-up would still
+    signal us."""
+    import fcntl
+    global _client
+    _client = None
+    try:
+        fcntl.fcntl(conn, fcntl.F_SETFL, fcntl.fcntl(conn, fcntl.F_GETFL) & ~os.O_ASYNC)
+    except OSError:
+        pass

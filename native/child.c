@@ -333,11 +333,12 @@ static int bind_fd(int from, int to, int recursive, unsigned long long attr)
 
 /* ---- steps -------------------------------------------------------------- */
 
-/* s1 path, i1 type; i2 the fd open_namespaces() opened it as. */
+/* s1 path, i1 type; i2 the fd open_namespaces() opened it as, or (no path)
+ * the fd of a namespace made ahead, which the parent passed. */
 static void step_setns(const struct mo_step *s)
 {
     if (setns(s->i2, s->i1) < 0)
-        fail(errno, "join namespace %s", s->s1);
+        fail(errno, "join namespace %s", s->s1 ? s->s1 : "made ahead");
     close(s->i2);
 }
 
@@ -347,7 +348,7 @@ static void step_setns(const struct mo_step *s)
 static void open_namespaces(struct mo_step *steps, int n)
 {
     for (int i = 0; i < n; i++) {
-        if (steps[i].op != MO_OP_SETNS)
+        if (steps[i].op != MO_OP_SETNS || !steps[i].s1)
             continue;
         C.step = i;
         steps[i].i2 = open(steps[i].s1, O_RDONLY | O_CLOEXEC);
@@ -855,18 +856,9 @@ static void step_write_proc(const struct mo_step *s)
 
 static void step_loopback_up(void)
 {
-    struct ifreq ifr;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        fail(errno, "socket for lo");
-    memset(&ifr, 0, sizeof ifr);
-    strcpy(ifr.ifr_name, "lo");
-    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-        fail(errno, "get flags of lo");
-    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-        fail(errno, "bring lo up");
-    close(fd);
+    int rc = mo_loopback_up();
+    if (rc < 0)
+        fail(-rc, "bring lo up");
 }
 
 static void step_rlimit(const struct mo_step *s)

@@ -98,6 +98,7 @@ static struct {
     int conn;
     pid_t worker;
     int worker_pidfd;
+    int resident;             /* the worker lives on after this request: it is never signalled */
     int sigpipe[2];
     int foreground;           /* signals are the container's (FOREGROUND) */
     int attached;             /* ... and it runs (ATTACH) */
@@ -685,6 +686,8 @@ static int send_request(char *why, size_t whylen)
 __attribute__((noreturn)) static void end_like(int status);
 static void drain_signals(void);
 static void to_worker(int sig);
+static void forwarded(int sig);
+static void restore_signals(void);
 
 /* Connect, send the request, and wait for the worker to start.  0: the
  * request is served from now on; -1: take the direct path (`why`). */
@@ -750,13 +753,20 @@ static int start_served(char *why, size_t whylen)
             snprintf(why, whylen, "the server refused: %.*s", (int)m.len, m.data);
             return -1;
         }
-        if (r > 0 && m.type == MO_WIRE_STARTED && m.len >= sizeof(int)) {
-            memcpy(&F.worker, m.data, sizeof(int));
-            F.worker_pidfd = above_floor((int)syscall(SYS_pidfd_open, F.worker, 0));
+        if (r > 0 && m.type == MO_WIRE_STARTED && m.len >= sizeof(struct mo_wire_started)) {
+            struct mo_wire_started started;
+            memcpy(&started, m.data, sizeof started);
+            F.worker = started.pid;
+            F.resident = started.flags & MO_WIRE_RESIDENT;
+            if (!F.resident)
+                F.worker_pidfd = above_floor((int)syscall(SYS_pidfd_open, F.worker, 0));
             int held = F.npending;    /* what came before: the worker's now */
             F.npending = 0;
             for (int i = 0; i < held; i++)
-                to_worker(F.pending[i]);
+                if (F.resident)
+                    forwarded(F.pending[i]);
+                else
+                    to_worker(F.pending[i]);
             return 0;                 /* the worker has it: no turning back */
         }
         int status = 1 << 8;
@@ -811,13 +821,13 @@ static void restore_signals(void)
 
 static void to_worker(int sig)
 {
+    if (F.resident)
+        return;                       /* never: see forwarded() */
     if (F.worker_pidfd >= 0)
         syscall(SYS_pidfd_send_signal, F.worker_pidfd, sig, NULL, 0);
     else
         kill(F.worker, sig);
 }
-
-static void forwarded(int sig);
 
 static void drain_signals(void)
 {
@@ -864,7 +874,18 @@ static struct {
 
 static void forwarded(int sig)
 {
-    if (!F.foreground && !F.worker) {
+    if (F.resident && !F.foreground && sig != SIGCHLD && sig != SIGWINCH) {
+        /* A resident worker serves others after us: it is never signalled.
+         * This process ends as the signal says, and the worker, seeing its
+         * client gone, dies with the request, as a direct path's process
+         * would have died of the signal.  (In the foreground, signals are
+         * the container's, below.) */
+        restore_signals();
+        end_like(sig);
+    }
+    if (F.resident && !F.foreground) {
+        /* SIGCHLD, SIGWINCH: nothing to do, no process is ours yet */
+    } else if (!F.foreground && !F.worker) {
         if (sig != SIGCHLD && F.npending < (int)(sizeof F.pending / sizeof F.pending[0]))
             F.pending[F.npending++] = sig;     /* no worker has the request yet */
     } else if (!F.foreground) {

@@ -50,6 +50,47 @@ int mo_netns_create(const char *path)
     return err;
 }
 
+int mo_sandbox(int *fds)
+{
+    static const struct { int type; const char *path; } kinds[] = {
+        { CLONE_NEWNET, "/proc/thread-self/ns/net" },
+        { CLONE_NEWIPC, "/proc/thread-self/ns/ipc" },
+        { CLONE_NEWUTS, "/proc/thread-self/ns/uts" },
+    };
+    int own[3], err = 0;
+    for (int i = 0; i < 3; i++) {
+        fds[i] = -1;
+        own[i] = open(kinds[i].path, O_RDONLY | O_CLOEXEC);
+        if (own[i] < 0 && !err)
+            err = -errno;
+    }
+    if (!err && unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+        err = -errno;
+    else if (!err) {
+        for (int i = 0; i < 3 && !err; i++) {
+            fds[i] = open(kinds[i].path, O_RDONLY | O_CLOEXEC);
+            if (fds[i] < 0)
+                err = -errno;
+        }
+        if (!err)
+            err = mo_loopback_up();
+        /* Cannot fail for root holding fds of its own namespaces; if it
+         * did, going on in the new ones would be worse than stopping. */
+        for (int i = 0; i < 3; i++)
+            if (setns(own[i], kinds[i].type) < 0)
+                abort();
+    }
+    for (int i = 0; i < 3; i++) {
+        if (own[i] >= 0)
+            close(own[i]);
+        if (err && fds[i] >= 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    }
+    return err;
+}
+
 int mo_umount(const char *path, int flags)
 {
     return umount2(path, flags) < 0 ? -errno : 0;

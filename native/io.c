@@ -1,7 +1,9 @@
-/* Small helpers both sides use: the clock, and fds over unix sockets. */
+/* Small helpers both sides use: the clock, fds over unix sockets, lo. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <net/if.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -72,4 +74,21 @@ int mo_connect_unix(const char *path)
         return -err;
     }
     return fd;
+}
+
+int mo_loopback_up(void)
+{
+    struct ifreq ifr;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
+    if (fd < 0)
+        return -errno;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+        err = -errno;
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (!err && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+        err = -errno;
+    close(fd);
+    return err;
 }

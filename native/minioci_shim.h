@@ -23,7 +23,8 @@ enum mo_op {
     MO_OP_PARENT_HOOKS = 1,      /* report MO_REPORT_HOOKS, then wait for go (with the state) */
     MO_OP_HOOK,              /* run hook s1 (args v1, env v2, timeout i1 s, state i2), named s2 */
     MO_OP_SETNS,             /* join the namespace at s1 (i1 = CLONE_NEW* type); every
-                                namespace file is opened before the first is joined */
+                                namespace file is opened before the first is joined;
+                                without s1, the one made ahead whose fd is i2 */
     MO_OP_UNSHARE,           /* unshare(i1) */
     MO_OP_JOIN_CGROUP,       /* write "0" to s1 (v1 tasks / v2 cgroup.procs); i1: v2, skip
                                 if clone3 already placed us there */
@@ -230,6 +231,11 @@ int mo_setns(int fd, int nstype);                      /* 0 or -errno */
  * calling thread ends in the namespace it started in.  0 or -errno. */
 int mo_netns_create(const char *path);
 int mo_umount(const char *path, int flags);            /* umount2(); 0 or -errno */
+/* A sandbox made ahead of the container that joins it: a new network
+ * namespace (lo up), IPC and UTS namespace, made in the calling thread,
+ * which then goes back to its own; their fds (close-on-exec) in fds[0..2],
+ * in that order.  0 or -errno (fds -1). */
+int mo_sandbox(int *fds);
 /* A detached clone of the mount tree at `path` (open_tree OPEN_TREE_CLONE,
  * AT_RECURSIVE if `recursive`), close-on-exec: fd or -errno. */
 int mo_open_tree(const char *path, int recursive);

@@ -10,7 +10,7 @@
 #ifndef MINIOCI_WIRE_H
 #define MINIOCI_WIRE_H
 
-#define MO_WIRE_VERSION 2
+#define MO_WIRE_VERSION 3
 #define MO_WIRE_SOCKET_NAME "serve.sock"
 
 #define MO_WIRE_REQUEST 1
@@ -35,7 +35,11 @@
 #define MO_WIRE_CONTROL 21
 #define MO_WIRE_STATUS 22
 #define MO_WIRE_ATTACH 23
-#define MO_WIRE_JOB 24              /* the server to its spare worker; never on a client's socket */
+#define MO_WIRE_JOB 24              /* the server to its spare or a resident worker; never on a client's socket */
+#define MO_WIRE_DONE 25             /* a resident worker to the server; never on a client's socket */
+#define MO_WIRE_SANDBOX 26          /* the spare to the server; never on a client's socket */
+
+#define MO_WIRE_RESIDENT 1          /* STARTED's flags: the worker lives on after the request */
 
 #define MO_WIRE_INLINE_MAX 65536   /* the largest payload a packet carries */
 #define MO_WIRE_MAX_PACKET (MO_WIRE_INLINE_MAX + 4)
@@ -57,6 +61,12 @@ struct mo_wire_request {
     unsigned int umask;
     int fd_window;
     unsigned int nfds, argc, envc;
+} __attribute__((packed));
+
+/* STARTED */
+struct mo_wire_started {
+    int pid;                /* the worker's */
+    int flags;              /* MO_WIRE_RESIDENT: never signal it (it serves others afterwards) */
 } __attribute__((packed));
 
 /* SPAWN: this head, then nkeep i32 fds (the front end's numbers, as

@@ -136,6 +136,15 @@ DEFAULT_SOCKET = f"/run/minioci/{SERVE_SOCKET}"      # root's server, as a user 
 NOT_CONTAINERS = (SECCOMP_CACHE, SERVE_SOCKET)
 
 
+def alive(pid):
+    """Whether process `pid` exists and has not exited (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
 SERVER_LOGS = []        # the test servers' --debug logs, removed when the session ends
 
 
@@ -195,6 +204,7 @@ class Server:
         """`serve --stop`: it must have no worker left, end, and take its
         socket with it.  Returns what is wrong."""
         left = []
+        residents = [int(p) for p in (self.status() or {}).get("residents", "-").split() if p.isdigit()]
         deadline = time.monotonic() + 10
         while (self.status() or {}).get("workers") != "0":
             if time.monotonic() > deadline:
@@ -213,6 +223,12 @@ class Server:
                         f"{self.proc.stderr.read().decode()}")
         if os.path.exists(self.socket):
             left.append("the server's socket")
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in residents):
+            if time.monotonic() > deadline:
+                left.append(f"resident workers still running: {residents}")
+                break
+            time.sleep(0.02)
         self.refused = self.refusals()
         return left
 

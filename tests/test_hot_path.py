@@ -57,3 +57,35 @@ def test_warm_run_loads_only_the_lean_set(tmp_path, bundle):
     # the host's config file: a host without one pays one failed open(), no import
     if not os.path.exists(HOST_CONFIG) and "MINIOCI_CONFIG" not in os.environ:
         assert "minioci.hostconfig" not in modules
+
+
+SERVED_PROBE = """
+import os, sys
+sys.path += {site!r}
+from minioci import server
+from minioci.cli import main
+server.warm_up()
+pid = os.fork()
+if pid == 0:                       # a worker, as the server forks one: what it imports, every request pays
+    before = set(sys.modules)
+    code = main(["--root", {root!r}, "run", {bundle!r}])
+    print("MODULES", sorted(set(sys.modules) - before), code, flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="starts real containers: needs root")
+@pytest.mark.parametrize("bundle", ["busybox", "podman-default"])
+def test_a_served_run_imports_nothing_the_server_could_have(tmp_path, bundle):
+    """A server imports what a request needs before it forks the worker
+    (server.WARM_MODULES): an import in the worker costs every request
+    ~0.5 ms, a fork's page copies included."""
+    root = tmp_path / "root"
+    loaded_by_run(root, REPO / "bundles" / bundle)            # fills the seccomp cache
+    code = SERVED_PROBE.format(site=SITE, root=str(root), bundle=str(REPO / "bundles" / bundle))
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=60)
+    line = next(line for line in r.stdout.splitlines() if line.startswith("MODULES "))
+    modules, status = line[len("MODULES "):].rsplit(" ", 1)
+    assert status == "0", r.stderr
+    assert json.loads(modules.replace("'", '"')) == []

@@ -3,6 +3,7 @@ console socket, pid files, --log json errors, and faults."""
 import array
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -363,6 +364,63 @@ def test_a_create_killed_at_any_point_is_removed_by_delete_force(rt, delay):
     assert _processes_of(cid) == [], "a container process survived"
 
 
+RENAMES = ("rename", "renameat", "renameat2")       # state.json replaced atomically: a save
+SYSCALL_NUMBERS = {82, 264, 316}                     # x86_64's rename, renameat, renameat2
+
+
+@pytest.mark.direct_only
+@pytest.mark.skipif(not shutil.which("strace"), reason="holds the create in its last save with strace")
+@pytest.mark.parametrize("named_after_it", [True, False])
+def test_a_create_killed_in_its_last_save_is_removed_by_delete_force(rt, named_after_it):
+    """A create saves its state once, at the end, when delete --force can
+    find its cgroup by the id alone (cgroups.find_named); before it makes
+    anything otherwise.  Killed in that last save (strace holds every
+    rename), what it made goes with delete --force either way."""
+    cid = rt.new_id()
+    cfg = sh("sleep 300")
+    elsewhere = f"/minioci-test-{cid[2:]}-elsewhere"
+    if not named_after_it:
+        cfg["linux"]["cgroupsPath"] = elsewhere
+    hold = ",".join(RENAMES)
+    p = subprocess.Popen(["strace", "-o", "/dev/null", "-e", f"trace={hold}", "-e",
+                          f"inject={hold}:delay_enter=400000"] + rt.cmd("create", "-b", rt.bundle(cfg), cid),
+                         stdout=DEVNULL, stderr=DEVNULL)
+    try:
+        procs = [f"/sys/fs/cgroup/{b}/{'minioci/' + cid if named_after_it else elsewhere}/cgroup.procs"
+                 for b in os.listdir("/sys/fs/cgroup")]
+        deadline = time.monotonic() + 30
+        while True:         # its process is in its cgroup, and the create in a rename: the last save
+            tracee = _children(p.pid)
+            joined = any(open(f).read().strip() for f in procs if os.path.exists(f))
+            if tracee and joined and _syscall(tracee[0]) in SYSCALL_NUMBERS:
+                break
+            assert time.monotonic() < deadline and p.poll() is None, "the create never reached its last save"
+            time.sleep(0.005)
+        os.kill(tracee[0], signal.SIGKILL)
+    finally:
+        p.wait(30)
+    assert rt.call("delete", "--force", cid).returncode == 0
+    assert rt.leftovers() == []
+    assert not any(os.path.exists(f"/sys/fs/cgroup/{b}{elsewhere}") for b in os.listdir("/sys/fs/cgroup"))
+    assert _processes_of(cid) == [], "a container process survived"
+
+
+def _syscall(pid):
+    """The number of the system call `pid` is in, or None ("running")."""
+    try:
+        first = open(f"/proc/{pid}/syscall").read().split()[0]
+    except (OSError, IndexError):
+        return None
+    return int(first) if first.lstrip("-").isdigit() else None
+
+
+def _children(pid):
+    try:
+        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        return []
+
+
 def _processes_of(cid):
     """Processes whose command line names `cid`: a created container's process
     is a clone of `minioci create ... cid` until `start`, so it shows there."""
@@ -487,3 +545,23 @@ def test_an_error_is_one_line_whatever_its_input_held(rt, tmp_path):
     r = rt.call("--log", tmp_path / "log.txt", "run", "-b", rt.bundle(cfg), rt.new_id())
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no\\nsuch" in r.stderr, r.stderr
     assert (tmp_path / "log.txt").read_text().count("\n") == 1
+
+
+def test_a_process_that_ran_to_its_end_before_its_start_was_read_is_not_alive():
+    """A container's process may exit before its parent reads its start time
+    (a `run` of `exit 3` joining a sandbox made ahead): the start is read
+    from the zombie, and with none recorded nothing counts as alive (the
+    gone pid's None once matched a recorded None: `state` said "running")."""
+    from minioci import state
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3)
+    deadline = time.monotonic() + 10
+    while state.process_start_time(pid) is not None:      # a zombie now: exited
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    start = state.process_start_time(pid, exited_too=True)
+    assert start is not None and not state.is_alive({"pid": pid, "pid_start": start})
+    os.waitpid(pid, 0)
+    assert state.process_start_time(pid, exited_too=True) is None
+    assert not state.is_alive({"pid": pid, "pid_start": None})

@@ -39,6 +39,19 @@ def test_pid_namespace_comes_from_clone_and_the_rest_are_unshared_one_by_one(tmp
     assert p.ops()[p.ops().index("unshare") + 4] == "loopback_up"
 
 
+def test_namespaces_made_ahead_are_joined_by_fd_instead_of_unshared(tmp_path):
+    """A sandbox made ahead (minioci/sandbox.py): its namespaces the config
+    asks to be new are joined by fd (lo is up already), the others made as
+    ever; the fds are the plan's, so the child keeps them."""
+    p = build(base_config(), tmp_path, made_ahead={"network": 40, "uts": 41})
+    assert [s["name"] for s in p.find("unshare")] == ["cgroup", "ipc", "mount"]
+    joined = p.find("setns")
+    assert [(s["phase"], s["fd"], s.get("path")) for s in joined] == [("ns.uts", 41, None), ("ns.net", 40, None)]
+    assert "loopback_up" not in p.ops()
+    assert {40, 41} <= set(p.fds())
+    assert [s["fd"] for s in p.with_fds({40: 70, 41: 71}).find("setns")] == [71, 70]
+
+
 def test_a_new_user_namespace_makes_the_parent_write_maps_and_join(tmp_path):
     cfg = base_config()
     cfg["linux"]["namespaces"].append({"type": "user"})

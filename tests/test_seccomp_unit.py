@@ -428,15 +428,3 @@ def test_the_listener_message_is_runcs_container_process_state():
                    "state": {"ociVersion": doc["ociVersion"], "id": "c1", "status": "creating", "pid": 42,
                              "bundle": "/b", "annotations": {"k": "v"}}}
     assert "metadata" not in json.loads(message(Filter(b"", 8, "/a.sock"), "c1", 42, "/b", {}))
-
-
-def test_the_cache_key_of_an_object_is_computed_once_per_library(monkeypatch):
-    from minioci import seccomp
-    raw = small()
-    first = seccomp.cache_key(raw, LIB)
-    assert first == key.compute(raw, LIB)
-    monkeypatch.setattr(key, "compute", lambda *a: pytest.fail("computed again"))
-    assert seccomp.cache_key(raw, LIB) == first
-    monkeypatch.undo()
-    assert seccomp.cache_key(raw, LIB + "x") != first               # another libseccomp: another key
-    assert seccomp.cache_key(small(), LIB) == first                  # an equal object: the same key

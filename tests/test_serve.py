@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, MINIOCI, REPO, SERVE_SOCKET, Server, base_config
+from conftest import IS_ROOT, MINIOCI, REPO, SERVE_SOCKET, Server, alive, base_config
 from minioci import wire
 
 DEVNULL = subprocess.DEVNULL
@@ -235,17 +235,188 @@ def test_concurrent_requests_are_separate_workers(rt):
     assert outs == [f"{cid} 1\n" for cid in ids]
 
 
+# ---- resident workers: commands that start no process, without a fork -----------
+
+def residents(server):
+    return [int(p) for p in server.status()["residents"].split() if p.isdigit()]
+
+
+def locks_held_by(pid):
+    return [line for line in open("/proc/locks") if f" {pid} " in line]
+
+
+def test_commands_are_served_by_a_resident_worker(rt):
+    """create, state, start, kill, delete, list...: no fork each, but a
+    worker that lives on; it keeps none of the container's locks between
+    requests (a direct-path command after it does not wait)."""
+    server = served(rt)
+    cid = rt.new_id()
+    assert rt.call("create", "-b", rt.bundle(sh("sleep 300")), cid, stdout=DEVNULL, stderr=DEVNULL,
+                   capture_output=False).returncode == 0
+    before = residents(server)
+    assert len(before) == 1
+    for args in (["state", cid], ["start", cid], ["list"], ["kill", cid, "WINCH"], ["ps", "--format", "json", cid],
+                 ["events", "--stats", cid], ["pause", cid], ["resume", cid], ["update", "--pids-limit", "9", cid],
+                 ["features"]):
+        r = rt.call(*args)
+        assert r.returncode == 0, (args, r.stderr)
+    assert residents(server) == before
+    assert server.status()["resident-requests"] == "11"         # the create too
+    assert locks_held_by(before[0]) == []
+    assert rt.call("delete", "--force", cid, env=env(MINIOCI_SERVE="never"), timeout=30).returncode == 0
+
+
+def test_a_bad_state_file_hurts_only_its_own_request(rt):
+    """What the direct path says of a state.json that is not one, the
+    resident worker says too, and serves the next request as if nothing
+    happened."""
+    server = served(rt)
+    bad = rt.new_id()
+    os.makedirs(os.path.join(rt.root, bad), mode=0o700)
+    for text in ("{not json", json.dumps({"id": bad, "pid": "x"}), "[" * 100000, "\0" * 3):
+        with open(os.path.join(rt.root, bad, "state.json"), "w") as f:
+            f.write(text)
+        for args in (["state", bad], ["kill", bad], ["delete", bad], ["delete", "--force", bad]):
+            r = rt.call(*args)
+            direct = rt.call(*args, env=env(MINIOCI_SERVE="never"))
+            assert (r.returncode, r.stderr) == (direct.returncode, direct.stderr) and r.returncode != 0
+            assert r.stderr.startswith(f"minioci: {rt.root}/{bad}/state.json: ")
+    pids = residents(server)
+    assert rt.call("list", "-q").stdout.split() == [bad]
+    import shutil
+    shutil.rmtree(os.path.join(rt.root, bad))
+    assert rt.call("list", "-q").stdout.split() == []
+    assert residents(server) == pids
+
+
+def test_a_hung_request_hurts_no_other_and_dies_with_its_client(rt, tmp_path):
+    """A light command that blocks (here its --log is a FIFO nobody reads:
+    opening it waits forever) blocks its resident worker only: the server
+    serves the next requests elsewhere.  When its client is killed, the
+    worker dies with it, as a direct-path process would have."""
+    server = served(rt)
+    fifo = tmp_path / "log"
+    os.mkfifo(fifo)
+    hung = subprocess.Popen(rt.cmd("--log", fifo, "list"), stdout=DEVNULL, stderr=DEVNULL)
+    worker = wait_for(lambda: next((p for p in residents(server) if _opening_a_fifo(p)), None),
+                      "a resident worker blocked on the FIFO")
+    for _ in range(3):
+        assert rt.call("list", "-q", timeout=30).returncode == 0
+    assert rt.call("state", "nope", timeout=30).returncode == 1
+    assert hung.poll() is None and alive(worker)
+    hung.kill()
+    hung.wait()
+    wait_for(lambda: not alive(worker), "the hung resident worker dies with its client")
+    assert rt.call("list", "-q", timeout=30).returncode == 0
+
+
+def test_when_every_resident_worker_hangs_a_request_gets_a_worker_of_its_own(rt, tmp_path):
+    """No request waits behind a hung one: with every resident worker stuck
+    (RESIDENTS of them), the next light request is served by a worker
+    forked for it."""
+    from minioci.server import RESIDENTS
+    server = served(rt)
+    hung = []
+    for i in range(RESIDENTS):
+        os.mkfifo(tmp_path / f"log{i}")
+        hung.append(subprocess.Popen(rt.cmd("--log", tmp_path / f"log{i}", "list"), stdout=DEVNULL, stderr=DEVNULL))
+    wait_for(lambda: len([p for p in residents(server) if _opening_a_fifo(p)]) == RESIDENTS,
+             "every resident worker hangs")
+    r = rt.call("state", "nope", timeout=30)
+    assert (r.returncode, r.stderr) == (1, "minioci: container 'nope' does not exist\n")
+    for p in hung:
+        p.kill()
+        p.wait()
+
+
+def _opening_a_fifo(pid):
+    """Whether process `pid` waits in open(2) of a FIFO for the other end."""
+    try:
+        return open(f"/proc/{pid}/wchan").read() == "wait_for_partner"
+    except OSError:
+        return False
+
+
+def test_a_signal_ends_a_light_command_as_it_would_the_direct_path(rt, tmp_path):
+    """The front end of a request a resident worker has never signals it
+    (it serves others afterwards): it dies of the signal itself, and the
+    worker dies with the request it was serving, not with a later one."""
+    server = served(rt)
+    fifo = tmp_path / "log"
+    os.mkfifo(fifo)
+    hung = subprocess.Popen(rt.cmd("--log", fifo, "list"), stdout=DEVNULL, stderr=DEVNULL)
+    worker = wait_for(lambda: next((p for p in residents(server) if _opening_a_fifo(p)), None),
+                      "the request in a resident worker")
+    hung.send_signal(signal.SIGTERM)
+    assert hung.wait(30) == -signal.SIGTERM
+    wait_for(lambda: not alive(worker), "the worker dies with its request")
+    r = rt.call("list", "-q", timeout=30)
+    assert r.returncode == 0 and r.stderr == ""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_resident_workers_end_with_their_server(rt, sig):
+    """Stopped (serve --stop: the fixture checks; SIGTERM, as systemd stops
+    the unit, KillMode=process) or killed, the server takes its resident
+    workers and its spare along: each sees its socket to the server close."""
+    server = served(rt)
+    assert rt.call("list").returncode == 0
+    status = server.status()
+    pids = [int(p) for key in ("residents", "spares") for p in status[key].split() if p.isdigit()]
+    assert pids and all(alive(p) for p in pids)
+    server.proc.send_signal(sig)
+    server.proc.wait()
+    wait_for(lambda: not any(alive(p) for p in pids), "the resident workers end")
+    served(rt)                       # and the next one starts, in place of the dead one's socket and hold
+    assert rt.call("list").returncode == 0
+
+
+def test_a_request_a_resident_worker_died_before_taking_goes_to_another(rt):
+    """A resident worker that dies with a request it has not claimed yet
+    (here stopped, then killed) does not fail it: the server hands it to
+    another one."""
+    server = served(rt)
+    assert rt.call("list").returncode == 0
+    [worker] = residents(server)
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        waiting = subprocess.Popen(rt.cmd("list", "-q"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.3)                           # it went to the stopped worker (the only one, idle)
+        assert waiting.poll() is None
+    finally:
+        os.kill(worker, signal.SIGKILL)
+    out, err = waiting.communicate(timeout=30)
+    assert (waiting.returncode, out, err) == (0, "\n", "")
+    wait_for(lambda: worker not in residents(server), "the dead worker gone")
+
+
+def test_hostile_requests_leave_the_server_and_its_workers_serving(rt):
+    """Garbage argv and environments: each gets the direct path's answer,
+    nobody else is hurt."""
+    server = served(rt)
+    for argv in (["\udcff" * 10], ["state", "\udcff"], ["kill", "x", "NOSUCHSIGNAL"], ["--log-format", "xml", "list"],
+                 ["list", "-" * 5000], ["delete"] + ["x"] * 5000, ["--root"]):
+        r = subprocess.run([MINIOCI, "--root", rt.root] + argv, capture_output=True,
+                           env=env(**{"X" * 100: "\udcff" * 1000}, MINIOCI_SERVE="always"), timeout=30)
+        direct = subprocess.run([MINIOCI, "--root", rt.root] + argv, capture_output=True,
+                                env=env(**{"X" * 100: "\udcff" * 1000}, MINIOCI_SERVE="never"), timeout=30)
+        assert (r.returncode, r.stdout, r.stderr) == (direct.returncode, direct.stdout, direct.stderr), argv
+    assert rt.call("list", "-q").returncode == 0
+    assert int(server.status()["refused"]) == 0
+
+
 # ---- what the server keeps ------------------------------------------------------
 
-def test_a_config_seen_before_is_not_parsed_again(rt):
-    server = served(rt)
+def test_a_config_is_kept_by_its_bytes(rt):
+    """A resident worker keeps configs validated, by their bytes: a
+    config.json that changed is read anew."""
+    served(rt)
     bundle = rt.bundle(sh("true"))
-    for _ in range(2):
+    for _ in range(3):
         assert rt.call("run", "-b", bundle, rt.new_id()).returncode == 0
-    assert server.status()["configs"] == "1"
     (bundle / "config.json").write_text(json.dumps(sh("exit 3")))
-    assert rt.call("run", "-b", bundle, rt.new_id()).returncode == 3       # new bytes: parsed
-    assert server.status()["configs"] == "2"
+    for _ in range(2):
+        assert rt.call("run", "-b", bundle, rt.new_id()).returncode == 3       # new bytes: parsed
 
 
 def test_every_command_works_served(rt, tmp_path):
@@ -289,7 +460,8 @@ def test_serve_status_and_stop(rt):
     features = json.loads(rt.call("features").stdout)
     assert features["annotations"]["org.minioci.serve"] == f"not running (no server on {rt.socket})"
     server = served(rt)
-    assert set(server.status()) >= {"pid", "socket", "build", "requests", "refused", "workers", "configs"}
+    assert set(server.status()) >= {"pid", "socket", "build", "requests", "refused", "workers", "spares",
+                                    "residents", "resident-requests", "sandboxes"}
     assert server.status()["socket"] == rt.socket
     assert oct(os.stat(rt.socket).st_mode & 0o777) == "0o600"
     r = serve()
@@ -376,13 +548,14 @@ def test_wire_numbers_and_layouts_agree_with_native_wire_h(tmp_path):
         pytest.skip("needs a C compiler")
     from minioci import remote
     probe = tmp_path / "sizes.c"
-    probe.write_text('#include <stdio.h>\n#include "wire.h"\nint main(void){printf("%zu %zu %zu %zu\\n", '
+    probe.write_text('#include <stdio.h>\n#include "wire.h"\nint main(void){printf("%zu %zu %zu %zu %zu\\n", '
                      'sizeof(struct mo_wire_request), sizeof(struct mo_wire_spawn), '
-                     'sizeof(struct mo_wire_spawned), sizeof(struct mo_wire_report));return 0;}\n')
+                     'sizeof(struct mo_wire_spawned), sizeof(struct mo_wire_report), '
+                     'sizeof(struct mo_wire_started));return 0;}\n')
     subprocess.run(["cc", "-I", str(REPO / "native"), "-o", str(tmp_path / "sizes"), str(probe)], check=True)
     sizes = [int(n) for n in subprocess.run([tmp_path / "sizes"], capture_output=True, text=True).stdout.split()]
     assert sizes == [struct.calcsize("<" + f) for f in (wire.Request.HEAD, remote.SPAWN_HEAD, "iiq",
-                                                         remote.REPORT_HEAD)]
+                                                         remote.REPORT_HEAD, "ii")]
 
 
 def test_a_payload_larger_than_a_packet_travels_in_a_sealed_memfd():

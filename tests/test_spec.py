@@ -106,15 +106,6 @@ def test_unknown_fields_are_ignored(tmp_path):
     parse(cfg, tmp_path)
 
 
-@pytest.fixture
-def kept(monkeypatch):
-    """spec.load keeping validated configs, as `minioci serve` does."""
-    monkeypatch.setattr(spec, "_validated", None)
-    spec.keep_validated(limit=2)
-    yield
-    monkeypatch.setattr(spec, "_validated", None)
-
-
 def bundle_with(tmp_path, name, cfg):
     b = tmp_path / name
     (b / "rootfs").mkdir(parents=True, exist_ok=True)
@@ -124,61 +115,22 @@ def bundle_with(tmp_path, name, cfg):
     return b
 
 
-def test_a_kept_config_is_not_parsed_again(tmp_path, kept, monkeypatch):
-    b = bundle_with(tmp_path, "b", base_config())
-    first = spec.load(str(b))
-    # the bundle named from another directory, as a server reads it for its client
-    other = spec.load("b", cwd=str(tmp_path))
-    assert other is not first and other.file == "b/config.json" and other.bundle == str(b)
-    monkeypatch.setattr(spec, "parse", lambda *a: pytest.fail("parsed again"))
-    assert spec.load(str(b)) is first
-    assert spec.load("b", cwd=str(tmp_path)) is other
-
-
-def test_other_bytes_are_parsed_and_the_least_recent_goes(tmp_path, kept):
-    b = bundle_with(tmp_path, "b", base_config(["one"]))
-    one = spec.load(str(b))
-    (b / "config.json").write_text((b / "config.json").read_text() + " ")
-    assert spec.load(str(b)) is not one
-    bundle_with(tmp_path, "c", base_config())
-    spec.load(str(tmp_path / "c"))
-    assert spec.validated_count() == 2                           # the limit: `one` went first
-
-
-def test_checks_of_the_host_run_again_on_a_kept_config(tmp_path, kept):
+def test_every_load_is_the_callers_own_and_checks_the_host_again(tmp_path):
+    """A resident worker loads a config for each request: what one
+    request's start() changes in its Spec (capabilities it cannot grant, a
+    network namespace) is never another's, and the host is checked again."""
     cfg = base_config()
     cfg["mounts"].append({"destination": "/data", "type": "bind", "source": str(tmp_path / "data")})
     (tmp_path / "data").mkdir()
     b = bundle_with(tmp_path, "b", cfg)
-    spec.load(str(b))
+    first = spec.load(str(b))
+    first.process.capabilities.bounding = 0
+    first.namespaces["network"] = "/proc/1/ns/net"
+    second = spec.load(str(b))
+    assert second.process.capabilities.bounding != 0 and second.namespaces["network"] == ""
     (tmp_path / "data").rmdir()
     with pytest.raises(ConfigError, match=r"mounts\[\d+\]\.source: .*/data does not exist"):
         spec.load(str(b))
-    (b / "rootfs").rmdir()
-    with pytest.raises(ConfigError, match="root.path: .* is not a directory"):
-        spec.load(str(b))
-
-
-def test_a_kept_config_warns_each_time_it_is_used(tmp_path, kept, monkeypatch):
-    cfg = base_config()
-    cfg["process"]["capabilities"]["bounding"].append("CAP_FLY")
-    b = bundle_with(tmp_path, "b", cfg)
-    warned = []
-    from minioci import log
-    monkeypatch.setattr(log, "warning", warned.append)
-    spec.load(str(b))
-    spec.load(str(b))
-    assert warned == [f"{b}/config.json: process.capabilities.bounding[3]: unknown capability 'CAP_FLY': left out"] * 2
-
-
-def test_a_bad_config_is_not_kept(tmp_path, kept):
-    cfg = base_config()
-    cfg["process"]["args"] = []
-    b = bundle_with(tmp_path, "b", cfg)
-    for _ in range(2):
-        with pytest.raises(ConfigError, match="process.args"):
-            spec.load(str(b))
-    assert spec.validated_count() == 0
 
 
 def test_mount_label_without_selinux_is_ignored_as_runc_and_crun_do(tmp_path, monkeypatch, capfd):

@@ -8,9 +8,11 @@ from minioci.timing import Timeline, format_table
 
 BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 
-# Before the config: Python's start, or the served path's front end, server and worker.
+# Before the config: Python's start, or the served path's front end, server and worker
+# (a resident worker or a spare, "handover", or a worker forked for it, "fork": see
+# check_structure; the server looks the config up before a fork).
 START = {"direct": ["interpreter", "imports", "config"],
-         "served": ["front end", "connect", "server", "config", "fork", "worker"]}
+         "served": ["front end", "connect", "server", "worker", "config"]}
 EXPECTED_ORDER = ["validate", "cgroup", "plan", "clone", "minioci-init",
                   "cgroup.join", "ns.ipc", "ns.net", "ns.mnt", "rootfs", "mount /proc", "mqueue",
                   "mount cgroup", "devices", "pivot_root", "masked paths", "capabilities", "exec"]
@@ -23,6 +25,8 @@ def check_structure(d, route="direct"):
         assert name in names, (name, names)
     if route == "served":       # no interpreter starts on the served path, and none is hidden
         assert "interpreter" not in names and "imports" not in names
+        assert ("fork" in names) != ("handover" in names), names
+        assert names.index("server") < names.index("fork" if "fork" in names else "handover") < names.index("worker")
     positions = [names.index(n) for n in expected]
     assert positions == sorted(positions), names
     assert all(p["ms"] >= 0 for p in d["phases"])
@@ -59,6 +63,21 @@ def test_minioci_timing_env_writes_json(rt, route, tmp_path):
     r = rt.run(base_config(["true"]), env={**os.environ, "MINIOCI_TIMING": str(out)})
     assert r.returncode == 0 and r.stderr == ""         # no --timing: nothing printed
     check_structure(json.loads(out.read_text()), route)
+
+
+def test_minioci_timing_dir_gets_a_file_per_command(rt, route, tmp_path):
+    """MINIOCI_TIMING=dir/: one file per command, named by the minioci
+    command's pid (served, one resident worker serves them all)."""
+    out = tmp_path / "timings"
+    out.mkdir()
+    bundle = rt.bundle(base_config(["true"]))
+    for _ in range(3):
+        r = rt.run(bundle, env={**os.environ, "MINIOCI_TIMING": f"{out}/"})
+        assert r.returncode == 0, r.stderr
+    files = sorted(os.listdir(out))
+    assert len(files) == 3 and all(f.startswith("run-") and f.endswith(".json") for f in files)
+    for f in files:
+        check_structure(json.loads((out / f).read_text()), route)
 
 
 def test_phases_add_up_even_when_marks_interleave():

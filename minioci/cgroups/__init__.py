@@ -608,7 +608,7 @@ def remove(directories, timeout=5.0, keep=()):
                                        f"(processes still inside: {procs})") from None
                 kill([d])
                 time.sleep(0.002)
-        if d not in keep:
+        if d not in keep and os.path.dirname(d) not in _held:
             remove_parents(os.path.dirname(d))
 
 
@@ -687,6 +687,11 @@ def remove_parents(d):
 
 _HOLD = "minioci:serve:"
 
+# The parents this process (a server, and the workers it forks) holds: a
+# container leaving one does not try to remove it (five syscalls per
+# hierarchy that would fail), the holder does when it lets go.
+_held = set()
+
 
 def hold_default_parent(layout):
     """Keep DEFAULT_PARENT in every hierarchy until release_parent(); the
@@ -694,6 +699,7 @@ def hold_default_parent(layout):
     hold = Cgroup.for_path(layout, f"{DEFAULT_PARENT}/{_HOLD}{os.getpid()}")
     hold.create()
     remove_stale_holds(layout)
+    _held.update(os.path.dirname(d) for d in hold.directories())
     return hold
 
 
@@ -713,6 +719,7 @@ def remove_stale_holds(layout):
 
 def release_parent(hold):
     """Let go of the hold: the parent goes too once no container is in it."""
+    _held.difference_update(os.path.dirname(d) for d in hold.directories())
     hold.destroy()
 
 

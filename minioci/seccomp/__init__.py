@@ -40,7 +40,11 @@ def prepare(spec, root, tl):
         from .cache import Cache
         cache = Cache(root)
         library = cache.library()
-        k = cache_key(raw, library) if library else None
+        if library:
+            from . import key
+            k = key.compute(raw, library)
+        else:
+            k = None
         tl.mark("seccomp.key")
         bpf = cache.load(k) if k else None
         if bpf is not None:
@@ -60,36 +64,6 @@ def prepare(spec, root, tl):
     bpf, _ = compile_and_store(raw, prof, cache)
     tl.mark("seccomp.compile")
     return Filter(bpf, *_settings(raw))
-
-
-# Cache keys computed so far, by the seccomp object's id (the object is kept
-# with its key, so the id cannot be another's): a server computes a kept
-# config's once (server.py) and the workers it forks afterwards find it.
-_keys = {}
-
-
-def cache_key(raw, library):
-    """key.compute(raw, library), remembered for this object."""
-    known = _keys.get(id(raw))
-    if known is not None and known[0] is raw and known[1] == library:
-        return known[2]
-    from . import key
-    k = key.compute(raw, library)
-    if len(_keys) >= 64:
-        del _keys[next(iter(_keys))]
-    _keys[id(raw)] = (raw, library, k)
-    return k
-
-
-def warm(spec, root):
-    """Compute the cache key of spec's filter ahead (a server, before it
-    forks the workers that will start it)."""
-    if spec.seccomp is None or BPF_ANNOTATION in spec.annotations:
-        return
-    from .cache import Cache
-    library = Cache(root).library()
-    if library:
-        cache_key(spec.seccomp, library)
 
 
 def _settings(raw):

@@ -35,7 +35,12 @@ HEADER_SIZE = len(MAGIC) + 32 + 4 + 32
 MAX_ENTRY = HEADER_SIZE + bpf_mod.MAX_INSNS * bpf_mod.INSN_SIZE
 _TMP_PREFIX = ".tmp-"
 
-_warned = set()
+_warned = set()           # cache directories warned about, once per command
+
+
+def forget_warnings():
+    """The next command warns again (a resident worker, between requests)."""
+    _warned.clear()
 
 
 def encode(key, bpf):
