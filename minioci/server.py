@@ -484,14 +484,14 @@ class Server:
                 req = None                     # its fds go with it
                 self._dispatch()
                 return
-            self._start_worker(conn, req, pid, marks)
+            self._start_worker(conn, req, pid, marks, container=False)     # events, bench: none
         finally:
             if req is not None:
                 req.close_fds()
             if self.stale:
                 self.stopping = True
 
-    def _start_worker(self, conn, req, pid, marks, container=True):
+    def _start_worker(self, conn, req, pid, marks, container):
         """A worker for this request alone: the spare, or a fork now; with a
         sandbox made ahead if it may start a `container`."""
         made = self.sandboxes.popleft() if container and self.sandboxes else None
@@ -639,7 +639,7 @@ class Resident:
 
 class Waiting:
     """A request for a resident worker, waiting for one; `container`: it may
-    start a container's process (create, run, exec)."""
+    start a container (create, run: it gets a sandbox made ahead)."""
 
     def __init__(self, conn, req, peer_pid, marks, container):
         self.conn, self.req, self.peer_pid, self.marks = conn, req, peer_pid, marks
