@@ -944,7 +944,11 @@ static void step_caps(const struct mo_step *s)
  * joined by name (so `exec` joins the same one), and made searchable with
  * the bits u1 (0: join only).  A kernel without keyrings (ENOSYS) is no
  * error, as with runc; anything else is (a seccomp profile that denies
- * keyctl to minioci itself, a key quota reached in a user namespace). */
+ * keyctl to minioci itself, a key quota reached in a user namespace).
+ * The join finds any keyring of that name we may search, whoever made it:
+ * one another user made first and opened to all would be the container's,
+ * to read and fill.  Ours is made by a process of our euid (the container's
+ * first, before any user switch, as we are now), so another owner refuses. */
 static void step_session_keyring(const struct mo_step *s)
 {
     long id = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, s->s1, 0, 0, 0);
@@ -952,22 +956,26 @@ static void step_session_keyring(const struct mo_step *s)
         return;
     if (id < 0)
         fail(errno, "join session keyring %s", s->s1);
-    if (!s->u1)
-        return;
-    /* "type;uid;gid;perm;description": keep its permissions, add ours */
+    /* "type;uid;gid;perm;description" */
     char desc[512];
     long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, id, desc, sizeof desc - 1, 0);
     if (n < 0)
         fail(errno, "describe session keyring %s", s->s1);
     desc[n < (long)sizeof desc ? n : (long)sizeof desc - 1] = '\0';
-    const char *perm = desc;
-    for (int field = 0; field < 3; field++) {
-        perm = strchr(perm, ';');
-        if (!perm)
+    const char *field[4] = { desc };
+    for (int i = 1; i < 4; i++) {
+        field[i] = strchr(field[i - 1], ';');
+        if (!field[i]++)
             fail(EINVAL, "describe session keyring %s: %s", s->s1, desc);
-        perm++;
     }
-    unsigned long bits = strtoul(perm, NULL, 16) | (unsigned long)s->u1;
+    unsigned long owner = strtoul(field[1], NULL, 10);
+    if (owner != (unsigned long)geteuid())
+        fail(0, "join session keyring %s: it belongs to uid %lu, not %u (another user made a keyring of the "
+             "container's name)", s->s1, owner, (unsigned)geteuid());
+    if (!s->u1)
+        return;
+    /* keep its permissions, add ours */
+    unsigned long bits = strtoul(field[3], NULL, 16) | (unsigned long)s->u1;
     if (syscall(SYS_keyctl, KEYCTL_SETPERM, id, bits, 0, 0) < 0)
         fail(errno, "set the permissions of session keyring %s", s->s1);
 }

@@ -94,6 +94,24 @@ def cgroup_file_inside(v1_name, v2_name=None):
     return f"{cgroup_dir_inside(controller)}/{v1_name if v1 else v2_name or v1_name}"
 
 
+def swap_accounted():
+    """Whether this host's memory controller accounts swap, which a
+    memory+swap limit needs (a kernel booted with swapaccount=0 or
+    cgroup.memory=noswap does not: memory.memsw.* on v1, memory.swap.* on
+    v2 are missing, and minioci refuses memory.swap naming the file).  v2
+    keeps no swap file at its root: a child with memory.max tells."""
+    layout = cgroup_layout()
+    if layout.where("memory") == "v1":
+        root = next(m for m, _, ctrls in layout.v1.values() if "memory" in ctrls)
+        return os.path.exists(os.path.join(root, "memory.memsw.limit_in_bytes"))
+    if layout.where("memory") == "v2":
+        top = layout.v2[0]
+        children = [os.path.join(top, d) for d in os.listdir(top)]
+        return any(os.path.exists(os.path.join(d, "memory.swap.max")) for d in children
+                   if os.path.exists(os.path.join(d, "memory.max")))
+    return False
+
+
 def cpu_quota_inside(quota, period):
     """(the files holding a container's CFS quota and period as it sees
     them, the words they read): cpu.max on v2, two files on v1."""

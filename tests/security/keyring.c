@@ -7,6 +7,10 @@
  *   keyring deny ERRNO CMD [ARG...]
  *       exec CMD with keyctl(2) failing with ERRNO (a seccomp filter, as a
  *       profile that denies it would); no_new_privs is set for it
+ *   keyring plant NAME DESC DATA CMD [ARG...]
+ *       another user's move: join (make) a session keyring NAME open to
+ *       everyone (all permissions to all), add a "user" key DESC holding
+ *       DATA to it, print "planted SERIAL" on stdout, then exec CMD
  *   keyring show DESC
  *       in the container: print "session SERIAL DESCRIPTION" (the session
  *       keyring's, as KEYCTL_DESCRIBE gives it: type;uid;gid;perm;name) and
@@ -63,6 +67,24 @@ static int deny(char **argv)
     return 127;
 }
 
+static int plant(char **argv)
+{
+    long id = keyctl(KEYCTL_JOIN_SESSION_KEYRING, (unsigned long)argv[0], 0, 0, 0);
+    if (id < 0 || keyctl(KEYCTL_SETPERM, (unsigned long)id, 0x3f3f3f3f, 0, 0) < 0) {
+        perror("keyring: make an open session keyring");
+        return 1;
+    }
+    if (syscall(SYS_add_key, "user", argv[1], argv[2], strlen(argv[2]), KEY_SPEC_SESSION_KEYRING) < 0) {
+        perror("keyring: add_key");
+        return 1;
+    }
+    printf("planted %ld\n", id);
+    fflush(stdout);
+    execvp(argv[3], argv + 3);
+    perror("keyring: exec");
+    return 127;
+}
+
 static int show(const char *desc)
 {
     char buf[4096];
@@ -90,8 +112,10 @@ int main(int argc, char **argv)
         return add(argv + 2);
     if (argc >= 4 && strcmp(argv[1], "deny") == 0)
         return deny(argv + 2);
+    if (argc >= 6 && strcmp(argv[1], "plant") == 0)
+        return plant(argv + 2);
     if (argc == 3 && strcmp(argv[1], "show") == 0)
         return show(argv[2]);
-    fprintf(stderr, "usage: keyring add DESC DATA CMD... | deny ERRNO CMD... | show DESC\n");
+    fprintf(stderr, "usage: keyring add DESC DATA CMD... | deny ERRNO CMD... | plant NAME DESC DATA CMD... | show DESC\n");
     return 2;
 }

@@ -12,11 +12,17 @@ keyring holding a user key, then minioci.  Inside, `keyring show` prints the
 session keyring it has and whether that key can be read.
 """
 import errno
+import os
+import shutil
 import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
 
 import pytest
 
 from conftest import REPO, base_config
+from users import plain_user
 
 BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 
@@ -32,6 +38,18 @@ def tool(tmp_path_factory):
     subprocess.run(["gcc", "-static", "-O1", "-Wall", "-o", str(out), str(REPO / "tests" / "security" / "keyring.c")],
                    check=True)
     return out
+
+
+@pytest.fixture(scope="module")
+def open_tool(tool):
+    """The tool where another user can run it (pytest's directories are
+    root's alone)."""
+    where = tempfile.mkdtemp(prefix="mo-keyring-")
+    try:
+        os.chmod(where, 0o755)
+        yield shutil.copy(tool, where)
+    finally:
+        shutil.rmtree(where)
 
 
 def caller(tool, *argv):
@@ -135,3 +153,68 @@ def test_where_keyctl_is_missing_the_container_runs_and_where_it_is_denied_it_fa
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and r.stdout == ""
     assert r.stderr == f"minioci: join session keyring _ses.{cid}: operation not permitted\n"
+
+
+# ---- a keyring of the container's name that another user made --------------
+
+PLANTED = "left-by-another-user"
+
+
+@contextmanager
+def planted(open_tool, name):
+    """Another local user (real, made for the test) holding a session keyring
+    `name` that it opened to everyone, with a key of its own in it: the
+    kernel's join by name finds it for anyone who may search it."""
+    with plain_user("keyring") as user:
+        p = subprocess.Popen(user.cmd(open_tool, "plant", name, "planted", PLANTED, "sleep", "300"),
+                             stdout=subprocess.PIPE, text=True)
+        try:
+            line = p.stdout.readline()
+            assert line.startswith("planted "), line
+            yield user
+        finally:
+            p.kill()
+            p.wait()
+
+
+def refusal(cid, user):
+    return (f"minioci: join session keyring _ses.{cid}: it belongs to uid {user.uid}, not 0 (another user made a "
+            "keyring of the container's name)\n")
+
+
+def keyring_owners(name):
+    """The owners of the keyrings called `name` the host still keeps
+    (/proc/keys: serial flags usage timeout perm uid gid type description)."""
+    with open("/proc/keys") as f:
+        rows = [line.split(None, 8) for line in f]
+    return {int(r[5]) for r in rows if r[7] == "keyring" and r[8].split(":")[0] == name}
+
+
+def test_a_keyring_another_user_made_under_the_containers_name_is_refused(rt, tool, open_tool):
+    """runc (1.1.5 and current) joins it: the container's keys land where
+    that user reads them, and the user's keys reach the container."""
+    cid = rt.new_id()
+    with planted(open_tool, f"_ses.{cid}") as user:
+        r = rt.call("run", "-b", rt.bundle(show_config(tool, "/tmp/keyring show planted")), cid)
+        assert r.stdout == ""                  # before: "session ...;<uid>;...;_ses.<id>" and "key left-by-..."
+        assert r.returncode != 0 and r.stderr == refusal(cid, user)
+
+
+def test_exec_refuses_a_keyring_another_user_made_under_the_containers_name(rt, tool, open_tool):
+    """The container's process moved to a keyring of its own (any process
+    may), so nothing holds `_ses.<id>` any more: the next one of that name
+    is another user's."""
+    cid = rt.new_id()
+    try:
+        detached(rt, rt.cmd("run", "-d", "-b", rt.bundle(show_config(tool, "exec /tmp/keyring add mine x sleep 300")),
+                            cid))
+        with planted(open_tool, f"_ses.{cid}") as user:
+            deadline = time.monotonic() + 30
+            while keyring_owners(f"_ses.{cid}") != {user.uid}:       # the container's own is gone
+                assert time.monotonic() < deadline, keyring_owners(f"_ses.{cid}")
+                time.sleep(0.05)
+            ex = rt.call("exec", cid, "/tmp/keyring", "show", "planted")
+            assert ex.stdout == ""
+            assert ex.returncode != 0 and ex.stderr == refusal(cid, user)
+    finally:
+        rt.call("delete", "--force", cid)
