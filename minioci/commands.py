@@ -121,9 +121,10 @@ def own_process(name, a):
 
 
 def starts_a_container(name):
-    """Whether command `name` may start a container's process (the server
-    gives its worker a sandbox made ahead)."""
-    return name in ("create", "run", "exec")
+    """Whether command `name` may start a container with namespaces of its
+    own (the server gives its worker a sandbox made ahead; `exec` joins the
+    container's)."""
+    return name in ("create", "run")
 
 
 def _start_options(a, create):

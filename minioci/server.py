@@ -186,26 +186,33 @@ class Server:
 
     # ---- the spare: a worker forked before the request that needs it --------
 
-    def _fork_spare(self):
+    def _fork_ahead(self, what, start):
+        """Fork a worker that runs start(server, its socket to the server,
+        cli.main) and never returns; (pid, the server's end), or None."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         gc.freeze()                      # a worker's collections leave the server's objects (and pages) alone
         try:
             pid = os.fork()
         except OSError as e:
-            log.warning(f"serve: cannot fork a spare worker: {strerror(e.errno)}")
+            log.warning(f"serve: cannot fork a {what}: {strerror(e.errno)}")
             mine.close()
             theirs.close()
-            return
+            return None
         if pid == 0:
             try:
                 mine.detach()
-                from . import worker
-                worker.spare(self, theirs, self.run_command)
+                start(self, theirs, self.run_command)
             finally:
                 os._exit(255)            # not reached
         theirs.close()
-        self.spares.append(Spare(pid, mine))
         self.poller.register(mine, select.POLLIN)
+        return pid, mine
+
+    def _fork_spare(self):
+        from . import worker
+        forked = self._fork_ahead("spare worker", worker.spare)
+        if forked is not None:
+            self.spares.append(Spare(*forked))
 
     def sandboxes_wanted(self):
         """How many sandboxes a spare forked now is to make: what the pool
@@ -242,25 +249,11 @@ class Server:
         return {r.sock.fileno(): r for r in self.residents.values() if r.sock is not None}
 
     def _fork_resident(self):
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        gc.freeze()
-        try:
-            pid = os.fork()
-        except OSError as e:
-            log.warning(f"serve: cannot fork a resident worker: {strerror(e.errno)}")
-            mine.close()
-            theirs.close()
+        from . import worker
+        forked = self._fork_ahead("resident worker", worker.resident)
+        if forked is None:
             return None
-        if pid == 0:
-            try:
-                mine.detach()
-                from . import worker
-                worker.resident(self, theirs, self.run_command)
-            finally:
-                os._exit(255)            # not reached
-        theirs.close()
-        r = self.residents[pid] = Resident(pid, mine)
-        self.poller.register(mine, select.POLLIN)
+        r = self.residents[forked[0]] = Resident(*forked)
         return r
 
     def _idle_resident(self):
@@ -485,14 +478,14 @@ class Server:
                 req = None                     # its fds go with it
                 self._dispatch()
                 return
-            self._start_worker(conn, req, pid, marks)
+            self._start_worker(conn, req, pid, marks, container=False)     # events, bench: none
         finally:
             if req is not None:
                 req.close_fds()
             if self.stale:
                 self.stopping = True
 
-    def _start_worker(self, conn, req, pid, marks, container=True):
+    def _start_worker(self, conn, req, pid, marks, container):
         """A worker for this request alone: the spare, or a fork now; with a
         sandbox made ahead if it may start a `container`."""
         made = self.sandboxes.popleft() if container and self.sandboxes else None
@@ -640,7 +633,7 @@ class Resident:
 
 class Waiting:
     """A request for a resident worker, waiting for one; `container`: it may
-    start a container's process (create, run, exec)."""
+    start a container (create, run: it gets a sandbox made ahead)."""
 
     def __init__(self, conn, req, peer_pid, marks, container):
         self.conn, self.req, self.peer_pid, self.marks = conn, req, peer_pid, marks

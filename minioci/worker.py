@@ -236,19 +236,20 @@ def _serve(conn, req, peer_pid, marks, run_command, where, jobs=None):
         except (OSError, ValueError):
             pass
     _live_on_without(conn)
-    try:
-        wire.send(conn, wire.EXIT, struct.pack("<i", code))
-    except OSError:
-        pass
     if jobs is not None:
-        # Free for the next request right after the answer, before tidying
-        # up (its client's next command finds it free: the server reads DONE
-        # before new requests).  Not before the answer: a worker killed in
-        # between would take a request it never claims.
+        # Free for the next request before its client has the answer: its
+        # next command finds this worker free, even if this worker is
+        # preempted right after the answer (a loaded machine).  Killed
+        # before it takes the next request, that request goes to another
+        # (the server keeps it until it is claimed).
         try:
             wire.send(jobs, wire.DONE)
         except OSError:
             pass                             # retired: the server has closed its end
+    try:
+        wire.send(conn, wire.EXIT, struct.pack("<i", code))
+    except OSError:
+        pass
     return code
 
 

@@ -295,11 +295,7 @@ def test_a_hung_request_hurts_no_other_and_dies_with_its_client(rt, tmp_path):
     serves the next requests elsewhere.  When its client is killed, the
     worker dies with it, as a direct-path process would have."""
     server = served(rt)
-    fifo = tmp_path / "log"
-    os.mkfifo(fifo)
-    hung = subprocess.Popen(rt.cmd("--log", fifo, "list"), stdout=DEVNULL, stderr=DEVNULL)
-    worker = wait_for(lambda: next((p for p in residents(server) if _opening_a_fifo(p)), None),
-                      "a resident worker blocked on the FIFO")
+    hung, worker = _hang_a_request(rt, server, tmp_path)
     for _ in range(3):
         assert rt.call("list", "-q", timeout=30).returncode == 0
     assert rt.call("state", "nope", timeout=30).returncode == 1
@@ -329,6 +325,17 @@ def test_when_every_resident_worker_hangs_a_request_gets_a_worker_of_its_own(rt,
         p.wait()
 
 
+def _hang_a_request(rt, server, tmp_path):
+    """A `list` whose --log is a FIFO nobody reads (opening it waits for
+    ever): its client, and the resident worker that hangs with it."""
+    fifo = tmp_path / "log"
+    os.mkfifo(fifo)
+    hung = subprocess.Popen(rt.cmd("--log", fifo, "list"), stdout=DEVNULL, stderr=DEVNULL)
+    worker = wait_for(lambda: next((p for p in residents(server) if _opening_a_fifo(p)), None),
+                      "a resident worker blocked on the FIFO")
+    return hung, worker
+
+
 def _opening_a_fifo(pid):
     """Whether process `pid` waits in open(2) of a FIFO for the other end."""
     try:
@@ -342,11 +349,7 @@ def test_a_signal_ends_a_light_command_as_it_would_the_direct_path(rt, tmp_path)
     (it serves others afterwards): it dies of the signal itself, and the
     worker dies with the request it was serving, not with a later one."""
     server = served(rt)
-    fifo = tmp_path / "log"
-    os.mkfifo(fifo)
-    hung = subprocess.Popen(rt.cmd("--log", fifo, "list"), stdout=DEVNULL, stderr=DEVNULL)
-    worker = wait_for(lambda: next((p for p in residents(server) if _opening_a_fifo(p)), None),
-                      "the request in a resident worker")
+    hung, worker = _hang_a_request(rt, server, tmp_path)
     hung.send_signal(signal.SIGTERM)
     assert hung.wait(30) == -signal.SIGTERM
     wait_for(lambda: not alive(worker), "the worker dies with its request")
