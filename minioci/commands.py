@@ -19,7 +19,8 @@ SIGNALS = {
 
 # runc's global flags: before the command.
 GLOBAL_FLAGS = [
-    Flag(("root",), "root", "str", "/run/minioci", "state directory"),
+    Flag(("root",), "root", "str", None, "state directory (root's /run/minioci; a user's "
+         "$XDG_RUNTIME_DIR/minioci)"),
     Flag(("log",), "log", "str", help="write errors (and --debug output) to this file"),
     Flag(("log-format",), "log_format", "str", "text", "text or json"),
     Flag(("debug",), "debug", help="print debug messages"),
@@ -32,8 +33,10 @@ GLOBAL_FLAGS = [
 ]
 
 
-def parse_globals(argv):
-    """(global flags, the rest of argv): global flags come before the command."""
+def parse_globals(argv, environ=None):
+    """(global flags, the rest of argv): global flags come before the command.
+    Without --root, the state root is the caller's default (`environ`'s, a
+    served request's environment; else this process's)."""
     split = 0
     while split < len(argv) and argv[split].startswith("-"):
         name = argv[split].lstrip("-").partition("=")[0]
@@ -41,7 +44,11 @@ def parse_globals(argv):
         split += 1
         if flag is not None and flag.kind in ("str", "int") and "=" not in argv[split - 1]:
             split += 1
-    return parse_flags(argv[:split], GLOBAL_FLAGS), argv[split:]
+    g = parse_flags(argv[:split], GLOBAL_FLAGS)
+    g.root_given = g.root is not None
+    if not g.root_given:
+        g.root = state.default_root(environ)
+    return g, argv[split:]
 
 
 def parse_command(rest):
@@ -114,9 +121,10 @@ def own_process(name, a):
 
 
 def starts_a_container(name):
-    """Whether command `name` may start a container's process (the server
-    gives its worker a sandbox made ahead)."""
-    return name in ("create", "run", "exec")
+    """Whether command `name` may start a container with namespaces of its
+    own (the server gives its worker a sandbox made ahead; `exec` joins the
+    container's)."""
+    return name in ("create", "run")
 
 
 def _start_options(a, create):
@@ -552,7 +560,7 @@ def cmd_events(g, a, tl):
 def cmd_features(g, a, tl):
     import json
     from .specgen import features
-    print(json.dumps(features(g.root), indent=2))
+    print(json.dumps(features(), indent=2))
     return 0
 
 
@@ -672,11 +680,13 @@ COMMANDS = {c.name: c for c in [
     ], "[flags]", "list containers", 0, 0),
     # No function: cli.main runs the server, which runs every other command.
     Command("serve", None, [
-        Flag(("stop",), "stop", help="stop the server listening on the state root"),
+        Flag(("stop",), "stop", help="stop the server"),
         Flag(("status",), "status", help="say whether a server listens, and what it has done"),
         Flag(("preload",), "preload", help="import pyroute2 and pyseccomp at start, not on first use"),
-    ], "[--stop | --status | --preload]",
-            "serve requests from a warm process, listening on <root>/serve.sock (docs/serve.md)", 0, 0),
+        Flag(("socket",), "socket", "str", help="listen (or ask) here, not in the default state root; front "
+             "ends find it through MINIOCI_SERVE_SOCKET"),
+    ], "[--socket PATH] [--stop | --status | --preload]",
+            "serve this user's requests, for every state root, from a warm process (docs/serve.md)", 0, 0),
     Command("seccomp", cmd_seccomp, [], "compile FILE | cache [clear]",
             "compile a seccomp profile into the cache ahead of time; show or clear the cache", 1, 2),
 ]}

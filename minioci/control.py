@@ -7,18 +7,18 @@ from .errors import MiniociError
 served_by = None
 
 
-def ask(root, what, timeout=2.0):
-    """Send CONTROL `what` ("status", "stop") to the server on `root`; its
-    answer, or None if none is listening.  Only a server of the caller's own
-    is asked (trust.connect); MiniociError if the one there is not."""
+def ask(path, what, timeout=2.0):
+    """Send CONTROL `what` ("status", "stop") to the server listening at
+    `path`; its answer, or None if none is listening.  Only a server of the
+    caller's own is asked (trust.connect); MiniociError if the one there is
+    not."""
     from . import trust
-    path = wire.socket_path(root)
     try:
         s = trust.connect(path, timeout)
     except trust.Untrusted as e:
         raise MiniociError(f"serve: {e}") from None
     except OSError as e:
-        raise MiniociError(f"serve: {root}: {e.strerror}") from None
+        raise MiniociError(f"serve: {path}: {e.strerror}") from None
     if s is None:
         return None
     try:
@@ -33,15 +33,16 @@ def ask(root, what, timeout=2.0):
     return payload.decode(errors="replace")
 
 
-def status_line(root):
-    """One line for `minioci features`: is a server running on `root`?"""
+def status_line():
+    """One line for `minioci features`: is this caller's server running?"""
     if served_by is not None:
         return f"running: this request was served by {served_by}"
+    path = wire.server_socket()
     try:
-        answer = ask(root, "status", timeout=0.5)
+        answer = ask(path, "status", timeout=0.5)
     except MiniociError as e:
         return str(e)
     if answer is None:
-        return f"not running (no server on {wire.socket_path(root)})"
+        return f"not running (no server on {path})"
     fields = dict(line.split(" ", 1) for line in answer.splitlines() if " " in line)
     return f"running: pid {fields.get('pid')}, {fields.get('socket')}, build {fields.get('build')}"

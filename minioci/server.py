@@ -1,17 +1,19 @@
 """`minioci serve`: pay for the interpreter and the imports once.
 
-A long-lived process with minioci imported and warm listens on
-`<root>/serve.sock` (mode 0600), or on a socket systemd passes it
-(LISTEN_FDS).  The `minioci` command (native/frontend.c) sends each request
-there: its argv, environment, working directory, umask and fds.  Per request
-the server checks the peer (the server's own uid, in this server's
+A long-lived process with minioci imported and warm listens on the caller's
+socket (wire.server_socket: serve.sock in its default state root, mode
+0600), or on a socket systemd passes it (LISTEN_FDS).  The `minioci` command
+(native/frontend.c) sends each request there, whatever its state root: its
+argv (with its --root), environment, working directory, umask and fds.  Per
+request the server checks the peer (the server's own uid, in this server's
 namespaces, the same build) and hands the request to a resident worker
 (worker.resident): a warm process forked once, which serves one request
-after another with the same command code as the direct path, with a sandbox
-made ahead (sandbox.py) if the command may start a container.  Only what runs
-for long whatever happens (a streaming `events`, `bench`) gets a worker of
-its own: the spare, forked ahead, or a fork now.  The front end stays the
-container's parent: see parent.py and remote.py.
+after another with the same command code as the direct path (checks of the
+state root included), with a sandbox made ahead (sandbox.py) if the command
+may start a container.  Only what runs for long whatever happens (a
+streaming `events`, `bench`) gets a worker of its own: the spare, forked
+ahead, or a fork now.  The front end stays the container's parent: see
+parent.py and remote.py.
 
 Anything the server cannot serve it refuses, and the front end runs the
 direct path instead; nothing is ever done twice (wire.py: the claim).
@@ -65,8 +67,8 @@ def installed_build_id():
 
 
 class Server:
-    def __init__(self, root, listener, owns_path, run):
-        self.root = root
+    def __init__(self, listener, owns_path, run):
+        self.socket = listener.getsockname()     # where front ends find it
         self.run_command = run              # cli.main, for workers
         self.listener = listener
         self.owns_path = owns_path          # (dev, inode) of the socket file we made; None: systemd's
@@ -144,11 +146,10 @@ class Server:
     def close(self):
         if self.owns_path:
             # Ours, unless another server has replaced it meanwhile.
-            path = wire.socket_path(self.root)
             try:
-                st = os.stat(path)
+                st = os.stat(self.socket)
                 if (st.st_dev, st.st_ino) == self.owns_path:
-                    os.unlink(path)
+                    os.unlink(self.socket)
             except OSError:
                 pass
         self.listener.close()
@@ -185,26 +186,33 @@ class Server:
 
     # ---- the spare: a worker forked before the request that needs it --------
 
-    def _fork_spare(self):
+    def _fork_ahead(self, what, start):
+        """Fork a worker that runs start(server, its socket to the server,
+        cli.main) and never returns; (pid, the server's end), or None."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         gc.freeze()                      # a worker's collections leave the server's objects (and pages) alone
         try:
             pid = os.fork()
         except OSError as e:
-            log.warning(f"serve: cannot fork a spare worker: {strerror(e.errno)}")
+            log.warning(f"serve: cannot fork a {what}: {strerror(e.errno)}")
             mine.close()
             theirs.close()
-            return
+            return None
         if pid == 0:
             try:
                 mine.detach()
-                from . import worker
-                worker.spare(self, theirs, self.run_command)
+                start(self, theirs, self.run_command)
             finally:
                 os._exit(255)            # not reached
         theirs.close()
-        self.spares.append(Spare(pid, mine))
         self.poller.register(mine, select.POLLIN)
+        return pid, mine
+
+    def _fork_spare(self):
+        from . import worker
+        forked = self._fork_ahead("spare worker", worker.spare)
+        if forked is not None:
+            self.spares.append(Spare(*forked))
 
     def sandboxes_wanted(self):
         """How many sandboxes a spare forked now is to make: what the pool
@@ -241,25 +249,11 @@ class Server:
         return {r.sock.fileno(): r for r in self.residents.values() if r.sock is not None}
 
     def _fork_resident(self):
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        gc.freeze()
-        try:
-            pid = os.fork()
-        except OSError as e:
-            log.warning(f"serve: cannot fork a resident worker: {strerror(e.errno)}")
-            mine.close()
-            theirs.close()
+        from . import worker
+        forked = self._fork_ahead("resident worker", worker.resident)
+        if forked is None:
             return None
-        if pid == 0:
-            try:
-                mine.detach()
-                from . import worker
-                worker.resident(self, theirs, self.run_command)
-            finally:
-                os._exit(255)            # not reached
-        theirs.close()
-        r = self.residents[pid] = Resident(pid, mine)
-        self.poller.register(mine, select.POLLIN)
+        r = self.residents[forked[0]] = Resident(*forked)
         return r
 
     def _idle_resident(self):
@@ -484,14 +478,14 @@ class Server:
                 req = None                     # its fds go with it
                 self._dispatch()
                 return
-            self._start_worker(conn, req, pid, marks)
+            self._start_worker(conn, req, pid, marks, container=False)     # events, bench: none
         finally:
             if req is not None:
                 req.close_fds()
             if self.stale:
                 self.stopping = True
 
-    def _start_worker(self, conn, req, pid, marks, container=True):
+    def _start_worker(self, conn, req, pid, marks, container):
         """A worker for this request alone: the spare, or a fork now; with a
         sandbox made ahead if it may start a `container`."""
         made = self.sandboxes.popleft() if container and self.sandboxes else None
@@ -557,7 +551,7 @@ class Server:
 
     def status(self):
         served = sum(r.served for r in self.residents.values()) + self.retired_served
-        return (f"pid {os.getpid()}\nsocket {wire.socket_path(self.root)}\nbuild {self.build}\n"
+        return (f"pid {os.getpid()}\nsocket {self.socket}\nbuild {self.build}\n"
                 f"up {time.time() - self.started:.0f} s\nrequests {self.requests}\nrefused {self.refused}\n"
                 f"workers {len(self.workers)}\nspares {' '.join(str(sp.pid) for sp in self.spares) or '-'}\n"
                 f"residents {' '.join(str(pid) for pid in self.residents) or '-'}\n"
@@ -639,7 +633,7 @@ class Resident:
 
 class Waiting:
     """A request for a resident worker, waiting for one; `container`: it may
-    start a container's process (create, run, exec)."""
+    start a container (create, run: it gets a sandbox made ahead)."""
 
     def __init__(self, conn, req, peer_pid, marks, container):
         self.conn, self.req, self.peer_pid, self.marks = conn, req, peer_pid, marks
@@ -736,19 +730,23 @@ def inherited_listener():
     return s
 
 
-def listen(root):
-    """A new socket at <root>/serve.sock, mode 0600; a stale one (its server
-    gone) is replaced, a live one is an error."""
-    path = wire.socket_path(root)
-    state.check_root(root)              # before anything is made on its way
-    state.make_root(root)
+def listen(path):
+    """A new socket at `path`, mode 0600, in a directory that passes the
+    state root's checks (made 0700 if missing) and that front ends reach
+    without a symlink (they trust no other); a stale socket (its server gone)
+    is replaced, a live one is an error."""
+    directory = os.path.dirname(path)
+    what = "the server's directory"
     try:
-        os.close(trust.open_dir(root, symlinks=False))
+        state.make_root(directory, what)
+        os.close(trust.open_dir(directory, symlinks=False))
     except trust.Untrusted as e:
-        raise MiniociError(f"serve: {trust.describe('state root', root, e)}: front ends use a server only "
-                           "in a directory reached without symlinks") from None
-    if os.path.exists(path):
-        if control.ask(root, "status", timeout=1.0) is not None:
+        raise MiniociError(f"serve: {trust.describe(what, directory, e)}: front ends use a server only in a "
+                           "directory reached without symlinks") from None
+    except MiniociError as e:
+        raise MiniociError(f"serve: {e}") from None
+    if os.path.lexists(path):
+        if control.ask(path, "status", timeout=1.0) is not None:
             raise MiniociError(f"serve: a server is already listening on {path}")
         os.unlink(path)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
@@ -764,14 +762,18 @@ def listen(root):
 
 
 def main(g, a, run):
-    """`minioci serve [--stop | --status | --preload]` on the state root
-    g.root; `run(argv, timeline)` runs a request's command line in its
-    worker (cli.main)."""
-    root = g.root
+    """`minioci serve [--socket PATH] [--stop | --status | --preload]`: one
+    server for every state root, on this caller's socket
+    (wire.server_socket) or PATH; `run(argv, timeline)` runs a request's
+    command line in its worker (cli.main)."""
+    if g.root_given:
+        raise MiniociError("serve: a server serves every state root (each request names its own): --root is not "
+                           "its to take; --socket PATH says where it listens")
+    path = os.path.abspath(a.socket) if a.socket else wire.server_socket()
     if a.stop:
-        answer = control.ask(root, "stop")
+        answer = control.ask(path, "stop")
         if answer is None:
-            raise MiniociError(f"serve: no server is listening on {wire.socket_path(root)}")
+            raise MiniociError(f"serve: no server is listening on {path}")
         # Done when the server is: its pid is in the answer.
         try:
             pidfd = os.pidfd_open(int(answer.split()[1]))
@@ -781,24 +783,24 @@ def main(g, a, run):
         os.close(pidfd)
         return 0
     if a.status:
-        answer = control.ask(root, "status")
+        answer = control.ask(path, "status")
         if answer is None:
-            print(f"not running (no server on {wire.socket_path(root)})")
+            print(f"not running (no server on {path})")
             return 3                   # as `systemctl status` says "not running"
         print(answer, end="")
         return 0
     listener = inherited_listener()
     owns_path = None
     if listener is None:
-        listener = listen(root)
-        st = os.stat(wire.socket_path(root))
+        listener = listen(path)
+        st = os.stat(path)
         owns_path = (st.st_dev, st.st_ino)
     warm_up()
-    server = Server(root, listener, owns_path, run)
+    server = Server(listener, owns_path, run)
     server.hold_cgroup_parent()
     if a.preload:
         for what in ("network", "seccomp"):
             preload(what)
-    log.debug(f"serve: listening on {wire.socket_path(root)} (pid {os.getpid()}, build {server.build})")
+    log.debug(f"serve: listening on {server.socket} (pid {os.getpid()}, build {server.build})")
     server.run()
     return 0

@@ -68,9 +68,9 @@ def make_rootless(cfg, uid, gid):
         m["options"] = [o for o in m.get("options", []) if not o.startswith(("uid=", "gid="))]
 
 
-def features(root="/run/minioci"):
+def features():
     """The runtime-spec features document (features.md) for this build; its
-    annotations say whether a server (`minioci serve`) listens on `root`."""
+    annotations say whether this caller's server (`minioci serve`) listens."""
     import os
     from .cgroups import detect
     try:
@@ -95,12 +95,12 @@ def features(root="/run/minioci"):
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": False}},
         },
-        "annotations": _annotations(root),
+        "annotations": _annotations(),
     }
     return doc
 
 
-def _annotations(root):
+def _annotations():
     """minioci's own facts, and the config annotations it reads (runc lists
     its libseccomp the same way)."""
     from .network import PREFIX
@@ -113,7 +113,7 @@ def _annotations(root):
     if lib:
         out["io.github.seccomp.libseccomp.version"] = lib
     from .control import status_line
-    out["org.minioci.serve"] = status_line(root)
+    out["org.minioci.serve"] = status_line()
     return out
 
 

@@ -1,5 +1,5 @@
 """The state store: one directory per container under the root (--root,
-default /run/minioci: see commands.GLOBAL_FLAGS), holding state.json (written
+default_root() without), holding state.json (written
 atomically), seccomp.bpf (the container's filter, written once at create,
 for `exec`) and, while the container is created but not started, exec.fifo.
 Each container is locked (a POSIX record lock on its `lock` file) by any
@@ -50,6 +50,18 @@ def check_id(cid):
         raise MiniociError(f"invalid container id {cid!r}: minioci keeps its {cid} there")
 
 
+def default_root(environ=None):
+    """Where this caller's containers live without --root, and where its
+    server listens (wire.server_socket): root's /run/minioci; another
+    user's $XDG_RUNTIME_DIR/minioci, else /run/user/<uid>/minioci (as runc
+    and crun do).  native/frontend.c has the twin (default_root)."""
+    uid = os.geteuid()
+    if uid == 0:
+        return "/run/minioci"
+    runtime = (os.environ if environ is None else environ).get("XDG_RUNTIME_DIR", "")
+    return os.path.join(runtime, "minioci") if runtime.startswith("/") else f"/run/user/{uid}/minioci"
+
+
 def generate_id():
     return "minioci-" + os.urandom(6).hex()
 
@@ -71,37 +83,41 @@ def untrusted(path, st, owner):
 _trusted_roots = set()
 
 
-def check_root(root):
+def check_root(root, what="state root", remember=True):
     """The state root must be the caller's alone (trust.open_dir): whoever
     else could write in it, or swap it on its way, could plant an entry (a
     state.json naming another container's cgroup, whose processes `delete
     --force` would kill) or hold an id.  A root that does not exist yet is
-    made 0700 by the first create, which checks it again."""
+    made 0700 by the first create, which checks it again.  A trusted root is
+    not checked again in this process if `remember` (a command lives for
+    milliseconds; a server does not, and does not remember)."""
     if root in _trusted_roots:
         return
     from . import trust
     try:
         fd = trust.open_dir(root)
     except trust.Untrusted as e:
-        raise MiniociError(trust.refusal("state root", root, e)) from None
+        raise MiniociError(trust.refusal(what, root, e)) from None
     except OSError as e:
-        raise _sys_error(f"state root {root}", e) from None
+        raise _sys_error(f"{what} {root}", e) from None
     if fd is not None:
         os.close(fd)
-        _trusted_roots.add(root)
+        if remember:
+            _trusted_roots.add(root)
 
 
-def make_root(root):
+def make_root(root, what="state root"):
     """Make the state root, 0700 (and what is missing on its way, writable by
     nobody else whatever the caller's umask, or the next check would refuse
     it), then check it."""
+    check_root(root, what)               # the way to it, before anything is made there
     old = os.umask(0o022)
     os.umask(old | 0o022)
     try:
         os.makedirs(root, mode=0o700, exist_ok=True)
     finally:
         os.umask(old)
-    check_root(root)
+    check_root(root, what)
 
 
 def forget_trusted_roots():

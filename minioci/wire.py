@@ -46,7 +46,7 @@ import socket
 import struct
 
 VERSION = 3                 # REQUEST's first field: bumped when any layout changes
-SOCKET_NAME = "serve.sock"  # under the state root
+SOCKET_NAME = "serve.sock"  # in the caller's default state root (server_socket)
 
 REQUEST = 1
 REFUSED = 2
@@ -89,8 +89,16 @@ class ProtocolError(Exception):
     pass
 
 
-def socket_path(root):
-    return os.path.join(root, SOCKET_NAME)
+def server_socket(environ=None):
+    """Where this caller's server listens and its front ends look (the
+    front end's twin: native/frontend.c, server_socket): $MINIOCI_SERVE_SOCKET
+    (a test's own server), else serve.sock in the caller's default state
+    root.  One server serves every state root: each request names its own."""
+    env = os.environ if environ is None else environ
+    if env.get("MINIOCI_SERVE_SOCKET"):
+        return env["MINIOCI_SERVE_SOCKET"]
+    from .state import default_root
+    return os.path.join(default_root(env), SOCKET_NAME)
 
 
 def send(sock, kind, payload=b"", fds=()):
@@ -273,6 +281,10 @@ class Request:
         head = struct.pack("<" + Request.HEAD, VERSION, t_start, t_connect, t_sent, umask, fd_window,
                            len(numbers), len(argv), len(env))
         return head + struct.pack(f"<{len(numbers)}i", *numbers) + strings([build_id, cwd, *argv, *env])
+
+    def environ(self):
+        """The client's environment, as a dict."""
+        return dict(e.split("=", 1) for e in self.env if "=" in e)
 
     def claim(self):
         """Take the claim: True if this process may run the request (nothing

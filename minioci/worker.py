@@ -30,7 +30,7 @@ def forked(server, conn, req, peer_pid, marks, run_command, made=None):
     if made is not None:
         from . import sandbox
         sandbox.give(*made, RESIDENT_FD)
-    serve(conn, req, peer_pid, marks, run_command, server.root)
+    serve(conn, req, peer_pid, marks, run_command, server.socket)
 
 
 def spare(server, jobs, run_command):
@@ -41,7 +41,7 @@ def spare(server, jobs, run_command):
     _default_signals()
     wanted = server.sandboxes_wanted()
     server.forget()
-    root = server.root
+    where = server.socket
     _close_all_but([jobs.fileno()])
     _rehearse()
     _make_sandboxes(jobs, wanted)
@@ -56,7 +56,7 @@ def spare(server, jobs, run_command):
     t = time.monotonic_ns()
     jobs.close()
     conn, req, peer_pid, marks = _job(payload, fds)
-    serve(conn, req, peer_pid, marks + [(t, "handover")], run_command, root)
+    serve(conn, req, peer_pid, marks + [(t, "handover")], run_command, where)
 
 
 def _job(payload, fds):
@@ -116,7 +116,7 @@ def resident(server, jobs, run_command):
     stopped) it exits."""
     import fcntl
     _default_signals()
-    root = server.root
+    where = server.socket
     server.forget()
     # Above any fd number a client may pass on (wire.MAX_FDS), so that the
     # client's fds never land on it.
@@ -130,7 +130,7 @@ def resident(server, jobs, run_command):
     env = dict(os.environ)
     umask = os.umask(0o022)
     _rehearse()
-    _rehearse_light(run_command, root)
+    _rehearse_light(run_command)
     _between_requests(mine, env, umask)
     while True:
         try:
@@ -140,7 +140,7 @@ def resident(server, jobs, run_command):
         t = time.monotonic_ns()
         try:
             conn, req, peer_pid, marks = _job(payload, fds)
-            if _serve(conn, req, peer_pid, marks + [(t, "handover")], run_command, root, jobs) is None:
+            if _serve(conn, req, peer_pid, marks + [(t, "handover")], run_command, where, jobs) is None:
                 wire.send(jobs, wire.DONE)   # not claimed: nothing was run
         except BaseException:                # KeyboardInterrupt between the command and here, a bug,
             os._exit(1)                      # the server gone: the server tells the client (WORKER_EXIT)
@@ -181,13 +181,13 @@ def _between_requests(mine, env, umask):
     control.served_by = None
 
 
-def serve(conn, req, peer_pid, marks, run_command, root):
+def serve(conn, req, peer_pid, marks, run_command, where):
     """Claim the request, become the client, run its command line, exit
     with its status.  Never returns."""
-    os._exit(_serve(conn, req, peer_pid, marks, run_command, root) or 0)
+    os._exit(_serve(conn, req, peer_pid, marks, run_command, where) or 0)
 
 
-def _serve(conn, req, peer_pid, marks, run_command, root, jobs=None):
+def _serve(conn, req, peer_pid, marks, run_command, where, jobs=None):
     """Claim the request, become the client, run its command line; its exit
     status, or None if it was not claimed (or its client is gone).  Until
     the claim nothing with an effect happens; after it, the worker can still
@@ -203,7 +203,7 @@ def _serve(conn, req, peer_pid, marks, run_command, root, jobs=None):
     from . import sandbox
     mine = sandbox.held() + ([] if jobs is None else [jobs.fileno()])
     try:
-        conn = _become_the_client(conn, req, peer_pid, root, mine)
+        conn = _become_the_client(conn, req, peer_pid, where, mine)
     except Exception as e:                  # a bug: the client runs the direct path, and says why
         try:
             wire.send(conn, wire.REFUSED, f"the worker failed to start: {e!r}".encode())
@@ -236,23 +236,24 @@ def _serve(conn, req, peer_pid, marks, run_command, root, jobs=None):
         except (OSError, ValueError):
             pass
     _live_on_without(conn)
-    try:
-        wire.send(conn, wire.EXIT, struct.pack("<i", code))
-    except OSError:
-        pass
     if jobs is not None:
-        # Free for the next request right after the answer, before tidying
-        # up (its client's next command finds it free: the server reads DONE
-        # before new requests).  Not before the answer: a worker killed in
-        # between would take a request it never claims.
+        # Free for the next request before its client has the answer: its
+        # next command finds this worker free, even if this worker is
+        # preempted right after the answer (a loaded machine).  Killed
+        # before it takes the next request, that request goes to another
+        # (the server keeps it until it is claimed).
         try:
             wire.send(jobs, wire.DONE)
         except OSError:
             pass                             # retired: the server has closed its end
+    try:
+        wire.send(conn, wire.EXIT, struct.pack("<i", code))
+    except OSError:
+        pass
     return code
 
 
-def _become_the_client(conn, req, peer_pid, root, keep=()):
+def _become_the_client(conn, req, peer_pid, where, keep=()):
     conn = _take_fds(conn, req, keep)
     os.umask(req.umask)
     os.environ.clear()
@@ -264,7 +265,7 @@ def _become_the_client(conn, req, peer_pid, root, keep=()):
     from . import control, log, state
     state.forget_trusted_roots()             # the server's, or a spare's rehearsal: checked afresh
     log.configure()                          # the server's --log and --debug are not the client's
-    control.served_by = f"pid {os.getppid()}, {wire.socket_path(root)}"
+    control.served_by = f"pid {os.getppid()}, {where}"
     return conn
 
 
@@ -287,13 +288,13 @@ def _rehearse():
     tl.as_dict(command="rehearsal")
 
 
-def _rehearse_light(run_command, root):
+def _rehearse_light(run_command):
     """A resident worker's rehearsal: commands that change nothing (a list
-    of the state root, the state of an id no container can have), their
-    output to /dev/null, so that the pages those commands write are
+    of the default state root, the state of an id no container can have),
+    their output to /dev/null, so that the pages those commands write are
     copied before a client waits for them."""
     from .timing import Timeline
-    for argv in (["--root", root, "list"], ["--root", root, "state", "minioci:rehearsal"]):
+    for argv in (["list"], ["state", "minioci:rehearsal"]):
         try:
             run_command(argv, Timeline())
         except BaseException:

@@ -1,13 +1,15 @@
 /* minioci's front end: the `minioci` command.
  *
- * A static executable that starts in a fraction of a millisecond.  When a
- * server (`minioci serve`, minioci/server.py) listens on the state root's
- * socket, the front end sends it the request (argv, environment, working
- * directory, umask, stdio and preserved fds) and the server's worker runs the
- * command, warm; the front end relays what only this process can do: its exit
- * status, the signals it gets, and, for the commands that start a process,
- * being that process's parent (engines make themselves subreapers and expect
- * the container to be reparented to them when the runtime exits).
+ * A static executable that starts in a fraction of a millisecond.  When the
+ * caller's own server (`minioci serve`, minioci/server.py) listens on the
+ * caller's socket (server_socket), the front end sends it the request (argv,
+ * environment, working directory, umask, stdio and preserved fds) and the
+ * server's worker runs the command, warm; the front end relays what only
+ * this process can do: its exit status, the signals it gets, and, for the
+ * commands that start a process, being that process's parent (engines make
+ * themselves subreapers and expect the container to be reparented to them
+ * when the runtime exits).  It trusts no server but the caller's own
+ * (open_server_dir, peer_is_me: docs/security.md).
  *
  * When no server answers, or it is of another build, or anything about the
  * request is unusual, the front end runs the direct path: Python, exactly as
@@ -81,7 +83,6 @@ static const int FORWARDED[] = { SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGT
 static struct {
     int argc;
     char **argv;
-    const char *root;
     const char *log;
     int log_json;
     int debug;
@@ -90,7 +91,9 @@ static struct {
     int fd_window;            /* first of MO_WIRE_FD_WINDOW free numbers for a plan's fds, or -1 */
     int own_floor;            /* our own fds go at or above this */
     int claim;                /* the claim's read end (see wire.py), or -1 */
-    int server_dir;           /* the server's directory, checked (open_server_dir), or -1 */
+    char server[PATH_MAX];    /* where the caller's server listens (server_socket) */
+    const char *server_name;  /* ... its last component */
+    int server_dir;           /* ... its directory, checked (open_server_dir), or -1 */
     long long t_start, t_connect, t_sent;
     int conn;
     pid_t worker;
@@ -101,7 +104,7 @@ static struct {
     int attached;             /* ... and it runs (ATTACH) */
     int pending[64];
     int npending;
-} F = { .root = "/run/minioci", .conn = -1, .worker_pidfd = -1, .sigpipe = { -1, -1 }, .fd_window = -1,
+} F = { .conn = -1, .worker_pidfd = -1, .sigpipe = { -1, -1 }, .fd_window = -1,
         .claim = -1, .server_dir = -1 };
 
 static long long now_ns(void)
@@ -238,9 +241,7 @@ static void parse_args(void)
                 known = 1;
                 if (!v && i < F.argc)
                     v = F.argv[i++];
-                if (k == 0 && v)
-                    F.root = v;
-                else if (k == 1)
+                if (k == 1)
                     F.log = v;
                 else if (k == 2)
                     F.log_json = v && !strcmp(v, "json");
@@ -315,39 +316,73 @@ static int take_claim(void)
 
 /* ---- whom the front end trusts ---------------------------------------------- */
 
-/* The directory holding the server's socket, if a server there may be
- * trusted: reached without following any symlink (RESOLVE_NO_SYMLINKS: none
- * can be planted on the way), a directory of this caller's (its euid) that
- * nobody else can write in, as the direct path requires of a state root, and
- * holding a socket of this caller's.  Everything later goes through this fd,
- * so the directory checked is the one used.  Its O_PATH fd, or -1 and why
- * not (`what` names the directory: "state root"). */
-static int open_server_dir(const char *dir, const char *what, char *why, size_t whylen)
+/* This caller's default state root (minioci/state.py, default_root, is the
+ * twin): root's /run/minioci; another user's $XDG_RUNTIME_DIR/minioci, else
+ * /run/user/<uid>/minioci. */
+static void default_root(char *buf, size_t len)
+{
+    uid_t uid = geteuid();
+    const char *runtime = getenv("XDG_RUNTIME_DIR");
+    if (uid == 0)
+        snprintf(buf, len, "/run/minioci");
+    else if (runtime && runtime[0] == '/')
+        snprintf(buf, len, "%s/minioci", runtime);
+    else
+        snprintf(buf, len, "/run/user/%u/minioci", (unsigned)uid);
+}
+
+/* Where this caller's server listens, whatever the state root (each request
+ * names its own): $MINIOCI_SERVE_SOCKET (a test's own server), else
+ * serve.sock in the default state root (wire.server_socket's twin). */
+static void server_socket(void)
+{
+    const char *env = getenv("MINIOCI_SERVE_SOCKET");
+    if (env && *env) {
+        snprintf(F.server, sizeof F.server, "%s", env);
+    } else {
+        default_root(F.server, sizeof F.server - sizeof MO_WIRE_SOCKET_NAME - 1);
+        strcat(F.server, "/" MO_WIRE_SOCKET_NAME);
+    }
+}
+
+/* The directory holding the server's socket F.server, if a server there may
+ * be trusted: reached without following any symlink (RESOLVE_NO_SYMLINKS:
+ * none can be planted on the way), a directory of this caller's (its euid)
+ * that nobody else can write in, as the direct path requires of a state
+ * root, and holding a socket of this caller's.  Everything later goes
+ * through this fd, so the directory checked is the one used.  Its O_PATH fd
+ * (F.server_name the socket's name in it), or -1 and why not. */
+static int open_server_dir(char *why, size_t whylen)
 {
     struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
                             .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
     unsigned me = (unsigned)geteuid();
     struct stat st;
+    char dir[PATH_MAX] = ".";
+    const char *slash = strrchr(F.server, '/');
+    F.server_name = slash ? slash + 1 : F.server;
+    if (slash)                                  /* "/serve.sock": "/" */
+        snprintf(dir, sizeof dir, "%.*s", slash == F.server ? 1 : (int)(slash - F.server), F.server);
     int fd = above_floor((int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof how));
     if (fd < 0) {
         if (errno == ELOOP)
-            snprintf(why, whylen, "%s %s is reached through a symlink: not using a server there", what, dir);
+            snprintf(why, whylen, "the directory %s is reached through a symlink: not using a server there", dir);
         else
-            snprintf(why, whylen, "no server on %s/%s (%s)", dir, MO_WIRE_SOCKET_NAME, strerror(errno));
+            snprintf(why, whylen, "no server on %s (%s)", F.server, strerror(errno));
         return -1;
     }
     if (fstat(fd, &st) < 0)
-        snprintf(why, whylen, "%s %s: %s", what, dir, strerror(errno));
+        snprintf(why, whylen, "the directory %s: %s", dir, strerror(errno));
     else if (st.st_uid != me)
-        snprintf(why, whylen, "%s %s belongs to uid %u, not %u: refusing to use it (only its owner may write in it)",
-                 what, dir, (unsigned)st.st_uid, me);
+        snprintf(why, whylen, "the directory %s belongs to uid %u, not %u: not using a server there", dir,
+                 (unsigned)st.st_uid, me);
     else if (st.st_mode & 022)
-        snprintf(why, whylen, "%s %s is writable by group or others (mode %o): refusing to use it (only its owner "
-                 "may write in it)", what, dir, (unsigned)(st.st_mode & 07777));
-    else if (fstatat(fd, MO_WIRE_SOCKET_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        snprintf(why, whylen, "no server on %s/%s (%s)", dir, MO_WIRE_SOCKET_NAME, strerror(errno));
+        snprintf(why, whylen, "the directory %s is writable by group or others (mode %o): not using a server there",
+                 dir, (unsigned)(st.st_mode & 07777));
+    else if (fstatat(fd, F.server_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        snprintf(why, whylen, "no server on %s (%s)", F.server, strerror(errno));
     else if (!S_ISSOCK(st.st_mode) || st.st_uid != me)
-        snprintf(why, whylen, "no server on %s/%s (not a socket of uid %u's)", dir, MO_WIRE_SOCKET_NAME, me);
+        snprintf(why, whylen, "no server on %s (not a socket of uid %u's)", F.server, me);
     else
         return fd;
     close(fd);
@@ -660,9 +695,12 @@ static int start_served(char *why, size_t whylen)
 {
     /* Through the directory checked (open_server_dir), whatever its path. */
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    char path[4200];
-    snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", F.server_dir, MO_WIRE_SOCKET_NAME);
-    snprintf(path, sizeof path, "%s/%s", F.root, MO_WIRE_SOCKET_NAME);
+    const char *path = F.server;
+    int n = snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", F.server_dir, F.server_name);
+    if (n < 0 || (size_t)n >= sizeof addr.sun_path) {
+        snprintf(why, whylen, "the name of the socket %s is too long for a unix socket", path);
+        return -1;
+    }
     F.t_connect = now_ns();
     F.conn = above_floor(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (F.conn < 0) {
@@ -1230,7 +1268,8 @@ int mo_frontend_main(int argc, char **argv)
     char why[4600];
     /* No trusted directory with a socket, no server: the direct path at once
      * (without a server, the common case). */
-    F.server_dir = open_server_dir(F.root, "state root", why, sizeof why);
+    server_socket();
+    F.server_dir = open_server_dir(why, sizeof why);
     if (F.server_dir < 0) {
         if (require) {
             fprintf(stderr, "minioci: MINIOCI_SERVE=always: %s\n", why);

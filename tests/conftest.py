@@ -5,8 +5,9 @@ Integration tests run the installed `minioci` command, as root, on the real
 kernel.  Unit tests (spec, plan, cli, ...) need neither.
 
 A module that sets `BOTH_PATHS = True` runs each test that uses `rt` twice:
-on the direct path, and served (`minioci serve` on the test's state root,
-MINIOCI_SERVE=always so that nothing silently falls back).
+on the direct path, and served (a `minioci serve` of the test's own, with
+its socket in the test's state root: MINIOCI_SERVE_SOCKET tells the front
+ends, and MINIOCI_SERVE=always makes sure nothing silently falls back).
 """
 import copy
 import json
@@ -15,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -147,7 +149,8 @@ def descendants(pid=None):
     return out
 
 
-SERVE_SOCKET = "serve.sock"     # minioci/wire.py: under the state root
+SERVE_SOCKET = "serve.sock"     # minioci/wire.py: in the default state root
+DEFAULT_SOCKET = f"/run/minioci/{SERVE_SOCKET}"      # root's server, as a user starts it
 NOT_CONTAINERS = (SECCOMP_CACHE, SERVE_SOCKET)
 
 
@@ -160,23 +163,54 @@ def alive(pid):
         return False
 
 
-class Server:
-    """`minioci serve` on a state root, started and stopped by a test."""
+SERVER_LOGS = []        # the test servers' --debug logs, removed when the session ends
 
-    def __init__(self, root):
-        self.root = root
+
+class Server:
+    """`minioci serve`, started and stopped by a test: on a socket of the
+    test's own (`serve --socket`), or without one on the default socket, as a
+    user starts it (root's serves every state root)."""
+
+    def __init__(self, socket=None):
+        self.socket = socket or DEFAULT_SOCKET
+        self.flags = ["--socket", socket] if socket else []
         self.proc = None
+        self.log = None
+
+    def command(self, *flags):
+        """`minioci serve` on this server's socket, with `flags`."""
+        return [MINIOCI, "serve", *self.flags, *flags]
+
+    def refusals(self):
+        """Why it refused what it refused (its --debug log says; after
+        stop(), `refused`), leaving out front ends of another build: other
+        installs of minioci on this machine find the same default socket,
+        and are never the ones a test or an engine runs (MINIOCI)."""
+        try:
+            with open(self.log) as f:
+                return [line.strip() for line in f
+                        if "serve: refused: " in line and "serve: refused: the front end is build " not in line]
+        except (OSError, TypeError):
+            return []
 
     def status(self):
-        r = subprocess.run([MINIOCI, "--root", self.root, "serve", "--status"], capture_output=True, text=True,
-                           timeout=30)
+        r = subprocess.run(self.command("--status"), capture_output=True, text=True, timeout=30, env=self.env())
         return dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line) if r.returncode == 0 \
             else None
 
+    @staticmethod
+    def env():
+        """The environment without a test's socket in it (--socket says it)."""
+        return {k: v for k, v in os.environ.items() if k != "MINIOCI_SERVE_SOCKET"}
+
     def start(self):
         """Start it; return once it answers."""
-        self.proc = subprocess.Popen([MINIOCI, "--root", self.root, "serve"], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        fd, self.log = tempfile.mkstemp(prefix="minioci-serve-", suffix=".log")
+        os.close(fd)
+        SERVER_LOGS.append(self.log)
+        self.proc = subprocess.Popen([MINIOCI, "--debug", "--log", self.log, *self.command()[1:]],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     env=self.env())
         deadline = time.monotonic() + 30
         while self.status() is None:
             assert self.proc.poll() is None, f"minioci serve ended: {self.proc.stderr.read()}"
@@ -195,8 +229,7 @@ class Server:
                 left.append(f"workers still running: {self.status()}")
                 break
             time.sleep(0.02)
-        r = subprocess.run([MINIOCI, "--root", self.root, "serve", "--stop"], capture_output=True, text=True,
-                           timeout=30)
+        r = subprocess.run(self.command("--stop"), capture_output=True, text=True, timeout=30, env=self.env())
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
@@ -206,7 +239,7 @@ class Server:
         if r.returncode != 0 or self.proc.returncode != 0:
             left.append(f"serve --stop: {r.returncode} {r.stderr}; server: {self.proc.returncode} "
                         f"{self.proc.stderr.read().decode()}")
-        if os.path.exists(os.path.join(self.root, SERVE_SOCKET)):
+        if os.path.exists(self.socket):
             left.append("the server's socket")
         deadline = time.monotonic() + 10
         while any(alive(pid) for pid in residents):
@@ -214,6 +247,7 @@ class Server:
                 left.append(f"resident workers still running: {residents}")
                 break
             time.sleep(0.02)
+        self.refused = self.refusals()
         return left
 
 
@@ -223,6 +257,7 @@ class Runtime:
     def __init__(self, tmp_path):
         self.tmp = tmp_path
         self.root = f"/run/minioci-test/{uuid.uuid4().hex[:12]}"
+        self.socket = f"{self.root}/{SERVE_SOCKET}"          # where a server of the test's own listens
         self.ids = []
         self.server = None
 
@@ -301,6 +336,8 @@ RUNTIME_HOST_PATHS = ("/run/minioci-cgroup-parents", "/run/minioci-network.lock"
 def host_left_as_found():
     existed = {p: os.path.exists(p) for p in RUNTIME_HOST_PATHS}
     yield
+    for log in SERVER_LOGS:
+        os.unlink(log)
     for p, was in existed.items():
         if was:
             continue
@@ -336,8 +373,9 @@ def rt(tmp_path, route, monkeypatch):
     runtime = Runtime(tmp_path)
     ours = (str(REPO), str(tmp_path), runtime.root, "/sys/fs/cgroup")
     mounts_before = host_mounts(ours)
+    monkeypatch.setenv("MINIOCI_SERVE_SOCKET", runtime.socket)
     if route == "served":
-        runtime.server = Server(runtime.root).start()
+        runtime.server = Server(runtime.socket).start()
         monkeypatch.setenv("MINIOCI_SERVE", "always")
     else:
         monkeypatch.setenv("MINIOCI_SERVE", "never")

@@ -107,16 +107,17 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         return left
 
 
-@pytest.fixture(scope="session", params=["direct", "served"])
+@pytest.fixture(scope="module", params=["direct", "served"])
 def containerd(tmp_path_factory, request):
-    """The session's containerd: the suite runs once with minioci on its
-    direct path, once with a minioci server on the root the shim passes
-    (--runc-root, then the namespace)."""
+    """The suite's containerd: the suite runs once with minioci on its
+    direct path, once with `minioci serve` running as a user starts it,
+    which serves the root the shim passes (--runc-root, then the namespace)
+    as it serves any other."""
     tmp = tmp_path_factory.mktemp("containerd")
     with engines.host_dirs_left_as_found():
         c = Containerd(tmp)
         try:
-            with engines.minioci_served(os.path.join(c.runc_root, c.namespace), request.param):
+            with engines.minioci_served(request.param):
                 archive = engines.write_oci_archive(str(tmp / "image.tar"), IMAGE)
                 r = c("image", "import", archive)
                 assert r.returncode == 0, r.stderr

@@ -97,16 +97,17 @@ class Docker:
         return left
 
 
-@pytest.fixture(scope="session", params=["direct", "served"])
+@pytest.fixture(scope="module", params=["direct", "served"])
 def dockerd(tmp_path_factory, request):
-    """The session's dockerd: the suite runs once with minioci on its direct
-    path, once with a minioci server on the root dockerd's shim passes
-    (<exec-root>/runtime-runc/moby, whatever the runtime's name)."""
+    """The suite's dockerd: the suite runs once with minioci on its direct
+    path, once with `minioci serve` running as a user starts it, which
+    serves the root dockerd's shim passes (<exec-root>/runtime-runc/moby) as
+    it serves any other."""
     tmp = tmp_path_factory.mktemp("docker")
     with engines.host_dirs_left_as_found(engines.DOCKER_HOST_DIRS):
         d = Docker(tmp)
         try:
-            with engines.minioci_served(os.path.join(d.exec_root, "runtime-runc", "moby"), request.param):
+            with engines.minioci_served(request.param):
                 r = d("import", engines.write_rootfs_tar(str(tmp / "rootfs.tar")), IMAGE)
                 assert r.returncode == 0, r.stderr
                 yield d

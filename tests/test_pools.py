@@ -106,7 +106,7 @@ def test_nothing_made_ahead_carries_over_between_requests(rt, tmp_path):
     share a namespace they asked to be new; started and deleted by resident
     workers, each shows what its config says and nothing of another's."""
     from conftest import Server
-    rt.server = Server(rt.root).start()
+    rt.server = Server(rt.socket).start()
     os.environ["MINIOCI_SERVE"] = "always"          # the rt fixture restores it
     made = create_all(rt, tmp_path, range(12), at_once=12)
     made.update(create_all(rt, tmp_path, range(12, 20), at_once=1))
@@ -142,7 +142,7 @@ def test_the_phase_table_shows_the_sandbox_made_ahead(rt):
     the join, and what making it cost shows apart, as made ahead (not in
     the total)."""
     from conftest import Server
-    rt.server = Server(rt.root).start()
+    rt.server = Server(rt.socket).start()
     os.environ["MINIOCI_SERVE"] = "always"
     bundle = rt.bundle(base_config())
     tables = []
@@ -193,7 +193,7 @@ def test_the_sandboxes_a_server_made_go_with_it(rt):
     """Sandboxes are held by fds only (the server's, its spare's): killed,
     the server and its workers take them along; nothing is left to clean."""
     from conftest import Server, alive
-    rt.server = Server(rt.root).start()
+    rt.server = Server(rt.socket).start()
     os.environ["MINIOCI_SERVE"] = "always"
     server = rt.server
     deadline = time.monotonic() + 30
@@ -220,7 +220,7 @@ def test_one_bundle_again_and_again_gets_the_same_each_time(rt):
     (here the capabilities it could not grant, left out with a warning)
     does not carry into the next (it did when configs were kept)."""
     from conftest import Server
-    rt.server = Server(rt.root).start()
+    rt.server = Server(rt.socket).start()
     os.environ["MINIOCI_SERVE"] = "always"
     with open("/proc/self/status") as f:
         have = int(next(line.split()[1] for line in f if line.startswith("CapBnd:")), 16)

@@ -26,9 +26,10 @@ def sh(script):
 
 
 def served(rt):
-    """rt with a server of its own (the fixture stops it afterwards), every
-    command required to be served unless it says otherwise."""
-    rt.server = Server(rt.root).start()
+    """rt with a server of its own (the fixture stops it afterwards; its
+    front ends find it through MINIOCI_SERVE_SOCKET), every command required
+    to be served unless it says otherwise."""
+    rt.server = Server(rt.socket).start()
     os.environ["MINIOCI_SERVE"] = "always"          # the rt fixture restores it
     return rt.server
 
@@ -71,7 +72,7 @@ def test_a_client_of_another_uid_is_refused(rt):
     keep = ["--inh-caps", "+dac_override", "--ambient-caps", "+dac_override"]
     client = ("import socket, struct, sys; s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); "
               "s.connect(sys.argv[1]); s.send(struct.pack('<I', 21) + b'status'); sys.stdout.buffer.write(s.recv(4096))")
-    r = subprocess.run(drop + keep + [sys.executable, "-I", "-S", "-c", client, os.path.join(rt.root, SERVE_SOCKET)],
+    r = subprocess.run(drop + keep + [sys.executable, "-I", "-S", "-c", client, rt.socket],
                        capture_output=True)
     assert r.stdout == struct.pack("<I", wire.REFUSED) + b"the client runs as uid 65534: this server serves uid 0 only"
     status = server.status()
@@ -95,7 +96,7 @@ def test_a_client_in_other_namespaces_is_refused(rt):
 def test_a_front_end_of_another_build_is_refused(rt):
     server = served(rt)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.connect(os.path.join(rt.root, SERVE_SOCKET))
+    s.connect(rt.socket)
     cwd = os.open("/", os.O_PATH)
     payload = wire.Request.encode("another-build", "/", ["minioci", "list"], [], [-1])
     wire.send(s, wire.REQUEST, payload, [cwd])
@@ -111,7 +112,7 @@ def test_a_front_end_of_another_build_is_refused(rt):
 def test_without_a_server_the_front_end_runs_python_and_says_why_once(rt, tmp_path):
     r = rt.call("--debug", "list", env=env(MINIOCI_SERVE="auto"))
     assert r.returncode == 0
-    assert r.stderr == f"minioci: debug: direct path: no server on {rt.root}/{SERVE_SOCKET} (No such file or directory)\n"
+    assert r.stderr == f"minioci: debug: direct path: no server on {rt.socket} (No such file or directory)\n"
     # with --log, where minioci's debug lines go, in its format
     log = tmp_path / "log.json"
     r = rt.call("--debug", "--log", log, "--log-format", "json", "list", env=env(MINIOCI_SERVE="auto"))
@@ -134,14 +135,13 @@ def test_killing_the_server_mid_request(rt):
              "the container runs")
     server.proc.kill()
     server.proc.wait()
-    assert os.path.exists(os.path.join(rt.root, SERVE_SOCKET))          # nobody removed it
+    assert os.path.exists(rt.socket)                                     # nobody removed it
     out, err = run.communicate("hello\n", timeout=30)
     assert (run.returncode, out, err) == (0, "got hello\n", "")
     assert rt.leftovers() == []                                          # the worker cleaned up
     r = rt.call("--debug", "list", env=env(MINIOCI_SERVE="auto"))
     assert r.returncode == 0
-    assert r.stderr == (f"minioci: debug: direct path: no server on {rt.root}/{SERVE_SOCKET} "
-                        "(Connection refused)\n")
+    assert r.stderr == f"minioci: debug: direct path: no server on {rt.socket} (Connection refused)\n"
     served(rt)
     assert rt.call("list", env=env(MINIOCI_SERVE="always")).returncode == 0
 
@@ -295,11 +295,7 @@ def test_a_hung_request_hurts_no_other_and_dies_with_its_client(rt, tmp_path):
     serves the next requests elsewhere.  When its client is killed, the
     worker dies with it, as a direct-path process would have."""
     server = served(rt)
-    fifo = tmp_path / "log"
-    os.mkfifo(fifo)
-    hung = subprocess.Popen(rt.cmd("--log", fifo, "list"), stdout=DEVNULL, stderr=DEVNULL)
-    worker = wait_for(lambda: next((p for p in residents(server) if _opening_a_fifo(p)), None),
-                      "a resident worker blocked on the FIFO")
+    hung, worker = _hang_a_request(rt, server, tmp_path)
     for _ in range(3):
         assert rt.call("list", "-q", timeout=30).returncode == 0
     assert rt.call("state", "nope", timeout=30).returncode == 1
@@ -329,6 +325,17 @@ def test_when_every_resident_worker_hangs_a_request_gets_a_worker_of_its_own(rt,
         p.wait()
 
 
+def _hang_a_request(rt, server, tmp_path):
+    """A `list` whose --log is a FIFO nobody reads (opening it waits for
+    ever): its client, and the resident worker that hangs with it."""
+    fifo = tmp_path / "log"
+    os.mkfifo(fifo)
+    hung = subprocess.Popen(rt.cmd("--log", fifo, "list"), stdout=DEVNULL, stderr=DEVNULL)
+    worker = wait_for(lambda: next((p for p in residents(server) if _opening_a_fifo(p)), None),
+                      "a resident worker blocked on the FIFO")
+    return hung, worker
+
+
 def _opening_a_fifo(pid):
     """Whether process `pid` waits in open(2) of a FIFO for the other end."""
     try:
@@ -342,11 +349,7 @@ def test_a_signal_ends_a_light_command_as_it_would_the_direct_path(rt, tmp_path)
     (it serves others afterwards): it dies of the signal itself, and the
     worker dies with the request it was serving, not with a later one."""
     server = served(rt)
-    fifo = tmp_path / "log"
-    os.mkfifo(fifo)
-    hung = subprocess.Popen(rt.cmd("--log", fifo, "list"), stdout=DEVNULL, stderr=DEVNULL)
-    worker = wait_for(lambda: next((p for p in residents(server) if _opening_a_fifo(p)), None),
-                      "the request in a resident worker")
+    hung, worker = _hang_a_request(rt, server, tmp_path)
     hung.send_signal(signal.SIGTERM)
     assert hung.wait(30) == -signal.SIGTERM
     wait_for(lambda: not alive(worker), "the worker dies with its request")
@@ -446,35 +449,68 @@ def test_every_command_works_served(rt, tmp_path):
     assert rt.call("bench", "--help").stdout.startswith("usage: minioci bench ")
 
 
+def serve(*flags, **kw):
+    """`minioci serve` as a user runs it (the rt fixture's MINIOCI_SERVE_SOCKET
+    names the test's socket)."""
+    return subprocess.run([MINIOCI, "serve", *flags], capture_output=True, text=True, timeout=30, **kw)
+
+
 def test_serve_status_and_stop(rt):
-    r = rt.call("serve", "--status")
-    assert (r.returncode, r.stdout) == (3, f"not running (no server on {rt.root}/{SERVE_SOCKET})\n")
-    r = rt.call("serve", "--stop")
-    assert r.returncode == 1 and r.stderr == f"minioci: serve: no server is listening on {rt.root}/{SERVE_SOCKET}\n"
+    r = serve("--status")
+    assert (r.returncode, r.stdout) == (3, f"not running (no server on {rt.socket})\n")
+    r = serve("--stop")
+    assert r.returncode == 1 and r.stderr == f"minioci: serve: no server is listening on {rt.socket}\n"
     features = json.loads(rt.call("features").stdout)
-    assert features["annotations"]["org.minioci.serve"].startswith("not running")
+    assert features["annotations"]["org.minioci.serve"] == f"not running (no server on {rt.socket})"
     server = served(rt)
     assert set(server.status()) >= {"pid", "socket", "build", "requests", "refused", "workers", "spares",
                                     "residents", "resident-requests", "sandboxes"}
-    assert oct(os.stat(os.path.join(rt.root, SERVE_SOCKET)).st_mode & 0o777) == "0o600"
-    r = subprocess.run(rt.cmd("serve"), capture_output=True, text=True, timeout=30)
-    assert r.returncode == 1 and "a server is already listening on" in r.stderr
+    assert server.status()["socket"] == rt.socket
+    assert oct(os.stat(rt.socket).st_mode & 0o777) == "0o600"
+    r = serve()
+    assert r.returncode == 1 and r.stderr == f"minioci: serve: a server is already listening on {rt.socket}\n"
     features = json.loads(rt.call("features", env=env(MINIOCI_SERVE="never")).stdout)
-    assert features["annotations"]["org.minioci.serve"].startswith(f"running: pid {server.status()['pid']}, ")
+    assert features["annotations"]["org.minioci.serve"] == (f"running: pid {server.status()['pid']}, {rt.socket}, "
+                                                           f"build {server.status()['build']}")
+    r = rt.call("serve", "--status")
+    assert (r.returncode, r.stderr) == (1, "minioci: serve: a server serves every state root (each request names "
+                                           "its own): --root is not its to take; --socket PATH says where it listens\n")
+
+
+def test_one_server_serves_every_state_root(rt, tmp_path):
+    """Each request brings its --root: one server serves them all, and each
+    root is checked as the direct path checks it (a root of another user's
+    is refused in the direct path's words, by the worker)."""
+    server = served(rt)
+    for root in (tmp_path / "a", tmp_path / "b"):
+        r = subprocess.run([MINIOCI, "--root", root, "run", "-b", rt.bundle(sh("echo $0")), rt.new_id()],
+                           capture_output=True, text=True, timeout=60)
+        assert (r.returncode, r.stdout, r.stderr) == (0, "sh\n", "")
+        assert os.listdir(root) == []
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, 65534, 65534)
+    for mode in ("never", "always"):
+        r = subprocess.run([MINIOCI, "--root", theirs, "state", "x"], capture_output=True, text=True,
+                           env=env(MINIOCI_SERVE=mode))
+        assert (r.returncode, r.stderr) == (1, f"minioci: state root {theirs} belongs to uid 65534, not 0: refusing "
+                                               "to use it (only its owner may write in it)\n")
+    status = server.status()
+    assert (status["requests"], status["refused"]) == ("3", "0")
 
 
 def test_socket_activation(rt):
     """systemd's way: the socket is made (and kept) by someone else, and
     passed as fd 3 with LISTEN_FDS=1 and LISTEN_PID."""
     os.makedirs(rt.root, mode=0o700)
-    path = os.path.join(rt.root, SERVE_SOCKET)
+    path = rt.socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.bind(path)
     s.listen(16)
-    server = Server(rt.root)
+    server = Server(rt.socket)
     activate = ("import os, sys; os.dup2(int(sys.argv[1]), 3); "
                 "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); os.execv(sys.argv[2], sys.argv[2:])")
-    server.proc = subprocess.Popen([sys.executable, "-c", activate, str(s.fileno()), *rt.cmd("serve")],
+    server.proc = subprocess.Popen([sys.executable, "-c", activate, str(s.fileno()), MINIOCI, "serve"],
                                    pass_fds=[s.fileno()], stdout=DEVNULL, stderr=subprocess.PIPE)
     rt.server = server
     try:
@@ -482,7 +518,7 @@ def test_socket_activation(rt):
         assert server.proc.poll() is None, server.proc.stderr.read()
         assert rt.call("list", env=env(MINIOCI_SERVE="always")).returncode == 0
         assert server.status()["requests"] == "1"
-        assert rt.call("serve", "--stop").returncode == 0
+        assert serve("--stop").returncode == 0
         assert server.proc.wait(10) == 0
         assert os.path.exists(path)                  # systemd's to remove, not the server's
     finally:
@@ -572,17 +608,17 @@ def test_a_server_older_than_the_installed_files_stops(rt, tmp_path):
     import shutil
     pkg = tmp_path / "pkg"
     shutil.copytree(Path(wire.__file__).parent, pkg / "minioci")
-    server = Server(rt.root)
+    server = Server(rt.socket)
     site = str(Path(wire.__file__).parents[1])           # cffi and the others
     code = (f"import sys; sys.path[:0] = [{str(pkg)!r}, {site!r}]; from minioci.cli import main; "
-            f"sys.exit(main(['--root', {rt.root!r}, 'serve']))")
+            f"sys.exit(main(['serve', '--socket', {rt.socket!r}]))")
     server.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", code], stdout=DEVNULL, stderr=subprocess.PIPE)
     rt.server = server
     try:
         old = wait_for(server.status, "the server answers")["build"]
         (pkg / "minioci" / "build_info.py").write_text('BUILD_ID = "newer"\n')
         s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        s.connect(os.path.join(rt.root, SERVE_SOCKET))
+        s.connect(rt.socket)
         cwd = os.open("/", os.O_PATH)
         wire.send(s, wire.REQUEST, wire.Request.encode("newer", "/", ["minioci", "list"], [], [-1]), [cwd])
         os.close(cwd)
@@ -591,7 +627,7 @@ def test_a_server_older_than_the_installed_files_stops(rt, tmp_path):
         assert (kind, answer.decode()) == (wire.REFUSED, f"the server (build {old}) is older than the installed "
                                                          "files (build newer): it stops; start it again")
         assert server.proc.wait(10) == 0
-        assert not os.path.exists(os.path.join(rt.root, SERVE_SOCKET))
+        assert not os.path.exists(rt.socket)
     finally:
         if server.proc.poll() is None:
             server.proc.kill()

@@ -55,6 +55,13 @@ def main(g, argv):
 WAYS = {"minioci": "never", "minioci-served": "always", "minioci-sh": None}
 
 
+def served_socket(root):
+    """Where the server of a served way listens: in its own state root, a
+    server of the benchmark's own (`serve --socket`, which its commands name
+    in MINIOCI_SERVE_SOCKET), not whichever the caller may run."""
+    return os.path.join(root, "serve.sock")
+
+
 def minioci_path():
     """The installed launcher next to this interpreter (what users run)."""
     path = os.path.join(os.path.dirname(sys.executable), "minioci")

@@ -3,8 +3,8 @@ started at once, then deleted, per runtime: total and per-container time, and
 the peak memory of the runtime's processes (GNU time's max RSS, so the
 Debian package `time` is needed).  Checks that nothing is left.
 
-minioci runs direct and served (`minioci-served`: a server on its state root
-for the session).  Served, the process GNU time sees is the front end; the
+minioci runs direct and served (`minioci-served`: a server of its own, with
+its socket in its state root, for the session).  Served, the process GNU time sees is the front end; the
 command's work is in the server's workers, forked from it (their memory is
 mostly the server's, shared until written).
 
@@ -22,7 +22,7 @@ import time
 
 from ..errors import MiniociError
 from ..flags import Flag, parse_flags
-from . import find_peers, hides_unified, minioci_path, rmdir_if_empty
+from . import find_peers, hides_unified, minioci_path, rmdir_if_empty, served_socket
 
 FLAGS = [
     Flag(("runtime",), "runtime", "list", help="a peer runtime to compare (default: crun and runc, if found)"),
@@ -119,9 +119,11 @@ def driver(name, runtime, n, rootfs):
             # The front end's way: served, or the direct path.
             os.environ["MINIOCI_SERVE"] = "always" if name == "minioci-served" else "never"
         if name == "minioci-served":
-            server = subprocess.Popen(rt + ["serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            serve = [runtime, "serve", "--socket", served_socket(root)]
+            os.environ["MINIOCI_SERVE_SOCKET"] = served_socket(root)
+            server = subprocess.Popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 30
-            while subprocess.run(rt + ["serve", "--status"], capture_output=True).returncode != 0:
+            while subprocess.run(serve + ["--status"], capture_output=True).returncode != 0:
                 if time.monotonic() > deadline:
                     raise MiniociError("minioci serve did not start")
                 time.sleep(0.01)
@@ -129,7 +131,7 @@ def driver(name, runtime, n, rootfs):
         t_start, peak2, fail2 = _spawn_all([rt + ["start", c] for c in ids], work)
         t_delete, peak3, fail3 = _spawn_all([rt + ["delete", "--force", c] for c in ids], work)
         if server is not None:
-            subprocess.run(rt + ["serve", "--stop"], capture_output=True)
+            subprocess.run(serve + ["--stop"], capture_output=True)
             server.wait(30)
         left = _leftovers(root, ids)
         failures = fail1 + fail2 + fail3

@@ -32,7 +32,7 @@ import time
 
 from ..errors import MiniociError
 from ..flags import Flag, parse_flags
-from . import WAYS, find_peers, hides_unified, minioci_path, phases, rmdir_if_empty
+from . import WAYS, find_peers, hides_unified, minioci_path, phases, rmdir_if_empty, served_socket
 
 DEFAULT_CASES = "run:busybox,run:podman-default,cold:podman-default,cycle:busybox"
 FLAGS = [
@@ -71,22 +71,23 @@ run()' "$SITE" "$@"
 
 # Each round: hide the unified hierarchy if crun needs it, start the servers
 # the served way needs (in this namespace, as their clients: $AS_USER for a
-# rootless session), run hyperfine.
+# rootless session; each on a socket of its own in its way's state root,
+# which its commands name in MINIOCI_SERVE_SOCKET), run hyperfine.
 ROUND = """#!/bin/sh
 [ "$HIDE" = 1 ] && umount /sys/fs/cgroup/unified
-for root in $SERVED; do
-    $AS_USER "$MINIOCI" --root "$root" serve >/dev/null 2>&1 &
+for sock in $SERVED; do
+    $AS_USER "$MINIOCI" serve --socket "$sock" >/dev/null 2>&1 &
 done
-for root in $SERVED; do
+for sock in $SERVED; do
     n=0
-    until $AS_USER "$MINIOCI" --root "$root" serve --status >/dev/null 2>&1; do
+    until $AS_USER "$MINIOCI" serve --socket "$sock" --status >/dev/null 2>&1; do
         n=$((n + 1)); [ $n -gt 3000 ] && echo "bench: minioci serve did not start" >&2 && exit 1
         sleep 0.01
     done
 done
 "$@"
 rc=$?
-for root in $SERVED; do $AS_USER "$MINIOCI" --root "$root" serve --stop >/dev/null 2>&1; done
+for sock in $SERVED; do $AS_USER "$MINIOCI" serve --socket "$sock" --stop >/dev/null 2>&1; done
 exit $rc
 """
 
@@ -204,7 +205,8 @@ def run_bench(a, me, peers, work):
     import site
     round_env = {**os.environ, "HIDE": "1" if hide else "0", "MINIOCI": me, "PYTHON": sys.executable,
                  "SITE": next(p for p in site.getsitepackages() + sys.path if p.endswith("site-packages")),
-                 "SERVED": " ".join(roots[w] for w in ways if WAYS[w] == "always"), "AS_USER": " ".join(as_user)}
+                 "SERVED": " ".join(served_socket(roots[w]) for w in ways if WAYS[w] == "always"),
+                 "AS_USER": " ".join(as_user)}
     times = {(c[0], c[1]): [] for c in commands}
     per_round = max(1, -(-a.runs // a.rounds))
     for rnd in range(a.rounds):
@@ -220,6 +222,8 @@ def run_bench(a, me, peers, work):
             env = [f"BUNDLE={bundle}", f"ID=bench-{name}-cycle"]
             if WAYS.get(name):
                 env.append(f"MINIOCI_SERVE={WAYS[name]}")
+            if WAYS.get(name) == "always":
+                env.append(f"MINIOCI_SERVE_SOCKET={served_socket(roots[name])}")
             if timing:
                 os.makedirs(timing, exist_ok=True)
                 if user:

@@ -13,9 +13,9 @@ undercount), and `libseccomp`, the identity of the library that compiled them
 entry evicts the least recently used ones until the total fits.
 
 The directory holds code the kernel will run for every container: it is used
-only if it (and the state root holding it) belongs to root and is not
-writable by group or others.  Otherwise minioci compiles every time and warns
-(once per process).
+only if it (and the state root holding it) belongs to the caller (root, or a
+user in their own state root) and is not writable by group or others.
+Otherwise minioci compiles every time and warns (once per process).
 """
 import os
 import stat
@@ -75,11 +75,11 @@ class Entry:
 
 
 class Cache:
-    def __init__(self, root, max_bytes=MAX_BYTES, owner=0):
+    def __init__(self, root, max_bytes=MAX_BYTES, owner=None):
         self.root = root
         self.dir = os.path.join(root, DIR_NAME)
         self.max_bytes = max_bytes
-        self.owner = owner          # uid the directory must belong to (tests: their own)
+        self.owner = os.geteuid() if owner is None else owner     # the caller's, as the state root
         self._trusted = False
 
     # ---- trust -------------------------------------------------------------
