@@ -7,18 +7,17 @@ Two ways to get here, as with runc and crun:
   - minioci runs as root of a user namespace someone else made (rootless
     podman runs its runtime in its own): root there, nobody on the host.
 
-Nothing here runs on root's path.  A plain user is known by its euid; root
-in a user namespace is found only when the host refuses something a real
-root could do (its first cgroup directory: container.py), so a start as
-the host's root pays nothing for any of this.
+A plain user is known by its euid.  Root of a user namespace is known by
+its uid_map (one read, cached) where its default state root is asked for
+(state.default_root: a rootless one, in the host user's runtime
+directory), and it is taken as rootless only when the host refuses
+something a real root could do (its first cgroup directory: container.py),
+so a start as the host's root pays nothing more for any of this.
 """
 import os
 
-# The inode of the initial user namespace (linux/nsfs.h PROC_USER_INIT_INO).
-PROC_USER_INIT_INO = 0xEFFFFFFD
-
 _mode = None           # the --rootless flag: True, False, or None (auto)
-_in_userns = None
+_uid_map = None        # this process's uid_map: [(inside, outside, count)]
 
 
 def set_mode(flag):
@@ -31,16 +30,36 @@ def set_mode(flag):
     _mode = None if value == "auto" else value == "true"
 
 
-def in_user_namespace():
-    """Whether this process runs in a user namespace other than the host's
-    (the inode of /proc/self/ns/user, as runc tells)."""
-    global _in_userns
-    if _in_userns is None:
+def _own_uid_map():
+    global _uid_map
+    if _uid_map is None:
         try:
-            _in_userns = os.stat("/proc/self/ns/user").st_ino != PROC_USER_INIT_INO
-        except OSError:
-            _in_userns = False
-    return _in_userns
+            with open("/proc/self/uid_map") as f:
+                _uid_map = [tuple(int(n) for n in line.split()) for line in f if line.strip()]
+        except (OSError, ValueError):
+            _uid_map = [(0, 0, 4294967295)]
+    return _uid_map
+
+
+def in_user_namespace():
+    """Whether this process runs in a user namespace other than the host's:
+    its uid_map is not the identity of the whole range (runc's
+    RunningInUserNS).  Rootless podman runs its runtime in one, as root."""
+    return _own_uid_map() != [(0, 0, 4294967295)]
+
+
+def host_uid():
+    """The uid this process runs as on the host (in the user namespace's
+    parent): its euid in the host's user namespace; in another, the id its
+    uid_map maps the euid to (rootless podman's user, for its root), or
+    None if the map leaves it out."""
+    uid = os.geteuid()
+    if not in_user_namespace():
+        return uid
+    for inside, outside, count in _own_uid_map():
+        if inside <= uid < inside + count:
+            return outside + uid - inside
+    return None
 
 
 def overflow_uid():

@@ -52,12 +52,17 @@ def check_id(cid):
 
 def default_root(environ=None):
     """Where this caller's containers live without --root, and where its
-    server listens (wire.server_socket): root's /run/minioci; another
-    user's $XDG_RUNTIME_DIR/minioci, else /run/user/<uid>/minioci (as runc
-    and crun do).  native/frontend.c has the twin (default_root)."""
+    server listens (wire.server_socket): root's /run/minioci; a rootless
+    caller's (a plain user, or root of a user namespace someone else made,
+    as rootless podman runs its runtime) $XDG_RUNTIME_DIR/minioci, else
+    /run/user/<its uid on the host>/minioci (as runc and crun do).
+    native/frontend.c has the twin (default_root)."""
     uid = os.geteuid()
     if uid == 0:
-        return "/run/minioci"
+        from . import rootless
+        if not rootless.in_user_namespace():
+            return "/run/minioci"
+        uid = rootless.host_uid()
     runtime = (os.environ if environ is None else environ).get("XDG_RUNTIME_DIR", "")
     return os.path.join(runtime, "minioci") if runtime.startswith("/") else f"/run/user/{uid}/minioci"
 

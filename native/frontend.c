@@ -316,19 +316,47 @@ static int take_claim(void)
 
 /* ---- whom the front end trusts ---------------------------------------------- */
 
+/* The uid this process runs as on the host: its euid, or in a user namespace
+ * (its uid_map is not the identity of the whole range) the id its euid maps
+ * to (minioci/rootless.py, host_uid, is the twin); *in_userns says which. */
+static unsigned host_uid(int *in_userns)
+{
+    unsigned uid = (unsigned)geteuid(), inside, outside, count, found = uid;
+    int lines = 0, identity = 0;
+    *in_userns = 0;
+    FILE *f = fopen("/proc/self/uid_map", "re");
+    if (!f)
+        return uid;
+    while (fscanf(f, "%u %u %u", &inside, &outside, &count) == 3) {
+        lines++;
+        identity = inside == 0 && outside == 0 && count == 4294967295u;
+        if (uid >= inside && uid - inside < count)
+            found = outside + (uid - inside);
+    }
+    fclose(f);
+    if (lines == 1 && identity)
+        return uid;
+    *in_userns = 1;
+    return found;
+}
+
 /* This caller's default state root (minioci/state.py, default_root, is the
- * twin): root's /run/minioci; another user's $XDG_RUNTIME_DIR/minioci, else
- * /run/user/<uid>/minioci. */
+ * twin): root's /run/minioci; a rootless caller's (a plain user, or root of
+ * a user namespace someone else made, as rootless podman runs its runtime)
+ * $XDG_RUNTIME_DIR/minioci, else /run/user/<its uid on the host>/minioci. */
 static void default_root(char *buf, size_t len)
 {
-    uid_t uid = geteuid();
+    unsigned uid = (unsigned)geteuid();
+    int in_userns = 0;
     const char *runtime = getenv("XDG_RUNTIME_DIR");
     if (uid == 0)
+        uid = host_uid(&in_userns);
+    if (uid == 0 && !in_userns)
         snprintf(buf, len, "/run/minioci");
     else if (runtime && runtime[0] == '/')
         snprintf(buf, len, "%s/minioci", runtime);
     else
-        snprintf(buf, len, "/run/user/%u/minioci", (unsigned)uid);
+        snprintf(buf, len, "/run/user/%u/minioci", uid);
 }
 
 /* Where this caller's server listens, whatever the state root (each request

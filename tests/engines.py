@@ -9,9 +9,23 @@ from contextlib import contextmanager
 
 import pytest
 
-from minioci.bench.engines import (CONTAINERD_HOST_DIRS, DOCKER, DOCKER_HOST_DIRS, DOCKERD, Containerd, Dockerd,  # noqa: F401
-                                   cgroups_named, host_dirs_left_as_found, wait_until, write_oci_archive,
-                                   write_rootfs_tar)
+from minioci.bench import engines as _engines
+from minioci.bench.engines import (CONTAINERD_HOST_DIRS, DOCKER, DOCKER_HOST_DIRS, DOCKERD,  # noqa: F401
+                                   Containerd, Dockerd, Podman, cgroup_parents, cgroups_named,
+                                   host_dirs_left_as_found, kill_processes_mentioning, mounts_under,
+                                   processes_mentioning, remove_cgroups, remove_empty, rootfs_tar,
+                                   unmount_under, wait_until, write_oci_archive, write_rootfs_tar)
+
+
+class Daemon(_engines.Daemon):
+    """A daemon a suite keeps for its session: the `rt` fixture counts a
+    test's children as containers left behind, and is told this one is not
+    (conftest.SESSION_DAEMONS)."""
+
+    def __init__(self, *args, **kw):
+        from conftest import SESSION_DAEMONS
+        kw.setdefault("track", SESSION_DAEMONS)
+        super().__init__(*args, **kw)
 
 
 @contextmanager

@@ -413,3 +413,34 @@ def test_the_rootless_flag_takes_runcs_values(tmp_path):
     r = subprocess.run([MINIOCI, "--rootless", "maybe", "--root", str(tmp_path), "list"], capture_output=True,
                        text=True)
     assert r.returncode != 0 and r.stderr == "minioci: invalid --rootless 'maybe': use true, false or auto\n"
+
+
+@pytest.mark.parametrize("who", ["root", "a plain user", "root of the user's own namespace"])
+@pytest.mark.parametrize("xdg", [None, "/tmp/mo-rl-xdg"])
+def test_the_default_state_root_python_and_the_front_end_agree(plain_user, who, xdg):
+    """Without --root: root's /run/minioci; a rootless caller's (a plain
+    user, or root of a user namespace it did not make, as rootless podman
+    runs its runtime) $XDG_RUNTIME_DIR/minioci, else /run/user/<its uid on
+    the host>/minioci.  `serve --status` (Python) and the C front end
+    (MINIOCI_SERVE=always, no server there) each say where they looked."""
+    env = plain_user.env(**({"XDG_RUNTIME_DIR": xdg} if xdg else {}))
+    if who == "root":
+        env = {k: v for k, v in env.items() if k != "HOME"}
+
+        def run(argv, **kw):
+            return subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, **kw)
+        expected = "/run/minioci"
+    else:
+        prefix = ["unshare", "--user", "--map-root-user"] if who.startswith("root of") else []
+
+        def run(argv, **kw):
+            return plain_user.run(prefix + argv, env=env, **kw)
+        expected = f"{xdg}/minioci" if xdg else f"/run/user/{plain_user.uid}/minioci"
+    status = run([MINIOCI, "serve", "--status"])
+    if status.returncode == 0:                  # root's server, which another test run started
+        assert who == "root" and f"socket {expected}/serve.sock\n" in status.stdout, status.stdout
+        return
+    assert status.returncode == 3 and status.stdout == f"not running (no server on {expected}/serve.sock)\n", \
+        status.stdout + status.stderr
+    front = run(["env", "MINIOCI_SERVE=always", MINIOCI, "list"])
+    assert front.returncode == 1 and f"no server on {expected}/serve.sock (" in front.stderr, front.stderr

@@ -397,8 +397,9 @@ class Cgroup:
         for part in self.left_out:
             if (V2_NAMES.get(controller, controller) if part.version == 2 else controller) in part.controllers \
                     or (controller == "unified" and part.version == 2):
+                from ..rootless import host_uid
                 where = f" {part.directory}" if part.directory else f" in the {part.name} hierarchy"
-                return (f"cannot be honoured rootless: this user (uid {os.geteuid()}) could not make the "
+                return (f"cannot be honoured rootless: this user (uid {host_uid()}) could not make the "
                         f"container's cgroup{where} (see docs/rootless.md: a delegated cgroup)")
         return ""
 
