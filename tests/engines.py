@@ -63,14 +63,18 @@ def write_rootfs_tar(path):
     return path
 
 
-def write_oci_archive(path, name):
+def write_oci_archive(path, name, image_config=None):
     """An OCI image layout tarball for `ctr image import`: one gzip layer,
     its image config and manifest, and an index whose entry carries
-    containerd's image name annotation (`name`, e.g. docker.io/library/bb:latest)."""
+    containerd's image name annotation (`name`, e.g. docker.io/library/bb:latest).
+    `image_config` changes the image's config (Entrypoint, Cmd, ...; None
+    removes a key)."""
     layer = rootfs_tar()
     gz = gzip.compress(layer, mtime=0)
+    settings = {"Env": IMAGE_ENV, "Cmd": ["/bin/sh"]}
+    settings.update(image_config or {})
     config = _json({"architecture": "amd64", "os": "linux",
-                    "config": {"Env": IMAGE_ENV, "Cmd": ["/bin/sh"]},
+                    "config": {k: v for k, v in settings.items() if v is not None},
                     "rootfs": {"type": "layers", "diff_ids": [_digest(layer)]}})
     manifest = _json({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                       "config": _descriptor("application/vnd.oci.image.config.v1+json", config),
@@ -104,12 +108,12 @@ class Daemon:
     The `rt` fixture counts a test's children as containers left behind:
     it is told this one is not (conftest.SESSION_DAEMONS)."""
 
-    def __init__(self, argv, log_path, ready, what, timeout=60):
+    def __init__(self, argv, log_path, ready, what, timeout=60, env=None):
         from conftest import SESSION_DAEMONS
         self.what = what
         self.log_path = log_path
         with open(log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         SESSION_DAEMONS.add(self.proc.pid)
         deadline = time.monotonic() + timeout
