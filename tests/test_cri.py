@@ -301,3 +301,27 @@ def test_a_pod_whose_containers_have_their_own_pid_namespace(kube, pods):
     kube.cri.RemovePodSandbox(pod_sandbox_id=pod.id)
     assert kube.cri.ListContainers(filter=api.ContainerFilter(id=c)).containers == []
     assert not set(os.listdir(kube.runtime_root)) & {pod.id, c}
+
+
+def test_containers_that_exit_or_cannot_start(kube, pods):
+    """A container that ends by itself keeps its exit status; one whose
+    command does not exist fails StartContainer with minioci's message,
+    which the shim reads from the log it gave minioci and the CRI passes
+    on, in the words a kubelet shows (`no such file or directory`)."""
+    api = kube.cri.api
+    pod = pods("failing", api.CONTAINER)
+    done = pod.container("done", ["/bin/sh", "-c", "echo bye; exit 3"], api.CONTAINER)
+    assert engines.wait_until(lambda: kube.cri.ContainerStatus(container_id=done).status.state
+                              == api.CONTAINER_EXITED)
+    st = kube.cri.ContainerStatus(container_id=done).status
+    assert st.exit_code == 3 and st.finished_at > 0, st      # (containerd stamps started_at after start returns)
+    with pytest.raises(grpc.RpcError) as failed:
+        pod.container("missing", ["/no/such/binary"], api.CONTAINER)
+    message = failed.value.details()
+    assert "/no/such/binary" in message and "no such file or directory" in message, message
+    missing = pod.containers[-1]
+    st = kube.cri.ContainerStatus(container_id=missing).status
+    assert st.state == api.CONTAINER_EXITED and st.exit_code != 0, st
+    for cid in (done, missing):
+        kube.cri.RemoveContainer(container_id=cid)
+    assert not set(os.listdir(kube.runtime_root)) & {done, missing}
