@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from minioci.cli import HOST_CONFIG
 from minioci.seccomp.cache import DIR_NAME as SECCOMP_CACHE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -418,3 +419,32 @@ def plain_user():
         if why:
             pytest.skip(why)
         yield user
+
+
+# The host's config file (minioci/hostconfig.py), which tests under engines write.
+HOST_CONFIG_DIR = os.path.dirname(HOST_CONFIG)
+
+
+@pytest.fixture
+def host_config_file(tmp_path):
+    """Writes the host's config file at its real path (conmon passes minioci
+    no environment, so MINIOCI_CONFIG cannot reach it under podman), and
+    removes it, and its directory if it made it, afterwards.  A host that
+    has one already keeps it: the test is skipped."""
+    if os.path.lexists(HOST_CONFIG):
+        pytest.skip(f"this host has {HOST_CONFIG}: not ours to replace")
+    made_dir = not os.path.isdir(HOST_CONFIG_DIR)
+    os.makedirs(HOST_CONFIG_DIR, mode=0o755, exist_ok=True)
+
+    def write(text):
+        with open(HOST_CONFIG, "x") as f:
+            f.write(text)
+    try:
+        yield write
+    finally:
+        try:
+            os.unlink(HOST_CONFIG)
+        except FileNotFoundError:
+            pass
+        if made_dir:
+            os.rmdir(HOST_CONFIG_DIR)

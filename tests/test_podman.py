@@ -16,7 +16,6 @@ import pytest
 
 from conftest import (IS_ROOT, MINIOCI, ROOTFS, Server, cgroup_file_inside, cgroup_layout, cpu_quota_inside,
                       swap_accounted)
-from minioci.cli import HOST_CONFIG
 
 BOTH_PATHS = True        # each test runs with minioci direct, and served (conftest.py)
 
@@ -279,34 +278,6 @@ def test_read_only_and_tmpfs(podman):
     assert r.returncode == 0 and "Read-only file system" in r.stdout and "tmp-ok" in r.stdout, r.stderr
     r = podman.run("--rm", "--tmpfs", "/scratch", ["/bin/busybox", "sh", "-c", "touch /scratch/y && echo ok"])
     assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
-
-
-HOST_CONFIG_DIR = os.path.dirname(HOST_CONFIG)
-
-
-@pytest.fixture
-def host_config_file(tmp_path):
-    """Writes the host's config file at its real path (conmon passes minioci
-    no environment, so MINIOCI_CONFIG cannot reach it either), and removes
-    it, and its directory if it made it, afterwards.  A host that has one
-    already keeps it: the test is skipped."""
-    if os.path.lexists(HOST_CONFIG):
-        pytest.skip(f"this host has {HOST_CONFIG}: not ours to replace")
-    made_dir = not os.path.isdir(HOST_CONFIG_DIR)
-    os.makedirs(HOST_CONFIG_DIR, mode=0o755, exist_ok=True)
-
-    def write(text):
-        with open(HOST_CONFIG, "x") as f:
-            f.write(text)
-    try:
-        yield write
-    finally:
-        try:
-            os.unlink(HOST_CONFIG)
-        except FileNotFoundError:
-            pass
-        if made_dir:
-            os.rmdir(HOST_CONFIG_DIR)
 
 
 def test_phase_timings_from_the_hosts_config_file(podman, route, host_config_file, tmp_path):

@@ -7,6 +7,7 @@ cgroup directory.
 """
 import json
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -444,3 +445,30 @@ def test_the_default_state_root_python_and_the_front_end_agree(plain_user, who, 
         status.stdout + status.stderr
     front = run(["env", "MINIOCI_SERVE=always", MINIOCI, "list"])
     assert front.returncode == 1 and f"no server on {expected}/serve.sock (" in front.stderr, front.stderr
+
+
+def test_root_of_the_users_namespace_reads_roots_config_file(plain_user):
+    """The host's config file is root's, which a user namespace shows as the
+    overflow uid's (rootless podman's runtime sees it so): read, not refused
+    (as any host user the namespace does not map shows: they cannot be told
+    apart there, as trust.may_own says)."""
+    import tempfile
+    conf_dir = tempfile.mkdtemp(prefix="mo-rl-conf-")
+    try:
+        os.chmod(conf_dir, 0o755)
+        conf = os.path.join(conf_dir, "minioci.conf")
+        timing = plain_user.own_dir(os.path.join(plain_user.home, f"timing-{uuid.uuid4().hex[:6]}"))
+        with open(conf, "w") as f:
+            f.write(f'timing_dir = "{timing}"\n')
+        state = plain_user.own_dir(os.path.join(plain_user.home, f"state-{uuid.uuid4().hex[:6]}"))
+        os.chmod(state, 0o700)
+        r = plain_user.run(["unshare", "--user", "--map-root-user", MINIOCI, "--root", state, "delete", "--force",
+                            "no-such-container"], env=plain_user.env(MINIOCI_CONFIG=conf))
+        assert (r.returncode, r.stderr) == (0, ""), r.stderr
+        assert [f.split(".")[:2] for f in os.listdir(timing)] == [["no-such-container", "delete"]]
+        os.chmod(conf, 0o666)                    # still refused when others may write it
+        r = plain_user.run(["unshare", "--user", "--map-root-user", MINIOCI, "--root", state, "delete", "--force",
+                            "no-such-container"], env=plain_user.env(MINIOCI_CONFIG=conf))
+        assert r.returncode == 1 and f"{conf} is writable by group or others" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(conf_dir)
