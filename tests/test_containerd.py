@@ -1,9 +1,9 @@
 """minioci under containerd: `ctr run --runc-binary minioci`, end to end.
 
-One containerd for the session, on its own socket, root and state
-directories under a temporary directory, with its CRI plugin off; the image
-is an OCI layout tarball made from the host's static busybox
-(minioci/bench/engines.py, which starts containerd),
+One containerd for the session, on its own socket, root, state and plugin
+("opt", else /opt/containerd) directories under a temporary directory, with
+its CRI plugin off (minioci/bench/engines.py starts it); the image is an OCI
+layout tarball made from the host's static busybox,
 imported with `ctr image import`.  containerd's io.containerd.runc.v2 shim
 drives minioci as it drives runc, the same path a kubelet's pods take through
 the CRI plugin (../shared/ENGINES.md).  Containers live in a namespace of
