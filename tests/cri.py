@@ -9,16 +9,18 @@ compiled with grpcio-tools' protoc into a directory of the session's
 builds the request from keyword arguments and returns the response.
 
 containerd runs as ../shared/ENGINES.md says: its own --config with its root,
-state, sockets, CNI directory and plugin directory under a temporary
-directory, its CRI plugin on, the runtime handler `minioci` (the runc.v2
+state, sockets, network namespaces, CNI config and leases and plugin
+directory under a temporary directory, its CRI plugin on, the runtime handler `minioci` (the runc.v2
 shim with BinaryName = minioci, the stanza docs/kubernetes.md shows),
 sandbox_image a pause image imported beforehand (nothing is pulled), and
 the cgroupfs driver (no systemd here).  It is stopped by its pid.
 """
 import importlib
+import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import engines
@@ -33,6 +35,12 @@ PAUSE_IMAGE = "docker.io/library/minioci-pause:latest"
 # is PID 1 in the pod's PID namespace.
 PAUSE = ["/bin/sh", "-c", "trap 'exit 0' INT TERM; while :; do sleep 2147483647 & wait; done"]
 PROTO = Path(__file__).with_name("cri_api.proto")
+CNI_BIN = "/usr/lib/cni"            # Debian's containernetworking-plugins
+# The pods' network, for pods not on the host's: CNI's bridge plugin on a
+# bridge of the session's own, no gateway, no masquerading, no route out;
+# addresses from a link-local range (nothing is sent anywhere but between
+# the pods and the bridge), leased by host-local in the session's directory.
+POD_SUBNET = "169.254.77.0/24"
 
 
 def compile_api(out_dir):
@@ -96,6 +104,7 @@ plugin_dir = "{tmp}/plugins"
   enable_selinux = false
   disable_apparmor = true
   restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "{HANDLER}"
@@ -106,9 +115,20 @@ plugin_dir = "{tmp}/plugins"
         Root = "{tmp}/runtime"
         SystemdCgroup = {"true" if cgroup_driver_systemd else "false"}
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = "{CNI_BIN}"
     conf_dir = "{tmp}/cni"
 """
+
+
+def cni_conflist(tmp, bridge):
+    return json.dumps({"cniVersion": "0.4.0", "name": "minioci-test", "plugins": [
+        {"type": "bridge", "bridge": bridge, "isGateway": False, "ipMasq": False,
+         "ipam": {"type": "host-local", "dataDir": f"{tmp}/cni-leases", "ranges": [[{"subnet": POD_SUBNET}]]}}]})
+
+
+def cni_plugins_missing():
+    """Which CNI plugins the pod network needs that this host lacks."""
+    return [p for p in ("bridge", "host-local", "loopback") if not os.access(f"{CNI_BIN}/{p}", os.X_OK)]
 
 
 class ContainerdCri:
@@ -121,6 +141,9 @@ class ContainerdCri:
         self.runtime_root = str(self.tmp / "runtime" / NAMESPACE)   # the --root the shim passes minioci
         config = self.tmp / "config.toml"
         config.write_text(config_toml(self.tmp, minioci))
+        self.bridge = f"mocri-{uuid.uuid4().hex[:8]}"
+        (self.tmp / "cni").mkdir()
+        (self.tmp / "cni" / "10-minioci-test.conflist").write_text(cni_conflist(self.tmp, self.bridge))
         self.daemon = engines.Daemon([CONTAINERD, "--config", str(config)], str(self.tmp / "containerd.log"),
                                      ready=lambda: self.ctr("version").returncode == 0, what="containerd",
                                      env=env)
@@ -149,4 +172,6 @@ class ContainerdCri:
             self.daemon.stop()
             left += [f"shim {p}" for p in engines.kill_processes_mentioning(self.socket)]
             left += [f"mount {m}" for m in engines.unmount_under(str(self.tmp))]
+            # the bridge plugin leaves its bridge (as it does on a node)
+            subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
         return left

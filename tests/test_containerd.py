@@ -1,7 +1,8 @@
 """minioci under containerd: `ctr run --runc-binary minioci`, end to end.
 
-One containerd for the session, on its own socket, root and state
-directories under a temporary directory, with its CRI plugin off; the image
+One containerd for the session, on its own socket, root, state and plugin
+("opt", else /opt/containerd) directories under a temporary directory, with
+its CRI plugin off; the image
 is an OCI layout tarball made from the host's static busybox (engines.py),
 imported with `ctr image import`.  containerd's io.containerd.runc.v2 shim
 drives minioci as it drives runc, the same path a kubelet's pods take through
@@ -46,6 +47,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = "{self.socket}"
 [ttrpc]
   address = "{self.socket}.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{tmp / 'opt'}"
 """)
         self.daemon = engines.Daemon([CONTAINERD, "--config", str(config)], str(tmp / "containerd.log"),
                                      ready=lambda: self("version").returncode == 0, what="containerd")

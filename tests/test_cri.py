@@ -7,7 +7,8 @@ docs/kubernetes.md): RunPodSandbox with that handler, containers created
 in the pod and joining its namespaces, ExecSync, the container logs the
 CRI writes, ContainerStats, UpdateContainerResources, StopContainer,
 RemoveContainer, StopPodSandbox, RemovePodSandbox, and nothing left behind.
-Pods use the host's network (no CNI) and the cgroupfs driver (minioci
+Pods use the host's network, or one of their own from CNI's bridge plugin
+(isolated: no gateway, no route out), and the cgroupfs driver (minioci
 manages cgroupfs itself); the sandbox image is a pause-like image made
 from the host's busybox and imported beforehand, so nothing is pulled.
 
@@ -19,9 +20,11 @@ its phase timings, which say whether it was served: each pod's create,
 start, exec and delete must have taken the path the module asked for.
 """
 import glob
+import ipaddress
 import json
 import os
 import shutil
+import subprocess
 import uuid
 
 import pytest
@@ -42,7 +45,7 @@ pytestmark = [
 # What containerd or its CRI plugin would make on the host if a setting
 # were missing from tests/cri.py's config (deepest first): each must be as
 # it was before the session.
-HOST_DIRS = ("/etc/cni/net.d", "/etc/cni", "/var/lib/cni", "/opt/containerd", "/var/run/netns",
+HOST_DIRS = ("/etc/cni/net.d", "/etc/cni", "/var/lib/cni/results", "/var/lib/cni", "/opt/containerd", "/var/run/netns",
              "/var/lib/containerd", "/var/log/pods") + engines.CONTAINERD_HOST_DIRS
 
 
@@ -78,18 +81,19 @@ class Pod:
     """A pod sandbox of the test's, removed afterwards whatever happens;
     its cgroups go below a parent of its own."""
 
-    def __init__(self, kube, name, pid_mode):
+    def __init__(self, kube, name, pid_mode, network=None, hostname=""):
         self.kube, self.api = kube, kube.cri.api
         api = self.api
+        self.network = api.NODE if network is None else network
         self.parent = f"/minioci-cri-{uuid.uuid4().hex[:8]}"
         self.log_dir = kube.tmp / "pods" / name
         self.config = api.PodSandboxConfig(
             metadata=api.PodSandboxMetadata(name=name, uid=uuid.uuid4().hex, namespace="minioci-test"),
-            log_directory=str(self.log_dir),
+            hostname=hostname, log_directory=str(self.log_dir),
             linux=api.LinuxPodSandboxConfig(
                 cgroup_parent=self.parent,
                 security_context=api.LinuxSandboxSecurityContext(
-                    namespace_options=api.NamespaceOption(network=api.NODE, pid=pid_mode, ipc=api.POD))))
+                    namespace_options=api.NamespaceOption(network=self.network, pid=pid_mode, ipc=api.POD))))
         self.id = kube.cri.RunPodSandbox(config=self.config, runtime_handler=cri.HANDLER).pod_sandbox_id
         self.containers = []
 
@@ -100,7 +104,8 @@ class Pod:
         """Create and start a container in the pod; its id."""
         api = self.api
         ctx = api.LinuxContainerSecurityContext(
-            namespace_options=api.NamespaceOption(network=api.NODE, pid=pid_mode, ipc=api.POD), **(security or {}))
+            namespace_options=api.NamespaceOption(network=self.network, pid=pid_mode, ipc=api.POD),
+            **(security or {}))
         cfg = api.ContainerConfig(metadata=api.ContainerMetadata(name=name), image=api.ImageSpec(image=cri.IMAGE),
                                   command=command, log_path=f"{name}.log",
                                   linux=api.LinuxContainerConfig(security_context=ctx), **config)
@@ -142,8 +147,8 @@ def pods(kube):
     root the shim passes, no cgroup, no process, no mount."""
     made = []
 
-    def new(name, pid_mode):
-        made.append(Pod(kube, name, pid_mode))
+    def new(name, pid_mode, **how):
+        made.append(Pod(kube, name, pid_mode, **how))
         return made[-1]
 
     yield new
@@ -155,6 +160,9 @@ def pods(kube):
     if os.path.isdir(kube.runtime_root):
         left += [f"minioci state {e}" for e in os.listdir(kube.runtime_root) if e != "seccomp-cache"]
     left += [f"mount {m}" for m in engines.mounts_under(str(kube.tmp))]
+    left += [f"network namespace {n}" for n in glob.glob(str(kube.tmp / "state/io.containerd.grpc.v1.cri/netns/*"))]
+    links = subprocess.run(["ip", "-o", "link", "show", "master", kube.bridge], capture_output=True, text=True)
+    left += [f"link {line.split(':')[1].strip()}" for line in links.stdout.splitlines()]
     assert not left, f"left behind: {left}"
 
 
@@ -301,3 +309,55 @@ def test_a_pod_whose_containers_have_their_own_pid_namespace(kube, pods):
     kube.cri.RemovePodSandbox(pod_sandbox_id=pod.id)
     assert kube.cri.ListContainers(filter=api.ContainerFilter(id=c)).containers == []
     assert not set(os.listdir(kube.runtime_root)) & {pod.id, c}
+
+
+def test_containers_that_exit_or_cannot_start(kube, pods):
+    """A container that ends by itself keeps its exit status; one whose
+    command does not exist fails StartContainer with minioci's message,
+    which the shim reads from the log it gave minioci and the CRI passes
+    on, in the words a kubelet shows (`no such file or directory`)."""
+    api = kube.cri.api
+    pod = pods("failing", api.CONTAINER)
+    done = pod.container("done", ["/bin/sh", "-c", "echo bye; exit 3"], api.CONTAINER)
+    assert engines.wait_until(lambda: kube.cri.ContainerStatus(container_id=done).status.state
+                              == api.CONTAINER_EXITED)
+    st = kube.cri.ContainerStatus(container_id=done).status
+    assert st.exit_code == 3 and st.finished_at > 0, st      # (containerd stamps started_at after start returns)
+    with pytest.raises(grpc.RpcError) as failed:
+        pod.container("missing", ["/no/such/binary"], api.CONTAINER)
+    message = failed.value.details()
+    assert "/no/such/binary" in message and "no such file or directory" in message, message
+    missing = pod.containers[-1]
+    st = kube.cri.ContainerStatus(container_id=missing).status
+    assert st.state == api.CONTAINER_EXITED and st.exit_code != 0, st
+    for cid in (done, missing):
+        kube.cri.RemoveContainer(container_id=cid)
+    assert not set(os.listdir(kube.runtime_root)) & {done, missing}
+
+
+def test_a_pod_on_its_own_network(kube, pods):
+    """A pod on a network of its own (CNI's bridge plugin, offline: no
+    gateway, no route out): containerd makes the pod's network namespace
+    and its hostname's UTS namespace, and each container joins them by path.
+    Two containers talk over the pod's loopback, as a pod's containers do."""
+    missing = cri.cni_plugins_missing()
+    if missing:
+        pytest.skip(f"needs the CNI plugins {missing} in {cri.CNI_BIN} (Debian's containernetworking-plugins)")
+    api = kube.cri.api
+    pod = pods("net", api.CONTAINER, network=api.POD, hostname="minioci-pod")
+    ip = kube.cri.PodSandboxStatus(pod_sandbox_id=pod.id).status.network.ip
+    assert ipaddress.ip_address(ip) in ipaddress.ip_network(cri.POD_SUBNET), ip
+    a = pod.container("a", ["/bin/sh", "-c", "nc -l -p 7777"], api.CONTAINER)
+    b = pod.container("b", ["/bin/sh", "-c", "exec sleep 1004"], api.CONTAINER)
+    sandbox, pa, pb = pod.pid(), pod.container_pid(a), pod.container_pid(b)
+    host = os.getpid()
+    for pid in (pa, pb):
+        for name in ("net", "uts", "ipc"):
+            assert ns(pid, name) == ns(sandbox, name) != ns(host, name), name
+    r = pod.exec(b, "/bin/sh", "-c", "hostname; ip -o -4 addr show eth0; echo over the pod loopback | nc 127.0.0.1 7777")
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[0] == "minioci-pod" and f" {ip}/" in lines[1], lines
+    assert engines.wait_until(lambda: "over the pod loopback" in pod.log("a"))
+    kube.cri.StopPodSandbox(pod_sandbox_id=pod.id)
+    kube.cri.RemovePodSandbox(pod_sandbox_id=pod.id)
