@@ -81,7 +81,7 @@ class Pod:
     """A pod sandbox of the test's, removed afterwards whatever happens;
     its cgroups go below a parent of its own."""
 
-    def __init__(self, kube, name, pid_mode, network=None, hostname=""):
+    def __init__(self, kube, name, pid_mode, network=None, hostname="", privileged=False):
         self.kube, self.api = kube, kube.cri.api
         api = self.api
         self.network = api.NODE if network is None else network
@@ -93,7 +93,8 @@ class Pod:
             linux=api.LinuxPodSandboxConfig(
                 cgroup_parent=self.parent,
                 security_context=api.LinuxSandboxSecurityContext(
-                    namespace_options=api.NamespaceOption(network=self.network, pid=pid_mode, ipc=api.POD))))
+                    namespace_options=api.NamespaceOption(network=self.network, pid=pid_mode, ipc=api.POD),
+                    privileged=privileged)))
         self.id = kube.cri.RunPodSandbox(config=self.config, runtime_handler=cri.HANDLER).pod_sandbox_id
         self.containers = []
 
@@ -361,3 +362,50 @@ def test_a_pod_on_its_own_network(kube, pods):
     assert engines.wait_until(lambda: "over the pod loopback" in pod.log("a"))
     kube.cri.StopPodSandbox(pod_sandbox_id=pod.id)
     kube.cri.RemovePodSandbox(pod_sandbox_id=pod.id)
+
+
+def test_volumes_env_and_mount_propagation(kube, pods, tmp_path):
+    """What a kubelet gives a container besides its image: a working
+    directory, environment variables, and volumes (host directories, as
+    emptyDir and hostPath are): read-only, HostToContainer (a mount made on
+    the host later shows inside: rslave) and Bidirectional (a mount made
+    inside shows on the host: rshared; a privileged container's, in a
+    privileged pod, as Kubernetes allows it).  Their host directories are
+    shared mounts of the test's own, as the CRI requires (this host's / is
+    private)."""
+    api = kube.cri.api
+    ro, h2c, bidi = (tmp_path / n for n in ("ro", "h2c", "bidi"))
+    for d in (ro, h2c, bidi):
+        d.mkdir()
+    (ro / "file").write_text("from the host\n")
+    (h2c / "later").mkdir()
+    (bidi / "inside").mkdir()
+    try:
+        for d in (h2c, bidi):
+            for how in (["--bind", str(d), str(d)], ["--make-shared", str(d)]):
+                subprocess.run(["mount", *how], check=True)
+        pod = pods("volumes", api.CONTAINER, privileged=True)
+        mounts = [api.Mount(container_path="/ro", host_path=str(ro), readonly=True),
+                  api.Mount(container_path="/h2c", host_path=str(h2c), propagation=api.PROPAGATION_HOST_TO_CONTAINER),
+                  api.Mount(container_path="/bidi", host_path=str(bidi), propagation=api.PROPAGATION_BIDIRECTIONAL)]
+        c = pod.container("c", ["/bin/sh", "-c", "exec sleep 1005"], api.CONTAINER, security=dict(privileged=True),
+                          mounts=mounts, working_dir="/ro", envs=[api.KeyValue(key="GREETING", value="hi there")])
+        r = pod.exec(c, "/bin/sh", "-c", 'pwd; echo "$GREETING"; cat file; touch /ro/x 2>&1 || true')
+        assert r.exit_code == 0, r.stderr
+        lines = r.stdout.decode().splitlines()
+        assert lines[:3] == ["/ro", "hi there", "from the host"], lines
+        assert "Read-only file system" in lines[3], lines
+
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "later", str(h2c / "later")], check=True)
+        (h2c / "later" / "marker").write_text("mounted after the start\n")
+        r = pod.exec(c, "cat", "/h2c/later/marker")
+        assert (r.exit_code, r.stdout) == (0, b"mounted after the start\n"), r.stderr
+
+        r = pod.exec(c, "/bin/sh", "-c", "mount -t tmpfs -o size=1m inside /bidi/inside && echo from inside > "
+                                         "/bidi/inside/marker")
+        assert r.exit_code == 0, r.stderr
+        assert (bidi / "inside" / "marker").read_text() == "from inside\n"
+        kube.cri.StopPodSandbox(pod_sandbox_id=pod.id)
+        kube.cri.RemovePodSandbox(pod_sandbox_id=pod.id)
+    finally:
+        engines.unmount_under(str(tmp_path))
