@@ -3,7 +3,9 @@
 # pyproject.toml.  Two products: the cffi module minioci._shim (the parent's
 # side) and minioci/bin/minioci, the static executable (native/build_exe.py),
 # which is also the `minioci` command (its front end) and a container's
-# process on its way to exec (minioci-init).
+# process on its way to exec (minioci-init); and beside it
+# minioci/bin/minioci-timewrap, the wrapper `minioci bench engine` times an
+# engine's runtime calls with.
 #
 # build_py records the source commit, which `minioci --version` prints on its
 # `commit:` line (runc's layout, read by dockerd and podman), and the build
@@ -25,6 +27,7 @@ sys.path.insert(0, os.path.join(HERE, "native"))
 import build_exe  # noqa: E402
 
 EXE = os.path.join("minioci", "bin", "minioci")
+TIMEWRAP = os.path.join("minioci", "bin", "minioci-timewrap")
 BUILD_ID = f"{time.time_ns():x}.{os.urandom(3).hex()}"
 
 
@@ -32,8 +35,10 @@ class BuildNative(build_ext):
     def run(self):
         super().run()
         build_exe.build(os.path.join(self.build_lib, EXE), BUILD_ID)
+        build_exe.build_timewrap(os.path.join(self.build_lib, TIMEWRAP))
         if self.inplace:
             build_exe.build(EXE, BUILD_ID)
+            build_exe.build_timewrap(TIMEWRAP)
 
 
 def source_commit():

@@ -293,7 +293,9 @@ def _rehearse_light(run_command):
     of the default state root, the state of an id no container can have),
     their output to /dev/null, so that the pages those commands write are
     copied before a client waits for them."""
+    from . import log
     from .timing import Timeline
+    log.configure()                          # the server's --log: a rehearsal's refusal is nobody's error
     for argv in (["list"], ["state", "minioci:rehearsal"]):
         try:
             run_command(argv, Timeline())

@@ -8,6 +8,9 @@ must be small (the copy is per start) and static (no host library mapped in
 a container's process).  musl-gcc gives ~130 KB that exec in ~0.2 ms here;
 `gcc -static` with glibc works too but is six times larger and execs slower.
 The same file is installed as the venv's bin/minioci (setup.py).
+
+Beside it, minioci-timewrap (timewrap.c): the thin wrapper `minioci bench
+engine` puts in front of every runtime an engine calls, to time each call.
 """
 import os
 import pathlib
@@ -43,6 +46,15 @@ def build(output, build_id="dev"):
     cmd = compiler() + CFLAGS + [f'-DMO_BUILD_ID="{build_id}"', "-I", str(HERE), "-o", str(output)] + \
         [str(HERE / s) for s in SOURCES]
     subprocess.run(cmd, check=True)
+    output.chmod(0o755)
+
+
+def build_timewrap(output):
+    """Compile minioci-timewrap to `output`, static as the executable is
+    (the same cost to exec whatever runtime it stands for)."""
+    output = pathlib.Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(compiler() + CFLAGS + ["-o", str(output), str(HERE / "timewrap.c")], check=True)
     output.chmod(0o755)
 
 

@@ -2,8 +2,8 @@
 
 One containerd for the session, on its own socket, root, state and plugin
 ("opt", else /opt/containerd) directories under a temporary directory, with
-its CRI plugin off; the image
-is an OCI layout tarball made from the host's static busybox (engines.py),
+its CRI plugin off (minioci/bench/engines.py starts it); the image is an OCI
+layout tarball made from the host's static busybox,
 imported with `ctr image import`.  containerd's io.containerd.runc.v2 shim
 drives minioci as it drives runc, the same path a kubelet's pods take through
 the CRI plugin (../shared/ENGINES.md).  Containers live in a namespace of
@@ -23,7 +23,7 @@ from conftest import IS_ROOT, MINIOCI
 
 CONTAINERD = shutil.which("containerd")
 CTR = shutil.which("ctr")
-IMAGE = "docker.io/library/minioci-busybox:latest"
+IMAGE = engines.Containerd.IMAGE
 
 pytestmark = [
     pytest.mark.skipif(not IS_ROOT, reason="starts real containers: needs root"),
@@ -32,31 +32,14 @@ pytestmark = [
 ]
 
 
-class Containerd:
-    def __init__(self, tmp):
-        self.tmp = tmp
-        self.socket = str(tmp / "containerd.sock")
-        self.namespace = f"minioci-{uuid.uuid4().hex[:8]}"
-        self.runc_root = str(tmp / "runtime")      # minioci's --root, as the shim passes it
-        config = tmp / "config.toml"
-        config.write_text(f"""version = 2
-root = "{tmp / 'root'}"
-state = "{tmp / 'state'}"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "{self.socket}"
-[ttrpc]
-  address = "{self.socket}.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{tmp / 'opt'}"
-""")
-        self.daemon = engines.Daemon([CONTAINERD, "--config", str(config)], str(tmp / "containerd.log"),
-                                     ready=lambda: self("version").returncode == 0, what="containerd")
+class Containerd(engines.Containerd):
+    """The suite's containerd (minioci/bench/engines.py starts it); minioci is
+    given to each container as its runc binary."""
 
-    def __call__(self, *args, timeout=120, input=None):
-        return subprocess.run([CTR, "-a", self.socket, "-n", self.namespace, *map(str, args)],
-                              capture_output=True, text=True, timeout=timeout, input=input,
-                              stdin=None if input is not None else subprocess.DEVNULL)
+    def __init__(self, tmp):
+        from conftest import SESSION_DAEMONS
+        self.tmp = tmp
+        super().__init__(tmp, {"minioci": MINIOCI}, track=SESSION_DAEMONS)
 
     def run(self, *args, cid, **kw):
         """`ctr run --runc-binary minioci [args] IMAGE cid CMD...`: the last
@@ -71,44 +54,6 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         return subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True,
                               timeout=120, stdin=subprocess.DEVNULL)
 
-    def containers(self):
-        return self("containers", "list", "-q").stdout.split()
-
-    def task_status(self, cid):
-        for line in self("task", "list").stdout.splitlines()[1:]:
-            fields = line.split()
-            if fields and fields[0] == cid:
-                return fields[2]
-        return None
-
-    def remove(self, cid):
-        self("task", "kill", "-s", "SIGKILL", cid)
-        engines.wait_until(lambda: self.task_status(cid) in (None, "STOPPED"), timeout=15)
-        self("task", "delete", "--force", cid)
-        self("containers", "delete", cid)
-
-    def shutdown(self):
-        """Remove every container, the image and the namespace, stop the
-        daemon; then whatever it left: shims, mounts, cgroups."""
-        left = []
-        try:
-            for cid in self.containers():
-                self.remove(cid)
-            self("images", "remove", IMAGE)
-            subprocess.run([CTR, "-a", self.socket, "namespaces", "remove", self.namespace],
-                           capture_output=True, timeout=60)
-        finally:
-            self.daemon.stop()
-            left += [f"shim {p}" for p in engines.kill_processes_mentioning(self.socket)]
-            left += [f"mount {m}" for m in engines.unmount_under(str(self.tmp))]
-            ours = [d for d in engines.cgroup_parents(self.namespace)]
-            for d in ours:
-                engines.remove_cgroups([os.path.join(d, c) for c in os.listdir(d)
-                                        if os.path.isdir(os.path.join(d, c))])
-            engines.remove_empty(ours)
-            left += [f"cgroup {d}" for d in engines.cgroup_parents(self.namespace)]
-        return left
-
 
 @pytest.fixture(scope="module", params=["direct", "served"])
 def containerd(tmp_path_factory, request):
@@ -121,9 +66,7 @@ def containerd(tmp_path_factory, request):
         c = Containerd(tmp)
         try:
             with engines.minioci_served(request.param):
-                archive = engines.write_oci_archive(str(tmp / "image.tar"), IMAGE)
-                r = c("image", "import", archive)
-                assert r.returncode == 0, r.stderr
+                c.import_image()
                 yield c
         finally:
             left = c.shutdown()

@@ -6,7 +6,7 @@ its own daemon.json (which keeps its trust key out of /etc/docker), its own
 cgroup parent, no bridge and no iptables rules: the scenarios need no
 network, and the host's firewall and links stay as they are.  The
 image is imported from a tarball made from the host's static busybox
-(engines.py).  The docker CLI is /usr/bin/docker (Debian's docker.io), not
+(minioci/bench/engines.py, which starts dockerd).  The docker CLI is /usr/bin/docker (Debian's docker.io), not
 whatever else is called docker on PATH.  Everything dockerd made is removed
 afterwards: containers, its shims, mounts, cgroups.
 """
@@ -20,9 +20,8 @@ import pytest
 import engines
 from conftest import IS_ROOT, MINIOCI, cgroup_file_inside, cpu_quota_inside
 
-DOCKERD = "/usr/sbin/dockerd"
-DOCKER = "/usr/bin/docker"
-IMAGE = "minioci-busybox"
+DOCKERD, DOCKER = engines.DOCKERD, engines.DOCKER
+IMAGE = engines.Dockerd.IMAGE
 
 pytestmark = [
     pytest.mark.skipif(not IS_ROOT, reason="starts real containers: needs root"),
@@ -31,28 +30,14 @@ pytestmark = [
 ]
 
 
-class Docker:
-    def __init__(self, tmp):
-        self.tmp = tmp
-        self.socket = str(tmp / "docker.sock")
-        self.exec_root = str(tmp / "exec")
-        # cgroups at /sys/fs/cgroup/*/<parent>/<id> instead of the shared */docker/<id>
-        self.cgroup_parent = f"minioci-docker-{uuid.uuid4().hex[:8]}"
-        config = tmp / "daemon.json"
-        # its trust key here, not in /etc/docker
-        config.write_text(json.dumps({"deprecated-key-path": str(tmp / "key.json")}))
-        self.daemon = engines.Daemon(
-            [DOCKERD, "-H", f"unix://{self.socket}", "--config-file", str(config),
-             "--data-root", str(tmp / "data"), "--exec-root", self.exec_root,
-             "--pidfile", str(tmp / "docker.pid"), "--bridge", "none", "--iptables=false",
-             "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false",
-             "--cgroup-parent", self.cgroup_parent,
-             "--add-runtime", f"minioci={MINIOCI}"],
-            str(tmp / "dockerd.log"), ready=lambda: self("version").returncode == 0, what="dockerd")
+class Docker(engines.Dockerd):
+    """The suite's dockerd (minioci/bench/engines.py starts it), with minioci
+    as its runtime `minioci`."""
 
-    def __call__(self, *args, timeout=120, runtime=None):
-        return subprocess.run([DOCKER, "-H", f"unix://{self.socket}", *map(str, args)], capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    def __init__(self, tmp):
+        from conftest import SESSION_DAEMONS
+        self.tmp = tmp
+        super().__init__(tmp, {"minioci": MINIOCI}, track=SESSION_DAEMONS)
 
     def run(self, *args, runtime="minioci", **kw):
         """`docker run --runtime minioci [args] IMAGE CMD...`: the last element
@@ -73,29 +58,6 @@ class Docker:
         """The container's full id: its cgroup's name."""
         return self("inspect", "--format", "{{.Id}}", name).stdout.strip()
 
-    def containers(self):
-        return self("ps", "-aq", "--no-trunc").stdout.split()
-
-    def shutdown(self):
-        """Remove every container and stop dockerd (which stops its
-        containerd); then whatever is left: shims, mounts, cgroups."""
-        left = []
-        ids = self.containers()
-        try:
-            if ids:
-                self("rm", "-f", *ids)
-        finally:
-            self.daemon.stop()
-            left += [f"process {p}" for p in engines.kill_processes_mentioning(self.exec_root)]
-            left += [f"mount {m}" for m in engines.unmount_under(str(self.tmp))]
-            parents = engines.cgroup_parents(self.cgroup_parent)
-            for d in parents:
-                children = [os.path.join(d, c) for c in os.listdir(d) if os.path.isdir(os.path.join(d, c))]
-                engines.remove_cgroups(children)
-                left += [f"cgroup {c}" for c in children]
-            engines.remove_empty(parents)
-        return left
-
 
 @pytest.fixture(scope="module", params=["direct", "served"])
 def dockerd(tmp_path_factory, request):
@@ -108,8 +70,7 @@ def dockerd(tmp_path_factory, request):
         d = Docker(tmp)
         try:
             with engines.minioci_served(request.param):
-                r = d("import", engines.write_rootfs_tar(str(tmp / "rootfs.tar")), IMAGE)
-                assert r.returncode == 0, r.stderr
+                d.import_image()
                 yield d
         finally:
             left = d.shutdown()

@@ -264,6 +264,9 @@ def test_commands_are_served_by_a_resident_worker(rt):
     assert server.status()["resident-requests"] == "11"         # the create too
     assert locks_held_by(before[0]) == []
     assert rt.call("delete", "--force", cid, env=env(MINIOCI_SERVE="never"), timeout=30).returncode == 0
+    # The resident's rehearsal (commands run on nothing, before its first
+    # request) left nothing in the server's --log: no error was anybody's.
+    assert [line for line in open(server.log) if "level=debug" not in line] == []
 
 
 def test_a_bad_state_file_hurts_only_its_own_request(rt):

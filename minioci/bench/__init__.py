@@ -13,6 +13,8 @@ BENCHMARKS = {
     "startup": ("[flags]", "container startup side by side with crun and runc, phase by phase (the default)"),
     "density": ("N [flags]", "N containers created and started at once, per runtime: time, memory, leftovers"),
     "net": ("[flags]", "each network mode's latency, throughput and setup cost"),
+    "engine": ("podman|docker|containerd [flags]", "`run --rm` under a real engine, per runtime: the engine's "
+               "total, the runtime's calls in it, minioci's phases in those"),
 }
 
 
