@@ -277,7 +277,33 @@ def _plan(spec, cid, cgroup, opts, seccomp, fifo_fd=None, console_fd=None, liste
         console_size=opts.console_size, session_keyring=session_keyring(cid, opts.no_new_keyring),
         # rootless: in a user namespace even without one of the config's own
         cgroup_mounts=lambda m: cgroup.container_mounts(m, "cgroup" in ns, "user" in ns or rootless),
-        cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds, made_ahead=made_ahead))
+        cgroup_join=cgroup.join_steps(), cgroup_fd=cgroup_fd, source_fds=source_fds, made_ahead=made_ahead,
+        rootfs_parent=rootfs_parent(spec)))
+
+
+def rootfs_parent(spec):
+    """For a shared root (rootfsPropagation "shared"/"rshared"), the mount
+    point the rootfs lies on, or is: the child makes it private in the
+    container's mount namespace before it binds the rootfs (plan._rootfs).
+    None otherwise: nothing to read."""
+    from .spec import MS_SHARED
+    if not spec.rootfs_propagation & MS_SHARED or spec.namespaces.get("mount"):
+        return None
+    return mount_point_of(os.path.realpath(spec.root.path))
+
+
+def mount_point_of(path, mountinfo="/proc/self/mountinfo"):
+    """The mount point `path` (absolute, no symlinks) lies on: the longest
+    one that is `path` or a directory above it."""
+    best = "/"
+    with open(mountinfo) as f:
+        for line in f:
+            point = line.split(" ", 5)[4]
+            for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+                point = point.replace(code, char)
+            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                best = point
+    return best
 
 
 def session_keyring(cid, no_new_keyring):

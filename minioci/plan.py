@@ -114,7 +114,7 @@ class Options:
     def __init__(self, exec_fifo_fd=None, console_fd=None, no_pivot=False, preserve_fds=0,
                  cgroup_mounts=None, cgroup_join=(), cgroup_fd=None, seccomp=None, console_size=None,
                  seccomp_listener_fd=None, source_fds=None, session_keyring=None, listen_fds=0,
-                 made_ahead=None):
+                 made_ahead=None, rootfs_parent=None):
         self.exec_fifo_fd = exec_fifo_fd     # create: wait on this fd for `start`
         self.console_fd = console_fd         # --console-socket, connected
         self.no_pivot = no_pivot
@@ -144,6 +144,9 @@ class Options:
         # {namespace type: fd} of new namespaces made ahead (minioci/sandbox.py),
         # joined instead of unshared.
         self.made_ahead = made_ahead or {}
+        # The mount point the rootfs lies on (or is), for a shared root: made
+        # private before the rootfs is bound (see _rootfs).
+        self.rootfs_parent = rootfs_parent
 
 
 def build(spec, opts=None):
@@ -286,12 +289,21 @@ def _session_keyring(opts, add, userns, own):
 
 def _rootfs(spec, opts, add):
     ns = spec.namespaces
-    # Nothing mounted in the container may propagate back to the host.  A
-    # shared root is made so once it is the root, an unbindable one at the
-    # very end (see build): nothing can be bound from an unbindable mount.
+    # By default nothing mounted in the container propagates back to the
+    # host: "/" is made a slave first.  A shared root (rootfsPropagation
+    # "shared"/"rshared", as containerd asks for a Bidirectional volume) is
+    # made shared from the start, as runc does, so that the bind mounts keep
+    # their host peer groups and a mount made inside such a volume reaches
+    # the host; made shared later, they would be slaves of the host (a new
+    # peer group of their own), and the mount would stay inside.  The mount
+    # the rootfs lies on is then made private first (opts.rootfs_parent), so
+    # that binding the rootfs propagates nowhere and pivot_root, which refuses
+    # a shared parent, runs.  An unbindable root is made so at the very end
+    # (see build): nothing can be bound from an unbindable mount.
     prop = spec.rootfs_propagation
-    before = prop if prop and not prop & (MS_SHARED | MS_UNBINDABLE) else MS_SLAVE | MS_REC
-    add("rootfs", "rootfs", path=spec.root.path, propagation=before)
+    before = prop if prop and not prop & MS_UNBINDABLE else MS_SLAVE | MS_REC
+    add("rootfs", "rootfs", path=spec.root.path, propagation=before,
+        **({"parent": opts.rootfs_parent} if before & MS_SHARED and opts.rootfs_parent else {}))
 
     dev_is_bind = False
     dest_seen = set()

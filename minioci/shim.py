@@ -17,7 +17,7 @@ FIELDS = {
     "setns": {"path": "s1", "nstype": "i1", "fd": "i2"},
     "unshare": {"nstype": "i1", "name": "s1"},
     "join_cgroup": {"path": "s1", "v2": "i1"},
-    "rootfs": {"path": "s1", "propagation": "u1"},
+    "rootfs": {"path": "s1", "propagation": "u1", "parent": "s2"},
     "mount": {"source": "s1", "destination": "s2", "fstype": "s3", "data": "s4",
               "flags": "u1", "propagation": "u2", "target_kind": "i1", "source_fd": "i2", "tmpfs": "u3",
               "in_proc": "u4"},

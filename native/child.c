@@ -362,6 +362,11 @@ static void step_rootfs(const struct mo_step *s)
 {
     if (mount("", "/", NULL, s->u1, NULL) < 0)
         fail(errno, "set propagation of /");
+    /* A shared "/": the mount the rootfs lies on goes private first (runc's
+     * rootfsParentMountPrivate), so that the bind below propagates nowhere
+     * and pivot_root, which refuses a shared parent, can run. */
+    if (s->s2 && mount("", s->s2, NULL, MS_PRIVATE, NULL) < 0)
+        fail(errno, "make %s private (the mount the rootfs is on)", s->s2);
     if (mount(s->s1, s->s1, NULL, MS_BIND | MS_REC, NULL) < 0)
         fail(errno, "bind rootfs %s", s->s1);
     /* pivot_root refuses a shared parent; keep the rootfs mount private to
@@ -729,12 +734,22 @@ static void step_symlink(const struct mo_step *s)
 static void step_pivot_root(void)
 {
     drop_setup_fds();
+    int oldroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (oldroot < 0)
+        fail(errno, "open the old root");
     if (fchdir(C.rootfd) < 0)
         fail(errno, "chdir to rootfs");
     if (syscall(SYS_pivot_root, ".", ".") < 0)
         fail(errno, "pivot_root");
-    /* The old root now sits on top of "."; make sure its unmount cannot
-     * propagate to the host, then drop it. */
+    /* The old root now sits on top of the new one.  Make sure its unmount
+     * cannot propagate to the host, then drop it.  It is reached through an
+     * fd of its own, as runc does: mount(2) takes "." here for the new root
+     * beneath (umount2 takes the mount on top), and made a slave, the
+     * container's own mounts would lose their peer groups, so a
+     * Bidirectional volume's mounts would never reach the host. */
+    if (fchdir(oldroot) < 0)
+        fail(errno, "chdir to the old root");
+    close(oldroot);
     if (mount("", ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
         fail(errno, "make old root a slave");
     if (umount2(".", MNT_DETACH) < 0)

@@ -28,7 +28,8 @@ enum mo_op {
     MO_OP_UNSHARE,           /* unshare(i1) */
     MO_OP_JOIN_CGROUP,       /* write "0" to s1 (v1 tasks / v2 cgroup.procs); i1: v2, skip
                                 if clone3 already placed us there */
-    MO_OP_ROOTFS,            /* make "/" u1-propagated, bind s1 onto itself, open it */
+    MO_OP_ROOTFS,            /* make "/" u1-propagated (then the mount s2, if given, private),
+                                bind s1 onto itself, open it */
     MO_OP_MOUNT,             /* mount s1 on s2 (inside the rootfs); a bind with i2 > 0 attaches
                                 the detached tree i2 (mo_open_tree) instead of binding s1;
                                 u3: a tmpfs's extras (enum mo_tmpfs);

@@ -81,7 +81,7 @@ class Pod:
     """A pod sandbox of the test's, removed afterwards whatever happens;
     its cgroups go below a parent of its own."""
 
-    def __init__(self, kube, name, pid_mode, network=None, hostname=""):
+    def __init__(self, kube, name, pid_mode, network=None, hostname="", privileged=False, sysctls=None):
         self.kube, self.api = kube, kube.cri.api
         api = self.api
         self.network = api.NODE if network is None else network
@@ -91,16 +91,17 @@ class Pod:
             metadata=api.PodSandboxMetadata(name=name, uid=uuid.uuid4().hex, namespace="minioci-test"),
             hostname=hostname, log_directory=str(self.log_dir),
             linux=api.LinuxPodSandboxConfig(
-                cgroup_parent=self.parent,
+                cgroup_parent=self.parent, sysctls=sysctls or {},
                 security_context=api.LinuxSandboxSecurityContext(
-                    namespace_options=api.NamespaceOption(network=self.network, pid=pid_mode, ipc=api.POD))))
+                    namespace_options=api.NamespaceOption(network=self.network, pid=pid_mode, ipc=api.POD),
+                    privileged=privileged)))
         self.id = kube.cri.RunPodSandbox(config=self.config, runtime_handler=cri.HANDLER).pod_sandbox_id
         self.containers = []
 
     def pid(self):
         return json.loads(self.kube.cri.PodSandboxStatus(pod_sandbox_id=self.id, verbose=True).info["info"])["pid"]
 
-    def container(self, name, command, pid_mode, security=None, **config):
+    def container(self, name, command, pid_mode, security=None, resources=None, **config):
         """Create and start a container in the pod; its id."""
         api = self.api
         ctx = api.LinuxContainerSecurityContext(
@@ -108,7 +109,7 @@ class Pod:
             **(security or {}))
         cfg = api.ContainerConfig(metadata=api.ContainerMetadata(name=name), image=api.ImageSpec(image=cri.IMAGE),
                                   command=command, log_path=f"{name}.log",
-                                  linux=api.LinuxContainerConfig(security_context=ctx), **config)
+                                  linux=api.LinuxContainerConfig(security_context=ctx, resources=resources), **config)
         cid = self.kube.cri.CreateContainer(pod_sandbox_id=self.id, config=cfg,
                                             sandbox_config=self.config).container_id
         self.containers.append(cid)
@@ -361,3 +362,90 @@ def test_a_pod_on_its_own_network(kube, pods):
     assert engines.wait_until(lambda: "over the pod loopback" in pod.log("a"))
     kube.cri.StopPodSandbox(pod_sandbox_id=pod.id)
     kube.cri.RemovePodSandbox(pod_sandbox_id=pod.id)
+
+
+def test_volumes_env_and_mount_propagation(kube, pods, tmp_path):
+    """What a kubelet gives a container besides its image: a working
+    directory, environment variables, and volumes (host directories, as
+    emptyDir and hostPath are): read-only, HostToContainer (a mount made on
+    the host later shows inside: rslave) and Bidirectional (a mount made
+    inside shows on the host: rshared; a privileged container's, in a
+    privileged pod, as Kubernetes allows it).  Their host directories are
+    shared mounts of the test's own, as the CRI requires (this host's / is
+    private)."""
+    api = kube.cri.api
+    ro, h2c, bidi = (tmp_path / n for n in ("ro", "h2c", "bidi"))
+    for d in (ro, h2c, bidi):
+        d.mkdir()
+    (ro / "file").write_text("from the host\n")
+    (h2c / "later").mkdir()
+    (bidi / "inside").mkdir()
+    try:
+        for d in (h2c, bidi):
+            for how in (["--bind", str(d), str(d)], ["--make-shared", str(d)]):
+                subprocess.run(["mount", *how], check=True)
+        pod = pods("volumes", api.CONTAINER, privileged=True)
+        mounts = [api.Mount(container_path="/ro", host_path=str(ro), readonly=True),
+                  api.Mount(container_path="/h2c", host_path=str(h2c), propagation=api.PROPAGATION_HOST_TO_CONTAINER),
+                  api.Mount(container_path="/bidi", host_path=str(bidi), propagation=api.PROPAGATION_BIDIRECTIONAL)]
+        c = pod.container("c", ["/bin/sh", "-c", "exec sleep 1005"], api.CONTAINER, security=dict(privileged=True),
+                          mounts=mounts, working_dir="/ro", envs=[api.KeyValue(key="GREETING", value="hi there")])
+        r = pod.exec(c, "/bin/sh", "-c", 'pwd; echo "$GREETING"; cat file; touch /ro/x 2>&1 || true')
+        assert r.exit_code == 0, r.stderr
+        lines = r.stdout.decode().splitlines()
+        assert lines[:3] == ["/ro", "hi there", "from the host"], lines
+        assert "Read-only file system" in lines[3], lines
+
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "later", str(h2c / "later")], check=True)
+        (h2c / "later" / "marker").write_text("mounted after the start\n")
+        r = pod.exec(c, "cat", "/h2c/later/marker")
+        assert (r.exit_code, r.stdout) == (0, b"mounted after the start\n"), r.stderr
+
+        r = pod.exec(c, "/bin/sh", "-c", "mount -t tmpfs -o size=1m inside /bidi/inside && echo from inside > "
+                                         "/bidi/inside/marker")
+        assert r.exit_code == 0, r.stderr
+        assert (bidi / "inside" / "marker").read_text() == "from inside\n"
+        kube.cri.StopPodSandbox(pod_sandbox_id=pod.id)
+        kube.cri.RemovePodSandbox(pod_sandbox_id=pod.id)
+    finally:
+        engines.unmount_under(str(tmp_path))
+
+
+def test_resources_sysctls_and_a_terminal_as_a_kubelet_sets_them(kube, pods):
+    """A Burstable pod's container as a kubelet sets it up: CPU shares,
+    quota and period, a memory limit and an OOM score adjustment, found in
+    its cgroup where this host keeps each controller (v1 or v2) and in
+    /proc; the pod's namespaced sysctls (its IPC namespace's), seen inside;
+    and a container with a terminal (`tty: true`: the shim's console
+    socket), whose output the CRI logs."""
+    api = kube.cri.api
+    host_msgmax = open("/proc/sys/kernel/msgmax").read()
+    pod = pods("limits", api.CONTAINER, sysctls={"kernel.shm_rmid_forced": "1", "kernel.msgmax": "4096"})
+    limits = api.LinuxContainerResources(cpu_period=100000, cpu_quota=50000, cpu_shares=512,
+                                         memory_limit_in_bytes=80 << 20, oom_score_adj=500)
+    c = pod.container("c", ["/bin/sh", "-c", "exec sleep 1006"], api.CONTAINER, resources=limits)
+    pc = pod.container_pid(c)
+    assert open(f"/proc/{pc}/oom_score_adj").read().strip() == "500"
+    layout, dirs = cgroup_layout(), cgroup_dirs(c)
+
+    def read(v1_name, v2_name):
+        name = v1_name if layout.where(v1_name.split(".")[0]) == "v1" else v2_name
+        found = [open(os.path.join(d, name)).read().strip() for d in dirs if os.path.exists(os.path.join(d, name))]
+        assert len(found) == 1, (name, dirs)
+        return found[0]
+
+    assert read("memory.limit_in_bytes", "memory.max") == str(80 << 20)
+    if layout.where("cpu") == "v1":
+        assert (read("cpu.cfs_quota_us", ""), read("cpu.cfs_period_us", ""), read("cpu.shares", "")) == \
+            ("50000", "100000", "512")
+    else:
+        assert read("", "cpu.max") == "50000 100000"
+    r = pod.exec(c, "cat", "/proc/sys/kernel/shm_rmid_forced", "/proc/sys/kernel/msgmax")
+    assert (r.exit_code, r.stdout) == (0, b"1\n4096\n"), r.stderr
+    assert open("/proc/sys/kernel/msgmax").read() == host_msgmax        # the host's own is untouched
+
+    t = pod.container("t", ["/bin/sh", "-c", "tty; echo on a terminal; exec sleep 1007"], api.CONTAINER, tty=True)
+    assert engines.wait_until(lambda: "on a terminal" in pod.log("t"))
+    lines = [line.split(" ", 3)[1:] for line in pod.log("t").splitlines()]
+    assert lines == [["stdout", "F", "/dev/pts/0"], ["stdout", "F", "on a terminal"]], lines
+    assert pod.exec(t, "tty").stdout.startswith(b"not a tty")      # ExecSync has no terminal

@@ -302,3 +302,36 @@ def test_only_a_tmpfs_without_mode_keeps_its_directorys(tmp_path):
     assert kept == ["/a"]                                             # /dev and /dev/shm have mode=
     from minioci import shim
     assert (plan.TMPFS_COPYUP, plan.TMPFS_KEEP_MODE) == (shim.lib.MO_TMPFS_COPYUP, shim.lib.MO_TMPFS_KEEP_MODE)
+
+
+def test_a_shared_root_is_shared_from_the_start_with_the_rootfs_parent_made_private(tmp_path):
+    """rootfsPropagation "rshared" (containerd's, for a Bidirectional volume):
+    "/" is made rshared before anything is bound, so the binds keep their
+    host peer groups (made shared only after pivot_root, they would be
+    slaves of the host, and nothing would come back); the mount the rootfs
+    lies on goes private first.  Without it, "/" is made a slave first and
+    no parent is touched."""
+    cfg = base_config()
+    p = build(cfg, tmp_path)
+    assert [(s["propagation"], s.get("parent")) for s in p.find("rootfs")] == [(spec.MS_SLAVE | spec.MS_REC, None)]
+    cfg["linux"]["rootfsPropagation"] = "rshared"
+    p = build(cfg, tmp_path, rootfs_parent="/some/mount")
+    shared = spec.MS_SHARED | spec.MS_REC
+    assert [(s["propagation"], s.get("parent")) for s in p.find("rootfs")] == [(shared, "/some/mount")]
+    assert [s["propagation"] for s in p.find("root_propagation")] == [shared]
+    cfg["linux"]["rootfsPropagation"] = "rslave"
+    p = build(cfg, tmp_path, rootfs_parent="/some/mount")
+    assert [(s["propagation"], s.get("parent")) for s in p.find("rootfs")] == [(spec.MS_SLAVE | spec.MS_REC, None)]
+
+
+def test_the_mount_point_a_path_lies_on(tmp_path):
+    from minioci.container import mount_point_of
+    info = tmp_path / "mountinfo"
+    info.write_text("22 1 0:21 / / rw shared:1 - ext4 /dev/vda rw\n"
+                    "30 22 0:30 / /tmp rw shared:2 - tmpfs tmpfs rw\n"
+                    "31 30 0:31 / /tmp/a\\040b rw - tmpfs tmpfs rw\n"
+                    "32 30 0:32 / /tmp/ab rw - tmpfs tmpfs rw\n")
+    assert mount_point_of("/tmp/a b/rootfs", str(info)) == "/tmp/a b"
+    assert mount_point_of("/tmp/ab", str(info)) == "/tmp/ab"
+    assert mount_point_of("/tmp/abc/rootfs", str(info)) == "/tmp"
+    assert mount_point_of("/var/lib", str(info)) == "/"

@@ -631,6 +631,46 @@ def test_rootfs_propagation(rt):
     assert rt.output(cfg).split(" - ")[0].split()[6:] == ["unbindable"]
 
 
+def test_a_shared_root_lets_a_mount_made_in_a_shared_volume_reach_the_host(rt, tmp_path):
+    """rootfsPropagation "rshared" and a bind mount "rshared" of a shared
+    host directory (what containerd asks for a Kubernetes Bidirectional
+    volume, as CSI node plugins use): a mount the container makes inside the
+    volume shows on the host, as with runc (minioci made "/" a slave first
+    and the volume a peer group of its own, so it stayed inside).  With the
+    default root, a slave, and an "rslave" volume, it does not; and nothing
+    else the container mounts reaches the host either way."""
+    vol = tmp_path / "vol"
+    (vol / "inside").mkdir(parents=True)
+    script = "mount -t tmpfs -o size=1m inside /vol/inside && echo from inside > /vol/inside/marker"
+    before = set(engines_mounts())
+    try:
+        for how in (["--bind", str(vol), str(vol)], ["--make-shared", str(vol)]):
+            subprocess.run(["mount", *how], check=True)
+        for root, volume, flags, reaches in ((None, "rslave", [], False), ("rshared", "rshared", [], True),
+                                             ("rshared", "rshared", ["--no-pivot"], True)):
+            cfg = sh(script)
+            cfg["process"]["capabilities"] = {k: CAPS + ["CAP_SYS_ADMIN"] for k in
+                                              ("bounding", "effective", "permitted")}
+            cfg["mounts"].append({"destination": "/vol", "type": "bind", "source": str(vol),
+                                  "options": ["rbind", volume]})
+            if root:
+                cfg["linux"]["rootfsPropagation"] = root
+            r = rt.run(cfg, *flags)
+            assert r.returncode == 0, r.stderr
+            assert (vol / "inside" / "marker").exists() == reaches, (root, volume, flags)
+            assert set(engines_mounts()) - before == {str(vol)} | ({str(vol / "inside")} if reaches else set())
+            if reaches:
+                subprocess.run(["umount", str(vol / "inside")], check=True)
+    finally:
+        for point in (vol / "inside", vol):
+            subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def engines_mounts():
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f]
+
+
 def test_oom_score_adj(rt):
     cfg = sh("cat /proc/self/oom_score_adj")
     cfg["process"]["oomScoreAdj"] = 500
