@@ -66,6 +66,7 @@ def dockerd(tmp_path_factory, request):
     serves the root dockerd's shim passes (<exec-root>/runtime-runc/moby) as
     it serves any other."""
     tmp = tmp_path_factory.mktemp("docker")
+    before = host_entries()
     with engines.host_dirs_left_as_found(engines.DOCKER_HOST_DIRS):
         d = Docker(tmp)
         try:
@@ -74,7 +75,15 @@ def dockerd(tmp_path_factory, request):
                 yield d
         finally:
             left = d.shutdown()
+    left += [f"host directory {p}" for p in sorted(host_entries() - before)]
     assert not left, f"dockerd left behind: {left}"
+
+
+def host_entries():
+    """What the host has in the directories dockerd and its containerd make
+    their defaults in, whatever they are told (/opt/containerd was one)."""
+    return {os.path.join(d, e) for d in ("/opt", "/var/lib", "/run/docker", "/run/containerd")
+            if os.path.isdir(d) for e in os.listdir(d)}
 
 
 @pytest.fixture

@@ -159,8 +159,11 @@ class Daemon:
 # shims' sockets, ctr's fifos (deepest first).
 CONTAINERD_HOST_DIRS = ("/run/containerd/s", "/run/containerd/fifo", "/run/containerd/runc",
                         "/run/containerd")
-# and dockerd, whatever its --exec-root says: its plugin sockets' directory
-DOCKER_HOST_DIRS = ("/run/docker/plugins", "/run/docker") + CONTAINERD_HOST_DIRS
+# and dockerd, whatever its --exec-root says: its plugin sockets' directory,
+# and its containerd's opt plugin's (the config dockerd writes for it names
+# no other)
+DOCKER_HOST_DIRS = ("/run/docker/plugins", "/run/docker", "/opt/containerd/bin", "/opt/containerd/lib",
+                    "/opt/containerd") + CONTAINERD_HOST_DIRS
 
 
 @contextmanager
