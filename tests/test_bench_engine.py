@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -73,6 +74,31 @@ def test_bench_engine_reports_every_runtime_its_calls_and_minioci_phases(engine,
     assert f"Where {engine}'s time goes" in r.stdout
     if not chart:
         assert result_file.with_suffix(".png").exists()
+    assert _host_state() == before
+
+
+def test_bench_engine_interrupted_leaves_nothing(tmp_path):
+    """SIGINT in the middle of the runs (once the first round has begun),
+    to the command alone (a terminal's ^C reaches the driver too): it is
+    passed on, the engine is stopped, the namespace's processes end with it,
+    the work directory and cgroups go; exit status 130, nothing written."""
+    engine = "docker"          # the most processes: dockerd, its containerd, the shims
+    if not all(os.access(b, os.X_OK) for b in engines.ENGINES[engine].BINARIES):
+        pytest.skip("needs docker.io")
+    before = _host_state()
+    p = subprocess.Popen([MINIOCI, "bench", "engine", engine, "--runs", "100", "--out", tmp_path],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in p.stderr:
+        seen.append(line)
+        if "round 1/" in line:
+            p.send_signal(signal.SIGINT)
+            break
+    rest = p.communicate(timeout=600)[1]
+    assert p.returncode == 130, "".join(seen) + rest
+    assert "interrupted" in rest and "left behind" not in rest, rest
+    assert "round 100/100" not in rest              # it stopped, rather than finishing first
+    assert list(tmp_path.iterdir()) == []
     assert _host_state() == before
 
 

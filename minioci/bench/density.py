@@ -22,7 +22,7 @@ import time
 
 from ..errors import MiniociError
 from ..flags import Flag, parse_flags
-from . import find_peers, hides_unified, minioci_path, rmdir_if_empty, served_socket
+from . import HIDE_UNIFIED, find_peers, hides_unified, minioci_path, rmdir_if_empty, served_socket
 
 FLAGS = [
     Flag(("runtime",), "runtime", "list", help="a peer runtime to compare (default: crun and runc, if found)"),
@@ -47,7 +47,7 @@ def main(g, argv):
         cmd = [sys.executable, "-m", "minioci.bench.density", "--driver", name, path, str(n), rootfs]
         if hide and name == "crun":
             cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                   'umount /sys/fs/cgroup/unified && exec "$@"', "sh"] + cmd
+                   HIDE_UNIFIED + ' && exec "$@"', "sh"] + cmd
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise MiniociError(f"bench density: {name}: {r.stderr.strip()}")

@@ -105,7 +105,7 @@ def main(g, argv):
     result["left"] = left
     if result.get("error"):
         raise MiniociError(f"bench engine: {result['error']}" + (f" (left behind: {', '.join(left)})" if left else ""),
-                           status=130 if result["error"] == "interrupted" else 1)
+                           status=result.get("status", 1))
     summary = summarize(result)
     paths = write_results(summary, a.out, chart=not a.no_chart)
     sys.stdout.write(markdown(summary))
@@ -141,8 +141,9 @@ def _runtimes(given):
 
 def _drive(spec):
     """Run the driver in its own PID and mount namespace; its result.  A
-    ^C (which reaches the driver too: it stops the engine and exits) or a
-    SIGTERM (passed on to it) waits for it to finish."""
+    SIGINT or SIGTERM is passed on to it (as SIGTERM: a terminal's ^C
+    reaches it too, and it acts on the first), and waited for: it stops the
+    engine and exits."""
     spec_path = os.path.join(spec["work"], "spec.json")
     with open(spec_path, "w") as f:
         json.dump(spec, f)
@@ -153,9 +154,8 @@ def _drive(spec):
 
     def stop(signum, frame):
         stopped.append(signum)
-        if signum == signal.SIGTERM:
-            for pid in _children(proc.pid):
-                os.kill(pid, signal.SIGTERM)
+        for pid in _children(proc.pid):
+            _kill(pid, signal.SIGTERM)
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         proc.wait()
@@ -169,7 +169,15 @@ def _drive(spec):
         result = {"error": f"the driver ended (status {proc.returncode}) without a result"}
     if stopped:
         result["error"] = "interrupted"
+        result["status"] = 128 + stopped[0]
     return result
+
+
+def _kill(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _children(pid):
@@ -215,7 +223,7 @@ def driver(spec_path):
     if child == 0:
         os._exit(_run_driver(spec))
     signal.signal(signal.SIGINT, signal.SIG_IGN)          # the child has it too (one process group)
-    signal.signal(signal.SIGTERM, lambda s, f: os.kill(child, signal.SIGTERM))
+    signal.signal(signal.SIGTERM, lambda s, f: _kill(child, signal.SIGTERM))
     while True:
         pid, status = os.wait()
         if pid == child:

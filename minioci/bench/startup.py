@@ -32,7 +32,7 @@ import time
 
 from ..errors import MiniociError
 from ..flags import Flag, parse_flags
-from . import WAYS, find_peers, hides_unified, minioci_path, phases, rmdir_if_empty, served_socket
+from . import HIDE_UNIFIED, WAYS, find_peers, hides_unified, minioci_path, phases, rmdir_if_empty, served_socket
 
 DEFAULT_CASES = "run:busybox,run:podman-default,cold:podman-default,cycle:busybox"
 FLAGS = [
@@ -74,7 +74,7 @@ run()' "$SITE" "$@"
 # rootless session; each on a socket of its own in its way's state root,
 # which its commands name in MINIOCI_SERVE_SOCKET), run hyperfine.
 ROUND = """#!/bin/sh
-[ "$HIDE" = 1 ] && umount /sys/fs/cgroup/unified
+[ "$HIDE" = 1 ] && { eval "$HIDE_UNIFIED" || exit 1; }
 for sock in $SERVED; do
     $AS_USER "$MINIOCI" serve --socket "$sock" >/dev/null 2>&1 &
 done
@@ -203,7 +203,8 @@ def run_bench(a, me, peers, work):
 
     hide = hides_unified() and any(n == "crun" for n, _ in peers)
     import site
-    round_env = {**os.environ, "HIDE": "1" if hide else "0", "MINIOCI": me, "PYTHON": sys.executable,
+    round_env = {**os.environ, "HIDE": "1" if hide else "0", "HIDE_UNIFIED": HIDE_UNIFIED, "MINIOCI": me,
+                 "PYTHON": sys.executable,
                  "SITE": next(p for p in site.getsitepackages() + sys.path if p.endswith("site-packages")),
                  "SERVED": " ".join(served_socket(roots[w]) for w in ways if WAYS[w] == "always"),
                  "AS_USER": " ".join(as_user)}
