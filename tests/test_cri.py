@@ -66,6 +66,7 @@ def kube(tmp_path_factory, api, request):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINIOCI_")}
     env.update(MINIOCI_CONFIG=str(conf), MINIOCI_SERVE="always" if request.param == "served" else "never")
     existed = {d for d in HOST_DIRS if os.path.exists(d)}
+    left = []
     with engines.host_dirs_left_as_found(HOST_DIRS):      # those it must make, gone again if empty
         with engines.minioci_served(request.param):
             k = cri.ContainerdCri(tmp, MINIOCI, api, env=env)
@@ -74,7 +75,7 @@ def kube(tmp_path_factory, api, request):
             try:
                 yield k
             finally:
-                left = k.shutdown()
+                left += k.shutdown()
     left += [f"host directory {d}" for d in HOST_DIRS if os.path.exists(d) and d not in existed]
     assert not left, f"containerd left behind: {left}"
 
