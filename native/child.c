@@ -765,6 +765,10 @@ static void step_move_root(void)
     drop_setup_fds();
     if (fchdir(C.rootfd) < 0)
         fail(errno, "chdir to rootfs");
+    /* A shared "/" (rootfsPropagation shared: it is the host's peer) would
+     * pass the rootfs moved onto it on to the host's "/". */
+    if (mount("", "/", NULL, MS_PRIVATE, NULL) < 0)
+        fail(errno, "make / private");
     if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
         fail(errno, "move rootfs to /");
     if (chroot(".") < 0)

@@ -147,11 +147,16 @@ class ContainerdCri:
         self.daemon = engines.Daemon([CONTAINERD, "--config", str(config)], str(self.tmp / "containerd.log"),
                                      ready=lambda: self.ctr("version").returncode == 0, what="containerd",
                                      env=env)
-        for name, extra in ((IMAGE, {}), (PAUSE_IMAGE, {"Entrypoint": PAUSE, "Cmd": None})):
-            archive = engines.write_oci_archive(str(self.tmp / f"{name.split('/')[-1]}.tar"), name, extra)
-            r = self.ctr("image", "import", archive)
-            assert r.returncode == 0, r.stderr
-        self.cri = RuntimeService(self.socket, api)
+        self.cri = None
+        try:
+            for name, extra in ((IMAGE, {}), (PAUSE_IMAGE, {"Entrypoint": PAUSE, "Cmd": None})):
+                archive = engines.write_oci_archive(str(self.tmp / f"{name.split('/')[-1]}.tar"), name, extra)
+                r = self.ctr("image", "import", archive)
+                assert r.returncode == 0, r.stderr
+            self.cri = RuntimeService(self.socket, api)
+        except BaseException:
+            self.shutdown()
+            raise
 
     def ctr(self, *args):
         return subprocess.run(["ctr", "-a", self.socket, "-n", NAMESPACE, *map(str, args)],
@@ -163,11 +168,12 @@ class ContainerdCri:
         mounts.  Returns what was left."""
         left = []
         try:
-            for pod in self.cri.ListPodSandbox().items:
-                left.append(f"pod {pod.id}")
-                self.cri.StopPodSandbox(pod_sandbox_id=pod.id)
-                self.cri.RemovePodSandbox(pod_sandbox_id=pod.id)
-            self.cri.close()
+            if self.cri is not None:
+                for pod in self.cri.ListPodSandbox().items:
+                    left.append(f"pod {pod.id}")
+                    self.cri.StopPodSandbox(pod_sandbox_id=pod.id)
+                    self.cri.RemovePodSandbox(pod_sandbox_id=pod.id)
+                self.cri.close()
         finally:
             self.daemon.stop()
             left += [f"shim {p}" for p in engines.kill_processes_mentioning(self.socket)]

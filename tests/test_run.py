@@ -666,6 +666,28 @@ def test_a_shared_root_lets_a_mount_made_in_a_shared_volume_reach_the_host(rt, t
             subprocess.run(["umount", "-l", str(point)], capture_output=True)
 
 
+@pytest.mark.direct_only      # a mount namespace of the test's own: the server rightly refuses it
+def test_a_shared_root_passes_nothing_of_the_container_to_a_shared_host_root(rt, tmp_path):
+    """Where the host's "/" is shared (systemd makes it so), a shared root
+    (rootfsPropagation rshared) must still not hand the container's rootfs
+    to the host: not with pivot_root, nor with --no-pivot, which moves the
+    rootfs onto "/" (a peer of the host's, it would pass it on).  The host
+    here is a mount namespace of the test's own whose "/" is shared, and the
+    rootfs lies on a mount of its own, as containerd's overlay does."""
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    cfg = base_config(["true"], rootfs=rootfs)
+    cfg["linux"]["rootfsPropagation"] = "rshared"
+    bundle = rt.bundle(cfg)
+    for flags in ([], ["--no-pivot"]):
+        script = (f"mount --bind {ROOTFS} {rootfs} && {' '.join(rt.cmd('run', *flags, '-b', bundle, rt.new_id()))}"
+                  " && awk '$5 == \"/\"' /proc/self/mountinfo")
+        r = subprocess.run(["unshare", "--mount", "--propagation", "shared", "sh", "-c", script],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert len(r.stdout.splitlines()) == 1, (flags, r.stdout)       # the host's own "/" alone
+
+
 def engines_mounts():
     with open("/proc/self/mountinfo") as f:
         return [line.split()[4] for line in f]
