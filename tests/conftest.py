@@ -330,7 +330,7 @@ class Runtime:
 
 # Host paths minioci itself keeps for all containers (the cgroup parents it
 # made, the network setup lock); the test session leaves them as it found them.
-RUNTIME_HOST_PATHS = ("/run/minioci-cgroup-parents", "/run/minioci-network.lock", "/run/minioci-test")
+RUNTIME_HOST_PATHS = ("/run/minioci-cgroup-parents", "/run/minioci-network.lock", "/run/minioci-test", DEFAULT_ROOT)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -342,6 +342,8 @@ def host_left_as_found():
     for p, was in existed.items():
         if was:
             continue
+        if p == DEFAULT_ROOT and os.path.isdir(p) and os.listdir(p) == ["seccomp-cache"]:
+            shutil.rmtree(os.path.join(p, "seccomp-cache"))  # the session's only (podman passes no --root)
         try:
             os.rmdir(p) if os.path.isdir(p) else os.unlink(p)
         except OSError:
