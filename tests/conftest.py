@@ -151,7 +151,8 @@ def descendants(pid=None):
 
 
 SERVE_SOCKET = "serve.sock"     # minioci/wire.py: in the default state root
-DEFAULT_SOCKET = f"/run/minioci/{SERVE_SOCKET}"      # root's server, as a user starts it
+DEFAULT_ROOT = "/run/minioci"                         # root's state root, without --root
+DEFAULT_SOCKET = f"{DEFAULT_ROOT}/{SERVE_SOCKET}"     # root's server, as a user starts it
 NOT_CONTAINERS = (SECCOMP_CACHE, SERVE_SOCKET)
 
 
