@@ -33,6 +33,7 @@ import pytest
 from conftest import IS_ROOT, MINIOCI, cgroup_layout
 from minioci.bench import hides_unified
 import plain_user as pu
+import users
 
 PODMAN = shutil.which("podman")
 pytestmark = pytest.mark.skipif(not (IS_ROOT and PODMAN), reason="needs root (it makes a user) and podman")
@@ -478,32 +479,11 @@ def test_podmans_config_on_this_host(recording, podman):
 
 @pytest.fixture
 def delegated_leaf(podman_user):
-    """A v2 cgroup handed to the user as systemd's Delegate=yes hands one
-    (the directory and its delegatable files are the user's), with podman
-    run in a leaf below it; removed afterwards."""
-    from minioci import cgroups
-    layout = cgroups.detect()
-    if not layout.v2:
-        pytest.skip("no cgroup v2 on this host")
-    top = os.path.join(layout.v2[0], f"mo-rlp-{uuid.uuid4().hex[:8]}")
-    leaf = os.path.join(top, "leaf")
-    os.makedirs(leaf)
-    try:
-        for d in (top, leaf):
-            os.chown(d, podman_user.user.uid, podman_user.user.gid)
-            for name in cgroups._delegate_files():
-                if os.path.exists(os.path.join(d, name)):
-                    os.chown(os.path.join(d, name), podman_user.user.uid, podman_user.user.gid)
-        yield leaf
-    finally:
-        deadline = time.monotonic() + 10          # conmon may take a moment to leave
-        while os.path.exists(top) and time.monotonic() < deadline:
-            for d in sorted((t for t, _, _ in os.walk(top)), key=len, reverse=True):
-                try:
-                    os.rmdir(d)
-                except OSError:
-                    time.sleep(0.05)
-        assert not os.path.exists(top), f"the delegated cgroup {top} could not be removed"
+    """A v2 cgroup delegated to the user, podman run in a leaf below it."""
+    with users.delegated_cgroup(podman_user.user, "mo-rlp") as cg:
+        if cg is None:
+            pytest.skip("no cgroup v2 on this host")
+        yield cg[1]
 
 
 def test_a_delegated_v2_cgroup_is_used(podman, runtime, delegated_leaf):

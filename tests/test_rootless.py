@@ -15,6 +15,7 @@ import uuid
 import pytest
 
 from conftest import MINIOCI, base_config, cgroup_dirs
+import users
 
 
 class Rootless:
@@ -316,33 +317,11 @@ def test_hooks_run_as_the_user(rl):
 
 @pytest.fixture
 def delegated(plain_user):
-    """A v2 cgroup handed to the user as systemd's Delegate=yes hands one:
-    the directory and its delegatable files are the user's; the user's
-    commands run in a leaf below it.  Removed afterwards."""
-    from minioci import cgroups
-    layout = cgroups.detect()
-    if not layout.v2:
-        pytest.skip("no cgroup v2 on this host")
-    top = os.path.join(layout.v2[0], f"mo-rl-{uuid.uuid4().hex[:8]}")
-    leaf = os.path.join(top, "leaf")
-    os.makedirs(leaf)
-    try:
-        for d in (top, leaf):
-            os.chown(d, plain_user.uid, plain_user.gid)
-            for name in cgroups._delegate_files():
-                if os.path.exists(os.path.join(d, name)):
-                    os.chown(os.path.join(d, name), plain_user.uid, plain_user.gid)
-        yield top, leaf
-    finally:
-        # what ran in it may take a moment to leave (a front end exiting)
-        deadline = time.monotonic() + 10
-        while os.path.exists(top) and time.monotonic() < deadline:
-            for d in sorted((t for t, _, _ in os.walk(top)), key=len, reverse=True):
-                try:
-                    os.rmdir(d)
-                except OSError:
-                    time.sleep(0.05)
-        assert not os.path.exists(top), f"the delegated cgroup {top} could not be removed"
+    """A v2 cgroup delegated to the user: (top, the leaf its commands run in)."""
+    with users.delegated_cgroup(plain_user, "mo-rl") as cg:
+        if cg is None:
+            pytest.skip("no cgroup v2 on this host")
+        yield cg
 
 
 def test_a_delegated_v2_cgroup_is_used_with_pause_and_resources(rl, delegated):

@@ -65,3 +65,34 @@ def plain_user(purpose="test"):
                 time.sleep(0.02)
         r = _retry(["userdel", name])
         assert r.returncode == 0, f"userdel {name}: {r.stderr}"
+
+
+@contextlib.contextmanager
+def delegated_cgroup(user, prefix):
+    """A v2 cgroup handed to `user` as systemd's Delegate=yes hands one (the
+    directory and its delegatable files are the user's), with a leaf below
+    it for the user's commands: yields (top, leaf), or None where the host
+    has no cgroup v2.  Removed afterwards, once what ran in it has left."""
+    from minioci import cgroups
+    layout = cgroups.detect()
+    if not layout.v2:
+        yield None
+        return
+    top = os.path.join(layout.v2[0], f"{prefix}-{uuid.uuid4().hex[:8]}")
+    leaf = os.path.join(top, "leaf")
+    os.makedirs(leaf)
+    try:
+        for d in (top, leaf):
+            for path in [d] + [os.path.join(d, name) for name in cgroups._delegate_files()]:
+                if os.path.exists(path):
+                    os.chown(path, user.uid, user.gid)
+        yield top, leaf
+    finally:
+        deadline = time.monotonic() + 10          # a front end or conmon may take a moment to leave
+        while os.path.exists(top) and time.monotonic() < deadline:
+            for d in sorted((t for t, _, _ in os.walk(top)), key=len, reverse=True):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    time.sleep(0.05)
+        assert not os.path.exists(top), f"the delegated cgroup {top} could not be removed"

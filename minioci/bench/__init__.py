@@ -99,6 +99,24 @@ HIDE_UNIFIED = ("umount /sys/fs/cgroup/unified && mount -t tmpfs -o mode=0755,no
                 "minioci-bench /sys/fs/cgroup/unified")
 
 
+def write_report(result, out, suffix, markdown, draw=None):
+    """`result` as JSON, as markdown and (given `draw`) as a chart in `out`,
+    named by its time and `suffix`: predictable names in a directory the
+    user chose, so written through safefile, never through a symlink
+    planted there.  Returns the paths written."""
+    import json
+    from .. import safefile
+    os.makedirs(out, exist_ok=True)
+    base = os.path.join(out, result["when"].replace(":", "").replace("-", "") + suffix)
+    safefile.replace(base + ".json", json.dumps(result, indent=2))
+    safefile.replace(base + ".md", markdown(result))
+    paths = [base + ".json", base + ".md"]
+    png = draw(result, base + ".png") if draw else None
+    if png:
+        paths.append(png)
+    return paths
+
+
 def rmdir_if_empty(path):
     try:
         os.rmdir(path)

@@ -43,7 +43,7 @@ import uuid
 
 from ..errors import MiniociError
 from ..flags import Flag, parse_flags
-from . import hides_unified, minioci_path
+from . import hides_unified, minioci_path, write_report
 
 ENGINE_NAMES = ("podman", "docker", "containerd")
 RUNTIMES = ("runc", "crun", "minioci", "minioci-served")
@@ -679,20 +679,9 @@ def draw(s, path):
 
 
 def write_results(summary, out, chart=True):
-    """The JSON, markdown and chart in `out` (through safefile, as the
-    other benchmarks write theirs)."""
-    from .. import safefile
-    os.makedirs(out, exist_ok=True)
-    stamp = summary["when"].replace(":", "").replace("-", "")
-    base = os.path.join(out, f"{stamp}-engine-{summary['engine']}")
-    safefile.replace(base + ".json", json.dumps(summary, indent=2))
-    safefile.replace(base + ".md", markdown(summary))
-    paths = [base + ".json", base + ".md"]
-    if chart:
-        png = draw(summary, base + ".png")
-        if png:
-            paths.append(png)
-    return paths
+    """The JSON, markdown and chart in `out`, as the other benchmarks write
+    theirs."""
+    return write_report(summary, out, f"-engine-{summary['engine']}", markdown, draw if chart else None)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ import time
 
 from ..errors import MiniociError
 from ..flags import Flag, parse_flags
-from . import HIDE_UNIFIED, WAYS, find_peers, hides_unified, minioci_path, phases, rmdir_if_empty, served_socket
+from . import (HIDE_UNIFIED, WAYS, find_peers, hides_unified, minioci_path, phases, rmdir_if_empty, served_socket,
+               write_report)
 
 DEFAULT_CASES = "run:busybox,run:podman-default,cold:podman-default,cycle:busybox"
 FLAGS = [
@@ -388,19 +389,8 @@ def markdown(result):
 
 
 def write_results(result, out, chart=True):
-    """The JSON, markdown and chart in `out` (predictable names, in a
-    directory the user chose: written through safefile, never through a
-    symlink planted there)."""
-    from .. import safefile
-    os.makedirs(out, exist_ok=True)
-    stamp = result["when"].replace(":", "").replace("-", "")
-    base = os.path.join(out, stamp)
-    safefile.replace(base + ".json", json.dumps(result, indent=2))
-    safefile.replace(base + ".md", markdown(result))
-    paths = [base + ".json", base + ".md"]
+    """The JSON, markdown and chart in `out`."""
+    draw = None
     if chart:
         from .chart import draw
-        png = draw(result, base + ".png")
-        if png:
-            paths.append(png)
-    return paths
+    return write_report(result, out, "", markdown, draw)
