@@ -37,6 +37,7 @@ from .errors import MiniociError, strerror
 SHARED_NAMESPACES = ("mnt", "net", "pid", "ipc", "uts", "cgroup", "user", "time")
 REQUEST_WAIT = 5.0          # seconds a connection may take to send its request
 SPARE_WHILE_FEWER_WORKERS = 2
+IDLE_EXIT_WAIT = 5.0        # seconds a stopping server waits for its idle workers to exit
 RESIDENTS = 4               # resident workers at most (more, each on a long request, are retired)
 STUCK = 0.1                 # seconds on one request after which a resident worker may be retired
 RESIDENT_REQUESTS = 10000   # served by one before it is retired (and a fresh one forked)
@@ -153,6 +154,10 @@ class Server:
             except OSError:
                 pass
         self.listener.close()
+        # Idle workers exit on EOF: the stopped server reaps them.  Those on a
+        # request (a foreground run may last) finish it on their own.
+        self._take_dones()
+        idle = [sp.pid for sp in self.spares] + [pid for pid, r in self.residents.items() if r.job is None]
         while self.spares:
             self._retire_spare(self.spares[0])
         while self.sandboxes:
@@ -174,6 +179,18 @@ class Server:
             conn.close()
         for conn in self.workers.values():
             conn.close()
+        _reap_within(idle, IDLE_EXIT_WAIT)
+
+    def _take_dones(self):
+        """Read the DONEs resident workers said before the stop: they are idle."""
+        for r in self.residents.values():
+            if r.job is None or r.sock is None or not select.select([r.sock], [], [], 0)[0]:
+                continue
+            try:
+                wire.receive(r.sock, wire.DONE)
+            except (OSError, wire.ProtocolError):
+                continue
+            r.done()
 
     def hold_cgroup_parent(self):
         """Keep the default cgroup parent while serving (containers then make
@@ -580,6 +597,23 @@ class Server:
         self.residents.clear()
         self.waiting.clear()
         self.sandboxes.clear()          # their fds are closed with the server's others
+
+
+def _reap_within(pids, seconds):
+    """Reap `pids` as they exit, for `seconds` at most: a server stopped
+    leaves none of them behind (one that takes longer exits on its own)."""
+    deadline = time.monotonic() + seconds
+    pids = set(pids)
+    while pids and time.monotonic() < deadline:
+        for pid in list(pids):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                pids.discard(pid)
+        if pids:
+            time.sleep(0.005)
 
 
 def _parse(req):

@@ -115,8 +115,17 @@ class Rootless:
             left += [f"state {e}" for e in os.listdir(self.root) if e not in ("seccomp-cache", "serve.sock")]
         for cid in self.ids:
             left += [f"cgroup {d}" for d in cgroup_dirs(cid)]
-        left += [f"process {p}" for p in self.user.processes()]
+        left += [f"process {p} {_cmdline(p)}" for p in self.user.processes()]
         return left
+
+
+def _cmdline(pid):
+    """What process `pid` runs, to name a leftover."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip() or "(zombie)"
+    except OSError:
+        return "(gone)"
 
 
 @pytest.fixture(params=["direct", "served"])

@@ -364,7 +364,8 @@ def test_a_signal_ends_a_light_command_as_it_would_the_direct_path(rt, tmp_path)
 def test_resident_workers_end_with_their_server(rt, sig):
     """Stopped (serve --stop: the fixture checks; SIGTERM, as systemd stops
     the unit, KillMode=process) or killed, the server takes its resident
-    workers and its spare along: each sees its socket to the server close."""
+    workers and its spare along: each sees its socket to the server close.
+    Stopped, it reaps them before it exits."""
     server = served(rt)
     assert rt.call("list").returncode == 0
     status = server.status()
@@ -372,6 +373,8 @@ def test_resident_workers_end_with_their_server(rt, sig):
     assert pids and all(alive(p) for p in pids)
     server.proc.send_signal(sig)
     server.proc.wait()
+    if sig == signal.SIGTERM:        # stopped, it reaps them: none is left once it is gone
+        assert not [p for p in pids if alive(p)]
     wait_for(lambda: not any(alive(p) for p in pids), "the resident workers end")
     served(rt)                       # and the next one starts, in place of the dead one's socket and hold
     assert rt.call("list").returncode == 0
