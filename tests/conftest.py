@@ -165,6 +165,18 @@ def alive(pid):
         return False
 
 
+def wait_for(check, what, timeout=20):
+    """check()'s first true value, polled: an assertion naming `what` if
+    none comes within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.01)
+
+
 SERVER_LOGS = []        # the test servers' --debug logs, removed when the session ends
 
 

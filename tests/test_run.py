@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import CAPS, ROOTFS, base_config, cgroup_dir_inside, cgroup_layout, small_rootfs
+from conftest import CAPS, ROOTFS, base_config, cgroup_dir_inside, cgroup_layout, small_rootfs, wait_for
 
 BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 from minioci import spec
@@ -52,10 +52,18 @@ def test_new_namespaces_differ_from_the_hosts(rt):
     assert inside["user"] == os.readlink("/proc/self/ns/user")      # not asked for: shared
 
 
+def _runs_sleep(pid):
+    """Whether `pid` runs sleep (an `unshare ... sleep` that made its namespaces)."""
+    try:
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe")) == "sleep"
+    except OSError:
+        return False
+
+
 def test_joining_namespaces_by_path(rt):
     holder = subprocess.Popen(["unshare", "--net", "--uts", "--ipc", "sleep", "60"])
     try:
-        time.sleep(0.2)
+        wait_for(lambda: _runs_sleep(holder.pid), "unshare's namespaces made (it runs sleep in them)")
         cfg = sh("for n in net uts ipc; do echo $n:$(readlink /proc/self/ns/$n); done")
         for ns in cfg["linux"]["namespaces"]:
             short = {"network": "net", "uts": "uts", "ipc": "ipc"}.get(ns["type"])
@@ -74,9 +82,9 @@ def test_joining_namespaces_by_path(rt):
 def test_pid_namespace_joined_by_path(rt):
     holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "sleep", "60"])
     try:
-        time.sleep(0.3)
         # the sleep inside (pid 1 there) is unshare's child
-        inner = int(open(f"/proc/{holder.pid}/task/{holder.pid}/children").read().split()[0])
+        inner = int(wait_for(lambda: open(f"/proc/{holder.pid}/task/{holder.pid}/children").read().split(),
+                             "unshare's child")[0])
         cfg = sh("readlink /proc/self/ns/pid; echo $$")
         for ns in cfg["linux"]["namespaces"]:
             if ns["type"] == "pid":
@@ -587,7 +595,7 @@ def test_user_namespace_joined_by_path_owns_the_new_pid_namespace(rt):
     becomes its pid 1."""
     holder = subprocess.Popen(["unshare", "--user", "sleep", "60"])
     try:
-        time.sleep(0.2)
+        wait_for(lambda: _runs_sleep(holder.pid), "unshare's namespaces made (it runs sleep in them)")
         for name in ("uid_map", "gid_map"):
             with open(f"/proc/{holder.pid}/{name}", "w") as f:
                 f.write("0 310000 65536\n")
@@ -705,7 +713,7 @@ def test_joining_mount_cgroup_and_time_namespaces_by_path(rt):
         pytest.skip("kernel without time namespaces")
     holder = subprocess.Popen(["unshare", "--mount", "--cgroup", "--time", "sleep", "60"])
     try:
-        time.sleep(0.2)
+        wait_for(lambda: _runs_sleep(holder.pid), "unshare's namespaces made (it runs sleep in them)")
         cfg = base_config(["/bin/busybox", "sh", "-c",
                            "for n in mnt cgroup time; do readlink /proc/self/ns/$n; done"])
         cfg["linux"]["namespaces"] = [{"type": "pid"}] + [
@@ -847,7 +855,7 @@ def test_memory_policy(rt):
 def test_a_joined_mount_namespace_still_gets_the_rootfs(rt):
     holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", "60"])
     try:
-        time.sleep(0.2)
+        wait_for(lambda: _runs_sleep(holder.pid), "unshare's namespaces made (it runs sleep in them)")
         cfg = base_config(["/bin/busybox", "sh", "-c", "readlink /proc/self/ns/mnt; "
                            "test -e /usr/bin/python3 || echo rootfs; grep -c ' /proc/keys ' /proc/self/mountinfo"])
         cfg["linux"]["namespaces"] = [{"type": "pid"}, {"type": "mount", "path": f"/proc/{holder.pid}/ns/mnt"}]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, MINIOCI, REPO, SERVE_SOCKET, Server, alive, base_config
+from conftest import IS_ROOT, MINIOCI, REPO, SERVE_SOCKET, Server, alive, base_config, wait_for
 from minioci import wire
 
 DEVNULL = subprocess.DEVNULL
@@ -44,16 +44,6 @@ def children(pid):
             return [int(p) for p in f.read().split()]
     except OSError:
         return []
-
-
-def wait_for(check, what, timeout=20):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.01)
 
 
 # ---- who is served -----------------------------------------------------------
