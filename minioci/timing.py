@@ -133,7 +133,7 @@ def report(timeline, mode, timing_dir=None, **extra):
         path = f"{path}{extra.get('command', 'minioci')}-{timeline.pid}.json"
     if path:
         _write("MINIOCI_TIMING", path, text)
-    if timing_dir:
+    if timing_dir and _may_write_host_timing_dir(timing_dir):
         if not os.path.isdir(timing_dir):
             try:
                 os.makedirs(timing_dir, 0o700, exist_ok=True)
@@ -147,9 +147,27 @@ def report(timeline, mode, timing_dir=None, **extra):
     return d
 
 
+def _may_write_host_timing_dir(timing_dir):
+    """Whether to write in the host config's timing_dir.  It is the host
+    root's setting: a rootless caller (a plain user, or rootless podman's
+    runtime) writes there only if the directory lets it, and otherwise says
+    nothing, since its warning would land in every rootless container's
+    output (conmon passes create's stderr on) for a setting the user did
+    not make.  Root is told of a directory it cannot write (_write)."""
+    from . import rootless
+    if not rootless.active():
+        return True
+    where = timing_dir if os.path.isdir(timing_dir) else os.path.dirname(timing_dir.rstrip("/"))  # or makes it
+    if os.access(where, os.W_OK | os.X_OK):
+        return True
+    from . import log
+    log.debug(f"timing_dir {timing_dir}: not writable by this rootless caller: no timing file")
+    return False
+
+
 def _write(what, path, text):
     """The container's work is done: a file that cannot be written is a
-    warning (shown with --debug), not a failure."""
+    warning, not a failure."""
     from . import safefile
     try:
         safefile.replace(path, text)

@@ -460,3 +460,33 @@ def test_root_of_the_users_namespace_reads_roots_config_file(plain_user):
         assert r.returncode == 1 and f"{conf} is writable by group or others" in r.stderr, r.stderr
     finally:
         shutil.rmtree(conf_dir)
+
+
+def test_a_timing_dir_a_rootless_caller_may_not_write_is_skipped_quietly(plain_user):
+    """The host's timing_dir is root's setting: a rootless caller that may
+    not write there (a plain user, or root of the user's namespace as under
+    rootless podman, whose create stderr reaches the container's output)
+    writes no file and says nothing; root is still told."""
+    import tempfile
+    from pathlib import Path
+    conf_dir = Path(tempfile.mkdtemp(prefix="mo-rl-conf-"))     # under /tmp: the user may look in it
+    try:
+        os.chmod(conf_dir, 0o755)
+        timing = conf_dir / "timing"
+        timing.mkdir(mode=0o755)                 # root's: the user may not write in it
+        conf = conf_dir / "minioci.conf"
+        conf.write_text(f'timing_dir = "{timing}"\n')
+        state = plain_user.own_dir(os.path.join(plain_user.home, f"state-{uuid.uuid4().hex[:6]}"))
+        os.chmod(state, 0o700)
+        for prefix in ([], ["unshare", "--user", "--map-root-user"]):
+            r = plain_user.run([*prefix, MINIOCI, "--root", state, "delete", "--force", "no-such-container"],
+                               env=plain_user.env(MINIOCI_CONFIG=conf))
+            assert (r.returncode, r.stderr) == (0, ""), (prefix, r.stderr)
+        assert os.listdir(timing) == []
+        timing.rmdir()
+        timing.write_text("")                    # root cannot write there either: it is told, and the command runs
+        r = subprocess.run([MINIOCI, "--root", conf_dir / "root", "delete", "--force", "no-such-container"],
+                           capture_output=True, text=True, env={**os.environ, "MINIOCI_CONFIG": str(conf)})
+        assert r.returncode == 0 and r.stderr.count("\n") == 1 and f"timing_dir {timing}/" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(conf_dir)
