@@ -436,6 +436,13 @@ def _process(proc, opts, add, start_hooks=(), console=False, path="process"):
     if proc.oom_score_adj is not None:
         add("write_proc", "process", path="/proc/self/oom_score_adj", content=str(proc.oom_score_adj),
             field=f"{path}.oomScoreAdj")
+    if proc.apparmor_profile:
+        # AppArmor's onexec: the profile is entered at execve.  Set while
+        # the process is still root, as runc does (spec.py refused it on a
+        # host without AppArmor).
+        from .spec import apparmor_exec_attr
+        add("write_proc", "apparmor", path=apparmor_exec_attr(), content=f"exec {proc.apparmor_profile}",
+            field=f"{path}.apparmorProfile")
     for i, (resource, name, soft, hard) in enumerate(proc.rlimits):
         add("rlimit", "rlimits", resource=resource, name=name, soft=soft, hard=hard, field=f"{path}.rlimits[{i}]")
     # As root, before any capability is dropped (realtime needs CAP_SYS_NICE).

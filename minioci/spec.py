@@ -780,11 +780,13 @@ def _check_process_support(c, proc, path):
     for key in ("execCPUAffinity",):
         if proc.get(key) is not None:
             c.fail(f"{_p(path)}{key}", "is not supported by minioci")
-    # A label or profile is either applied or refused: minioci applies none.
-    if proc.get("apparmorProfile"):
-        c.fail(f"{_p(path)}apparmorProfile",
-               "applying AppArmor profiles is not supported by minioci" if apparmor_enabled()
-               else "AppArmor is not enabled on this host")
+    # A label or profile is either applied or refused, never dropped.
+    profile = proc.get("apparmorProfile")
+    if profile and isinstance(profile, str):
+        if not apparmor_enabled():
+            c.fail(f"{_p(path)}apparmorProfile", "AppArmor is not enabled on this host")
+        elif any(ch < " " or ch == "\x7f" for ch in profile):
+            c.fail(f"{_p(path)}apparmorProfile", f"{profile[:60]!r}: a profile name has no control characters")
     if proc.get("selinuxLabel"):
         c.fail(f"{_p(path)}selinuxLabel",
                "applying SELinux labels is not supported by minioci" if selinux_enabled()
@@ -818,7 +820,20 @@ def selinux_enabled():
 
 
 def apparmor_enabled():
-    return os.path.exists("/sys/kernel/security/apparmor")
+    """As runc asks: the LSM's securityfs is there and the module is on."""
+    if not os.path.exists("/sys/kernel/security/apparmor"):
+        return False
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            return f.read(1) == "Y"
+    except OSError:
+        return False
+
+
+def apparmor_exec_attr():
+    """Where a process names the AppArmor profile its next execve enters:
+    the LSM's own directory (Linux 5.8), else the shared attr file."""
+    return "/proc/self/attr/apparmor/exec" if os.path.exists("/proc/self/attr/apparmor") else "/proc/self/attr/exec"
 
 
 def _check_consistency(c, spec):

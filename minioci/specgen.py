@@ -90,7 +90,7 @@ def features():
             "capabilities": list(CAPABILITIES),
             "cgroup": dict(cgroup, systemd=False, systemdUser=False, rdma=True),
             "seccomp": _seccomp_features(),
-            "apparmor": {"enabled": False},
+            "apparmor": {"enabled": True},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": False}},

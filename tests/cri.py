@@ -102,7 +102,6 @@ plugin_dir = "{tmp}/plugins"
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
-  disable_apparmor = true
   restrict_oom_score_adj = true
   netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]

@@ -28,6 +28,23 @@ def test_order_follows_runc_init(tmp_path):
     assert ops[-1] == "exec"
 
 
+def test_an_apparmor_profile_is_named_for_execve_while_the_process_is_root(tmp_path, monkeypatch):
+    """AppArmor's onexec attribute, written in the container's procfs (the
+    checked write_proc) before the user and capabilities change; none
+    without a profile."""
+    assert not [s for s in build(base_config(["sh"]), tmp_path).find("write_proc") if "attr" in s["path"]]
+    monkeypatch.setattr(spec, "apparmor_enabled", lambda: True)
+    cfg = base_config(["sh"])
+    cfg["process"]["apparmorProfile"] = "docker-default"
+    p = build(cfg, tmp_path)
+    [step] = [s for s in p.find("write_proc") if "attr" in s["path"]]
+    assert step["path"] in ("/proc/self/attr/apparmor/exec", "/proc/self/attr/exec")
+    assert (step["content"], step["phase"], step["field"]) == ("exec docker-default", "apparmor",
+                                                               "process.apparmorProfile")
+    at = p.steps.index(step)
+    assert at > p.ops().index("pivot_root") and at < p.ops().index("cap_bounding") < p.ops().index("user")
+
+
 def test_pid_namespace_comes_from_clone_and_the_rest_are_unshared_one_by_one(tmp_path):
     p = build(base_config(), tmp_path)
     assert p.clone_flags == spec.NAMESPACES["pid"]

@@ -146,16 +146,26 @@ def test_mount_label_without_selinux_is_ignored_as_runc_and_crun_do(tmp_path, mo
         parse(cfg, tmp_path)
 
 
-@pytest.mark.parametrize("key,enabled,message", [
-    ("selinuxLabel", "selinux_enabled", "SELinux"), ("apparmorProfile", "apparmor_enabled", "AppArmor")])
-def test_process_labels_are_applied_or_refused_never_ignored(tmp_path, monkeypatch, key, enabled, message):
+def test_process_labels_are_applied_or_refused_never_ignored(tmp_path, monkeypatch):
+    """An SELinux label is refused (minioci applies none); an AppArmor
+    profile is applied where the host has AppArmor (test_plan), else refused."""
     cfg = base_config()
-    cfg["process"][key] = "some-label"
-    for on, why in ((False, f"{message} is not enabled on this host"),
-                    (True, f"applying {message} .* is not supported by minioci")):
-        monkeypatch.setattr(spec, enabled, lambda: on)
-        with pytest.raises(ConfigError, match=f"process.{key}: {why}"):
+    cfg["process"]["selinuxLabel"] = "some-label"
+    for on, why in ((False, "SELinux is not enabled on this host"),
+                    (True, "applying SELinux .* is not supported by minioci")):
+        monkeypatch.setattr(spec, "selinux_enabled", lambda: on)
+        with pytest.raises(ConfigError, match=f"process.selinuxLabel: {why}"):
             parse(cfg, tmp_path)
+    cfg = base_config()
+    cfg["process"]["apparmorProfile"] = "docker-default"
+    monkeypatch.setattr(spec, "apparmor_enabled", lambda: False)
+    with pytest.raises(ConfigError, match="process.apparmorProfile: AppArmor is not enabled on this host"):
+        parse(cfg, tmp_path)
+    monkeypatch.setattr(spec, "apparmor_enabled", lambda: True)
+    assert parse(cfg, tmp_path).process.apparmor_profile == "docker-default"
+    cfg["process"]["apparmorProfile"] = "docker-default\nchangeprofile unconfined"
+    with pytest.raises(ConfigError, match="process.apparmorProfile: .* a profile name has no control characters"):
+        parse(cfg, tmp_path)
 
 
 def test_a_relative_mount_destination_is_taken_from_the_root(tmp_path):
