@@ -39,8 +39,9 @@ def main(argv=None, tl=None):
             _usage(rest[1:] if rest and rest[0] == "help" else [])
             return 0 if (g.help or rest) else 2
         if g.systemd_cgroup:
-            raise MiniociError("--systemd-cgroup: minioci manages cgroupfs directly; systemd cgroup "
-                               "management is not available (no systemd on this host)")
+            from .cgroups import CGROUPFS_DRIVERS
+            raise MiniociError("--systemd-cgroup: minioci has no systemd cgroup driver (it manages cgroupfs "
+                               "itself): give the engine its cgroupfs driver " + CGROUPFS_DRIVERS)
         cmd, args = commands.parse_command(rest)
         if args is None:
             sys.stdout.write(cmd.help())

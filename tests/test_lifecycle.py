@@ -458,8 +458,12 @@ def test_list_names_the_owner_and_state_leaves_it_empty(rt):
 
 
 def test_systemd_cgroup_is_refused_clearly(rt):
+    """Refused, saying how each engine is given its cgroupfs driver (every
+    engine defaults to systemd's on a systemd host)."""
     r = rt.call("--systemd-cgroup", "create", "-b", rt.bundle(sh("true")), rt.new_id())
-    assert r.returncode != 0 and "--systemd-cgroup" in r.stderr
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("minioci: --systemd-cgroup: minioci has no systemd cgroup driver"), r.stderr
+    assert "podman --cgroup-manager=cgroupfs" in r.stderr and "native.cgroupdriver=cgroupfs" in r.stderr
 
 
 def test_spec_writes_runcs_default_which_runs(rt, tmp_path):

@@ -144,6 +144,10 @@ def own_cgroups(text=None):
 
 # Where containers go without a cgroupsPath.
 DEFAULT_PARENT = "/minioci"
+# How each engine is told to drive cgroupfs rather than systemd (every one
+# defaults to systemd's driver on a systemd host): said where minioci refuses.
+CGROUPFS_DRIVERS = ("(podman --cgroup-manager=cgroupfs, dockerd --exec-opt native.cgroupdriver=cgroupfs, "
+                    "containerd's SystemdCgroup = false)")
 
 
 def resolve_path(cgroups_path, container_id, file="config.json", rootless=False):
@@ -158,8 +162,9 @@ def resolve_path(cgroups_path, container_id, file="config.json", rootless=False)
     if not cgroups_path:
         return container_id if rootless else f"{DEFAULT_PARENT}/{container_id}"
     if ":" in cgroups_path and not cgroups_path.startswith("/"):
-        raise ConfigError(file, where, f"{cgroups_path!r} is systemd's slice:prefix:name form; "
-                                       "minioci manages cgroupfs directly and cannot use it")
+        raise ConfigError(file, where, f"{cgroups_path!r} is systemd's slice:prefix:name form; minioci "
+                                       f"manages cgroupfs itself and cannot use it: give the engine its cgroupfs "
+                                       f"driver {CGROUPFS_DRIVERS}")
     parts = cgroups_path.split("/")
     if ".." in parts or "." in parts:
         raise ConfigError(file, where, f"{cgroups_path!r} must not contain '..' or '.'")
