@@ -141,9 +141,15 @@ def resident(server, jobs, run_command):
         try:
             conn, req, peer_pid, marks = _job(payload, fds)
             if _serve(conn, req, peer_pid, marks + [(t, "handover")], run_command, where, jobs) is None:
-                wire.send(jobs, wire.DONE)   # not claimed: nothing was run
+                # Not claimed, or the client gone: nothing was run.  The
+                # connection is still this socket's, closed now: left to
+                # the next request's rebinding of `conn`, its close would
+                # hit whatever that request got at the same fd number.
+                conn.close()
+                wire.send(jobs, wire.DONE)
         except BaseException:                # KeyboardInterrupt between the command and here, a bug,
             os._exit(1)                      # the server gone: the server tells the client (WORKER_EXIT)
+        del conn, req                        # nothing of this request outlives it, by fd number or object
         _between_requests(mine, env, umask)
 
 

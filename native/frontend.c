@@ -798,12 +798,16 @@ static int start_served(char *why, size_t whylen)
             return 0;                 /* the worker has it: no turning back */
         }
         int status = 1 << 8;
-        if (r > 0 && m.type == MO_WIRE_WORKER_EXIT && m.len >= sizeof(int))
+        int told = r > 0 && m.type == MO_WIRE_WORKER_EXIT && m.len >= sizeof(int);
+        if (told)
             memcpy(&status, m.data, sizeof status);
         if (take_claim()) {
             snprintf(why, whylen, "the server's worker ended before it claimed the request");
             return -1;
         }
+        if (!told)                    /* claimed, then gone without a word: say so */
+            fprintf(stderr, "minioci: the server's worker ended without an answer (%s)\n",
+                    r == 0 ? "connection closed" : r < 0 ? strerror(-r) : "an unexpected message");
         end_like(status);             /* it claimed it, and died */
     }
 }

@@ -389,6 +389,30 @@ def test_a_request_a_resident_worker_died_before_taking_goes_to_another(rt):
     wait_for(lambda: worker not in residents(server), "the dead worker gone")
 
 
+def test_a_client_gone_before_its_worker_started_leaves_the_worker_serving(rt):
+    """A client killed after it sent its request, before the resident worker
+    took it: the worker finds it gone and runs nothing, and its next
+    requests are served as ever.  (That connection's socket object, left
+    open, later closed the next request's connection at the same fd number:
+    every request to that worker then failed, exit 1 and no word.)"""
+    server = served(rt)
+    assert rt.call("list").returncode == 0
+    [worker] = residents(server)
+    before = int(server.status()["requests"])
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        client = subprocess.Popen(rt.cmd("list", "-q"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: int(server.status()["requests"]) > before, "the request reaches the server")
+        client.kill()
+        client.wait()
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    for _ in range(5):
+        r = rt.call("list", "-q")
+        assert (r.returncode, r.stderr) == (0, "")
+    assert worker in residents(server)              # the same worker served them
+
+
 def test_hostile_requests_leave_the_server_and_its_workers_serving(rt):
     """Garbage argv and environments: each gets the direct path's answer,
     nobody else is hurt."""
