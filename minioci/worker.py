@@ -256,6 +256,10 @@ def _serve(conn, req, peer_pid, marks, run_command, where, jobs=None):
         wire.send(conn, wire.EXIT, struct.pack("<i", code))
     except OSError:
         pass
+    # Closed through this object, which every holder shares (remote.Parent
+    # too): one kept alive elsewhere can no longer close a later request's
+    # fd of the same number.
+    os.close(conn.detach())
     return code
 
 
