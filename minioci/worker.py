@@ -259,7 +259,9 @@ def _serve(conn, req, peer_pid, marks, run_command, where, jobs=None):
     # Closed through this object, which every holder shares (remote.Parent
     # too): one kept alive elsewhere can no longer close a later request's
     # fd of the same number.
-    os.close(conn.detach())
+    fd = conn.detach()
+    if fd >= 0:
+        os.close(fd)
     return code
 
 
