@@ -7,6 +7,7 @@ import os
 import pytest
 
 from conftest import SECCOMP_CACHE, base_config
+from minioci.spec import apparmor_enabled
 
 BOTH_PATHS = True        # each test that uses rt runs direct and served (conftest.py)
 
@@ -119,8 +120,10 @@ CASES = [
      "process.rlimits[1].type", "RLIMIT_NOFILE is given twice"),
     ("oomScoreAdj out of range", lambda c: setting(c, 5000, "process", "oomScoreAdj"), "process.oomScoreAdj",
      "must be from -1000 to 1000"),
-    ("apparmor without AppArmor", lambda c: setting(c, "runtime/default", "process", "apparmorProfile"),
-     "process.apparmorProfile", "AppArmor is not enabled on this host"),
+    # Refused where the host has no AppArmor; where it has, a profile it has not loaded fails the start.
+    ("apparmor without AppArmor", lambda c: setting(c, "minioci-no-such-profile", "process", "apparmorProfile"),
+     "process.apparmorProfile", "no such file or directory" if apparmor_enabled() else
+     "AppArmor is not enabled on this host"),
     ("unknown namespace type", lambda c: ns(c, pid="", mount="", bogus=""), "linux.namespaces[2].type",
      "unknown namespace type 'bogus'"),
     ("namespace twice", lambda c: setting(c, [{"type": "mount"}, {"type": "mount"}], "linux", "namespaces"),
